@@ -1,0 +1,1 @@
+"""Build-time exporter: XTTS v2 checkpoint -> versioned ONNX model bundle (torch + coqui-tts)."""
