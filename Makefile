@@ -53,7 +53,8 @@ run: demo
 	TTS_MODEL_PATH=$(DEMO_BUNDLE) PORT=$(PORT) $(VENV)/bin/gunicorn --config function/gunicorn.conf.py
 
 bench: env
-	$(PY) -m bench
+	$(PY) -m pip install --quiet -r bench/requirements.txt
+	$(PY) -m bench $(BENCH)
 
 clean:
 	rm -rf $(VENV) bundles bench/cache .pytest_cache .mypy_cache .ruff_cache .hypothesis
