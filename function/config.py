@@ -1,0 +1,217 @@
+"""Serving configuration: every environment variable is read and validated here, once, at start.
+
+A bad value raises ConfigError naming the variable, so the start stops with one clear line instead
+of a half-configured server. Nothing else in function/ reads os.environ.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+VARIANTS = ("fp32", "fp16", "int8")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+_T = TypeVar("_T")
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or invalid; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    port: int
+    model_path: str
+    config_path: Path | None
+    runtime_overrides: dict[str, Any]
+    cache_dir: Path
+    log_level: str
+    max_concurrent_requests: int
+    queue_size: int
+    queue_timeout_s: float
+    enable_gpu: bool
+    model_variant: str
+    max_text_chars: int
+    max_request_bytes: int
+    voices_path: str
+    voice_cache_size: int
+    api_keys: tuple[str, ...]
+    workers: int
+    intra_op_threads: int
+    download_chunk_bytes: int
+    download_workers: int
+
+
+def _get(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    if value is None or value.strip() == "":
+        return None
+    return value.strip()
+
+
+def _parse(env: Mapping[str, str], name: str, default: _T, convert: Callable[[str], _T], hint: str) -> _T:
+    raw = _get(env, name)
+    if raw is None:
+        return default
+    try:
+        return convert(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is invalid: expected {hint}") from None
+
+
+def _int_in(lo: int, hi: int) -> Callable[[str], int]:
+    def convert(raw: str) -> int:
+        value = int(raw)
+        if not lo <= value <= hi:
+            raise ValueError
+        return value
+
+    return convert
+
+
+def _float_in(lo: float, hi: float) -> Callable[[str], float]:
+    def convert(raw: str) -> float:
+        value = float(raw)
+        if not lo <= value <= hi:
+            raise ValueError
+        return value
+
+    return convert
+
+
+def _bool(raw: str) -> bool:
+    low = raw.lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise ValueError
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
+    def convert(raw: str) -> str:
+        if raw.upper() in options:
+            return raw.upper()
+        if raw.lower() in options:
+            return raw.lower()
+        raise ValueError
+
+    return convert
+
+
+def _location(name: str, raw: str) -> str:
+    """A gs://bucket[/prefix] URI or a local directory path, normalised (no trailing slash)."""
+    if raw.startswith("gs://"):
+        bucket = raw[len("gs://") :].split("/", 1)[0]
+        if not bucket:
+            raise ConfigError(f"{name}={raw!r} is invalid: expected gs://BUCKET/PREFIX or a local directory")
+        return raw.rstrip("/")
+    if "://" in raw:
+        raise ConfigError(f"{name}={raw!r} is invalid: only gs:// URIs and local directories are supported")
+    return str(Path(raw).expanduser())
+
+
+def _runtime_overrides(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"TTS_CONFIG_PATH={str(path)!r} cannot be read: {exc.strerror}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"TTS_CONFIG_PATH={str(path)!r} is not valid JSON: {exc}") from None
+    runtime = data.get("runtime", data) if isinstance(data, dict) else None
+    if not isinstance(runtime, dict):
+        raise ConfigError(
+            f"TTS_CONFIG_PATH={str(path)!r} must hold a JSON object of runtime settings "
+            '(or {"runtime": {...}})'
+        )
+    return runtime
+
+
+def load_settings(env: Mapping[str, str] | None = None, *, cpu_count: int | None = None) -> Settings:
+    """Read and validate every TTS_* variable (and PORT); raise ConfigError naming a bad one."""
+    env = os.environ if env is None else env
+    cpus = cpu_count or len(os.sched_getaffinity(0)) or 1
+
+    model_raw = _get(env, "TTS_MODEL_PATH")
+    if model_raw is None:
+        raise ConfigError(
+            "TTS_MODEL_PATH is required: set it to gs://BUCKET/PREFIX or a local bundle directory"
+        )
+    model_path = _location("TTS_MODEL_PATH", model_raw)
+
+    enable_gpu = _parse(env, "TTS_ENABLE_GPU", False, _bool, "true or false")
+    variant = _parse(
+        env, "TTS_MODEL_VARIANT", "fp16" if enable_gpu else "int8", _choice(VARIANTS), "|".join(VARIANTS)
+    )
+
+    config_raw = _get(env, "TTS_CONFIG_PATH")
+    config_path = Path(config_raw).expanduser() if config_raw else None
+
+    cache_dir = Path(_get(env, "TTS_CACHE_DIR") or "/tmp/tts-cache").expanduser()
+    voices_raw = _get(env, "TTS_VOICES_PATH")
+    voices_path = _location("TTS_VOICES_PATH", voices_raw) if voices_raw else str(cache_dir / "voices")
+
+    keys_raw = _get(env, "TTS_API_KEYS") or ""
+    api_keys = tuple(k.strip() for k in keys_raw.split(",") if k.strip())
+    if any(len(k) < 16 for k in api_keys):
+        raise ConfigError("TTS_API_KEYS is invalid: every key must be at least 16 characters")
+
+    # One model per process: on a GPU one worker owns the device; on CPU each worker gets a
+    # share of the cores for ONNX Runtime's intra-op pool (autoregressive decoding stops
+    # scaling at about 4 threads, so more workers beat more threads per worker).
+    default_workers = 1 if enable_gpu else max(1, cpus // 4)
+    workers = _parse(env, "TTS_WORKERS", default_workers, _int_in(1, 64), "an integer in 1..64")
+    default_intra = 0 if enable_gpu else max(1, cpus // workers)
+
+    return Settings(
+        port=_parse(env, "PORT", 8080, _int_in(1, 65535), "a TCP port in 1..65535"),
+        model_path=model_path,
+        config_path=config_path,
+        runtime_overrides=_runtime_overrides(config_path),
+        cache_dir=cache_dir,
+        log_level=_parse(env, "TTS_LOG_LEVEL", "INFO", _choice(LOG_LEVELS), "|".join(LOG_LEVELS)),
+        max_concurrent_requests=_parse(
+            env, "TTS_MAX_CONCURRENT_REQUESTS", 2, _int_in(1, 256), "an integer in 1..256"
+        ),
+        queue_size=_parse(env, "TTS_QUEUE_SIZE", 4, _int_in(0, 1024), "an integer in 0..1024"),
+        queue_timeout_s=_parse(
+            env, "TTS_QUEUE_TIMEOUT_SECONDS", 10.0, _float_in(0.0, 600.0), "a number of seconds in 0..600"
+        ),
+        enable_gpu=enable_gpu,
+        model_variant=variant,
+        max_text_chars=_parse(
+            env, "TTS_MAX_TEXT_CHARS", 1000, _int_in(1, 100_000), "an integer in 1..100000"
+        ),
+        max_request_bytes=_parse(
+            env, "TTS_MAX_REQUEST_BYTES", 16 * 2**20, _int_in(1024, 2**31), "a byte count in 1024..2147483648"
+        ),
+        voices_path=voices_path,
+        voice_cache_size=_parse(
+            env, "TTS_VOICE_CACHE_SIZE", 256, _int_in(1, 100_000), "an integer in 1..100000"
+        ),
+        api_keys=api_keys,
+        workers=workers,
+        intra_op_threads=_parse(
+            env,
+            "TTS_INTRA_OP_THREADS",
+            default_intra,
+            _int_in(0, 256),
+            "an integer in 0..256 (0: ORT default)",
+        ),
+        download_chunk_bytes=_parse(
+            env,
+            "TTS_DOWNLOAD_CHUNK_BYTES",
+            32 * 2**20,
+            _int_in(256 * 1024, 2**31),
+            "a byte count in 262144..2147483648",
+        ),
+        download_workers=_parse(env, "TTS_DOWNLOAD_WORKERS", 8, _int_in(1, 64), "an integer in 1..64"),
+    )

@@ -1,0 +1,24 @@
+"""Where model bundles and voices live: a local directory or a gs:// bucket, behind one small interface."""
+
+from function.storage.bundle import BundleFetchError, FetchReport, fetch_bundle, read_manifest
+from function.storage.store import (
+    GcsStore,
+    LocalStore,
+    ObjectNotFoundError,
+    ObjectStore,
+    StorageError,
+    open_store,
+)
+
+__all__ = [
+    "BundleFetchError",
+    "FetchReport",
+    "GcsStore",
+    "LocalStore",
+    "ObjectNotFoundError",
+    "ObjectStore",
+    "StorageError",
+    "fetch_bundle",
+    "open_store",
+    "read_manifest",
+]

@@ -1,0 +1,256 @@
+"""One object-store interface with two implementations: a local directory and a gs:// prefix.
+
+Keys are relative paths with "/" separators. Transient bucket errors (429, 5xx, connection resets,
+timeouts) are retried with exponential backoff by the google-cloud-storage retry policy; anything
+else surfaces as StorageError (ObjectNotFoundError for a missing object) with a readable message.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
+
+from google.api_core import exceptions as gexc
+from google.cloud import storage
+from google.cloud.storage import transfer_manager
+from google.cloud.storage.retry import DEFAULT_RETRY
+
+# Backoff 0.5 s doubling to 10 s, giving up after 120 s: long enough to ride out a bucket's
+# brief 503 storm, short enough that Cloud Run's startup probe sees a clear failure.
+RETRY = DEFAULT_RETRY.with_delay(initial=0.5, maximum=10.0, multiplier=2.0).with_timeout(120.0)
+
+
+class StorageError(Exception):
+    """The store could not complete an operation (after retries, where retrying made sense)."""
+
+
+class ObjectNotFoundError(StorageError):
+    """The key does not exist in the store."""
+
+
+class ObjectStore(Protocol):
+    @property
+    def location(self) -> str: ...
+
+    def url(self, key: str) -> str: ...
+
+    def read_bytes(self, key: str) -> bytes: ...
+
+    def write_bytes(self, key: str, data: bytes) -> None: ...
+
+    def download(self, key: str, dest: Path) -> int: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def list_keys(self, prefix: str = "") -> list[str]: ...
+
+    def delete(self, key: str) -> bool: ...
+
+
+def check_key(key: str) -> str:
+    """Reject keys that could escape the store's root (absolute, "..", empty parts)."""
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in key:
+        raise StorageError(f"invalid object key {key!r}: expected a relative path like 'dir/file'")
+    return key
+
+
+class LocalStore:
+    """A directory on disk (a bundle baked into the image, or a Cloud Storage FUSE mount)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
+
+    def url(self, key: str) -> str:
+        return str(self.root / key)
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise ObjectNotFoundError(f"{self.url(key)} does not exist") from None
+        except OSError as exc:
+            raise StorageError(f"cannot read {self.url(key)}: {exc.strerror}") from None
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Write then rename: readers in other processes never see a partial file.
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise StorageError(f"cannot write {self.url(key)}: {exc.strerror}") from None
+
+    def download(self, key: str, dest: Path) -> int:
+        data = self.read_bytes(key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(data)
+        return len(data)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list_keys(self, prefix: str = "") -> list[str]:
+        base = self.root / prefix if prefix else self.root
+        if not base.is_dir():
+            return []
+        return sorted(
+            p.relative_to(self.root).as_posix()
+            for p in base.rglob("*")
+            if p.is_file() and not p.name.startswith(".tmp-")
+        )
+
+    def delete(self, key: str) -> bool:
+        try:
+            self._path(key).unlink()
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise StorageError(f"cannot delete {self.url(key)}: {exc.strerror}") from None
+        return True
+
+
+class GcsStore:
+    """Objects under gs://bucket/prefix/, read with google-cloud-storage.
+
+    Objects larger than `chunk_bytes` are fetched as parallel ranged reads with
+    transfer_manager.download_chunks_concurrently. Threads rather than processes: the work is
+    network-bound (the HTTP read and crc32c release the GIL) and forking a process pool inside a
+    gunicorn worker that already runs threads is unsafe.
+    """
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        client: Any = None,
+        chunk_bytes: int = 32 * 2**20,
+        workers: int = 8,
+        retry: Any = RETRY,
+    ) -> None:
+        self.bucket_name = bucket
+        self.prefix = prefix.strip("/")
+        self._client = client
+        self.chunk_bytes = chunk_bytes
+        self.workers = workers
+        self.retry = retry
+
+    @property
+    def location(self) -> str:
+        return f"gs://{self.bucket_name}/{self.prefix}".rstrip("/")
+
+    def url(self, key: str) -> str:
+        return f"{self.location}/{key}"
+
+    def _bucket(self) -> Any:
+        if self._client is None:
+            # With STORAGE_EMULATOR_HOST set the client talks to the emulator anonymously.
+            self._client = storage.Client()
+        return self._client.bucket(self.bucket_name)
+
+    def _name(self, key: str) -> str:
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _fail(self, op: str, key: str, exc: Exception) -> StorageError:
+        if isinstance(exc, gexc.NotFound):
+            return ObjectNotFoundError(f"{self.url(key)} does not exist (bucket or object not found)")
+        if isinstance(exc, gexc.Forbidden):
+            return StorageError(
+                f"cannot {op} {self.url(key)}: permission denied; grant the service account "
+                "roles/storage.objectViewer (objectAdmin for voices)"
+            )
+        if isinstance(exc, gexc.RetryError):
+            cause = exc.cause or exc
+            return StorageError(f"cannot {op} {self.url(key)}: still failing after retries ({cause})")
+        return StorageError(f"cannot {op} {self.url(key)}: {type(exc).__name__}: {exc}")
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            data: bytes = self._bucket().blob(self._name(key)).download_as_bytes(retry=self.retry)
+        except StorageError:
+            raise
+        except Exception as exc:
+            raise self._fail("read", key, exc) from exc
+        return data
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        try:
+            # Only create-or-overwrite semantics are needed; a single-request upload is atomic.
+            self._bucket().blob(self._name(key)).upload_from_string(data, retry=self.retry)
+        except StorageError:
+            raise
+        except Exception as exc:
+            raise self._fail("write", key, exc) from exc
+
+    def download(self, key: str, dest: Path) -> int:
+        try:
+            blob = self._bucket().get_blob(self._name(key), retry=self.retry)
+            if blob is None:
+                raise ObjectNotFoundError(f"{self.url(key)} does not exist")
+            size = int(blob.size or 0)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if size > self.chunk_bytes:
+                transfer_manager.download_chunks_concurrently(
+                    blob,
+                    str(dest),
+                    chunk_size=self.chunk_bytes,
+                    download_kwargs={"retry": self.retry},
+                    worker_type=transfer_manager.THREAD,
+                    max_workers=self.workers,
+                )
+            else:
+                blob.download_to_filename(str(dest), retry=self.retry)
+        except StorageError:
+            raise
+        except Exception as exc:
+            raise self._fail("download", key, exc) from exc
+        return size
+
+    def exists(self, key: str) -> bool:
+        try:
+            return bool(self._bucket().blob(self._name(key)).exists(retry=self.retry))
+        except Exception as exc:
+            raise self._fail("check", key, exc) from exc
+
+    def list_keys(self, prefix: str = "") -> list[str]:
+        full = self._name(prefix) if prefix else self.prefix
+        if full:
+            full += "/"
+        try:
+            blobs = self._bucket().client.list_blobs(self.bucket_name, prefix=full or None, retry=self.retry)
+            names = [str(b.name) for b in blobs]
+        except Exception as exc:
+            raise self._fail("list", prefix or "", exc) from exc
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        return sorted(n[strip:] for n in names)
+
+    def delete(self, key: str) -> bool:
+        try:
+            self._bucket().blob(self._name(key)).delete(retry=self.retry)
+        except gexc.NotFound:
+            return False
+        except Exception as exc:
+            raise self._fail("delete", key, exc) from exc
+        return True
+
+
+def open_store(location: str, *, chunk_bytes: int = 32 * 2**20, workers: int = 8) -> ObjectStore:
+    """A GcsStore for gs://bucket/prefix, a LocalStore for anything else."""
+    if location.startswith("gs://"):
+        bucket, _, prefix = location[len("gs://") :].partition("/")
+        return GcsStore(bucket, prefix, chunk_bytes=chunk_bytes, workers=workers)
+    return LocalStore(Path(location))

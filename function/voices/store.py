@@ -1,0 +1,134 @@
+"""Voice store: an in-memory LRU in front of an ObjectStore shared by every instance.
+
+Each voice is two objects, `<id>.voice` (the engine's serialized conditioning) and `<id>.json`
+(metadata). The payload is written first, so a listed voice is always loadable. A voice created on
+one instance is found by any other on first use (LRU miss -> store read). The store holds bytes
+and callables; it knows nothing of the engine's Voice type beyond them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Generic, TypeVar
+
+from function.storage import ObjectNotFoundError, ObjectStore
+
+V = TypeVar("V")
+_ID = re.compile(r"^voice_[0-9a-z]{20}$")
+
+
+class VoiceNotFoundError(KeyError):
+    """No voice with this id on this instance or in the shared store."""
+
+
+@dataclass(frozen=True)
+class VoiceInfo:
+    voice_id: str
+    name: str | None
+    created_at: float
+    reference_seconds: float
+    model: str
+
+
+def new_voice_id() -> str:
+    return "voice_" + "".join(secrets.choice("0123456789abcdefghijklmnopqrstuvwxyz") for _ in range(20))
+
+
+def valid_voice_id(voice_id: str) -> bool:
+    return bool(_ID.match(voice_id))
+
+
+class VoiceStore(Generic[V]):
+    def __init__(
+        self,
+        store: ObjectStore,
+        *,
+        capacity: int,
+        loads: Callable[[bytes], V],
+        dumps: Callable[[V], bytes],
+        model: str,
+    ) -> None:
+        self._store = store
+        self._capacity = capacity
+        self._loads = loads
+        self._dumps = dumps
+        self._model = model
+        self._lru: OrderedDict[str, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def location(self) -> str:
+        return self._store.location
+
+    def cached_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._lru)
+
+    def _remember(self, voice_id: str, voice: V) -> None:
+        with self._lock:
+            self._lru[voice_id] = voice
+            self._lru.move_to_end(voice_id)
+            while len(self._lru) > self._capacity:
+                self._lru.popitem(last=False)
+
+    def add(self, voice: V, *, name: str | None, reference_seconds: float) -> VoiceInfo:
+        created = round(time.time(), 3)
+        info = VoiceInfo(new_voice_id(), name, created, round(reference_seconds, 3), self._model)
+        self._store.write_bytes(f"{info.voice_id}.voice", self._dumps(voice))
+        self._store.write_bytes(f"{info.voice_id}.json", json.dumps(asdict(info)).encode())
+        self._remember(info.voice_id, voice)
+        return info
+
+    def get(self, voice_id: str) -> V:
+        if not valid_voice_id(voice_id):
+            raise VoiceNotFoundError(voice_id)
+        with self._lock:
+            voice = self._lru.get(voice_id)
+            if voice is not None:
+                self._lru.move_to_end(voice_id)
+                return voice
+        try:
+            voice = self._loads(self._store.read_bytes(f"{voice_id}.voice"))
+        except ObjectNotFoundError:
+            raise VoiceNotFoundError(voice_id) from None
+        self._remember(voice_id, voice)
+        return voice
+
+    def info(self, voice_id: str) -> VoiceInfo:
+        if not valid_voice_id(voice_id):
+            raise VoiceNotFoundError(voice_id)
+        try:
+            raw = json.loads(self._store.read_bytes(f"{voice_id}.json"))
+        except ObjectNotFoundError:
+            raise VoiceNotFoundError(voice_id) from None
+        return VoiceInfo(**{k: raw.get(k) for k in VoiceInfo.__dataclass_fields__})
+
+    def list(self) -> list[VoiceInfo]:
+        ids = sorted(k[: -len(".json")] for k in self._store.list_keys() if k.endswith(".json"))
+        out: list[VoiceInfo] = []
+        for voice_id in ids:
+            if not valid_voice_id(voice_id):
+                continue
+            try:
+                out.append(self.info(voice_id))
+            except VoiceNotFoundError:
+                continue  # deleted between the listing and the read
+        return sorted(out, key=lambda i: i.created_at)
+
+    def delete(self, voice_id: str) -> None:
+        if not valid_voice_id(voice_id):
+            raise VoiceNotFoundError(voice_id)
+        with self._lock:
+            self._lru.pop(voice_id, None)
+        # Metadata first, so a voice half-deleted by a crash is no longer listed.
+        found = self._store.delete(f"{voice_id}.json")
+        found = self._store.delete(f"{voice_id}.voice") or found
+        if not found:
+            raise VoiceNotFoundError(voice_id)

@@ -1,0 +1,295 @@
+"""Real servers for the serving tests: a gcp-storage-emulator, a fault-injecting proxy, gunicorn."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
+class Emulator:
+    """A gcp-storage-emulator subprocess on a free loopback port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        cmd = [str(VENV_BIN / "gcp-storage-emulator"), "start", "--in-memory", "-q"]
+        self.proc = subprocess.Popen(
+            [*cmd, "--host", "127.0.0.1", "--port", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_port(self.port)
+
+    def client(self, host: str | None = None) -> Any:
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+
+        return storage.Client(
+            project="test",
+            credentials=AnonymousCredentials(),
+            client_options={"api_endpoint": host or self.url},
+        )
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[Emulator]:
+    emu = Emulator()
+    old = os.environ.get("STORAGE_EMULATOR_HOST")
+    os.environ["STORAGE_EMULATOR_HOST"] = emu.url
+    yield emu
+    if old is None:
+        os.environ.pop("STORAGE_EMULATOR_HOST", None)
+    else:
+        os.environ["STORAGE_EMULATOR_HOST"] = old
+    emu.stop()
+
+
+_bucket_seq = iter(range(10**6))
+
+
+@pytest.fixture
+def bucket(emulator: Emulator) -> Any:
+    """A fresh, empty bucket for one test."""
+    return emulator.client().create_bucket(f"b{os.getpid()}-{next(_bucket_seq)}")
+
+
+def upload_tree(bucket: Any, local: Path, prefix: str) -> None:
+    for path in sorted(local.rglob("*")):
+        if path.is_file():
+            name = f"{prefix}/{path.relative_to(local).as_posix()}".lstrip("/")
+            # XML multipart upload is not emulated: single-request uploads only.
+            bucket.blob(name).upload_from_filename(str(path))
+
+
+class FaultProxy:
+    """HTTP proxy in front of the emulator that answers 503 or resets the connection on cue.
+
+    `plan` is consumed one entry per request: "503", "reset" or "pass"; when it is empty every
+    request passes. `requests` records (method, path, range header, outcome).
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        self.plan: list[str] = []
+        self.requests: list[tuple[str, str, str | None, str]] = []
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _handle(self) -> None:
+                with proxy._lock:
+                    action = proxy.plan.pop(0) if proxy.plan else "pass"
+                    proxy.requests.append((self.command, self.path, self.headers.get("Range"), action))
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if action == "reset":
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()
+                    self.close_connection = True
+                    return
+                if action == "503":
+                    payload = b'{"error": {"code": 503, "message": "injected"}}'
+                    self.send_response(503)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
+                conn.request(self.command, self.path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                self.send_response(resp.status)
+                for k, v in resp.getheaders():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle  # noqa: N815
+
+        class Quiet(ThreadingHTTPServer):
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass  # the injected resets are expected
+
+        self.server = Quiet(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = int(self.server.server_address[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fault_proxy(emulator: Emulator) -> Iterator[FaultProxy]:
+    proxy = FaultProxy(emulator.port)
+    yield proxy
+    proxy.stop()
+
+
+class Server:
+    """The real gunicorn, started with the real config from the repository root."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = int(env.get("PORT") or free_port())
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("TTS_")}
+        full_env.update(env)
+        full_env["PORT"] = str(self.port)
+        self._log = log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [str(VENV_BIN / "gunicorn"), "--config", "function/gunicorn.conf.py"],
+            cwd=ROOT,
+            env=full_env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        import requests
+
+        r = requests.get(self.url + "/health", timeout=5)
+        return r.status_code, r.json()
+
+    def wait_ready(self, timeout: float = 180.0) -> dict[str, Any]:
+        import requests
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{self.log_text()[-4000:]}")
+            with contextlib.suppress(requests.RequestException):
+                status, body = self.health()
+                if status == 200:
+                    return body
+            time.sleep(0.2)
+        raise TimeoutError(f"/health never answered 200:\n{self.log_text()[-4000:]}")
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def log_records(self) -> list[dict[str, Any]]:
+        out = []
+        for line in self.log_text().splitlines():
+            with contextlib.suppress(ValueError):
+                rec = json.loads(line)
+                if isinstance(rec, dict):
+                    out.append(rec)
+        return out
+
+    def wait_exit(self, timeout: float) -> int:
+        return self.proc.wait(timeout)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self._log.close()
+        return int(self.proc.returncode)
+
+
+@pytest.fixture(scope="module")
+def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Server]]:
+    """Factory: start_server(env) -> a running (not necessarily ready) gunicorn; stopped at module end."""
+    servers: list[Server] = []
+
+    def start(env: dict[str, str]) -> Server:
+        log = tmp_path_factory.mktemp("gunicorn") / "server.log"
+        server = Server(env, log)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def tone_clip(seconds: float, rate: int = 22050, fmt: str = "WAV", subtype: str | None = None) -> bytes:
+    """A voiced-like test clip: a harmonic tone with a syllable-rate envelope and a little noise."""
+    import io
+
+    t = np.arange(int(seconds * rate)) / rate
+    rng = np.random.default_rng(7)
+    voiced = sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 6))
+    envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 3.0 * t) ** 2
+    audio = (0.25 * voiced * envelope + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+    audio = np.clip(audio, -1, 1)
+    buf = io.BytesIO()
+    sf.write(buf, audio, rate, format=fmt, subtype=subtype)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def make_clip() -> Callable[..., bytes]:
+    return tone_clip
+
+
+@pytest.fixture(scope="session")
+def helpers() -> Any:
+    """The helpers above for test modules (conftest is not importable under --import-mode=importlib)."""
+    import types
+
+    return types.SimpleNamespace(
+        upload_tree=upload_tree,
+        FaultProxy=FaultProxy,
+        free_port=free_port,
+        tone_clip=tone_clip,
+        Server=Server,
+    )

@@ -1,0 +1,72 @@
+"""Reference decoding and response encoding with libsndfile, plus the streaming WAV framing."""
+
+from __future__ import annotations
+
+import io
+import struct
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from function.audio import (
+    FORMATS,
+    AudioDecodeError,
+    decode_reference,
+    encode_audio,
+    pcm16_bytes,
+    wav_stream_header,
+)
+
+
+def tone(seconds: float = 1.0, rate: int = 24000) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.4 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "subtype"), [("WAV", "PCM_16"), ("FLAC", None), ("OGG", "VORBIS"), ("OGG", "OPUS"), ("MP3", None)]
+)
+def test_reference_formats_decode(fmt: str, subtype: str | None) -> None:
+    buf = io.BytesIO()
+    sf.write(buf, np.stack([tone(3, 16000)] * 2, axis=1), 16000, format=fmt, subtype=subtype)
+    audio, rate = decode_reference(buf.getvalue())
+    assert audio.dtype == np.float32 and audio.ndim == 2 and audio.shape[1] == 2
+    assert rate in (16000, 48000)  # Opus decodes at 48 kHz
+    assert abs(audio.shape[0] / rate - 3.0) < 0.1
+
+
+@pytest.mark.parametrize("data", [b"", b"RIFF\x00\x00", b"not audio at all" * 64])
+def test_garbage_is_a_clear_error(data: bytes) -> None:
+    with pytest.raises(AudioDecodeError, match="reference audio"):
+        decode_reference(data)
+
+
+def test_overlong_file_is_refused_before_decoding() -> None:
+    buf = io.BytesIO()
+    sf.write(buf, np.zeros(8000 * 61, dtype=np.float32), 8000, format="WAV")
+    with pytest.raises(AudioDecodeError, match="too long"):
+        decode_reference(buf.getvalue())
+
+
+@pytest.mark.parametrize("fmt", [f for f in FORMATS if f != "pcm"])
+def test_encodings_round_trip(fmt: str) -> None:
+    data = encode_audio(tone(2), 24000, fmt)
+    audio, rate = sf.read(io.BytesIO(data), dtype="float32")
+    assert abs(len(audio) / rate - 2.0) < 0.1
+    assert float(np.abs(audio).max()) > 0.2
+
+
+def test_pcm_is_headerless_int16() -> None:
+    data = encode_audio(np.array([0.0, 1.0, -1.0, 2.0], dtype=np.float32), 24000, "pcm")
+    assert struct.unpack("<4h", data) == (0, 32767, -32767, 32767)
+    assert pcm16_bytes(np.zeros(3, dtype=np.float32)) == b"\x00" * 6
+
+
+def test_stream_header_is_an_open_length_wav() -> None:
+    header = wav_stream_header(24000)
+    assert len(header) == 44 and header[:4] == b"RIFF" and header[8:16] == b"WAVEfmt "
+    assert struct.unpack("<I", header[40:44])[0] == 0xFFFFFFFF
+    body = header + pcm16_bytes(tone(0.5))
+    audio, rate = sf.read(io.BytesIO(body), dtype="float32")  # libsndfile accepts the open length
+    assert rate == 24000 and len(audio) == 12000

@@ -1,0 +1,84 @@
+"""Configuration: defaults, validation, and errors that name the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from function.config import ConfigError, load_settings
+
+BASE = {"TTS_MODEL_PATH": "gs://models-bucket/bn-xtts/v1/"}
+
+
+def test_defaults_on_cpu() -> None:
+    s = load_settings(BASE, cpu_count=8)
+    assert s.port == 8080
+    assert s.model_path == "gs://models-bucket/bn-xtts/v1"
+    assert s.model_variant == "int8" and not s.enable_gpu
+    assert s.cache_dir == Path("/tmp/tts-cache") and s.voices_path == "/tmp/tts-cache/voices"
+    assert s.log_level == "INFO" and s.api_keys == ()
+    assert s.max_concurrent_requests == 2 and s.queue_size == 4
+    assert s.workers == 2 and s.intra_op_threads == 4
+    assert s.max_text_chars == 1000 and s.max_request_bytes == 16 * 2**20
+
+
+def test_gpu_defaults_to_fp16_and_one_worker() -> None:
+    s = load_settings({**BASE, "TTS_ENABLE_GPU": "true"}, cpu_count=8)
+    assert s.model_variant == "fp16" and s.workers == 1 and s.enable_gpu
+
+
+def test_values_are_parsed() -> None:
+    s = load_settings(
+        {
+            **BASE,
+            "PORT": "9000",
+            "TTS_MODEL_VARIANT": "FP32",
+            "TTS_LOG_LEVEL": "debug",
+            "TTS_API_KEYS": "k" * 16 + ", " + "z" * 20,
+            "TTS_VOICES_PATH": "gs://voices/shared/",
+            "TTS_MAX_CONCURRENT_REQUESTS": "3",
+        }
+    )
+    assert (s.port, s.model_variant, s.log_level) == (9000, "fp32", "DEBUG")
+    assert s.api_keys == ("k" * 16, "z" * 20)
+    assert s.voices_path == "gs://voices/shared" and s.max_concurrent_requests == 3
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PORT", "http"),
+        ("PORT", "70000"),
+        ("TTS_MODEL_VARIANT", "int4"),
+        ("TTS_ENABLE_GPU", "maybe"),
+        ("TTS_LOG_LEVEL", "LOUD"),
+        ("TTS_MAX_CONCURRENT_REQUESTS", "0"),
+        ("TTS_MAX_TEXT_CHARS", "-5"),
+        ("TTS_MAX_REQUEST_BYTES", "1e9"),
+        ("TTS_VOICES_PATH", "s3://bucket/voices"),
+        ("TTS_MODEL_PATH", "gs:///nobucket"),
+        ("TTS_API_KEYS", "short"),
+        ("TTS_QUEUE_TIMEOUT_SECONDS", "soon"),
+    ],
+)
+def test_a_bad_value_names_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_settings({**BASE, name: value})
+
+
+def test_model_path_is_required() -> None:
+    with pytest.raises(ConfigError, match="TTS_MODEL_PATH is required"):
+        load_settings({})
+
+
+def test_config_path_overrides_runtime(tmp_path: Path) -> None:
+    good = tmp_path / "runtime.json"
+    good.write_text('{"runtime": {"temperature": 0.6}}')
+    assert load_settings({**BASE, "TTS_CONFIG_PATH": str(good)}).runtime_overrides == {"temperature": 0.6}
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2")
+    with pytest.raises(ConfigError, match=r"TTS_CONFIG_PATH.*not valid JSON"):
+        load_settings({**BASE, "TTS_CONFIG_PATH": str(bad)})
+    with pytest.raises(ConfigError, match=r"TTS_CONFIG_PATH.*cannot be read"):
+        load_settings({**BASE, "TTS_CONFIG_PATH": str(tmp_path / "missing.json")})
