@@ -1,0 +1,1 @@
+"""Pulumi program (Python) for the Cloud Run GPU deployment of the Bangla XTTS service."""

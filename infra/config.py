@@ -1,0 +1,377 @@
+"""Typed stack configuration: the one place that reads and validates `pulumi config`.
+
+Every value is checked here, before any resource is declared, and a bad value raises
+`ConfigError` naming the key (e.g. `bn-xtts:minInstances`) and what would be accepted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pulumi
+
+NAMESPACE = "bn-xtts"
+NO_GPU = "none"
+GPU_TYPES = ("nvidia-l4",)
+VARIANTS = ("fp32", "fp16", "int8")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+# Cloud Run limits (services and jobs).
+GPU_MIN_CPU = 4
+GPU_MIN_MEMORY_GIB = 16
+CPU_CHOICES = (1, 2, 4, 6, 8)
+MAX_MEMORY_GIB = 32
+MAX_REQUEST_TIMEOUT_S = 3600
+MAX_CONCURRENCY = 1000
+MAX_REQUEST_BYTES = 32 * 1024 * 1024  # Cloud Run's HTTP/1 request size limit
+MAX_TASK_TIMEOUT_S = 7 * 24 * 3600
+# Cloud Armor matches at most 10 source ranges per rule.
+ALLOW_LIST_CHUNK = 10
+
+_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{2,19}[a-z0-9]$")
+_PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+_REGION_RE = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
+_SEGMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_DOMAIN_RE = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_IMAGE_RE = re.compile(
+    r"^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+"
+    r"(?P<ref>:(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})|@sha256:[0-9a-f]{64})$"
+)
+_CRON_FIELD_RE = re.compile(r"^[0-9A-Za-z*,/-]+$")
+_API_KEY_RE = re.compile(r"^[A-Za-z0-9._~-]{16,256}$")
+
+
+class ConfigError(ValueError):
+    """A stack configuration value is missing or invalid; `key` names it."""
+
+    def __init__(self, key: str, message: str) -> None:
+        self.key = key
+        super().__init__(f"{key}: {message}")
+
+
+@dataclass(frozen=True)
+class DeployConfig:
+    """Everything the program needs, already validated."""
+
+    stack: str
+    project: str
+    region: str
+    name: str
+    gpu_type: str
+    gpu_zonal_redundancy: bool
+    cpu: int
+    memory_gib: int
+    min_instances: int
+    max_instances: int
+    concurrency: int
+    request_timeout_s: int
+    model_name: str
+    model_version: str
+    model_variant: str
+    image: str | None
+    domain: str
+    alert_email: str
+    allow_list: tuple[str, ...]
+    rate_limit_per_minute: int
+    batch_schedule: str | None
+    batch_time_zone: str
+    batch_tasks: int
+    batch_parallelism: int
+    batch_task_timeout_s: int
+    log_level: str
+    max_text_chars: int
+    max_request_bytes: int
+    latency_alert_ms: int
+    bundle_versions_kept: int
+    batch_output_days: int
+    deletion_protection: bool
+
+    @property
+    def gpu(self) -> bool:
+        return self.gpu_type != NO_GPU
+
+    @property
+    def bucket_name(self) -> str:
+        return f"{self.project}-{self.name}-models"
+
+    @property
+    def memory_limit(self) -> str:
+        return f"{self.memory_gib}Gi"
+
+    @property
+    def model_prefix(self) -> str:
+        """Object prefix of the bundle directory the service loads (it picks `<variant>/` inside)."""
+        return f"models/{self.model_name}/{self.model_version}/"
+
+    @property
+    def image_repository(self) -> str:
+        return f"{self.region}-docker.pkg.dev/{self.project}/{self.name}"
+
+
+Getter = Callable[[str], str | None]
+
+
+def parse_config(get: Getter, gcp_get: Getter, *, stack: str) -> DeployConfig:
+    """Build a DeployConfig from raw string values (`get` reads the `bn-xtts:` namespace,
+    `gcp_get` the provider's `gcp:` namespace)."""
+    r = _Reader(get)
+    project = _require_match(gcp_get("project"), "gcp:project", _PROJECT_RE, "a GCP project id")
+    region = gcp_get("region") or "us-central1"
+    if not _REGION_RE.match(region):
+        raise ConfigError("gcp:region", f"expected a region such as us-central1, got {region!r}")
+
+    name = r.string("name", "bn-tts")
+    if not _NAME_RE.match(name):
+        raise ConfigError(r.key("name"), f"4-21 characters: lowercase letters, digits and '-', got {name!r}")
+
+    gpu_type = r.string("gpuType", GPU_TYPES[0])
+    if gpu_type not in (*GPU_TYPES, NO_GPU):
+        raise ConfigError(r.key("gpuType"), f"one of {', '.join((*GPU_TYPES, NO_GPU))}, got {gpu_type!r}")
+    gpu = gpu_type != NO_GPU
+    zonal = r.boolean("gpuZonalRedundancy", False)
+    if zonal and not gpu:
+        raise ConfigError(r.key("gpuZonalRedundancy"), "only applies with a GPU (gpuType is none)")
+
+    cpu = r.integer("cpu", 4)
+    if cpu not in CPU_CHOICES:
+        raise ConfigError(r.key("cpu"), f"one of {CPU_CHOICES}, got {cpu}")
+    memory_gib = _memory_gib(r, "memory", "16Gi" if gpu else "8Gi")
+    if gpu and (cpu < GPU_MIN_CPU or memory_gib < GPU_MIN_MEMORY_GIB):
+        key = r.key("cpu") if cpu < GPU_MIN_CPU else r.key("memory")
+        raise ConfigError(
+            key, f"a GPU instance needs at least {GPU_MIN_CPU} CPU and {GPU_MIN_MEMORY_GIB}Gi memory"
+        )
+
+    min_instances = r.integer("minInstances", 0, low=0, high=1000)
+    max_instances = r.integer("maxInstances", 2 if gpu else 4, low=1, high=1000)
+    if min_instances > max_instances:
+        raise ConfigError(
+            r.key("minInstances"), f"{min_instances} is more than maxInstances ({max_instances})"
+        )
+
+    variant = r.string("modelVariant", "fp16" if gpu else "int8")
+    if variant not in VARIANTS:
+        raise ConfigError(r.key("modelVariant"), f"one of {', '.join(VARIANTS)}, got {variant!r}")
+    if variant == "fp16" and not gpu:
+        raise ConfigError(r.key("modelVariant"), "fp16 needs a GPU; use int8 or fp32 with gpuType none")
+
+    image = r.optional("image")
+    if image is not None:
+        m = _IMAGE_RE.match(image)
+        if not m:
+            raise ConfigError(
+                r.key("image"),
+                f"expected REGISTRY/PATH:TAG or REGISTRY/PATH@sha256:DIGEST, got {image!r}",
+            )
+        if m.group("tag") == "latest":
+            raise ConfigError(
+                r.key("image"), "use an immutable tag (the commit SHA) or a digest, not 'latest'"
+            )
+
+    domain = r.require("domain").lower()
+    if not _DOMAIN_RE.match(domain):
+        raise ConfigError(r.key("domain"), f"expected a DNS name such as tts.example.com, got {domain!r}")
+    alert_email = r.require("alertEmail")
+    if not _EMAIL_RE.match(alert_email):
+        raise ConfigError(r.key("alertEmail"), f"expected an e-mail address, got {alert_email!r}")
+
+    schedule = r.optional("batchSchedule")
+    if schedule is not None:
+        _check_cron(r.key("batchSchedule"), schedule)
+    time_zone = r.string("batchTimeZone", "Asia/Dhaka")
+    try:
+        zoneinfo.ZoneInfo(time_zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            r.key("batchTimeZone"), f"expected an IANA time zone such as Asia/Dhaka, got {time_zone!r}"
+        ) from None
+    batch_tasks = r.integer("batchTasks", 1, low=1, high=10000)
+    batch_parallelism = r.integer("batchParallelism", 1, low=1, high=10000)
+    if batch_parallelism > batch_tasks:
+        raise ConfigError(
+            r.key("batchParallelism"), f"{batch_parallelism} is more than batchTasks ({batch_tasks})"
+        )
+
+    log_level = r.string("logLevel", "INFO").upper()
+    if log_level not in LOG_LEVELS:
+        raise ConfigError(r.key("logLevel"), f"one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+
+    return DeployConfig(
+        stack=stack,
+        project=project,
+        region=region,
+        name=name,
+        gpu_type=gpu_type,
+        gpu_zonal_redundancy=zonal,
+        cpu=cpu,
+        memory_gib=memory_gib,
+        min_instances=min_instances,
+        max_instances=max_instances,
+        concurrency=r.integer("concurrency", 4 if gpu else 2, low=1, high=MAX_CONCURRENCY),
+        request_timeout_s=r.integer("requestTimeoutSeconds", 300, low=10, high=MAX_REQUEST_TIMEOUT_S),
+        model_name=_segment(r, "modelName", "bn-xtts"),
+        model_version=_segment(r, "modelVersion", "v1"),
+        model_variant=variant,
+        image=image,
+        domain=domain,
+        alert_email=alert_email,
+        allow_list=_allow_list(r),
+        rate_limit_per_minute=r.integer("rateLimitPerMinute", 30, low=1, high=10000),
+        batch_schedule=schedule,
+        batch_time_zone=time_zone,
+        batch_tasks=batch_tasks,
+        batch_parallelism=batch_parallelism,
+        batch_task_timeout_s=r.integer("batchTaskTimeoutSeconds", 3600, low=60, high=MAX_TASK_TIMEOUT_S),
+        log_level=log_level,
+        max_text_chars=r.integer("maxTextChars", 1000, low=1, high=100_000),
+        max_request_bytes=r.integer("maxRequestBytes", 10 * 1024 * 1024, low=1024, high=MAX_REQUEST_BYTES),
+        latency_alert_ms=r.integer("latencyAlertMs", 20_000, low=100, high=MAX_REQUEST_TIMEOUT_S * 1000),
+        bundle_versions_kept=r.integer("bundleVersionsKept", 3, low=1, high=100),
+        batch_output_days=r.integer("batchOutputDays", 30, low=1, high=3650),
+        deletion_protection=r.boolean("deletionProtection", True),
+    )
+
+
+def check_api_keys(value: str, key: str = f"{NAMESPACE}:apiKeys") -> str:
+    """The API keys secret: comma-separated, 16-256 URL-safe characters each, no duplicates."""
+    keys = [k.strip() for k in value.split(",") if k.strip()]
+    if not keys:
+        raise ConfigError(key, "at least one key; set it with `pulumi config set --secret apiKeys K1,K2`")
+    for i, k in enumerate(keys):
+        if not _API_KEY_RE.match(k):
+            raise ConfigError(key, f"key #{i + 1} must be 16-256 characters of A-Z a-z 0-9 . _ ~ -")
+    if len(set(keys)) != len(keys):
+        raise ConfigError(key, "the same key appears twice")
+    return ",".join(keys)
+
+
+def tts_environment(cfg: DeployConfig) -> dict[str, str]:
+    """The serving contract's TTS_* variables (TTS_API_KEYS comes from Secret Manager)."""
+    bucket = f"gs://{cfg.bucket_name}"
+    return {
+        "TTS_MODEL_PATH": f"{bucket}/{cfg.model_prefix}",
+        "TTS_MODEL_VARIANT": cfg.model_variant,
+        "TTS_ENABLE_GPU": "true" if cfg.gpu else "false",
+        "TTS_MAX_CONCURRENT_REQUESTS": str(cfg.concurrency),
+        "TTS_CACHE_DIR": "/tmp/tts-cache",
+        "TTS_VOICES_PATH": f"{bucket}/voices/",
+        "TTS_LOG_LEVEL": cfg.log_level,
+        "TTS_MAX_TEXT_CHARS": str(cfg.max_text_chars),
+        "TTS_MAX_REQUEST_BYTES": str(cfg.max_request_bytes),
+    }
+
+
+def allow_list_chunks(cfg: DeployConfig) -> list[list[str]]:
+    ranges = list(cfg.allow_list)
+    return [ranges[i : i + ALLOW_LIST_CHUNK] for i in range(0, len(ranges), ALLOW_LIST_CHUNK)]
+
+
+class _Reader:
+    def __init__(self, get: Getter) -> None:
+        self._get = get
+
+    @staticmethod
+    def key(name: str) -> str:
+        return f"{NAMESPACE}:{name}"
+
+    def optional(self, name: str) -> str | None:
+        value = self._get(name)
+        if value is None or not value.strip():
+            return None
+        return value.strip()
+
+    def require(self, name: str) -> str:
+        value = self.optional(name)
+        if value is None:
+            raise ConfigError(self.key(name), f"required; set it with `pulumi config set {name} VALUE`")
+        return value
+
+    def string(self, name: str, default: str) -> str:
+        value = self.optional(name)
+        return default if value is None else value
+
+    def integer(self, name: str, default: int, *, low: int = 1, high: int = 1 << 31) -> int:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(self.key(name), f"expected an integer, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ConfigError(self.key(name), f"expected {low}..{high}, got {value}")
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        if raw.lower() in ("true", "false"):
+            return raw.lower() == "true"
+        raise ConfigError(self.key(name), f"expected true or false, got {raw!r}")
+
+
+def _require_match(value: str | None, key: str, pattern: re.Pattern[str], what: str) -> str:
+    if not value:
+        raise ConfigError(key, f"required; set it with `pulumi config set {key} VALUE`")
+    if not pattern.match(value):
+        raise ConfigError(key, f"expected {what}, got {value!r}")
+    return value
+
+
+def _memory_gib(r: _Reader, name: str, default: str) -> int:
+    raw = r.string(name, default)
+    m = re.fullmatch(r"([0-9]+)Gi", raw)
+    if not m or not 1 <= int(m.group(1)) <= MAX_MEMORY_GIB:
+        raise ConfigError(r.key(name), f"expected 1Gi..{MAX_MEMORY_GIB}Gi, got {raw!r}")
+    return int(m.group(1))
+
+
+def _segment(r: _Reader, name: str, default: str) -> str:
+    value = r.string(name, default)
+    if not _SEGMENT_RE.match(value) or value in (".", ".."):
+        raise ConfigError(r.key(name), f"one path segment of letters, digits, '.', '_', '-', got {value!r}")
+    return value
+
+
+def _check_cron(key: str, value: str) -> None:
+    fields = value.split()
+    if len(fields) != 5 or not all(_CRON_FIELD_RE.match(f) for f in fields):
+        raise ConfigError(key, f"expected a 5-field cron expression such as '0 3 * * *', got {value!r}")
+
+
+def _allow_list(r: _Reader) -> tuple[str, ...]:
+    raw = r.optional("allowList")
+    if raw is None:
+        return ()
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError:
+        parsed = [part for part in raw.split(",") if part.strip()]
+    if not isinstance(parsed, list) or not all(isinstance(p, str) for p in parsed):
+        raise ConfigError(r.key("allowList"), "expected a list of CIDR ranges")
+    ranges: list[str] = []
+    for entry in parsed:
+        try:
+            ranges.append(str(ipaddress.ip_network(entry.strip(), strict=False)))
+        except ValueError:
+            raise ConfigError(
+                r.key("allowList"), f"{entry!r} is not an IP range such as 203.0.113.0/24"
+            ) from None
+    return tuple(dict.fromkeys(ranges))
+
+
+def from_pulumi() -> DeployConfig:
+    """Read the current stack's configuration through the Pulumi SDK."""
+    return parse_config(pulumi.Config(NAMESPACE).get, pulumi.Config("gcp").get, stack=pulumi.get_stack())
+
+
+def api_keys_from_pulumi() -> pulumi.Output[str]:
+    """The API keys, kept secret: validated inside the Output so the plaintext never leaves it."""
+    return pulumi.Config(NAMESPACE).require_secret("apiKeys").apply(check_api_keys)

@@ -1,0 +1,129 @@
+"""Stack configuration: defaults, the CPU switch, and errors that name the bad key."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.config import ConfigError, DeployConfig, check_api_keys, parse_config, tts_environment
+
+GOOD = {
+    "domain": "tts.example.com",
+    "alertEmail": "oncall@example.com",
+    "image": "us-central1-docker.pkg.dev/p/bn-tts/server:0123abc",
+}
+GCP = {"project": "tts-prod-123", "region": "asia-southeast1"}
+
+
+def parse(overrides: dict[str, str] | None = None, gcp: dict[str, str] | None = None) -> DeployConfig:
+    ours = {**GOOD, **(overrides or {})}
+    provider = {**GCP, **(gcp or {})}
+    return parse_config(ours.get, provider.get, stack="prod")
+
+
+def test_defaults_are_a_gpu_deployment() -> None:
+    cfg = parse()
+    assert cfg.gpu and cfg.gpu_type == "nvidia-l4"
+    assert (cfg.cpu, cfg.memory_gib, cfg.min_instances) == (4, 16, 0)
+    assert cfg.model_variant == "fp16" and cfg.region == "asia-southeast1"
+    assert cfg.batch_schedule is None and cfg.batch_time_zone == "Asia/Dhaka"
+    assert cfg.bucket_name == "tts-prod-123-bn-tts-models"
+    assert cfg.image_repository == "asia-southeast1-docker.pkg.dev/tts-prod-123/bn-tts"
+
+
+def test_cpu_switch_changes_the_variant_and_the_gpu_flag() -> None:
+    cfg = parse({"gpuType": "none"})
+    assert not cfg.gpu and cfg.model_variant == "int8"
+    env = tts_environment(cfg)
+    assert env["TTS_ENABLE_GPU"] == "false" and env["TTS_MODEL_VARIANT"] == "int8"
+
+
+def test_model_path_points_at_the_versioned_bundle_directory() -> None:
+    env = tts_environment(parse({"modelName": "bn-xtts", "modelVersion": "v7", "modelVariant": "int8"}))
+    assert env["TTS_MODEL_PATH"] == "gs://tts-prod-123-bn-tts-models/models/bn-xtts/v7/"
+    assert env["TTS_MODEL_VARIANT"] == "int8"
+
+
+def test_allow_list_accepts_json_or_commas_and_normalises() -> None:
+    assert parse({"allowList": '["203.0.113.7/24", "2001:db8::/32"]'}).allow_list == (
+        "203.0.113.0/24",
+        "2001:db8::/32",
+    )
+    assert parse({"allowList": "198.51.100.1, 198.51.100.1"}).allow_list == ("198.51.100.1/32",)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "gcp", "key"),
+    [
+        ({}, {"project": ""}, "gcp:project"),
+        ({}, {"project": "Bad_Project"}, "gcp:project"),
+        ({}, {"region": "mars"}, "gcp:region"),
+        ({"domain": ""}, {}, "bn-xtts:domain"),
+        ({"domain": "not a domain"}, {}, "bn-xtts:domain"),
+        ({"alertEmail": "nobody"}, {}, "bn-xtts:alertEmail"),
+        ({"gpuType": "nvidia-a100"}, {}, "bn-xtts:gpuType"),
+        ({"gpuType": "none", "gpuZonalRedundancy": "true"}, {}, "bn-xtts:gpuZonalRedundancy"),
+        ({"gpuZonalRedundancy": "yes"}, {}, "bn-xtts:gpuZonalRedundancy"),
+        ({"cpu": "2"}, {}, "bn-xtts:cpu"),
+        ({"cpu": "3"}, {}, "bn-xtts:cpu"),
+        ({"memory": "8Gi"}, {}, "bn-xtts:memory"),
+        ({"memory": "16G"}, {}, "bn-xtts:memory"),
+        ({"minInstances": "-1"}, {}, "bn-xtts:minInstances"),
+        ({"minInstances": "3", "maxInstances": "2"}, {}, "bn-xtts:minInstances"),
+        ({"maxInstances": "two"}, {}, "bn-xtts:maxInstances"),
+        ({"concurrency": "0"}, {}, "bn-xtts:concurrency"),
+        ({"requestTimeoutSeconds": "7200"}, {}, "bn-xtts:requestTimeoutSeconds"),
+        ({"modelVariant": "fp8"}, {}, "bn-xtts:modelVariant"),
+        ({"gpuType": "none", "modelVariant": "fp16"}, {}, "bn-xtts:modelVariant"),
+        ({"modelVersion": "../v1"}, {}, "bn-xtts:modelVersion"),
+        ({"modelName": "a/b"}, {}, "bn-xtts:modelName"),
+        ({"image": "server"}, {}, "bn-xtts:image"),
+        ({"image": "us-docker.pkg.dev/p/r/server:latest"}, {}, "bn-xtts:image"),
+        ({"allowList": "10.0.0.0/33"}, {}, "bn-xtts:allowList"),
+        ({"allowList": '{"a": 1}'}, {}, "bn-xtts:allowList"),
+        ({"rateLimitPerMinute": "0"}, {}, "bn-xtts:rateLimitPerMinute"),
+        ({"batchSchedule": "every day"}, {}, "bn-xtts:batchSchedule"),
+        ({"batchTimeZone": "Dhaka"}, {}, "bn-xtts:batchTimeZone"),
+        ({"batchTasks": "2", "batchParallelism": "3"}, {}, "bn-xtts:batchParallelism"),
+        ({"logLevel": "LOUD"}, {}, "bn-xtts:logLevel"),
+        ({"maxRequestBytes": str(64 * 1024 * 1024)}, {}, "bn-xtts:maxRequestBytes"),
+        ({"name": "X"}, {}, "bn-xtts:name"),
+        ({"deletionProtection": "maybe"}, {}, "bn-xtts:deletionProtection"),
+    ],
+)
+def test_bad_value_names_the_key(overrides: dict[str, str], gcp: dict[str, str], key: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse(overrides, gcp)
+    assert err.value.key == key
+    assert str(err.value).startswith(f"{key}: ")
+
+
+def test_image_is_optional_for_the_bootstrap_run() -> None:
+    ours = {k: v for k, v in GOOD.items() if k != "image"}
+    assert parse_config(ours.get, GCP.get, stack="prod").image is None
+
+
+def test_image_by_digest_is_accepted() -> None:
+    digest = "us-central1-docker.pkg.dev/p/bn-tts/server@sha256:" + "a" * 64
+    assert parse({"image": digest}).image == digest
+
+
+@pytest.mark.parametrize(
+    "value", ["", " , ", "short", "key-aaaaaaaaaaaaaaaa,key-aaaaaaaaaaaaaaaa", "key with spaces inside!"]
+)
+def test_bad_api_keys_name_the_key(value: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        check_api_keys(value)
+    assert err.value.key == "bn-xtts:apiKeys"
+
+
+def test_api_keys_are_trimmed_and_kept_in_order() -> None:
+    assert check_api_keys(" key-bbbbbbbbbbbbbbbb , key-aaaaaaaaaaaaaaaa") == (
+        "key-bbbbbbbbbbbbbbbb,key-aaaaaaaaaaaaaaaa"
+    )
+
+
+def test_a_bad_value_fails_the_whole_program_before_any_resource() -> None:
+    from tests.infra.pulumi_harness import synthesize
+
+    with pytest.raises(ConfigError, match=r"^bn-xtts:minInstances: "):
+        synthesize({"bn-xtts:minInstances": "5", "bn-xtts:maxInstances": "2"})
