@@ -1,0 +1,51 @@
+"""The guard rails as pulumi_policy policies (all mandatory: a violation stops the update)."""
+
+from __future__ import annotations
+
+from pulumi_policy import (
+    EnforcementLevel,
+    Policy,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from infra.policy import guardrails
+
+
+def _resource_policy(name: str) -> ResourceValidationPolicy:
+    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+        for policy, message in guardrails.violations(args.resource_type, args.props):
+            if policy == name:
+                report(message, None)
+
+    return ResourceValidationPolicy(
+        name=name,
+        description=guardrails.DESCRIPTIONS[name],
+        validate=validate,
+        enforcement_level=EnforcementLevel.MANDATORY,
+    )
+
+
+def _alerts(args: StackValidationArgs, report: ReportViolation) -> None:
+    alerts = [r.props for r in args.resources if r.resource_type == guardrails.ALERT]
+    services = [r for r in args.resources if r.resource_type == guardrails.SERVICE]
+    if services:  # the bootstrap run (no image yet) has nothing to watch
+        for message in guardrails.alerts_cover_signals(alerts):
+            report(message, None)
+
+
+def policies() -> list[Policy]:
+    names = sorted({name for checks in guardrails.RESOURCE_CHECKS.values() for name, _ in checks})
+    result: list[Policy] = [_resource_policy(n) for n in names]
+    result.append(
+        StackValidationPolicy(
+            name="alerts-cover-signals",
+            description=guardrails.DESCRIPTIONS["alerts-cover-signals"],
+            validate=_alerts,
+            enforcement_level=EnforcementLevel.MANDATORY,
+        )
+    )
+    return result
