@@ -1,0 +1,354 @@
+"""The torch-free XTTS v2 engine: voice cloning, GPT decoding with a KV cache, HiFi-GAN, streaming."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from function.engine import dsp
+from function.engine.bundle import Bundle, load_bundle
+from function.engine.errors import ReferenceAudioError, TextError
+from function.engine.latents import LatentUpsampler
+from function.engine.sampling import SamplingConfig, apply_repetition_penalty, choose_token
+from function.engine.sessions import choose_providers, create_session
+from function.engine.tokenizer import XttsTokenizer
+from function.engine.voice import Voice
+
+log = logging.getLogger(__name__)
+
+Audio = npt.NDArray[np.float32]
+
+MIN_REFERENCE_SECONDS = 2.0
+MAX_REFERENCE_SECONDS = 30.0
+SILENCE_RMS = 1e-4
+
+
+@dataclass(frozen=True)
+class SynthesisParams:
+    """Synthesis settings; a sampling knob left None takes the checkpoint config's default."""
+
+    language: str = "bn"
+    temperature: float | None = None
+    top_k: int | None = None
+    top_p: float | None = None
+    repetition_penalty: float | None = None
+    length_penalty: float | None = None  # beam search only in coqui-tts, so no effect with one beam
+    speed: float = 1.0
+    seed: int | None = None
+    greedy: bool = False
+    stream_chunk_tokens: int = 20  # tokens before the first streamed chunk; later chunks grow
+    max_new_tokens: int | None = None  # cap below the model's own limit
+    min_new_tokens: int = 0  # ban the stop token before this many tokens (benchmarks force lengths)
+
+
+class Engine:
+    def __init__(self, bundle: Bundle, *, use_gpu: bool = False, intra_op_threads: int = 0) -> None:
+        self.bundle = bundle
+        self.manifest = bundle.manifest
+        rt = bundle.runtime
+        self._rt = rt
+        providers = choose_providers(use_gpu)
+        self._cond = create_session(bundle.graph("conditioning"), providers, intra_op_threads)
+        self._spk = create_session(bundle.graph("speaker_encoder"), providers, intra_op_threads)
+        self._gpt = create_session(bundle.graph("gpt"), providers, intra_op_threads)
+        self._voc = create_session(bundle.graph("vocoder"), providers, intra_op_threads)
+        self.provider: str = self._gpt.get_providers()[0]
+        with np.load(bundle.path(rt["frontend_file"])) as npz:
+            self._frontend = {k: npz[k] for k in npz.files}
+        with np.load(bundle.path(rt["embeddings_file"])) as npz:
+            self._emb = {k: npz[k] for k in npz.files}
+        self.tokenizer = XttsTokenizer(bundle.path(rt["vocab_file"]), rt["languages"], rt["max_text_tokens"])
+        self.languages: list[str] = self.tokenizer.languages
+        self.sample_rate: int = int(rt["output_sample_rate"])
+        self.nukta_form: str = self.tokenizer.nukta_form()
+        self.model_id = f"{self.manifest['model']['name']}/{self.manifest['model']['version']}"
+        gpt = rt["gpt"]
+        self._layers = int(gpt["layers"])
+        self._heads = int(gpt["heads"])
+        self._head_dim = int(gpt["model_dim"]) // self._heads
+        self._kv_names = [f"past_{kind}_{i}" for i in range(self._layers) for kind in ("key", "value")]
+        self._kv_dtype = np.float16 if self._gpt.get_inputs()[2].type == "tensor(float16)" else np.float32
+
+    @classmethod
+    def load(
+        cls, bundle_dir: Path, *, use_gpu: bool = False, intra_op_threads: int = 0, verify: bool = True
+    ) -> Engine:
+        return cls(
+            load_bundle(Path(bundle_dir), verify=verify), use_gpu=use_gpu, intra_op_threads=intra_op_threads
+        )
+
+    # ---- languages and limits -------------------------------------------------------------
+    def char_limit(self, language: str) -> int:
+        limits: dict[str, int] = self._rt["char_limits"]
+        return int(limits.get(language.split("-", maxsplit=1)[0], limits.get("default", 250)))
+
+    @property
+    def max_text_chars(self) -> int:
+        return self.char_limit("bn" if "bn" in self.languages else self.languages[0])
+
+    # ---- voices ---------------------------------------------------------------------------
+    def make_voice(self, audio: npt.NDArray[Any], sample_rate: int) -> Voice:
+        """Clone a voice from a 2-30 s reference clip (any rate, mono or (samples, channels))."""
+        wav = np.asarray(audio, dtype=np.float32)
+        if wav.ndim == 2:
+            wav = wav.mean(axis=1)
+        if wav.ndim != 1 or sample_rate <= 0:
+            raise ReferenceAudioError(
+                "reference audio must be mono or (samples, channels) with a positive rate"
+            )
+        seconds = wav.shape[0] / sample_rate
+        if seconds < MIN_REFERENCE_SECONDS:
+            raise ReferenceAudioError(
+                f"reference clip is {seconds:.2f} s long; "
+                f"send at least {MIN_REFERENCE_SECONDS:.0f} s of clear speech"
+            )
+        if seconds > MAX_REFERENCE_SECONDS:
+            raise ReferenceAudioError(
+                f"reference clip is {seconds:.1f} s long; send at most {MAX_REFERENCE_SECONDS:.0f} s"
+            )
+        if not np.isfinite(wav).all() or float(np.sqrt(np.mean(wav.astype(np.float64) ** 2))) < SILENCE_RMS:
+            raise ReferenceAudioError(
+                "reference clip is silent (or not finite); send a recording of the voice"
+            )
+        rt = self._rt
+        sr = int(rt["input_sample_rate"])
+        wav = np.clip(dsp.resample(wav, sample_rate, sr), -1.0, 1.0)
+        wav = wav[: sr * int(rt["max_ref_len"])]
+        if rt["sound_norm_refs"]:
+            wav = (wav / np.abs(wav).max() * 0.75).astype(np.float32)
+        return Voice(self._cond_latents(wav, sr), self._speaker_embedding(wav, sr), self.model_id)
+
+    def _cond_latents(self, wav: Audio, sr: int) -> npt.NDArray[np.float32]:
+        rt, fe = self._rt, self._frontend
+        cond_len, chunk_len = int(rt["gpt_cond_len"]), int(rt["gpt_cond_chunk_len"])
+        if cond_len > 0:
+            wav = wav[: sr * cond_len]
+        embs = []
+        for start in range(0, wav.shape[0], sr * chunk_len):
+            chunk = wav[start : start + sr * chunk_len]
+            if chunk.shape[0] < sr * 0.33:  # coqui-tts skips chunks under a third of a second
+                continue
+            mel = dsp.mel_spectrogram(chunk, fe["cond_window"], int(rt["cond_hop"]), fe["cond_fbank"])
+            mel = np.log(np.clip(mel, 1e-5, None)) / fe["mel_stats"][:, None]
+            embs.append(self._cond.run(None, {"mel": mel[None].astype(np.float32)})[0])
+        return np.asarray(np.mean(np.stack(embs), axis=0), dtype=np.float32)
+
+    def _speaker_embedding(self, wav: Audio, sr: int) -> npt.NDArray[np.float32]:
+        rt, fe = self._rt, self._frontend
+        wav16 = dsp.resample(wav, sr, int(rt["speaker_sample_rate"]))
+        wav16 = dsp.pre_emphasis(wav16, float(rt["speaker_preemphasis"]))
+        mel = dsp.mel_spectrogram(wav16, fe["spk_window"], int(rt["speaker_hop"]), fe["spk_fbank"])
+        emb = self._spk.run(None, {"mel": mel[None]})[0]
+        return np.asarray(emb[:, :, None], dtype=np.float32)
+
+    # ---- synthesis ------------------------------------------------------------------------
+    def _resolve(self, params: SynthesisParams) -> SynthesisParams:
+        d = self._rt["defaults"]
+        return replace(
+            params,
+            temperature=d["temperature"] if params.temperature is None else params.temperature,
+            top_k=d["top_k"] if params.top_k is None else params.top_k,
+            top_p=d["top_p"] if params.top_p is None else params.top_p,
+            repetition_penalty=d["repetition_penalty"]
+            if params.repetition_penalty is None
+            else params.repetition_penalty,
+            length_penalty=d["length_penalty"] if params.length_penalty is None else params.length_penalty,
+        )
+
+    def _pieces(self, text: str, language: str) -> list[str]:
+        text = text.strip()
+        if not text:
+            raise TextError("text is empty: send the words to speak")
+        limit = self.char_limit(language)
+        if len(text) <= limit:
+            return [text]
+        from function.text import split_sentences
+
+        return [p for p in split_sentences(text, limit) if p.strip()]
+
+    def _prefix(self, tokens: list[int], voice: Voice) -> npt.NDArray[np.float32]:
+        rt, emb = self._rt["gpt"], self._emb
+        ids = np.array([rt["start_text_token"], *tokens, rt["stop_text_token"]], dtype=np.int64)
+        text = emb["text_embedding"][ids] + emb["text_pos_embedding"][: len(ids)]
+        start = emb["mel_embedding"][rt["start_audio_token"]] + emb["mel_pos_embedding"][0]
+        return np.concatenate([voice.cond_latents[0], text, start[None]]).astype(np.float32)[None]
+
+    def _latents(
+        self, tokens: list[int], voice: Voice, p: SynthesisParams, codes: list[int] | None = None
+    ) -> Iterator[npt.NDArray[np.float32]]:
+        """Yield one GPT latent per audio position (the decode step's own hidden state).
+
+        The chosen audio codes (the stop token included) are appended to `codes` when given.
+        """
+        rt, emb = self._rt["gpt"], self._emb
+        stop = int(rt["stop_audio_token"])
+        limit = (
+            int(rt["max_new_tokens"])
+            if p.max_new_tokens is None
+            else min(p.max_new_tokens, rt["max_new_tokens"])
+        )
+        cfg = SamplingConfig(
+            temperature=float(p.temperature or 1.0),
+            top_k=int(p.top_k or 0),
+            top_p=float(1.0 if p.top_p is None else p.top_p),
+            repetition_penalty=float(p.repetition_penalty or 1.0),
+            greedy=p.greedy,
+        )
+        rng = np.random.default_rng(p.seed)
+        seen = np.zeros(int(rt["num_audio_tokens"]), dtype=np.bool_)
+        seen[[1, int(rt["start_audio_token"])]] = (
+            True  # the placeholder prompt ids coqui-tts passes to generate()
+        )
+        x = self._prefix(tokens, voice)
+        kv = [np.zeros((1, self._heads, 0, self._head_dim), self._kv_dtype)] * (2 * self._layers)
+        n_generated = 0
+        while True:
+            past_len = kv[0].shape[2]
+            feeds = {"inputs_embeds": x, "attention_mask": np.ones((1, past_len + x.shape[1]), np.int64)}
+            feeds.update(zip(self._kv_names, kv, strict=True))
+            logits, latent, *kv = self._gpt.run(None, feeds)
+            yield latent[0]
+            scores = logits[0].astype(np.float32)
+            apply_repetition_penalty(scores, seen, cfg.repetition_penalty)
+            if n_generated < p.min_new_tokens:
+                scores[stop] = -np.inf
+            token = choose_token(scores, cfg, rng)
+            n_generated += 1
+            if codes is not None:
+                codes.append(token)
+            if token == stop or n_generated >= limit:
+                return
+            seen[token] = True
+            x = (emb["mel_embedding"][token] + emb["mel_pos_embedding"][n_generated])[None, None].astype(
+                np.float32
+            )
+
+    def generate_codes(
+        self, text: str, voice: Voice, params: SynthesisParams | None = None
+    ) -> list[list[int]]:
+        """The GPT's audio codes for each text piece (what coqui-tts's gpt.generate returns)."""
+        p = self._resolve(params or SynthesisParams())
+        out = []
+        for piece in self._pieces(text, p.language):
+            codes: list[int] = []
+            for _ in self._latents(self.tokenizer.encode(piece, p.language), voice, p, codes):
+                pass
+            out.append(codes)
+        return out
+
+    def _upsampler(self, speed: float) -> LatentUpsampler:
+        rt = self._rt
+        return LatentUpsampler(
+            speed,
+            int(rt["code_stride_len"]),
+            int(rt["output_hop_length"]),
+            int(rt["input_sample_rate"]),
+            int(rt["output_sample_rate"]),
+        )
+
+    def _vocode(self, frames: npt.NDArray[np.float32], voice: Voice) -> Audio:
+        if frames.shape[0] == 0:
+            return np.zeros(0, np.float32)
+        z = np.ascontiguousarray(frames.T[None], dtype=np.float32)
+        wav = self._voc.run(None, {"z": z, "g": voice.speaker_embedding})[0]
+        return np.asarray(wav, dtype=np.float32).reshape(-1)
+
+    def _check_speed(self, speed: float) -> None:
+        if not 0.25 <= speed <= 4.0:
+            raise TextError(f"speed {speed} is out of range: use 0.25 to 4.0")
+
+    def synthesize(self, text: str, voice: Voice, params: SynthesisParams | None = None) -> Audio:
+        """Whole waveform (float32, mono, `sample_rate`) for already-normalized text."""
+        p = self._resolve(params or SynthesisParams())
+        self._check_speed(p.speed)
+        pieces = [self.tokenizer.encode(t, p.language) for t in self._pieces(text, p.language)]
+        wavs = []
+        for tokens in pieces:
+            latents = np.stack(list(self._latents(tokens, voice, p)))
+            wavs.append(self._vocode(self._upsampler(p.speed).push(latents, final=True), voice))
+        return np.concatenate(wavs) if wavs else np.zeros(0, np.float32)
+
+    def stream(self, text: str, voice: Voice, params: SynthesisParams | None = None) -> Iterator[Audio]:
+        """Yield audio chunks while tokens are generated; closing the generator stops generation.
+
+        Each chunk vocodes only its new frames plus the vocoder's receptive field on either side,
+        so total vocoder work is linear in the audio length, and the chunks join into exactly the
+        non-streaming waveform (no crossfade needed).
+        """
+        p = self._resolve(params or SynthesisParams())
+        self._check_speed(p.speed)
+        pieces = [self.tokenizer.encode(t, p.language) for t in self._pieces(text, p.language)]
+        context = int(self._rt["vocoder_context_frames"])
+        hop = int(self._rt["output_hop_length"])
+        for tokens in pieces:
+            upsampler = self._upsampler(p.speed)
+            frames: list[npt.NDArray[np.float32]] = []
+            n_frames = 0
+            emitted = 0  # vocoder frames already turned into audio
+            pending: list[npt.NDArray[np.float32]] = []
+            chunk = max(1, p.stream_chunk_tokens)
+            for latent in self._latents(tokens, voice, p):
+                pending.append(latent)
+                if len(pending) < chunk:
+                    continue
+                new = upsampler.push(np.stack(pending))
+                pending = []
+                chunk = min(chunk * 2, 4 * max(1, p.stream_chunk_tokens))  # fewer, larger calls later on
+                if len(new):
+                    frames.append(new)
+                    n_frames += len(new)
+                ready = n_frames - context
+                if ready > emitted:
+                    yield self._vocode_window(frames, emitted, ready, context, hop, voice)
+                    emitted = ready
+            tail = upsampler.push(
+                np.stack(pending) if pending else np.zeros((0, self._emb_dim()), np.float32), final=True
+            )
+            if len(tail):
+                frames.append(tail)
+                n_frames += len(tail)
+            if n_frames > emitted:
+                yield self._vocode_window(frames, emitted, n_frames, context, hop, voice)
+
+    def _emb_dim(self) -> int:
+        return int(self._rt["gpt"]["model_dim"])
+
+    def _vocode_window(
+        self,
+        frames: list[npt.NDArray[np.float32]],
+        start: int,
+        end: int,
+        context: int,
+        hop: int,
+        voice: Voice,
+    ) -> Audio:
+        all_frames = np.concatenate(frames) if len(frames) > 1 else frames[0]
+        if len(frames) > 1:
+            frames[:] = [all_frames]
+        lo = max(0, start - context)
+        hi = min(all_frames.shape[0], end + context)
+        wav = self._vocode(all_frames[lo:hi], voice)
+        return wav[(start - lo) * hop : (end - lo) * hop]
+
+    def warm_up(self) -> None:
+        """One tiny pass through every graph so the first request pays no lazy initialization."""
+        t0 = time.perf_counter()
+        rng = np.random.default_rng(0)
+        sr = int(self._rt["input_sample_rate"])
+        voice = self.make_voice((rng.standard_normal(int(sr * 2.5)) * 0.1).astype(np.float32), sr)
+        lang = "bn" if "bn" in self.languages else self.languages[0]
+        tokens = self.tokenizer.encode("a", lang)
+        latents = []
+        for latent in self._latents(
+            tokens, voice, self._resolve(SynthesisParams(language=lang, greedy=True, max_new_tokens=3))
+        ):
+            latents.append(latent)
+        self._vocode(self._upsampler(1.0).push(np.stack(latents), final=True), voice)
+        log.info("engine warm-up took %.2f s", time.perf_counter() - t0)

@@ -1,0 +1,107 @@
+"""Shared fixtures: the demo checkpoint (real XTTS v2 architecture, tiny, random weights) and its bundle.
+
+Both are built once and cached under .cache/test-bundles/<hash of the exporter and engine sources>,
+so a second `make test` reuses them and any change to the export or engine code rebuilds them.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / ".cache" / "test-bundles"
+
+
+def _source_hash() -> str:
+    digest = hashlib.sha256()
+    files = sorted(
+        [
+            *(ROOT / "export").rglob("*.py"),
+            *(ROOT / "export").rglob("*.json"),
+            *(ROOT / "function" / "engine").rglob("*.py"),
+        ]
+    )
+    for path in files:
+        digest.update(path.relative_to(ROOT).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _build_cached(name: str, **demo_kwargs: float) -> Path:
+    """Build (once) a demo checkpoint and its fp32/fp16/int8 bundle; return the cache directory."""
+    target = CACHE / f"{name}-{_source_hash()}"
+    with _locked(CACHE / f"{name}.lock"):
+        if not (target / "bundle" / "int8" / "manifest.json").is_file():
+            from export.build import build_bundle
+            from export.demo import write_demo_checkpoint
+
+            tmp = CACHE / f"{name}.tmp-{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            config, ckpt, vocab = write_demo_checkpoint(tmp / "checkpoint", **demo_kwargs)  # type: ignore[arg-type]
+            build_bundle(
+                ckpt,
+                config,
+                vocab,
+                tmp / "bundle",
+                variants=["fp32", "fp16", "int8"],
+                model_name="bn-xtts-demo",
+                model_version="demo",
+            )
+            shutil.rmtree(target, ignore_errors=True)
+            tmp.rename(target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def demo_build() -> Path:
+    """Directory with checkpoint/ (config, vocab, best_checkpoint.pth) and bundle/{fp32,fp16,int8}."""
+    return _build_cached("demo")
+
+
+@pytest.fixture(scope="session")
+def demo_bundle(demo_build: Path) -> Path:
+    """Root of the demo bundle: fp32/, fp16/ and int8/ inside, each a complete bundle."""
+    return demo_build / "bundle"
+
+
+@pytest.fixture(scope="session")
+def stopping_build() -> Path:
+    """A demo checkpoint whose stop token wins as soon as it is allowed: exercises the stop path."""
+    return _build_cached("stopping", stop_logit_bias=30.0)
+
+
+@pytest.fixture(scope="session")
+def reference_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray, int]:
+    """A 4 s, 24 kHz PCM16 voice-like clip on disk, and the same samples as float32."""
+    import soundfile as sf
+
+    sr = 24000
+    t = np.arange(int(sr * 4.0)) / sr
+    rng = np.random.default_rng(1)
+    f0 = 140 + 30 * np.sin(2 * np.pi * 0.7 * t)
+    voiced = sum(np.sin(2 * np.pi * k * np.cumsum(f0) / sr) / k for k in range(1, 8))
+    wav = 0.2 * voiced * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t)) + 0.01 * rng.standard_normal(t.shape)
+    path = tmp_path_factory.mktemp("ref") / "reference.wav"
+    sf.write(path, wav.astype(np.float32), sr, subtype="PCM_16")
+    samples, _ = sf.read(path, dtype="float32")
+    return path, samples, sr
