@@ -1,0 +1,77 @@
+"""normalize_bangla_text(): raw Bangla text in, exactly what XTTS should read aloud out."""
+
+from __future__ import annotations
+
+import re
+
+from function.text.graphemes import cut_word
+from function.text.lexicon import expand_addresses, expand_words
+from function.text.numeric import expand_numbers
+from function.text.unicode_clean import NuktaForm, clean_unicode, set_nukta_form
+
+# What the output may contain besides letters and spaces.
+ALLOWED_PUNCTUATION = "।,?!;:-'\"."
+# Bangla letters, vowel signs, virama, nukta (no digits, no ৳ or currency numerators), Latin
+# letters (English words are left to the model), ZWJ (only inside র‍্য), the allowed punctuation.
+_BN_LETTERS = (
+    "\u0981-\u0983\u0985-\u098c\u098f\u0990\u0993-\u09a8\u09aa-\u09b0\u09b2\u09b6-\u09b9"
+    "\u09bc-\u09c4\u09c7\u09c8\u09cb-\u09ce\u09d7\u09dc\u09dd\u09df-\u09e3"
+)
+_LATIN_LETTERS = "A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f"
+_LETTER = _BN_LETTERS + _LATIN_LETTERS
+_OUTSIDE = re.compile(f"[^{_LETTER}\u200d {re.escape(ALLOWED_PUNCTUATION)}]+")
+MAX_WORD_CHARS = 50  # longer runs without a space are cut, so a chunk limit of >= 50 always fits
+
+_NEWLINE_AFTER_STOP = re.compile(r"(?<=[।?!.,;:])[ \n]*\n[ \n]*")
+_NEWLINE = re.compile(r" *\n[ \n]*")
+_ELLIPSIS = re.compile(r"\.{2,}+")
+_DOT_AFTER_BN = re.compile(f"(?<=[{_BN_LETTERS}])\\.")
+_STRAY_DOT = re.compile(f"(?<![{_LATIN_LETTERS}])\\.")
+_STRAY_HYPHEN = re.compile(f"(?<![{_LETTER}])-|-(?![{_LETTER}])")
+_STRAY_ZWJ = re.compile("(?<!\u09b0)\u200d|\u200d(?!\u09cd\u09af)")
+_SPACE_BEFORE_PUNCT = re.compile(r" +(?=[।?!.,;:])")
+_PUNCT_RUN = re.compile(r"[।?!.,;:](?: ?[।?!.,;:])++")
+_STRENGTH = "?!।.;:,"  # a run of marks keeps the strongest one
+_NO_SPACE_AFTER = re.compile(f"(?<=[।?!,;:])(?=[^ {re.escape(ALLOWED_PUNCTUATION)}])")
+_SPACES = re.compile(r" {2,}")
+_LEADING = re.compile(r"^[ ।?!.,;:]+")
+_LONG_WORD = re.compile(f"[^ ]{{{MAX_WORD_CHARS + 1},}}")
+
+
+def _strongest(m: re.Match[str]) -> str:
+    run = m.group()
+    return next(c for c in _STRENGTH if c in run)
+
+
+def _tidy(text: str) -> str:
+    """Only allowed characters, one space between words, punctuation attached to the word before."""
+    text = _ELLIPSIS.sub(",", text)
+    text = _OUTSIDE.sub(" ", text)
+    text = _STRAY_ZWJ.sub("", text)
+    text = _DOT_AFTER_BN.sub("।", text)
+    text = _STRAY_DOT.sub(" ", text)
+    text = _STRAY_HYPHEN.sub(",", text)
+    text = _SPACES.sub(" ", text)
+    text = _SPACE_BEFORE_PUNCT.sub("", text)
+    text = _PUNCT_RUN.sub(_strongest, text)
+    text = _NO_SPACE_AFTER.sub(" ", text)
+    text = _LEADING.sub("", text).rstrip()
+    return _LONG_WORD.sub(lambda m: " ".join(cut_word(m.group(), MAX_WORD_CHARS)), text)
+
+
+def normalize_bangla_text(text: str, *, nukta: NuktaForm = "decomposed") -> str:
+    """Text as XTTS should read it: every number, date, amount, abbreviation and symbol in Bangla
+    words; only Bangla and Latin letters, single spaces and ALLOWED_PUNCTUATION remain.
+
+    nukta picks how য় ড় ঢ় are written: "decomposed" (base + ়, what NFC and NFKC give) or
+    "composed" (U+09DF U+09DC U+09DD); use the form the model's vocab was trained on."""
+    if nukta not in ("composed", "decomposed"):
+        raise ValueError(f"nukta must be 'composed' or 'decomposed', got {nukta!r}")
+    text = clean_unicode(text)
+    # A line break ends a sentence (a headline has no দাঁড়ি); after a mark it is only a space.
+    text = _NEWLINE_AFTER_STOP.sub(" ", text)
+    text = _NEWLINE.sub("। ", text)
+    text = expand_addresses(text)
+    text = expand_numbers(text)
+    text = expand_words(text)
+    return set_nukta_form(_tidy(text), nukta)

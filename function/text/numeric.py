@@ -1,0 +1,568 @@
+"""Reading rules for everything written with digits: dates, times, money, phone numbers,
+percentages, fractions, ranges, ordinals, units and plain numbers.
+
+Each rule is one compiled regex over ASCII digits (clean_unicode has already mapped Bangla and
+other digits) and a small function that returns the words. Every pattern is anchored so that the
+regex engine never backtracks over a run more than once: the whole front-end stays linear.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+
+from function.text.numbers import (
+    cardinal,
+    day_of_month,
+    decimal,
+    digits,
+    fraction,
+    integer,
+    mixed_fraction,
+    ordinal,
+    year,
+)
+
+
+def _nfc(s: str) -> str:
+    return unicodedata.normalize("NFC", s)
+
+
+BN = "\u0980-\u09ff"  # the Bangla block: letters, vowel signs, virama, nukta
+_BN_SIGN = "\u0981-\u0983\u09bc\u09be-\u09cd\u09d7\u09e2\u09e3"  # signs that continue a letter
+
+# An integer as written: Indian (12,34,567) or Western (1,234,567) grouping, or plain digits.
+# The grouped forms may not start right after "digit," so a long run of commas is scanned once.
+_INT = r"(?:(?<!\d,)(?:\d{1,2}(?:,\d\d(?!\d))*+,\d{3}|\d{1,3}(?:,\d{3})++)(?!\d)|\d++)"
+_NUM = rf"(?<!\d){_INT}(?:\.\d++)?"
+
+
+def _split_num(s: str) -> tuple[str, str]:
+    whole, _, frac = s.replace(",", "").partition(".")
+    return whole, frac
+
+
+def read_number(s: str) -> str:
+    """'1,00,000' -> এক লক্ষ, '2.05' -> দুই দশমিক শূন্য পাঁচ."""
+    whole, frac = _split_num(s)
+    return decimal(whole, frac) if frac else integer(whole)
+
+
+# --- months -------------------------------------------------------------------------------------
+
+_MONTHS_AS_TYPED = (
+    "জানুয়ারি",
+    "ফেব্রুয়ারি",
+    "মার্চ",
+    "এপ্রিল",
+    "মে",
+    "জুন",
+    "জুলাই",
+    "আগস্ট",
+    "সেপ্টেম্বর",
+    "অক্টোবর",
+    "নভেম্বর",
+    "ডিসেম্বর",
+)
+MONTHS: tuple[str, ...] = tuple(_nfc(m) for m in _MONTHS_AS_TYPED)
+# Spellings found in Bangladeshi text -> the name said aloud.
+_MONTH_NAMES: dict[str, str] = {m: m for m in MONTHS}
+_MONTH_NAMES.update(
+    {
+        "জানুয়ারী": MONTHS[0],
+        "ফেব্রুয়ারী": MONTHS[1],
+        "ফেব্রুয়ারি": MONTHS[1],
+        "আগষ্ট": MONTHS[7],
+        "অগাস্ট": MONTHS[7],
+        "সেপ্টেম্বর": MONTHS[8],
+        "January": MONTHS[0],
+        "February": MONTHS[1],
+        "March": MONTHS[2],
+        "April": MONTHS[3],
+        "May": MONTHS[4],
+        "June": MONTHS[5],
+        "July": MONTHS[6],
+        "August": MONTHS[7],
+        "September": MONTHS[8],
+        "October": MONTHS[9],
+        "November": MONTHS[10],
+        "December": MONTHS[11],
+        "Jan": MONTHS[0],
+        "Feb": MONTHS[1],
+        "Mar": MONTHS[2],
+        "Apr": MONTHS[3],
+        "Jun": MONTHS[5],
+        "Jul": MONTHS[6],
+        "Aug": MONTHS[7],
+        "Sep": MONTHS[8],
+        "Sept": MONTHS[8],
+        "Oct": MONTHS[9],
+        "Nov": MONTHS[10],
+        "Dec": MONTHS[11],
+    }
+)
+# The Bangla calendar (বঙ্গাব্দ) months, as written in Bangladesh.
+for _m in [
+    "বৈশাখ",
+    "জ্যৈষ্ঠ",
+    "আষাঢ়",
+    "শ্রাবণ",
+    "ভাদ্র",
+    "আশ্বিন",
+    "কার্তিক",
+    "অগ্রহায়ণ",
+    "পৌষ",
+    "মাঘ",
+    "ফাল্গুন",
+    "চৈত্র",
+    "জৈষ্ঠ্য",
+    "জ্যেষ্ঠ",
+    "কার্ত্তিক",
+    "অঘ্রান",
+    "ফাল্গুণ",
+]:
+    _MONTH_NAMES[_nfc(_m)] = _nfc(_m)
+_MONTH_NAMES = {_nfc(k): v for k, v in _MONTH_NAMES.items()}
+_MONTH_ALT = "|".join(sorted(map(re.escape, _MONTH_NAMES), key=len, reverse=True))
+# A month may carry a case ending: মার্চের, মার্চে, বৈশাখের.
+_MONTH = rf"(?P<month>{_MONTH_ALT})(?P<mcase>ের|এর|ে|র|তে)?(?![{BN}A-Za-z])"
+_DAY_SUFFIX = "লা|রা|ঠা|ই|শে|এ"
+
+# --- dates --------------------------------------------------------------------------------------
+
+_DATE_DMY = re.compile(
+    r"(?<![\d/.-])(?P<d>\d{1,2})(?P<sep>[/.-])(?P<m>\d{1,2})(?P=sep)(?P<y>\d{4}|\d{2})(?![\d/-]|\.\d)"
+)
+_DATE_ISO = re.compile(r"(?<![\d/.-])(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})(?![\d/-]|\.\d)")
+_DATE_WORDS = re.compile(
+    rf"(?<![\d.,])(?P<d>\d{{1,2}})(?:{_DAY_SUFFIX})?\s?-?\s?{_MONTH}(?:,?\s?(?P<y>\d{{4}})(?!\d))?"
+)
+_MONTH_YEAR = re.compile(rf"(?<![{BN}A-Za-z]){_MONTH},?\s?(?P<y>\d{{4}})(?![\d.,]\d|\d)")
+
+
+def _date_words(day: int, month: str, year_text: str | None) -> str:
+    out = f"{day_of_month(day)} {month}"
+    return f"{out} {year(int(year_text))}" if year_text else out
+
+
+def _numeric_date(m: re.Match[str]) -> str:
+    d, mo = int(m["d"]), int(m["m"])
+    if not (1 <= d <= 31 and 1 <= mo <= 12):
+        return m.group()
+    return _date_words(d, MONTHS[mo - 1], m["y"])
+
+
+def _worded_date(m: re.Match[str]) -> str:
+    d = int(m["d"])
+    if not 1 <= d <= 31:
+        return m.group()
+    month = _MONTH_NAMES[m["month"]] + (m["mcase"] or "")
+    return _date_words(d, month, m["y"])
+
+
+def _month_year(m: re.Match[str]) -> str:
+    return f"{_MONTH_NAMES[m['month']]}{m['mcase'] or ''} {year(int(m['y']))}"
+
+
+# Years before a year word, or with a case ending: ১৯৭১ সালে, ১৯৭১-এর, ১৪৩১ বঙ্গাব্দ, ১৯৭১-৭৫ সাল.
+_YEAR_CONTEXT = re.compile(
+    rf"(?<![\d,.])(?P<y>1[1-9]\d\d)(?=(?:\s?-\s?\d{{2,4}})?\s?(?:সাল|সন|খ্রি|ঈসায়ী|ইংরেজি|ইং|বঙ্গাব্দ|হিজরি)"
+    rf"|\s?-?(?:এর|এ|তে)(?![{BN}]))".replace("ঈসায়ী", _nfc("ঈসায়ী"))
+)
+
+# --- times --------------------------------------------------------------------------------------
+
+_PERIODS = "ভোর|সকাল|দুপুর|বিকাল|বিকেল|সন্ধ্যা|রাত"
+_AMPM = r"(?P<ampm>[AaPp]\.?\s?[Mm]\.?(?![A-Za-z])|এএম|পিএম)"
+_TIME = re.compile(
+    rf"(?:(?P<period>{_PERIODS})\s)?(?<![\d:.])(?P<h>\d{{1,2}}):(?P<m>\d\d)(?::(?P<s>\d\d))?(?![\d:]|\.\d)"
+    rf"(?:\s?{_AMPM})?"
+)
+_HOUR_AMPM = re.compile(rf"(?:(?P<period>{_PERIODS})\s)?(?<![\d:.,])(?P<h>\d{{1,2}})\s?{_AMPM}")
+
+
+def _period_of(hour24: int) -> str:
+    """The part of the day a Bangladeshi names before a clock time."""
+    if hour24 < 4 or hour24 >= 20:
+        return "রাত"
+    if hour24 < 6:
+        return "ভোর"
+    if hour24 < 12:
+        return "সকাল"
+    if hour24 < 15:
+        return "দুপুর"
+    if hour24 < 18:
+        return "বিকাল"
+    return "সন্ধ্যা"
+
+
+def _clock(m: re.Match[str], minutes: int, seconds: int) -> str | None:
+    h = int(m["h"])
+    ampm = (m["ampm"] or "").lower()
+    period = m["period"]
+    if ampm:
+        if not 1 <= h <= 12:
+            return None
+        pm = ampm.startswith("p") or ampm == "পিএম"
+        h24 = (h % 12) + (12 if pm else 0)
+        period = period or _period_of(h24)
+    elif h > 24:
+        return None
+    elif h > 12 or h in (0, 24):
+        period = period or _period_of(h % 24)
+    h12 = h % 12 or 12
+    words = [period] if period else []
+    words.append(cardinal(h12) + "টা")
+    if minutes:
+        words.append(cardinal(minutes) + " মিনিট")
+    if seconds:
+        words.append(cardinal(seconds) + " সেকেন্ড")
+    return " ".join(words)
+
+
+def _time(m: re.Match[str]) -> str:
+    minutes, seconds = int(m["m"]), int(m["s"] or 0)
+    if minutes > 59 or seconds > 59:
+        return m.group()
+    return _clock(m, minutes, seconds) or m.group()
+
+
+def _hour_ampm(m: re.Match[str]) -> str:
+    return _clock(m, 0, 0) or m.group()
+
+
+# --- phone numbers ------------------------------------------------------------------------------
+
+# Bangladeshi mobiles: 01XXX XXX XXX, as people say them; +880 then 1XXX XXX XXX.
+_PHONE_BD = re.compile(
+    r"(?<![\d+])(?P<cc>(?:\+|00)?880[\s-]?)?(?P<a>(?(cc)|0)1[3-9]\d\d)[\s-]?(?P<b>\d{3})[\s-]?(?P<c>\d{3})(?!\d)"
+)
+# Other numbers written with a + country code or a 0-prefixed area code: read in the written groups.
+_PHONE_OTHER = re.compile(r"(?<![\w+])(?:\+\d{1,3}(?:[\s-]\d{1,5}){1,4}|0\d{1,4}-\d{5,8})(?![\d-])")
+_PHONE_GROUP = re.compile(r"[\s-]+")
+
+
+def _phone_bd(m: re.Match[str]) -> str:
+    head = ""
+    if m["cc"]:
+        head = ("প্লাস " if m["cc"].startswith("+") else "শূন্য শূন্য ") + digits("880") + ", "
+    return head + ", ".join(digits(m[g]) for g in "abc")
+
+
+def _phone_other(m: re.Match[str]) -> str:
+    text = m.group()
+    head = "প্লাস " if text.startswith("+") else ""
+    return head + ", ".join(digits(g) for g in _PHONE_GROUP.split(text.lstrip("+")) if g)
+
+
+# --- money --------------------------------------------------------------------------------------
+
+# symbol or code -> (currency, its hundredth)
+_CURRENCIES: dict[str, tuple[str, str]] = {
+    "৳": ("টাকা", "পয়সা"),
+    "Tk": ("টাকা", "পয়সা"),
+    "TK": ("টাকা", "পয়সা"),
+    "tk": ("টাকা", "পয়সা"),
+    "BDT": ("টাকা", "পয়সা"),
+    "টাকা": ("টাকা", "পয়সা"),
+    "টা.": ("টাকা", "পয়সা"),
+    "$": ("ডলার", "সেন্ট"),
+    "US$": ("মার্কিন ডলার", "সেন্ট"),
+    "USD": ("মার্কিন ডলার", "সেন্ট"),
+    "ডলার": ("ডলার", "সেন্ট"),
+    "£": ("পাউন্ড", "পেন্স"),
+    "GBP": ("পাউন্ড", "পেন্স"),
+    "পাউন্ড": ("পাউন্ড", "পেন্স"),
+    "€": ("ইউরো", "সেন্ট"),
+    "EUR": ("ইউরো", "সেন্ট"),
+    "ইউরো": ("ইউরো", "সেন্ট"),
+    "₹": ("রুপি", "পয়সা"),
+    "Rs": ("রুপি", "পয়সা"),
+    "INR": ("রুপি", "পয়সা"),
+    "রুপি": ("রুপি", "পয়সা"),
+    "¥": ("ইয়েন", ""),
+}
+_CURRENCIES = {_nfc(k): (_nfc(a), _nfc(b)) for k, (a, b) in _CURRENCIES.items()}
+_SCALES = "হাজার|লাখ|লক্ষ|কোটি|মিলিয়ন|বিলিয়ন|ট্রিলিয়ন"
+_SCALE = rf"(?:\s?(?P<scale>{_nfc(_SCALES)})(?![{BN}]))?"
+_CUR_BEFORE = re.compile(
+    rf"(?<![A-Za-z])(?P<cur>৳|US\$|\$|£|€|₹|¥|(?:Tk|TK|tk|Rs)(?![A-Za-z])\.?|(?:BDT|USD|EUR|GBP|INR)(?![A-Za-z]))"
+    rf"\s?(?P<num>{_NUM}){_SCALE}"
+)
+_CUR_AFTER = re.compile(
+    rf"(?P<num>{_NUM}){_SCALE}\s?(?P<cur>৳|টা\.|(?:টাকা|ডলার|পাউন্ড|ইউরো|রুপি)(?![{BN}])"
+    rf"|(?:Tk|BDT|USD|EUR|GBP|INR)(?![A-Za-z]))".replace("রুপি", _nfc("রুপি"))
+)
+
+
+def _amount(num: str, scale: str | None, currency: tuple[str, str]) -> str:
+    name, cents_name = currency
+    whole, frac = _split_num(num)
+    if scale:
+        return f"{read_number(num)} {scale} {name}"
+    if frac and len(frac) <= 2 and cents_name:
+        cents = int(frac.ljust(2, "0"))
+        if int(whole or "0") == 0 and cents:
+            return f"{cardinal(cents)} {cents_name}"
+        out = f"{integer(whole)} {name}"
+        return f"{out} {cardinal(cents)} {cents_name}" if cents else out
+    return f"{read_number(num)} {name}"
+
+
+def _money(m: re.Match[str]) -> str:
+    cur = m["cur"].rstrip(".") if m["cur"] not in _CURRENCIES else m["cur"]
+    return _amount(m["num"], m["scale"], _CURRENCIES[cur])
+
+
+# --- ranges, percentages, fractions, ordinals, units ---------------------------------------------
+
+# ১০-১৫ -> ১০ থেকে ১৫ when the second is larger; ২-১ (a score) and ২০২৩-২৪ (a fiscal year) keep
+# the hyphen and are read "দুই-এক", "দুই হাজার তেইশ-চব্বিশ", as people say them.
+_RANGE = re.compile(rf"(?P<a>{_NUM})(?P<dash>-| - )(?P<b>{_INT}(?:\.\d++)?)(?![\d:/]|[.,]\d)")
+
+
+def _range(m: re.Match[str]) -> str:
+    a = float(m["a"].replace(",", ""))
+    b = float(m["b"].replace(",", ""))
+    return f"{m['a']} থেকে {m['b']}" if a < b else m.group()
+
+
+_PERCENT = re.compile(rf"(?P<num>{_NUM})\s?%")
+_VULGAR = {
+    ch: unicodedata.numeric(ch)
+    for ch in "½⅓⅔¼¾⅕⅖⅗⅘⅙⅚⅐⅛⅜⅝⅞⅑⅒"  # the single-character fractions Unicode has
+}
+_VULGAR_PARTS = {
+    "½": (1, 2),
+    "⅓": (1, 3),
+    "⅔": (2, 3),
+    "¼": (1, 4),
+    "¾": (3, 4),
+    "⅕": (1, 5),
+    "⅖": (2, 5),
+    "⅗": (3, 5),
+    "⅘": (4, 5),
+    "⅙": (1, 6),
+    "⅚": (5, 6),
+    "⅐": (1, 7),
+    "⅛": (1, 8),
+    "⅜": (3, 8),
+    "⅝": (5, 8),
+    "⅞": (7, 8),
+    "⅑": (1, 9),
+    "⅒": (1, 10),
+}
+_VULGAR_RE = re.compile(rf"(?:(?<![\d.,])(?P<whole>\d{{1,6}})\s?)?(?P<frac>[{''.join(_VULGAR_PARTS)}])")
+_SLASH_FRACTION = re.compile(r"(?<![\d/.,])(?P<a>\d{1,6})/(?P<b>\d{1,6})(?![\d/]|[.,]\d)")
+
+
+def _vulgar(m: re.Match[str]) -> str:
+    num, den = _VULGAR_PARTS[m["frac"]]
+    if m["whole"]:
+        return mixed_fraction(int(m["whole"]), num, den)
+    if (num, den) == (1, 2):
+        return "অর্ধেক"
+    return fraction(str(num), str(den))
+
+
+def _slash_fraction(m: re.Match[str]) -> str:
+    if int(m["b"]) == 0:
+        return f"{integer(m['a'])} স্ল্যাশ {integer(m['b'])}"
+    return fraction(m["a"], m["b"])
+
+
+# ১ম ২য় ৩য় ৪র্থ ৬ষ্ঠ ১১তম, and ৫শ (পাঁচশো, the colloquial hundreds of Bangladeshi news).
+_BN_ORDINAL = re.compile(_nfc(rf"(?<![\d.,])(?P<n>\d{{1,9}})(?P<suf>তম|র্থ|ষ্ঠ|য়|ম|শ)(?![{_BN_SIGN}])"))
+_DAY_ORDINAL = re.compile(rf"(?<![\d.,])(?P<n>\d{{1,2}})(?P<suf>লা|রা|ঠা|ই|শে)(?![{BN}])")
+_EN_ORDINAL = re.compile(r"(?<![\d.,])(?P<n>\d{1,9})(?:st|nd|rd|th|ST|ND|RD|TH)(?![A-Za-z])")
+
+
+def _bn_ordinal(m: re.Match[str]) -> str:
+    n = int(m["n"])
+    if m["suf"] == "শ":
+        return cardinal(n) + "শো" if n < 100 else m.group()
+    if n == 0:
+        return m.group()
+    return ordinal(n)
+
+
+def _day_ordinal(m: re.Match[str]) -> str:
+    n = int(m["n"])
+    return day_of_month(n) if 1 <= n <= 31 else m.group()
+
+
+def _en_ordinal(m: re.Match[str]) -> str:
+    n = int(m["n"])
+    return ordinal(n) if n else m.group()
+
+
+_UNITS: dict[str, str] = {
+    "km/h": "কিলোমিটার প্রতি ঘণ্টা",
+    "kmph": "কিলোমিটার প্রতি ঘণ্টা",
+    "km²": "বর্গকিলোমিটার",
+    "m²": "বর্গমিটার",
+    "sq ft": "বর্গফুট",
+    "sqft": "বর্গফুট",
+    "km": "কিলোমিটার",
+    "cm": "সেন্টিমিটার",
+    "mm": "মিলিমিটার",
+    "m": "মিটার",
+    "kg": "কেজি",
+    "mg": "মিলিগ্রাম",
+    "g": "গ্রাম",
+    "ml": "মিলিলিটার",
+    "mL": "মিলিলিটার",
+    "l": "লিটার",
+    "L": "লিটার",
+    "ft": "ফুট",
+    "°C": "ডিগ্রি সেলসিয়াস",
+    "℃": "ডিগ্রি সেলসিয়াস",
+    "°F": "ডিগ্রি ফারেনহাইট",
+    "℉": "ডিগ্রি ফারেনহাইট",
+    "° সে.": "ডিগ্রি সেলসিয়াস",
+    "°সে.": "ডিগ্রি সেলসিয়াস",
+    "°": "ডিগ্রি",
+    "º": "ডিগ্রি",
+    "TB": "টেরাবাইট",
+    "GB": "গিগাবাইট",
+    "MB": "মেগাবাইট",
+    "KB": "কিলোবাইট",
+    "Mbps": "মেগাবিট প্রতি সেকেন্ড",
+    "kWh": "কিলোওয়াট আওয়ার",
+    "kW": "কিলোওয়াট",
+    "MW": "মেগাওয়াট",
+    "GW": "গিগাওয়াট",
+    "GHz": "গিগাহার্জ",
+    "MHz": "মেগাহার্জ",
+    "mAh": "মিলিঅ্যাম্পিয়ার আওয়ার",
+    "hrs": "ঘণ্টা",
+    "hr": "ঘণ্টা",
+    "min": "মিনিট",
+    "sec": "সেকেন্ড",
+    # Bangla abbreviations that only mean a unit after a number (alone, মি. is মিস্টার, লি. লিমিটেড).
+    "কি.মি.": "কিলোমিটার",
+    "কি.মি": "কিলোমিটার",
+    "কিমি": "কিলোমিটার",
+    "সে.মি.": "সেন্টিমিটার",
+    "সেমি.": "সেন্টিমিটার",
+    "সেমি": "সেন্টিমিটার",
+    "মি.মি.": "মিলিমিটার",
+    "মিমি": "মিলিমিটার",
+    "কি.গ্রা.": "কিলোগ্রাম",
+    "কিগ্রা": "কিলোগ্রাম",
+    "মি.লি.": "মিলিলিটার",
+    "মিলি": "মিলিলিটার",
+    "গ্রা.": "গ্রাম",
+    "মি.": "মিটার",
+    "লি.": "লিটার",
+}
+_UNITS = {_nfc(k): _nfc(v) for k, v in _UNITS.items()}
+_UNIT_RE = re.compile(
+    r"(?<=\d)\s?(?P<u>"
+    + "|".join(sorted(map(re.escape, _UNITS), key=len, reverse=True))
+    + rf")(?![A-Za-z0-9{BN}])"
+)
+
+# --- the rest: versions, ratios, signs, plain numbers -------------------------------------------
+
+_DOTTED = re.compile(r"(?<![\d.])\d++(?:\.\d++){2,}+")
+_RATIO = re.compile(r"(?<![\d:])(?P<a>\d++):(?P<b>\d++)(?![\d:])")
+_SIGN = re.compile(r"(?<![^\s(\[{,;:=/])(?P<sign>[-+])(?=\d)")
+# Digits glued to Latin letters (bdnews24, A4, G20) are read as a separate word.
+_LATIN_DIGIT = re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])")
+_BN_BEFORE_DIGIT = re.compile(rf"(?<=[{BN}])(?=\d)")
+_NUMBER = re.compile(_NUM)
+
+Rule = tuple[re.Pattern[str], Callable[[re.Match[str]], str] | str]
+
+# Order matters: the specific shapes first, so that a date is never read as a fraction, a phone
+# number as a range, or a year as a plain number.
+RULES: tuple[Rule, ...] = (
+    (_PHONE_BD, _phone_bd),
+    (_PHONE_OTHER, _phone_other),
+    (_DATE_DMY, _numeric_date),
+    (_DATE_ISO, _numeric_date),
+    (_DATE_WORDS, _worded_date),
+    (_MONTH_YEAR, _month_year),
+    (_TIME, _time),
+    (_HOUR_AMPM, _hour_ampm),
+    (_YEAR_CONTEXT, lambda m: year(int(m["y"]))),
+    (_RANGE, _range),
+    (_CUR_BEFORE, _money),
+    (_CUR_AFTER, _money),
+    (_PERCENT, lambda m: read_number(m["num"]) + " শতাংশ"),
+    (_VULGAR_RE, _vulgar),
+    (_SLASH_FRACTION, _slash_fraction),
+    (_BN_ORDINAL, _bn_ordinal),
+    (_DAY_ORDINAL, _day_ordinal),
+    (_EN_ORDINAL, _en_ordinal),
+    (_UNIT_RE, lambda m: " " + _UNITS[m["u"]]),
+    (_DOTTED, lambda m: " ডট ".join(integer(p) for p in m.group().split("."))),
+    (_RATIO, lambda m: f"{integer(m['a'])} অনুপাত {integer(m['b'])}"),
+    (_SIGN, lambda m: "মাইনাস " if m["sign"] == "-" else "প্লাস "),
+    (_LATIN_DIGIT, " "),
+    (_BN_BEFORE_DIGIT, " "),
+    (_NUMBER, lambda m: read_number(m.group())),
+)
+
+
+_DIGIT_RUN = re.compile(r"[0-9]+")
+# The rules look at most this many words around a number (সকাল ১০:৩০; ৫০০.৫০ টাকা; ১০ লাখ টাকা;
+# ২৬ মার্চ, ১৯৭১ links two numbers) and never further than _REACH characters.
+_WORDS_BEFORE = 2
+_WORDS_AFTER = 3
+_REACH = 48
+
+
+def _island_start(text: str, pos: int) -> int:
+    limit = max(0, pos - _REACH)
+    for _ in range(_WORDS_BEFORE + 1):
+        space = text.rfind(" ", limit, pos)
+        if space < 0:
+            return limit
+        pos = space
+    return pos
+
+
+def _island_end(text: str, pos: int) -> int:
+    limit = min(len(text), pos + _REACH)
+    for _ in range(_WORDS_AFTER + 1):
+        space = text.find(" ", pos + 1, limit)
+        if space < 0:
+            return limit
+        pos = space
+    return pos
+
+
+def _apply_rules(text: str) -> str:
+    for pattern, repl in RULES:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def expand_numbers(text: str) -> str:
+    """Every digit in the text becomes words.
+
+    The rules only run on the stretches around digits (with the words they look at), so prose
+    without numbers costs one scan: this keeps the front-end fast on long text."""
+    out: list[str] = []
+    done = 0
+    island_start = island_end = -1
+    for m in _DIGIT_RUN.finditer(text):
+        start = _island_start(text, m.start())
+        end = _island_end(text, m.end())
+        if start <= island_end:
+            island_end = max(island_end, end)
+            continue
+        if island_end >= 0:
+            out.append(text[done:island_start])
+            out.append(_apply_rules(text[island_start:island_end]))
+            done = island_end
+        island_start, island_end = start, end
+    if island_end < 0:
+        return text
+    out.append(text[done:island_start])
+    out.append(_apply_rules(text[island_start:island_end]))
+    out.append(text[island_end:])
+    return "".join(out)

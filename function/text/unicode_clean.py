@@ -1,0 +1,119 @@
+"""Unicode repairs: one canonical spelling of Bangla text before any reading rule runs."""
+
+from __future__ import annotations
+
+import re
+import sys
+import unicodedata
+from typing import Literal
+
+NuktaForm = Literal["composed", "decomposed"]
+
+ZWJ = "\u200d"
+_NUKTA_PAIRS = {"\u09af\u09bc": "\u09df", "\u09a1\u09bc": "\u09dc", "\u09a2\u09bc": "\u09dd"}
+
+
+def _translation_table() -> dict[int, str | None]:
+    """Digits of every script -> ASCII, odd spaces, dashes, quotes and full-width forms -> ASCII,
+    format and control characters (ZWNJ, ZWSP, BOM, bidi marks, soft hyphen) -> removed.
+
+    ZWJ survives this table: it is needed for র‍্য and dropped everywhere else by _repair."""
+    table: dict[int, str | None] = {}
+    for cp in range(sys.maxunicode + 1):
+        ch = chr(cp)
+        cat = unicodedata.category(ch)
+        if cat == "Nd" and not "0" <= ch <= "9":
+            table[cp] = str(unicodedata.decimal(ch))
+        elif cat == "Zs" and ch != " ":
+            table[cp] = " "
+        elif cat == "Cf" and ch != ZWJ:
+            table[cp] = None
+    for cp in range(0x20):
+        table[cp] = None
+    for cp in range(0x7F, 0xA0):
+        table[cp] = None
+    for ch in "\n\r\v\f\x85\u2028\u2029":
+        table[ord(ch)] = "\n"
+    table[ord("\t")] = " "
+    # Full-width ASCII (U+FF01-FF5E) -> ASCII.
+    for cp in range(0xFF01, 0xFF5F):
+        table[cp] = chr(cp - 0xFEE0)
+    table[0x3000] = " "
+    pairs = {
+        "\u09f7": "।",  # BENGALI CURRENCY NUMERATOR FOUR, typed for the দাঁড়ি by many keyboards
+        "\u0965": "।",  # double danda
+        "\u3002": "।",
+        "\uff61": "।",
+        "\u09f0": "র",  # Assamese ra/wa written into Bangla text
+        "\u09f1": "ব",
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u2012": "-",
+        "\u2013": "-",
+        "\u2212": "-",
+        "\ufe63": "-",
+        "\u2014": ",",  # an em dash is a pause
+        "\u2015": ",",
+        "\u2e3a": ",",
+        "\u2e3b": ",",
+        "\u2026": "...",
+        "\u2044": "/",
+        "\u2215": "/",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u201f": '"',
+        "\u00ab": '"',
+        "\u00bb": '"',
+        "\u2033": '"',
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2032": "'",
+        "\u00b4": "'",
+        "`": "'",
+        "\u3001": ",",
+        "\u00a1": None,
+        "\u00bf": None,
+    }
+    for src, dst in pairs.items():
+        table[ord(src)] = dst
+    return table
+
+
+_TABLE = _translation_table()
+# Lone surrogates and private-use characters carry nothing readable.
+_UNREADABLE = re.compile("[\ud800-\udfff\ue000-\uf8ff\U000f0000-\U0010ffff]+")
+_KHANDA_TA_ZWJ = re.compile("\u09a4\u09cd\u200d")
+_RA_VIRAMA_ZWJ_YA = re.compile("\u09b0\u09cd\u200d\u09af")
+_STRAY_ZWJ = re.compile("(?<!\u09b0)\u200d|\u200d(?!\u09cd\u09af)")
+_REPAIRS = re.compile("\u09ac\u09bc|\u0985\u09be|\u09bc\u09bc+|\u09a4\u09cd(?![\u0980-\u09ff\u200d])")
+_REPAIR_TO = {"\u09ac\u09bc": "\u09b0", "\u0985\u09be": "\u0986", "\u09a4\u09cd": "\u09ce"}
+_COMPOSE = re.compile("[\u09af\u09a1\u09a2]\u09bc")
+
+
+def _repair(m: re.Match[str]) -> str:
+    s = m.group()
+    return _REPAIR_TO.get(s, "\u09bc")
+
+
+def clean_unicode(text: str) -> str:
+    """Canonical form for the rules that follow: NFC (nukta letters as base + ়), ASCII digits,
+    ASCII punctuation, no control or zero-width characters except the ZWJ of র‍্য."""
+    text = _UNREADABLE.sub("", text).translate(_TABLE)
+    # The legacy ত + ্ + ZWJ spelling of খণ্ড ত, and র + ্ + ZWJ + য typed for র‍্য (র‍্যাব).
+    text = _KHANDA_TA_ZWJ.sub("\u09ce", text)
+    text = _RA_VIRAMA_ZWJ_YA.sub("\u09b0\u200d\u09cd\u09af", text)
+    text = _STRAY_ZWJ.sub("", text)
+    # NFC also joins split vowel signs: ে + া -> ো, ে + ৗ -> ৌ.
+    text = unicodedata.normalize("NFC", text)
+    # ব + ় -> র, অ + া -> আ, doubled nukta, word-final ত্ -> ৎ (হঠাত্ -> হঠাৎ).
+    return _REPAIRS.sub(_repair, text)
+
+
+def set_nukta_form(text: str, form: NuktaForm) -> str:
+    """য় ড় ঢ় as one code point (U+09DF, U+09DC, U+09DD) or as base + ় (what NFC gives)."""
+    if form == "composed":
+        return _COMPOSE.sub(lambda m: _NUKTA_PAIRS[m.group()], text)
+    return text
