@@ -46,6 +46,7 @@ class Settings:
     intra_op_threads: int
     download_chunk_bytes: int
     download_workers: int
+    gcp_project: str | None
 
 
 def _get(env: Mapping[str, str], name: str) -> str | None:
@@ -214,4 +215,6 @@ def load_settings(env: Mapping[str, str] | None = None, *, cpu_count: int | None
             "a byte count in 262144..2147483648",
         ),
         download_workers=_parse(env, "TTS_DOWNLOAD_WORKERS", 8, _int_in(1, 64), "an integer in 1..64"),
+        # Only to format trace ids as projects/<id>/traces/<trace> for Cloud Logging.
+        gcp_project=_get(env, "GOOGLE_CLOUD_PROJECT"),
     )

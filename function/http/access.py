@@ -1,0 +1,71 @@
+"""Our access log (gunicorn's is off): one JSON line per request, with speech metrics, never content."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from flask import Response, g, request
+
+from function.http.jsonlog import request_id_var, trace_var
+
+log = logging.getLogger("function.access")
+
+
+def snapshot() -> dict[str, Any]:
+    """What the access line needs from the request, captured while the request context exists."""
+    return {
+        "method": request.method,
+        "path": request.path,
+        "user_agent": request.user_agent.string,
+        "remote_ip": request.headers.get("X-Forwarded-For", request.remote_addr or "").split(",")[0].strip(),
+        "start": g.get("start", time.perf_counter()),
+        "request_id": request_id_var.get(),
+        "trace": trace_var.get(),
+        "metrics": dict(g.get("metrics", {})),
+    }
+
+
+def write(snap: dict[str, Any], status: int, size: int | None, **metrics: Any) -> None:
+    latency = time.perf_counter() - snap["start"]
+    fields: dict[str, Any] = {**snap["metrics"], **metrics}
+    audio_s = fields.get("audio_seconds")
+    if audio_s:
+        fields["real_time_factor"] = round(latency / audio_s, 4)
+    # 503 while loading and 429 under load are expected back-pressure, not server faults.
+    level = logging.WARNING if status in (429, 503) else logging.ERROR if status >= 500 else logging.INFO
+    log.log(
+        level,
+        "%s %s %d %.0f ms",
+        snap["method"],
+        snap["path"],
+        status,
+        latency * 1000,
+        extra={
+            "httpRequest": {
+                "requestMethod": snap["method"],
+                "requestUrl": snap["path"],
+                "status": status,
+                "responseSize": str(size) if size is not None else None,
+                "userAgent": snap["user_agent"],
+                "remoteIp": snap["remote_ip"],
+                "latency": f"{latency:.6f}s",
+            },
+            "request_id": snap["request_id"],
+            "trace": snap["trace"],
+            "latency_ms": round(latency * 1000, 1),
+            **fields,
+        },
+    )
+
+
+def metric(**values: Any) -> None:
+    """Record speech metrics (text_chars, audio_seconds, ttfb_ms, ...) for this request's access line."""
+    g.setdefault("metrics", {}).update(values)
+
+
+def after(response: Response) -> None:
+    if g.get("deferred_access_log"):
+        return  # a stream logs when it ends
+    write(snapshot(), response.status_code, response.calculate_content_length())

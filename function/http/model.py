@@ -1,0 +1,173 @@
+"""The model's lifecycle in one process: fetch the bundle, create the sessions, warm up, serve.
+
+Loading runs in a background thread so /health answers 503 meanwhile (the Cloud Run startup
+probe's target). A bundle that cannot be used is fatal: one clear log line, then `on_fatal`
+(gunicorn's worker exits with its boot-error code, which stops the whole server), so the service
+never answers ready with a broken model.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from function.config import Settings
+from function.engine import Engine, EngineError, SynthesisParams, Voice
+from function.http.requests import PARAMS
+from function.storage import BundleFetchError, StorageError, fetch_bundle, open_store
+from function.voices import VoiceStore
+
+log = logging.getLogger("function.model")
+
+
+@dataclass
+class Loaded:
+    engine: Engine
+    voices: VoiceStore[Voice]
+    manifest: dict[str, Any]
+    languages: list[str]
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model_name(self) -> str:
+        return str(self.manifest.get("model", {}).get("name", "unknown"))
+
+    @property
+    def model_version(self) -> str:
+        return str(self.manifest.get("model", {}).get("version", "unknown"))
+
+    def params(self, language: str, overrides: dict[str, Any]) -> SynthesisParams:
+        """Request values over TTS_CONFIG_PATH defaults; anything unset takes the bundle's default."""
+        values = {**self.defaults, **overrides}
+        return SynthesisParams(language=language, **values)
+
+
+def runtime_defaults(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Validate TTS_CONFIG_PATH's synthesis defaults ("defaults": {...}) against the request ranges."""
+    defaults = overrides.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise ValueError("TTS_CONFIG_PATH: 'defaults' must be an object of synthesis parameters")
+    out: dict[str, Any] = {}
+    for name, value in defaults.items():
+        spec = PARAMS.get(name)
+        if spec is None or name == "seed":
+            raise ValueError(f"TTS_CONFIG_PATH: unknown default {name!r}; known: {', '.join(sorted(PARAMS))}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"TTS_CONFIG_PATH: defaults.{name} must be a number")
+        if not spec.minimum <= value <= spec.maximum:
+            raise ValueError(
+                f"TTS_CONFIG_PATH: defaults.{name}={value} is outside {spec.minimum}..{spec.maximum}"
+            )
+        out[name] = spec.kind(value)
+    return out
+
+
+class ModelState:
+    def __init__(self, settings: Settings, on_fatal: Callable[[], None]) -> None:
+        self.settings = settings
+        self.on_fatal = on_fatal
+        self.started = time.monotonic()
+        self.status = "loading"
+        self.error: str | None = None
+        self.loaded: Loaded | None = None
+        self.ready_at: float | None = None  # wall-clock time, for /v1/models' "created"
+        self._thread: threading.Thread | None = None
+
+    @property
+    def uptime_s(self) -> float:
+        return time.monotonic() - self.started
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="model-loader", daemon=True)
+        self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        try:
+            loaded = self._load()
+            self.ready_at = time.time()
+            self.status = "ready"
+            self.loaded = loaded
+        except (BundleFetchError, StorageError, EngineError, ValueError, OSError) as exc:
+            self._fail(f"model load failed: {exc}")
+        except Exception as exc:  # a bug, not bad input: keep the traceback in the log
+            log.exception("model load failed unexpectedly")
+            self._fail(f"model load failed unexpectedly: {type(exc).__name__}: {exc}")
+
+    def _fail(self, message: str) -> None:
+        self.status = "failed"
+        self.error = message
+        log.critical(message, extra={"phase": "startup", "model_path": self.settings.model_path})
+        self.on_fatal()
+
+    def _load(self) -> Loaded:
+        s = self.settings
+        t_all = time.perf_counter()
+        defaults = runtime_defaults(s.runtime_overrides)
+        store = open_store(s.model_path, chunk_bytes=s.download_chunk_bytes, workers=s.download_workers)
+        report = fetch_bundle(store, s.model_variant, s.cache_dir, log=log)
+
+        t0 = time.perf_counter()
+        engine = Engine.load(report.bundle_dir, use_gpu=s.enable_gpu, intra_op_threads=s.intra_op_threads)
+        load_s = time.perf_counter() - t0
+        log.info(
+            "sessions created: %s on %s in %.2f s",
+            report.bundle_dir.name,
+            engine.provider,
+            load_s,
+            extra={
+                "phase": "session_creation",
+                "duration_s": round(load_s, 3),
+                "provider": engine.provider,
+                "variant": engine.manifest.get("variant"),
+                "bytes": sum(int(e["size"]) for e in engine.manifest["files"].values()),
+            },
+        )
+        if s.enable_gpu and engine.provider != "CUDAExecutionProvider":
+            log.warning("TTS_ENABLE_GPU is set but ONNX Runtime runs on %s", engine.provider)
+
+        t0 = time.perf_counter()
+        engine.warm_up()
+        warm_s = time.perf_counter() - t0
+        log.info(
+            "warm-up run done in %.2f s", warm_s, extra={"phase": "warm_up", "duration_s": round(warm_s, 3)}
+        )
+
+        manifest = engine.manifest
+        model = manifest.get("model", {})
+        # Conditioning latents only fit the model that made them: voices are kept per model version.
+        voices_at = f"{s.voices_path}/{model.get('name', 'model')}-{model.get('version', 'v')}"
+        voices = VoiceStore(
+            open_store(voices_at),
+            capacity=s.voice_cache_size,
+            loads=Voice.from_bytes,
+            dumps=lambda v: v.to_bytes(),
+            model=engine.model_id,
+        )
+        allowed = s.runtime_overrides.get("languages")
+        languages = [x for x in engine.languages if not isinstance(allowed, list) or x in allowed]
+        total_s = time.perf_counter() - t_all
+        log.info(
+            "model ready in %.2f s: %s %s (%s) on %s",
+            total_s,
+            model.get("name"),
+            model.get("version"),
+            manifest.get("variant"),
+            engine.provider,
+            extra={
+                "phase": "ready",
+                "duration_s": round(total_s, 3),
+                "download_bytes": report.bytes,
+                "cache_hit": report.cached,
+                "download_throughput_mib_s": round(report.throughput_mib_s, 2),
+                "voices_path": voices.location,
+            },
+        )
+        return Loaded(engine, voices, manifest, languages, defaults)

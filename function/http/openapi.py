@@ -1,0 +1,376 @@
+"""The OpenAPI 3.1 document served at /openapi.json, built from the same tables the validators use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from function.audio import CONTENT_TYPES, FORMATS, MAX_REFERENCE_SECONDS
+from function.config import Settings
+from function.http.requests import PARAMS, SYNTH_FORMATS
+
+_ERROR_TEXT = {
+    400: "Malformed JSON, missing/empty/too long text, bad base64, undecodable or too short/long reference "
+    "audio, unsupported language, or a parameter out of range. `error.message` says which and how to fix it.",
+    401: "Missing or wrong `Authorization: Bearer <key>` (only when the service has API keys).",
+    404: "Unknown voice id.",
+    405: "Method not allowed on this path (see the Allow header).",
+    413: "Body larger than TTS_MAX_REQUEST_BYTES.",
+    415: "Wrong Content-Type.",
+    429: "All synthesis slots are busy and the wait queue is full; retry after `Retry-After` seconds.",
+    503: "The model is still loading; retry after `Retry-After` seconds.",
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for code in codes:
+        resp: dict[str, Any] = {
+            "description": _ERROR_TEXT[code],
+            "content": {"application/json": {"schema": _ref("Error")}},
+        }
+        if code in (429, 503):
+            resp["headers"] = {"Retry-After": {"schema": {"type": "string", "pattern": "^[0-9]+$"}}}
+        out[str(code)] = resp
+    return out
+
+
+def _json_body(schema: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": _ref(schema)}}}
+
+
+def _param_props() -> dict[str, Any]:
+    props: dict[str, Any] = {}
+    for name, spec in PARAMS.items():
+        kind = "integer" if spec.kind is int else "number"
+        props[name] = {
+            "type": [kind, "null"],
+            "minimum": spec.minimum if kind == "number" else int(spec.minimum),
+            "maximum": spec.maximum if kind == "number" else int(spec.maximum),
+            "description": f"{spec.description} Range {spec.minimum:g} to {spec.maximum:g}; "
+            "omitted or null: the model's default.",
+        }
+    return props
+
+
+def build_openapi(settings: Settings, languages: list[str] | None) -> dict[str, Any]:
+    lang: dict[str, Any] = {"type": "string", "default": "bn", "description": "Language code of the text."}
+    if languages:
+        lang["enum"] = languages
+    text = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": settings.max_text_chars,
+        "description": "Text to speak (Bangla text is normalized first: numbers, dates, symbols). "
+        f"At most {settings.max_text_chars} characters (TTS_MAX_TEXT_CHARS).",
+    }
+    clip = {
+        "type": "string",
+        "contentEncoding": "base64",
+        "description": "Base64 of a WAV, FLAC, OGG (Vorbis/Opus) or MP3 file: 2 to 30 s of clear speech "
+        f"(files over {MAX_REFERENCE_SECONDS:.0f} s are refused before decoding).",
+    }
+    synth_request = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["text"],
+        "description": "Send exactly one of `speaker_wav` or `voice_id`.",
+        "properties": {
+            "text": text,
+            "language": lang,
+            "speaker_wav": {**clip, "type": ["string", "null"]},
+            "voice_id": {"type": ["string", "null"], "description": "A voice id from POST /voices."},
+            "response_format": {
+                "type": "string",
+                "enum": list(SYNTH_FORMATS),
+                "default": "wav",
+                "description": "`wav`: an audio/wav body. `json`: base64 audio with timings. "
+                "The stream endpoint accepts only `wav`.",
+            },
+            **_param_props(),
+        },
+    }
+    wav = {"audio/wav": {"schema": {"type": "string", "format": "binary"}}}
+    security: list[dict[str, list[str]]] = [{"bearerAuth": []}] if settings.api_keys else []
+    auth = (401,) if settings.api_keys else ()
+    doc: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Bangla XTTS v2 speech API",
+            "version": "1.0.0",
+            "description": "Voice-cloning text to speech for Bangladeshi Bangla. Errors are always "
+            '`{"error": {"code", "message"}}`.',
+        },
+        "security": security,
+        "paths": {
+            "/health": {
+                "get": {
+                    "summary": "Readiness: 200 once the model is loaded and warmed up, 503 while loading.",
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "Ready.",
+                            "content": {"application/json": {"schema": _ref("Health")}},
+                        },
+                        "503": {
+                            "description": "Loading.",
+                            "headers": {"Retry-After": {"schema": {"type": "string"}}},
+                            "content": {"application/json": {"schema": _ref("Loading")}},
+                        },
+                        **_errors(405),
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "summary": "This document.",
+                    "responses": {
+                        "200": {
+                            "description": "OpenAPI 3.1.",
+                            "content": {"application/json": {"schema": {}}},
+                        },
+                        **_errors(*auth, 405),
+                    },
+                }
+            },
+            "/synthesize": {
+                "post": {
+                    "summary": "Synthesize speech; the whole file in one response.",
+                    "requestBody": _json_body("SynthesisRequest"),
+                    "responses": {
+                        "200": {
+                            "description": "`audio/wav` (PCM16 mono), or JSON when response_format is json.",
+                            "content": {**wav, "application/json": {"schema": _ref("SynthesisResult")}},
+                        },
+                        **_errors(400, *auth, 404, 405, 413, 415, 429, 503),
+                    },
+                }
+            },
+            "/synthesize/stream": {
+                "post": {
+                    "summary": "Synthesize speech as a chunked WAV (open-length header, then PCM16) "
+                    "that plays as it arrives. Closing the connection stops the generation.",
+                    "requestBody": _json_body("SynthesisRequest"),
+                    "responses": {
+                        "200": {"description": "Chunked audio/wav.", "content": wav},
+                        **_errors(400, *auth, 404, 405, 413, 415, 429, 503),
+                    },
+                }
+            },
+            "/voices": {
+                "post": {
+                    "summary": "Clone a voice once from a reference clip; use its id in later requests.",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": _ref("VoiceCreate")},
+                            "multipart/form-data": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["audio"],
+                                    "properties": {
+                                        "audio": {"type": "string", "format": "binary"},
+                                        "name": {"type": "string", "maxLength": 100},
+                                    },
+                                }
+                            },
+                        },
+                    },
+                    "responses": {
+                        "201": {
+                            "description": "Created.",
+                            "headers": {"Location": {"schema": {"type": "string"}}},
+                            "content": {"application/json": {"schema": _ref("Voice")}},
+                        },
+                        **_errors(400, *auth, 405, 413, 415, 429, 503),
+                    },
+                },
+                "get": {
+                    "summary": "List voices (shared by every instance).",
+                    "responses": {
+                        "200": {
+                            "description": "Voices.",
+                            "content": {"application/json": {"schema": _ref("VoiceList")}},
+                        },
+                        **_errors(*auth, 405, 503),
+                    },
+                },
+            },
+            "/voices/{voice_id}": {
+                "parameters": [
+                    {"name": "voice_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "get": {
+                    "summary": "One voice's metadata.",
+                    "responses": {
+                        "200": {
+                            "description": "Voice.",
+                            "content": {"application/json": {"schema": _ref("Voice")}},
+                        },
+                        **_errors(*auth, 404, 405, 503),
+                    },
+                },
+                "delete": {
+                    "summary": "Delete a voice everywhere.",
+                    "responses": {"204": {"description": "Deleted."}, **_errors(*auth, 404, 405, 503)},
+                },
+            },
+            "/v1/audio/speech": {
+                "post": {
+                    "summary": "OpenAI-compatible speech endpoint (`openai` client: audio.speech.create).",
+                    "requestBody": _json_body("SpeechRequest"),
+                    "responses": {
+                        "200": {
+                            "description": "Audio in the requested format (`pcm`: raw 16-bit LE mono).",
+                            "content": {
+                                ct: {"schema": {"type": "string", "format": "binary"}}
+                                for ct in dict.fromkeys(CONTENT_TYPES.values())
+                            },
+                        },
+                        **_errors(400, *auth, 404, 405, 413, 415, 429, 503),
+                    },
+                }
+            },
+            "/v1/models": {
+                "get": {
+                    "summary": "OpenAI-compatible model list.",
+                    "responses": {
+                        "200": {
+                            "description": "Models.",
+                            "content": {"application/json": {"schema": _ref("ModelList")}},
+                        },
+                        **_errors(*auth, 405, 503),
+                    },
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "required": ["code", "message"],
+                            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                        }
+                    },
+                },
+                "SynthesisRequest": synth_request,
+                "SynthesisResult": {
+                    "type": "object",
+                    "required": [
+                        "audio",
+                        "format",
+                        "sample_rate",
+                        "duration_s",
+                        "normalized_text",
+                        "timings",
+                    ],
+                    "properties": {
+                        "audio": {"type": "string", "contentEncoding": "base64", "description": "WAV bytes."},
+                        "format": {"const": "wav"},
+                        "sample_rate": {"type": "integer"},
+                        "duration_s": {"type": "number"},
+                        "normalized_text": {"type": "string"},
+                        "real_time_factor": {"type": ["number", "null"]},
+                        "timings": {
+                            "type": "object",
+                            "additionalProperties": {"type": "number"},
+                            "properties": {
+                                k: {"type": "number"}
+                                for k in ("normalize_ms", "voice_ms", "synthesis_ms", "encode_ms", "total_ms")
+                            },
+                        },
+                    },
+                },
+                "VoiceCreate": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["audio"],
+                    "properties": {
+                        "audio": clip,
+                        "name": {"type": ["string", "null"], "maxLength": 100},
+                    },
+                },
+                "Voice": {
+                    "type": "object",
+                    "required": ["voice_id", "created_at", "reference_seconds", "model"],
+                    "properties": {
+                        "voice_id": {"type": "string"},
+                        "name": {"type": ["string", "null"]},
+                        "created_at": {"type": "number", "description": "Unix time."},
+                        "reference_seconds": {"type": "number"},
+                        "model": {"type": "string"},
+                    },
+                },
+                "VoiceList": {
+                    "type": "object",
+                    "required": ["voices"],
+                    "properties": {"voices": {"type": "array", "items": _ref("Voice")}},
+                },
+                "SpeechRequest": {
+                    "type": "object",
+                    "required": ["model", "input", "voice"],
+                    "properties": {
+                        "model": {"type": "string", "description": "A model id from GET /v1/models."},
+                        "input": text,
+                        "voice": {"type": "string", "description": "A voice id from POST /voices."},
+                        "response_format": {"type": "string", "enum": list(FORMATS), "default": "mp3"},
+                        "speed": {**_param_props()["speed"], "default": 1.0},
+                        "language": lang,
+                    },
+                },
+                "ModelList": {
+                    "type": "object",
+                    "required": ["object", "data"],
+                    "properties": {
+                        "object": {"const": "list"},
+                        "data": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["id", "object", "created", "owned_by"],
+                                "properties": {
+                                    "id": {"type": "string"},
+                                    "object": {"const": "model"},
+                                    "created": {"type": "integer"},
+                                    "owned_by": {"type": "string"},
+                                },
+                            },
+                        },
+                    },
+                },
+                "Health": {
+                    "type": "object",
+                    "required": ["status", "model", "variant", "provider", "uptime_s"],
+                    "properties": {
+                        "status": {"const": "ok"},
+                        "model": {
+                            "type": "object",
+                            "required": ["name", "version"],
+                            "properties": {"name": {"type": "string"}, "version": {"type": "string"}},
+                        },
+                        "variant": {"type": "string", "enum": ["fp32", "fp16", "int8"]},
+                        "provider": {"type": "string"},
+                        "sample_rate": {"type": "integer"},
+                        "languages": {"type": "array", "items": {"type": "string"}},
+                        "uptime_s": {"type": "number"},
+                        "in_flight": {"type": "integer"},
+                        "queued": {"type": "integer"},
+                    },
+                },
+                "Loading": {
+                    "type": "object",
+                    "required": ["status", "uptime_s"],
+                    "properties": {"status": {"enum": ["loading", "failed"]}, "uptime_s": {"type": "number"}},
+                },
+            },
+        },
+    }
+    return doc

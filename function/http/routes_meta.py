@@ -1,0 +1,43 @@
+"""GET /health (the startup probe's target) and GET /openapi.json."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from function.http.context import serving
+from function.http.openapi import build_openapi
+
+bp = Blueprint("meta", __name__)
+
+
+@bp.get("/health")
+def health() -> Response:
+    srv = serving()
+    state = srv.model
+    loaded = state.loaded
+    if loaded is None:
+        response = jsonify({"status": state.status, "uptime_s": round(state.uptime_s, 3)})
+        response.status_code = 503
+        response.headers["Retry-After"] = "5"
+        return response
+    engine = loaded.engine
+    return jsonify(
+        {
+            "status": "ok",
+            "model": {"name": loaded.model_name, "version": loaded.model_version},
+            "variant": loaded.manifest.get("variant"),
+            "provider": engine.provider,
+            "sample_rate": engine.sample_rate,
+            "languages": loaded.languages,
+            "uptime_s": round(state.uptime_s, 3),
+            "in_flight": srv.limiter.running,
+            "queued": srv.limiter.waiting,
+        }
+    )
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    srv = serving()
+    loaded = srv.model.loaded
+    return jsonify(build_openapi(srv.settings, loaded.languages if loaded else None))

@@ -1,0 +1,88 @@
+"""A streamed WAV body: header + first chunk at once, then PCM16 chunks as the engine yields them.
+
+The WSGI server calls close() when the response ends for any reason; when that happens before
+the engine finished, the client went away, so the engine's generator is closed (generation
+stops) and the synthesis slot is released. On SIGTERM the stream ends cleanly at its next chunk.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import numpy.typing as npt
+
+from function.audio import pcm16_bytes
+
+log = logging.getLogger("function.stream")
+
+
+class StreamBody:
+    def __init__(
+        self,
+        first: bytes,
+        chunks: Iterator[npt.NDArray[np.float32]],
+        *,
+        first_samples: int,
+        shutting_down: threading.Event,
+        on_finish: Callable[[str, int, int], None],
+    ) -> None:
+        self._pending: bytes | None = first
+        self._chunks = chunks
+        self._shutting_down = shutting_down
+        self._on_finish = on_finish
+        self._done = False
+        self.samples = first_samples
+        self.chunks_sent = 0
+
+    def __iter__(self) -> StreamBody:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._pending is not None:
+            data, self._pending = self._pending, None
+            self.chunks_sent += 1
+            return data
+        if self._done:
+            raise StopIteration
+        if self._shutting_down.is_set():
+            self._finish("shutdown")
+            raise StopIteration
+        try:
+            chunk = next(self._chunks)
+        except StopIteration:
+            self._finish("completed")
+            raise
+        except Exception:
+            # Headers are sent: the status cannot change; end the stream and keep the cause in the log.
+            log.exception("engine failed mid-stream")
+            self._finish("engine_error")
+            raise StopIteration from None
+        self.samples += int(chunk.shape[0])
+        self.chunks_sent += 1
+        return pcm16_bytes(chunk)
+
+    def close(self) -> None:
+        if not self._done:
+            self._finish("client_disconnected")
+
+    def _finish(self, outcome: str) -> None:
+        if self._done:
+            return
+        self._done = True
+        t0 = time.perf_counter()
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()  # stops the engine's generation loop
+        if outcome == "client_disconnected":
+            log.info(
+                "client disconnected: generation stopped",
+                extra={
+                    "chunks_sent": self.chunks_sent,
+                    "stop_ms": round((time.perf_counter() - t0) * 1000, 2),
+                },
+            )
+        self._on_finish(outcome, self.samples, self.chunks_sent)

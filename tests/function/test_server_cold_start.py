@@ -1,0 +1,157 @@
+"""Cold start of the real gunicorn from a real gcp-storage-emulator bucket holding the demo bundle."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def bundle_bucket(emulator: Any, demo_bundle: Path, helpers: Any) -> Any:
+    """A bucket with the demo bundle's int8 variant under models/ (the layout export uploads)."""
+    bucket = emulator.client().create_bucket("bundles")
+    helpers.upload_tree(bucket, demo_bundle / "int8", "models/int8")
+    return bucket
+
+
+def server_env(tmp: Path, model_path: str, **extra: str) -> dict[str, str]:
+    return {
+        "TTS_MODEL_PATH": model_path,
+        "TTS_CACHE_DIR": str(tmp / "cache"),
+        "TTS_VOICES_PATH": str(tmp / "voices"),
+        "TTS_MODEL_VARIANT": "int8",
+        "TTS_WORKERS": "1",
+        "TTS_INTRA_OP_THREADS": "1",
+        "STORAGE_EMULATOR_HOST": os.environ["STORAGE_EMULATOR_HOST"],
+        **extra,
+    }
+
+
+def phases(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for rec in records:
+        if "phase" in rec:
+            out.setdefault(rec["phase"], []).append(rec)
+    return out
+
+
+def test_cold_start_from_bucket_then_cache_reuse(
+    start_server: Callable[..., Any], bundle_bucket: Any, tmp_path: Path
+) -> None:
+    env = server_env(tmp_path, "gs://bundles/models/")
+    first = start_server(env)
+    health = first.wait_ready()
+    assert health["status"] == "ok" and health["variant"] == "int8"
+    assert health["provider"] == "CPUExecutionProvider" and health["model"]["name"]
+    assert first.stop() == 0
+    logged = phases(first.log_records())
+    download = logged["download"][0]
+    assert download["cached"] is False and download["bytes"] > 0 and download["throughput_mib_s"] > 0
+    assert logged["verify"][0]["duration_s"] >= 0 and logged["verify"][0]["bytes"] == download["bytes"]
+    assert logged["session_creation"][0]["provider"] == "CPUExecutionProvider"
+    assert logged["warm_up"][0]["duration_s"] > 0
+    assert all(rec["severity"] in ("INFO", "DEBUG") for rec in first.log_records() if "phase" in rec)
+
+    second = start_server(env)
+    second.wait_ready()
+    again = phases(second.log_records())["download"]
+    assert again[0]["cached"] is True and again[0]["bytes"] == 0
+    assert "verify" not in phases(second.log_records())
+
+
+def test_workers_starting_together_download_once(
+    start_server: Callable[..., Any], bundle_bucket: Any, tmp_path: Path
+) -> None:
+    server = start_server(server_env(tmp_path, "gs://bundles/models", TTS_WORKERS="3"))
+    server.wait_ready()
+    # Every worker must be up, not only the first: wait for three "model ready" lines.
+    import time
+
+    deadline = time.monotonic() + 120
+    while len(phases(server.log_records()).get("ready", [])) < 3 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    downloads = phases(server.log_records())["download"]
+    assert sorted(d["cached"] for d in downloads) == [False, True, True]
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "missing"])
+def test_a_broken_bundle_stops_the_start(
+    start_server: Callable[..., Any],
+    emulator: Any,
+    demo_bundle: Path,
+    helpers: Any,
+    tmp_path: Path,
+    damage: str,
+) -> None:
+    src = tmp_path / "bundle"
+    shutil.copytree(demo_bundle / "int8", src)
+    victim = next(p for p in sorted(src.glob("*.onnx")))
+    if damage == "corrupt":
+        data = bytearray(victim.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        victim.write_bytes(bytes(data))
+    else:
+        victim.unlink()
+    bucket = emulator.client().create_bucket(f"broken-{damage}")
+    helpers.upload_tree(bucket, src, "m")
+    server = start_server(server_env(tmp_path, f"gs://broken-{damage}/m"))
+    assert server.wait_exit(120) == 3  # gunicorn halts: "Worker failed to boot"
+    critical = [r for r in server.log_records() if r["severity"] == "CRITICAL"]
+    assert len(critical) == 1
+    expected = "checksum mismatch" if damage == "corrupt" else "does not exist"
+    assert expected in critical[0]["message"] and victim.name in critical[0]["message"]
+    assert not (tmp_path / "cache" / "bundles").exists() or not any(
+        p.name.startswith("int8-") for p in (tmp_path / "cache" / "bundles").iterdir()
+    )
+
+
+def test_transient_bucket_errors_are_survived(
+    start_server: Callable[..., Any], emulator: Any, demo_bundle: Path, helpers: Any, tmp_path: Path
+) -> None:
+    proxy = helpers.FaultProxy(emulator.port)
+    try:
+        bucket = emulator.client(proxy.url).create_bucket("flaky-bundles")
+        helpers.upload_tree(bucket, demo_bundle / "int8", "m/int8")
+        proxy.requests.clear()
+        proxy.plan = ["503", "pass", "503", "reset", "pass", "503", "503", "pass", "reset"]
+        server = start_server(
+            {**server_env(tmp_path, "gs://flaky-bundles/m"), "STORAGE_EMULATOR_HOST": proxy.url}
+        )
+        server.wait_ready()
+        injected = [r for r in proxy.requests if r[3] != "pass"]
+        assert len(injected) == 6
+    finally:
+        proxy.stop()
+
+
+def test_a_voice_made_on_one_server_is_used_by_another(
+    start_server: Callable[..., Any], bundle_bucket: Any, tmp_path: Path, make_clip: Callable[..., bytes]
+) -> None:
+    shared = {"TTS_VOICES_PATH": "gs://bundles/voices"}
+    one = start_server(server_env(tmp_path / "one", "gs://bundles/models", **shared))
+    two = start_server(server_env(tmp_path / "two", "gs://bundles/models", **shared))
+    one.wait_ready()
+    two.wait_ready()
+    made = requests.post(
+        one.url + "/voices",
+        json={"audio": base64.b64encode(make_clip(4.0)).decode(), "name": "shared"},
+        timeout=120,
+    )
+    assert made.status_code == 201, made.text
+    vid = made.json()["voice_id"]
+    assert vid in [v["voice_id"] for v in requests.get(two.url + "/voices", timeout=30).json()["voices"]]
+    spoken = requests.post(
+        two.url + "/synthesize", json={"text": "আমি", "voice_id": vid, "seed": 1}, timeout=300
+    )
+    assert spoken.status_code == 200 and spoken.headers["Content-Type"] == "audio/wav"
+    assert requests.delete(two.url + f"/voices/{vid}", timeout=30).status_code == 204
+    assert requests.get(one.url + f"/voices/{vid}", timeout=30).status_code == 404
