@@ -27,7 +27,8 @@ GPU_MIN_MEMORY_GIB = 16
 CPU_CHOICES = (1, 2, 4, 6, 8)
 MAX_MEMORY_GIB = 32
 MAX_REQUEST_TIMEOUT_S = 3600
-MAX_CONCURRENCY = 1000
+# The serving side admits at most 256 concurrent syntheses (TTS_MAX_CONCURRENT_REQUESTS).
+MAX_CONCURRENCY = 256
 MAX_REQUEST_BYTES = 32 * 1024 * 1024  # Cloud Run's HTTP/1 request size limit
 MAX_TASK_TIMEOUT_S = 7 * 24 * 3600
 # Cloud Armor matches at most 10 source ranges per rule.
@@ -230,7 +231,7 @@ def parse_config(get: Getter, gcp_get: Getter, *, stack: str) -> DeployConfig:
         batch_task_timeout_s=r.integer("batchTaskTimeoutSeconds", 3600, low=60, high=MAX_TASK_TIMEOUT_S),
         log_level=log_level,
         max_text_chars=r.integer("maxTextChars", 1000, low=1, high=100_000),
-        max_request_bytes=r.integer("maxRequestBytes", 10 * 1024 * 1024, low=1024, high=MAX_REQUEST_BYTES),
+        max_request_bytes=r.integer("maxRequestBytes", 16 * 1024 * 1024, low=1024, high=MAX_REQUEST_BYTES),
         latency_alert_ms=r.integer("latencyAlertMs", 20_000, low=100, high=MAX_REQUEST_TIMEOUT_S * 1000),
         bundle_versions_kept=r.integer("bundleVersionsKept", 3, low=1, high=100),
         batch_output_days=r.integer("batchOutputDays", 30, low=1, high=3650),
@@ -264,6 +265,8 @@ def tts_environment(cfg: DeployConfig) -> dict[str, str]:
         "TTS_LOG_LEVEL": cfg.log_level,
         "TTS_MAX_TEXT_CHARS": str(cfg.max_text_chars),
         "TTS_MAX_REQUEST_BYTES": str(cfg.max_request_bytes),
+        # Lets the service write trace ids Cloud Logging links to (Cloud Run does not set it).
+        "GOOGLE_CLOUD_PROJECT": cfg.project,
     }
 
 

@@ -56,6 +56,7 @@ def build(cfg: DeployConfig, api_keys: pulumi.Input[str]) -> dict[str, pulumi.In
     outputs.update(
         {
             "url": edge.url,
+            "image": cfg.image,
             "load_balancer_ip": edge.address.address,
             "run_app_url": service.service.uri,
             "service": service.service.name,

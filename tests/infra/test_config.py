@@ -127,3 +127,22 @@ def test_a_bad_value_fails_the_whole_program_before_any_resource() -> None:
 
     with pytest.raises(ConfigError, match=r"^bn-xtts:minInstances: "):
         synthesize({"bn-xtts:minInstances": "5", "bn-xtts:maxInstances": "2"})
+
+
+@pytest.mark.parametrize("gpu_type", ["nvidia-l4", "none"])
+def test_the_service_accepts_the_environment_the_stack_sets(gpu_type: str) -> None:
+    """The deployed env must pass the serving side's own validation, value for value."""
+    from function.config import load_settings
+
+    cfg = parse({"gpuType": gpu_type, "concurrency": "3"})
+    env = {**tts_environment(cfg), "TTS_API_KEYS": check_api_keys("key-aaaaaaaaaaaaaaaa"), "PORT": "8080"}
+    settings = load_settings(env, cpu_count=cfg.cpu)
+    assert settings.enable_gpu is cfg.gpu
+    assert settings.model_variant == cfg.model_variant
+    assert settings.max_concurrent_requests == cfg.concurrency == 3
+    assert settings.model_path == env["TTS_MODEL_PATH"].rstrip("/")
+    assert settings.voices_path == f"gs://{cfg.bucket_name}/voices"
+    assert settings.max_request_bytes == cfg.max_request_bytes
+    assert settings.max_text_chars == cfg.max_text_chars
+    assert settings.api_keys == ("key-aaaaaaaaaaaaaaaa",)
+    assert settings.gcp_project == cfg.project

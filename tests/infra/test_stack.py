@@ -258,6 +258,7 @@ def test_outputs_name_the_https_url_run_app_url_bucket_and_repository(gpu: Synth
     assert gpu.outputs["run_app_url"].endswith(".run.app")
     assert gpu.outputs["bucket"] == f"{PROJECT}-bn-tts-models"
     assert gpu.outputs["image_repository"] == f"us-central1-docker.pkg.dev/{PROJECT}/bn-tts"
+    assert gpu.outputs["image"] == container(gpu)["image"]  # what a rollback or manual `up` restores
 
 
 def test_without_an_image_only_the_foundation_is_created() -> None:

@@ -1,0 +1,151 @@
+"""The Dockerfile and .dockerignore, checked without a Docker engine."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HADOLINT = Path(sys.executable).parent / "hadolint"
+
+
+def instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    logical: list[str] = []
+    current = ""
+    for raw in (ROOT / "Dockerfile").read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        current = f"{current} {line[:-1].strip()}" if line.endswith("\\") else f"{current} {line}"
+        if not line.endswith("\\"):
+            logical.append(current.strip())
+            current = ""
+    return [(x.split(None, 1)[0].upper(), x.split(None, 1)[1]) for x in logical]
+
+
+def stages() -> dict[str, list[tuple[str, str]]]:
+    result: dict[str, list[tuple[str, str]]] = {}
+    name = ""
+    for op, args in instructions():
+        if op == "FROM":
+            name = args.split()[-1]
+            result[name] = []
+        elif name:
+            result[name].append((op, args))
+    return result
+
+
+def test_hadolint_passes() -> None:
+    out = subprocess.run([str(HADOLINT), "Dockerfile"], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_every_ignored_hadolint_rule_is_explained() -> None:
+    lines = (ROOT / "Dockerfile").read_text().splitlines()
+    for i, line in enumerate(lines):
+        if "hadolint ignore" in line:
+            assert lines[i - 1].startswith("#") and "hadolint" not in lines[i - 1], f"unexplained: {line}"
+
+
+def test_each_target_installs_its_own_lock_with_hashes_from_binaries() -> None:
+    expected = {"deps-cpu": "function/requirements.txt", "deps-gpu": "function/requirements-gpu.txt"}
+    for stage, lock in expected.items():
+        runs = [args for op, args in stages()[stage] if op == "RUN" and "pip install" in args]
+        assert len(runs) == 1
+        words = shlex.split(runs[0])
+        assert words[words.index("-r") + 1] == lock
+        assert "--require-hashes" in words and "--only-binary=:all:" in words
+        assert "--hash=sha256:" in (ROOT / lock).read_text()
+    assert re.search(r"^FROM deps-\$\{TARGET\} AS deps$", (ROOT / "Dockerfile").read_text(), re.M)
+
+
+def test_gpu_lock_is_the_cpu_lock_with_onnxruntime_gpu() -> None:
+    def pins(path: str) -> dict[str, str]:
+        lines = (ROOT / path).read_text().splitlines()
+        return dict(line.split(" ")[0].split("==") for line in lines if re.match(r"^[a-z0-9]", line))
+
+    cpu, gpu = pins("function/requirements.txt"), pins("function/requirements-gpu.txt")
+    assert "onnxruntime" not in gpu and gpu["onnxruntime-gpu"] == "1.26.0"
+    shared = set(cpu) - {"onnxruntime"}
+    assert {k: gpu.get(k) for k in shared} == {k: cpu[k] for k in shared}
+    # CUDA 12 user-space libraries: Cloud Run's L4 driver (535, CUDA 12.2) cannot run CUDA 13.
+    cuda = {k: v for k, v in gpu.items() if k.startswith("nvidia-")}
+    assert cuda and all(k.endswith("-cu12") for k in cuda)
+    assert cuda["nvidia-cuda-runtime-cu12"].startswith("12.") and cuda["nvidia-cudnn-cu12"].startswith("9.")
+
+
+def test_runtime_stage_is_minimal_and_runs_as_non_root() -> None:
+    runtime = stages()["runtime"]
+    text = " ".join(args for op, args in runtime if op == "RUN")
+    for tool in ("gcc", "g++", "build-essential", "make", "clang", "-dev"):
+        assert tool not in text
+    assert "libsndfile1" in text and "libgomp1" in text
+    user = [args for op, args in runtime if op == "USER"]
+    assert user and user[-1].split(":")[0].isdigit() and user[-1].split(":")[0] != "0"
+    assert ("WORKDIR", "/app") in runtime
+    assert ("COPY", "function/ /app/function/") in runtime
+    assert ("COPY", "--from=deps /opt/venv /opt/venv") in runtime
+
+
+def test_container_serves_on_8080_with_gunicorn_and_checks_health() -> None:
+    runtime = dict((op, args) for op, args in stages()["runtime"] if op in ("EXPOSE", "CMD", "HEALTHCHECK"))
+    assert runtime["EXPOSE"] == "8080"
+    assert json.loads(runtime["CMD"]) == ["gunicorn", "--config", "function/gunicorn.conf.py"]
+    assert "/health" in runtime["HEALTHCHECK"] and "--start-period=" in runtime["HEALTHCHECK"]
+    assert (ROOT / "function" / "gunicorn.conf.py").is_file()
+
+
+def test_gpu_library_path_names_the_directories_the_cuda_wheels_install() -> None:
+    env = " ".join(args for op, args in stages()["runtime"] if op == "ENV")
+    ld = re.search(r"LD_LIBRARY_PATH=(\S+)", env)
+    assert ld
+    dirs = {d.replace("$NVIDIA_LIBS/", "") for d in ld.group(1).split(":")}
+    # nvidia-cuda-runtime-cu12 -> nvidia/cuda_runtime/lib, nvidia-cudnn-cu12 -> nvidia/cudnn/lib, ...
+    lock = (ROOT / "function" / "requirements-gpu.txt").read_text()
+    wheels = re.findall(r"^nvidia-([a-z-]+)-cu12==", lock, re.M)
+    assert {f"{w.replace('-', '_')}/lib" for w in wheels} == dirs
+    assert "python3.11/site-packages/nvidia" in env
+    assert "python:3.11" in (ROOT / "Dockerfile").read_text()
+
+
+def _dockerignore_excludes(path: str) -> bool:
+    """Docker's rule: the last matching pattern wins; a match on a parent directory counts."""
+    excluded = False
+    parts = path.split("/")
+    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    for raw in (ROOT / ".dockerignore").read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        negate = line.startswith("!")
+        pattern = line.lstrip("!").rstrip("/")
+        regex = re.escape(pattern).replace(r"\*\*/", "(.*/)?").replace(r"\*", "[^/]*")
+        if any(re.fullmatch(regex, c) for c in candidates) or fnmatch.fnmatch(path, pattern):
+            excluded = not negate
+    return excluded
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["tests/infra/test_container.py", "bundles/demo/int8/gpt.onnx", ".venv/bin/python", "export/build.py",
+     "infra/stack.py", ".git/HEAD", "function/__pycache__/config.cpython-311.pyc", "function/x/y.onnx",
+     "bench/results/raw/a.json", "README.md"],
+)  # fmt: skip
+def test_dockerignore_keeps_everything_but_the_function_out(path: str) -> None:
+    assert _dockerignore_excludes(path)
+
+
+@pytest.mark.parametrize(
+    "path", ["function/gunicorn.conf.py", "function/requirements.txt", "function/requirements-gpu.txt",
+             "function/engine/__init__.py"],
+)  # fmt: skip
+def test_dockerignore_sends_the_function_package(path: str) -> None:
+    assert not _dockerignore_excludes(path)
