@@ -48,6 +48,8 @@ def _tidy(text: str) -> str:
     text = _ELLIPSIS.sub(",", text)
     text = _OUTSIDE.sub(" ", text)
     text = _STRAY_ZWJ.sub("", text)
+    text = _SPACES.sub(" ", text)
+    text = _SPACE_BEFORE_PUNCT.sub("", text)
     text = _DOT_AFTER_BN.sub("।", text)
     text = _STRAY_DOT.sub(" ", text)
     text = _STRAY_HYPHEN.sub(",", text)

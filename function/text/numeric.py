@@ -34,7 +34,7 @@ _BN_SIGN = "\u0981-\u0983\u09bc\u09be-\u09cd\u09d7\u09e2\u09e3"  # signs that co
 
 # An integer as written: Indian (12,34,567) or Western (1,234,567) grouping, or plain digits.
 # The grouped forms may not start right after "digit," so a long run of commas is scanned once.
-_INT = r"(?:(?<!\d,)(?:\d{1,2}(?:,\d\d(?!\d))*+,\d{3}|\d{1,3}(?:,\d{3})++)(?!\d)|\d++)"
+_INT = r"(?:(?<!\d,)(?:\d{1,2}(?:,\d\d(?!\d))*+,\d{3}|\d{1,3}(?:,\d{3})++)(?!\d|,\d)|\d++)"
 _NUM = rf"(?<!\d){_INT}(?:\.\d++)?"
 
 
@@ -329,10 +329,6 @@ def _range(m: re.Match[str]) -> str:
 
 
 _PERCENT = re.compile(rf"(?P<num>{_NUM})\s?%")
-_VULGAR = {
-    ch: unicodedata.numeric(ch)
-    for ch in "½⅓⅔¼¾⅕⅖⅗⅘⅙⅚⅐⅛⅜⅝⅞⅑⅒"  # the single-character fractions Unicode has
-}
 _VULGAR_PARTS = {
     "½": (1, 2),
     "⅓": (1, 3),
@@ -507,7 +503,7 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-_DIGIT_RUN = re.compile(r"[0-9]+")
+_DIGIT_RUN = re.compile(f"[0-9{''.join(_VULGAR_PARTS)}]+")
 # The rules look at most this many words around a number (সকাল ১০:৩০; ৫০০.৫০ টাকা; ১০ লাখ টাকা;
 # ২৬ মার্চ, ১৯৭১ links two numbers) and never further than _REACH characters.
 _WORDS_BEFORE = 2

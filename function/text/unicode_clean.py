@@ -88,14 +88,17 @@ _UNREADABLE = re.compile("[\ud800-\udfff\ue000-\uf8ff\U000f0000-\U0010ffff]+")
 _KHANDA_TA_ZWJ = re.compile("\u09a4\u09cd\u200d")
 _RA_VIRAMA_ZWJ_YA = re.compile("\u09b0\u09cd\u200d\u09af")
 _STRAY_ZWJ = re.compile("(?<!\u09b0)\u200d|\u200d(?!\u09cd\u09af)")
-_REPAIRS = re.compile("\u09ac\u09bc|\u0985\u09be|\u09bc\u09bc+|\u09a4\u09cd(?![\u0980-\u09ff\u200d])")
+# A nukta belongs right after a consonant; anywhere else (doubled, after a digit) it is noise.
+_REPAIRS = re.compile(
+    "\u09ac\u09bc|\u0985\u09be|(?<![\u0995-\u09b9])\u09bc|\u09a4\u09cd(?![\u0980-\u09ff\u200d])"
+)
 _REPAIR_TO = {"\u09ac\u09bc": "\u09b0", "\u0985\u09be": "\u0986", "\u09a4\u09cd": "\u09ce"}
 _COMPOSE = re.compile("[\u09af\u09a1\u09a2]\u09bc")
 
 
 def _repair(m: re.Match[str]) -> str:
     s = m.group()
-    return _REPAIR_TO.get(s, "\u09bc")
+    return _REPAIR_TO.get(s, "")
 
 
 def clean_unicode(text: str) -> str:
@@ -108,7 +111,7 @@ def clean_unicode(text: str) -> str:
     text = _STRAY_ZWJ.sub("", text)
     # NFC also joins split vowel signs: ে + া -> ো, ে + ৗ -> ৌ.
     text = unicodedata.normalize("NFC", text)
-    # ব + ় -> র, অ + া -> আ, doubled nukta, word-final ত্ -> ৎ (হঠাত্ -> হঠাৎ).
+    # ব + ় -> র, অ + া -> আ, stray nukta, word-final ত্ -> ৎ (হঠাত্ -> হঠাৎ).
     return _REPAIRS.sub(_repair, text)
 
 

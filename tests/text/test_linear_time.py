@@ -1,0 +1,60 @@
+"""No input makes the front-end slower than linear: pathological inputs finish well under a second."""
+
+import time
+
+import pytest
+
+from function.text import normalize_bangla_text, split_sentences
+
+PATHOLOGICAL = {
+    "10,000 digits": "৭" * 10_000,
+    "5,000 dots": "." * 5_000,
+    "comma-grouped digits": "১১," * 3_300,
+    "digit dot chain": "1." * 5_000,
+    "slashes": "1/" * 5_000,
+    "colons": "1:" * 5_000,
+    "dashes": "1-" * 5_000,
+    "letters then a digit": "a" * 9_999 + "1",
+    "a letter and a digit": "a1" * 5_000,
+    "at signs": "a@" * 5_000,
+    "url-like": "www." + "a." * 5_000,
+    "capitals": "A" * 10_000,
+    "dotted capitals": "A." * 5_000,
+    "dotted Bangla initials": "ক." * 5_000,
+    "visarga abbreviations": "মোঃ" * 3_000,
+    "nukta run": "য" + "\u09bc" * 10_000,
+    "zero-width joiners": "র\u200d" * 5_000,
+    "spaces and newlines": " \n" * 5_000,
+    "emoji": "😀" * 10_000,
+    "currency": "৳১ " * 3_000,
+    "dates": "১/১/১৯৭১ " * 1_000,
+    "long word": "ক্ষ" * 4_000,
+}
+
+
+@pytest.mark.parametrize("name", PATHOLOGICAL)
+def test_pathological_input_is_fast(name: str) -> None:
+    text = PATHOLOGICAL[name]
+    start = time.perf_counter()
+    out = normalize_bangla_text(text)
+    split_sentences(out, 150)
+    split_sentences(text, 150)
+    elapsed = time.perf_counter() - start
+    assert elapsed < 0.5, f"{name}: {elapsed:.3f}s"
+
+
+def test_time_grows_linearly() -> None:
+    unit = "দাম ৳১,২৫০.৫০, ১৬/১২/১৯৭১ সকাল ১০:৩০ ডা. মো. BTRC ০১৭১২৩৪৫৬৭৮ ৫০% ১০-১৫ কি.মি.। "
+
+    def cost(n: int) -> float:
+        text = unit * n
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            normalize_bangla_text(text)
+            best = min(best, time.perf_counter() - start)
+        return best
+
+    small, large = cost(200), cost(1600)
+    # 8x the text: a linear front-end takes about 8x as long; a quadratic one 64x.
+    assert large < small * 20, (small, large)

@@ -1,0 +1,83 @@
+"""Properties that hold for any input: no crash, idempotent, nothing unreadable left, and the
+sentence splitter loses nothing and respects its limit."""
+
+import re
+import unicodedata
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from function.text import ALLOWED_PUNCTUATION, MAX_WORD_CHARS, normalize_bangla_text, split_sentences
+
+# Bangla-heavy text with the characters the rules react to, plus anything Unicode has.
+_INTERESTING = (
+    "০১২৩৪৫৬৭৮৯0123456789.,:;/-–—%৳$£€₹+−½¼¾। ?!\n\t\u00a0\u200c\u200d\u200b\u09bc\u09cd"
+    "কখগঘঙচছজঝঞটঠডঢণতথদধনপফবভমযরলশষসহড়ঢ়য়ৎংঃঁ"
+    "ািীুূৃেৈোৌ অআইঈউঊঋএঐওঔ ABCXYZabcxyz @#&*()\"'“”‘’… টাকা সাল মার্চ ডা মো কি মি PM AM Tk"
+)
+bangla_text = st.text(alphabet=st.sampled_from(_INTERESTING), max_size=200)
+any_text = st.text(max_size=200)  # includes lone surrogates, controls, every plane
+texts = st.one_of(bangla_text, any_text, st.lists(bangla_text, max_size=5).map("".join))
+
+_ALLOWED = re.compile(
+    "[\u0981-\u0983\u0985-\u098c\u098f\u0990\u0993-\u09a8\u09aa-\u09b0\u09b2\u09b6-\u09b9"
+    "\u09bc-\u09c4\u09c7\u09c8\u09cb-\u09ce\u09d7\u09dc\u09dd\u09df-\u09e3"
+    "A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u200d " + re.escape(ALLOWED_PUNCTUATION) + "]*"
+)
+SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(texts)
+def test_never_raises_and_output_is_readable(text: str) -> None:
+    out = normalize_bangla_text(text)
+    assert _ALLOWED.fullmatch(out), out
+    assert not any(unicodedata.category(c) == "Nd" for c in out)
+    assert not any(unicodedata.numeric(c, None) is not None for c in out)
+    assert out == out.strip() and "  " not in out
+    assert all(len(word) <= MAX_WORD_CHARS for word in out.split(" "))
+    # ZWJ only where it forms র‍্য.
+    assert re.search("(?<!\u09b0)\u200d|\u200d(?!\u09cd\u09af)", out) is None
+
+
+@SETTINGS
+@given(texts, st.sampled_from(["composed", "decomposed"]))
+def test_idempotent(text: str, form: str) -> None:
+    once = normalize_bangla_text(text, nukta=form)  # type: ignore[arg-type]
+    assert normalize_bangla_text(once, nukta=form) == once  # type: ignore[arg-type]
+
+
+@SETTINGS
+@given(texts)
+def test_nukta_forms_differ_only_in_the_three_letters(text: str) -> None:
+    decomposed = normalize_bangla_text(text, nukta="decomposed")
+    composed = normalize_bangla_text(text, nukta="composed")
+    assert not re.search("[\u09dc\u09dd\u09df]", decomposed)
+    assert not re.search("[\u09af\u09a1\u09a2]\u09bc", composed)
+    assert unicodedata.normalize("NFC", composed) == decomposed
+
+
+@SETTINGS
+@given(texts, st.integers(min_value=MAX_WORD_CHARS, max_value=300))
+def test_split_join_gives_back_the_normalized_text(text: str, max_chars: int) -> None:
+    normalized = normalize_bangla_text(text)
+    chunks = split_sentences(normalized, max_chars)
+    assert " ".join(chunks) == normalized
+    assert all(0 < len(c) <= max_chars for c in chunks)
+    assert all(c == c.strip() for c in chunks)
+
+
+@SETTINGS
+@given(texts, st.integers(min_value=1, max_value=60))
+def test_no_chunk_exceeds_the_limit_even_on_raw_text(text: str, max_chars: int) -> None:
+    chunks = split_sentences(text, max_chars)
+    assert all(0 < len(c) <= max_chars for c in chunks)
+    # Nothing is lost: only whitespace differs.
+    assert "".join("".join(chunks).split()) == "".join(text.split())
+
+
+def test_ten_thousand_character_inputs() -> None:
+    for text in ("ক" * 10_000, "১" * 10_000, "\ud800" * 10_000, "a1." * 3_400, "৳" * 10_000):
+        out = normalize_bangla_text(text)
+        assert _ALLOWED.fullmatch(out)
+        assert " ".join(split_sentences(out, 200)) == out
