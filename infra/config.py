@@ -6,16 +6,18 @@ Every value is checked here, before any resource is declared, and a bad value ra
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import re
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import pulumi
 
 NAMESPACE = "bn-xtts"
+SECRET_KEY = "apiKeys"
 NO_GPU = "none"
 GPU_TYPES = ("nvidia-l4",)
 VARIANTS = ("fp32", "fp16", "int8")
@@ -118,10 +120,17 @@ class DeployConfig:
 Getter = Callable[[str], str | None]
 
 
-def parse_config(get: Getter, gcp_get: Getter, *, stack: str) -> DeployConfig:
+def parse_config(get: Getter, gcp_get: Getter, *, stack: str, provided: Iterable[str] = ()) -> DeployConfig:
     """Build a DeployConfig from raw string values (`get` reads the `bn-xtts:` namespace,
-    `gcp_get` the provider's `gcp:` namespace)."""
+    `gcp_get` the provider's `gcp:` namespace). `provided` names the keys the stack sets, so
+    that a misspelt one is an error instead of a silently ignored setting."""
     r = _Reader(get)
+    cfg = _parse(r, gcp_get, stack)
+    _check_known(provided, r.seen | {SECRET_KEY})
+    return cfg
+
+
+def _parse(r: _Reader, gcp_get: Getter, stack: str) -> DeployConfig:
     project = _require_match(gcp_get("project"), "gcp:project", _PROJECT_RE, "a GCP project id")
     region = gcp_get("region") or "us-central1"
     if not _REGION_RE.match(region):
@@ -239,7 +248,16 @@ def parse_config(get: Getter, gcp_get: Getter, *, stack: str) -> DeployConfig:
     )
 
 
-def check_api_keys(value: str, key: str = f"{NAMESPACE}:apiKeys") -> str:
+def _check_known(provided: Iterable[str], known: set[str]) -> None:
+    for full in provided:
+        namespace, _, name = full.partition(":")
+        if namespace == NAMESPACE and name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {close[0]}?" if close else f"known keys: {', '.join(sorted(known))}"
+            raise ConfigError(full, f"unknown key; {hint}")
+
+
+def check_api_keys(value: str, key: str = f"{NAMESPACE}:{SECRET_KEY}") -> str:
     """The API keys secret: comma-separated, 16-256 URL-safe characters each, no duplicates."""
     keys = [k.strip() for k in value.split(",") if k.strip()]
     if not keys:
@@ -278,12 +296,14 @@ def allow_list_chunks(cfg: DeployConfig) -> list[list[str]]:
 class _Reader:
     def __init__(self, get: Getter) -> None:
         self._get = get
+        self.seen: set[str] = set()
 
     @staticmethod
     def key(name: str) -> str:
         return f"{NAMESPACE}:{name}"
 
     def optional(self, name: str) -> str | None:
+        self.seen.add(name)
         value = self._get(name)
         if value is None or not value.strip():
             return None
@@ -372,9 +392,12 @@ def _allow_list(r: _Reader) -> tuple[str, ...]:
 
 def from_pulumi() -> DeployConfig:
     """Read the current stack's configuration through the Pulumi SDK."""
-    return parse_config(pulumi.Config(NAMESPACE).get, pulumi.Config("gcp").get, stack=pulumi.get_stack())
+    provided = {*pulumi.runtime.config.CONFIG.get(), *pulumi.runtime.config.get_config_env()}
+    return parse_config(
+        pulumi.Config(NAMESPACE).get, pulumi.Config("gcp").get, stack=pulumi.get_stack(), provided=provided
+    )
 
 
 def api_keys_from_pulumi() -> pulumi.Output[str]:
     """The API keys, kept secret: validated inside the Output so the plaintext never leaves it."""
-    return pulumi.Config(NAMESPACE).require_secret("apiKeys").apply(check_api_keys)
+    return pulumi.Config(NAMESPACE).require_secret(SECRET_KEY).apply(check_api_keys)

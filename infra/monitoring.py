@@ -24,7 +24,7 @@ FIVE_XX_RATIO = 0.05
 
 @dataclass(frozen=True)
 class LogMetric:
-    """A metric extracted from the access-log lines (`"message": "request"`) the service writes."""
+    """A metric extracted from a numeric field of the service's JSON access-log lines."""
 
     suffix: str
     field: str
@@ -45,7 +45,8 @@ def service_filter(cfg: DeployConfig) -> str:
 
 
 def access_log_filter(cfg: DeployConfig, field: str) -> str:
-    return f'{service_filter(cfg)} AND jsonPayload.message="request" AND jsonPayload.{field}:*'
+    """Access-log lines that carry `field`; only they do, so the field itself selects them."""
+    return f"{service_filter(cfg)} AND jsonPayload.{field}:*"
 
 
 def cold_start_failure_filter(cfg: DeployConfig) -> str:

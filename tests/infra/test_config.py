@@ -146,3 +146,42 @@ def test_the_service_accepts_the_environment_the_stack_sets(gpu_type: str) -> No
     assert settings.max_text_chars == cfg.max_text_chars
     assert settings.api_keys == ("key-aaaaaaaaaaaaaaaa",)
     assert settings.gcp_project == cfg.project
+
+
+def test_a_misspelt_key_is_an_error_with_a_suggestion() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(GOOD.get, GCP.get, stack="prod", provided=["bn-xtts:minInstance", "gcp:project"])
+    assert err.value.key == "bn-xtts:minInstance"
+    assert "did you mean minInstances?" in str(err.value)
+
+
+def test_the_program_rejects_unknown_keys_too() -> None:
+    from tests.infra.pulumi_harness import synthesize
+
+    with pytest.raises(ConfigError, match=r"^bn-xtts:gpuTyp: unknown key; did you mean gpuType\?"):
+        synthesize({"bn-xtts:gpuTyp": "none"})
+
+
+def test_the_sample_stack_file_is_valid_and_documents_every_key() -> None:
+    """Pulumi passes every config value to the program as a string (structured ones as JSON)."""
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    sample = yaml.safe_load((root / "Pulumi.example.yaml").read_text())["config"]
+
+    def as_string(value: object) -> str:
+        if isinstance(value, bool):
+            return str(value).lower()
+        return value if isinstance(value, str) else json.dumps(value)
+
+    ours = {k.split(":", 1)[1]: as_string(v) for k, v in sample.items() if k.startswith("bn-xtts:")}
+    provider = {k.split(":", 1)[1]: as_string(v) for k, v in sample.items() if k.startswith("gcp:")}
+    cfg = parse_config(ours.get, provider.get, stack="prod", provided=sample)
+    assert cfg.gpu and cfg.batch_schedule == "0 3 * * *" and cfg.allow_list == ()
+
+    seen: set[str] = set()
+    parse_config(lambda k: seen.add(k) or ours.get(k), provider.get, stack="prod")
+    assert seen - {"apiKeys"} == set(ours)  # every key the program reads is in the sample
