@@ -1,0 +1,489 @@
+"""Every endpoint and every documented error, against the real gunicorn and the real engine.
+
+One server for the module: the int8 demo bundle (random weights, so the audio is noise-like and
+every sentence runs to the model's token limit), API keys on, one synthesis slot and no queue so
+that 429 is reachable on purpose.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import io
+import json
+import signal
+import struct
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import requests
+import soundfile as sf
+
+pytestmark = pytest.mark.slow
+
+KEY = "test-key-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+SHORT = "আমি ১২৩ টাকা দিলাম।"
+# Long enough for the engine to split it into several pieces: many seconds of generation.
+LONG = " ".join(["আমার সোনার বাংলা, আমি তোমায় ভালোবাসি, চিরদিন তোমার আকাশ, তোমার বাতাস।"] * 8)
+
+
+def env_for(demo_bundle: Path, tmp: Path, **extra: str) -> dict[str, str]:
+    return {
+        "TTS_MODEL_PATH": str(demo_bundle),
+        "TTS_MODEL_VARIANT": "int8",
+        "TTS_CACHE_DIR": str(tmp / "cache"),
+        "TTS_VOICES_PATH": str(tmp / "voices"),
+        "TTS_API_KEYS": KEY + ",second-key-abcdefghijkl",
+        "TTS_MAX_CONCURRENT_REQUESTS": "1",
+        "TTS_QUEUE_SIZE": "0",
+        "TTS_MAX_REQUEST_BYTES": str(2 * 2**20),
+        "TTS_MAX_TEXT_CHARS": "700",
+        "TTS_WORKERS": "1",
+        "TTS_INTRA_OP_THREADS": "1",
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def server(
+    start_server: Callable[..., Any], demo_bundle: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Any:
+    srv = start_server(env_for(demo_bundle, tmp_path_factory.mktemp("api")))
+    srv.wait_ready()
+    return srv
+
+
+@pytest.fixture(scope="module")
+def api(server: Any) -> Callable[..., requests.Response]:
+    def call(method: str, path: str, **kw: Any) -> requests.Response:
+        headers = {**AUTH, **kw.pop("headers", {})}
+        return requests.request(method, server.url + path, headers=headers, timeout=300, **kw)
+
+    return call
+
+
+@pytest.fixture(scope="module")
+def clip_b64(make_clip: Callable[..., bytes]) -> str:
+    return base64.b64encode(make_clip(4.0)).decode()
+
+
+@pytest.fixture(scope="module")
+def voice_id(api: Callable[..., requests.Response], clip_b64: str) -> str:
+    r = api("POST", "/voices", json={"audio": clip_b64, "name": "fixture"})
+    assert r.status_code == 201, r.text
+    return str(r.json()["voice_id"])
+
+
+def wait_idle(server: Any, timeout: float = 60.0) -> float:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if requests.get(server.url + "/health", timeout=5).json()["in_flight"] == 0:
+            return time.monotonic() - t0
+        time.sleep(0.05)
+    raise AssertionError("the synthesis slot was never released")
+
+
+def assert_error(r: requests.Response, status: int, code: str) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    assert r.headers["Content-Type"].startswith("application/json")
+    err = r.json()["error"]
+    assert err["code"] == code and len(err["message"]) > 10
+    assert "Traceback" not in r.text
+    return dict(err)
+
+
+def access_line(server: Any, request_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        for rec in server.log_records():
+            if rec.get("request_id") == request_id and "httpRequest" in rec:
+                return rec
+        time.sleep(0.1)
+    raise AssertionError(f"no access line for {request_id}")
+
+
+# ---- health, auth, documents ------------------------------------------------------------------
+
+
+def test_health_reports_the_model(server: Any) -> None:
+    r = requests.get(server.url + "/health", timeout=5)  # no key needed
+    body = r.json()
+    assert r.status_code == 200 and body["status"] == "ok"
+    assert body["model"] == {"name": "bn-xtts-demo", "version": "demo"}
+    assert body["variant"] == "int8" and body["provider"] == "CPUExecutionProvider"
+    assert body["uptime_s"] > 0 and "bn" in body["languages"]
+
+
+@pytest.mark.parametrize("header", [None, "Bearer wrong-key-0123456789", f"Basic {KEY}", f"Bearer {KEY}x"])
+def test_every_call_but_health_needs_a_key(server: Any, header: str | None) -> None:
+    headers = {"Authorization": header} if header else {}
+    for method, path in [("GET", "/openapi.json"), ("GET", "/voices"), ("POST", "/synthesize")]:
+        r = requests.request(method, server.url + path, headers=headers, json={"text": "x"}, timeout=10)
+        assert_error(r, 401, "unauthorized")
+        assert r.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_second_key_works_and_request_id_is_echoed(server: Any) -> None:
+    r = requests.get(
+        server.url + "/voices",
+        headers={"Authorization": "Bearer second-key-abcdefghijkl", "X-Request-Id": "abc-123"},
+        timeout=10,
+    )
+    assert r.status_code == 200 and r.headers["X-Request-Id"] == "abc-123"
+
+
+def test_openapi_document(api: Callable[..., requests.Response]) -> None:
+    doc = api("GET", "/openapi.json").json()
+    assert doc["openapi"].startswith("3.1")
+    assert set(doc["paths"]) >= {
+        "/health", "/synthesize", "/synthesize/stream", "/voices", "/voices/{voice_id}",
+        "/v1/audio/speech", "/v1/models", "/openapi.json",
+    }  # fmt: skip
+    temp = doc["components"]["schemas"]["SynthesisRequest"]["properties"]["temperature"]
+    assert (temp["minimum"], temp["maximum"]) == (0.01, 2.0)
+    assert doc["components"]["schemas"]["SynthesisRequest"]["properties"]["text"]["maxLength"] == 700
+
+
+# ---- synthesis --------------------------------------------------------------------------------
+
+
+def test_synthesize_wav_from_a_reference_clip(api: Callable[..., requests.Response], clip_b64: str) -> None:
+    r = api("POST", "/synthesize", json={"text": SHORT, "speaker_wav": clip_b64, "seed": 7})
+    assert r.status_code == 200 and r.headers["Content-Type"] == "audio/wav"
+    audio, rate = sf.read(io.BytesIO(r.content), dtype="float32")
+    assert rate == 24000 and audio.ndim == 1 and len(audio) > rate // 2
+    assert float(r.headers["X-Audio-Duration"]) == pytest.approx(len(audio) / rate, abs=1e-3)
+
+
+def test_synthesize_json_with_a_voice_id_is_seeded(
+    api: Callable[..., requests.Response], voice_id: str, server: Any
+) -> None:
+    body = {"text": SHORT, "voice_id": voice_id, "seed": 11, "temperature": 0.5, "response_format": "json"}
+    first = api("POST", "/synthesize", json=body)
+    second = api("POST", "/synthesize", json=body)
+    doc = first.json()
+    assert first.status_code == 200 and doc["sample_rate"] == 24000
+    assert "একশো তেইশ" in doc["normalized_text"]  # the text front-end ran
+    assert set(doc["timings"]) >= {"normalize_ms", "synthesis_ms", "total_ms"} and doc["duration_s"] > 0
+    audio, _ = sf.read(io.BytesIO(base64.b64decode(doc["audio"])), dtype="float32")
+    assert len(audio) / 24000 == pytest.approx(doc["duration_s"], abs=1e-3)
+    assert second.json()["audio"] == doc["audio"]  # same seed, same voice, same text: same audio
+    line = access_line(server, first.headers["X-Request-Id"])
+    assert line["text_chars"] == len(SHORT) and line["audio_seconds"] == pytest.approx(doc["duration_s"])
+    assert line["real_time_factor"] > 0 and line["severity"] == "INFO"
+    assert SHORT not in json.dumps(line, ensure_ascii=False) and "audio" not in line
+
+
+def read_wav_stream(response: http.client.HTTPResponse) -> tuple[np.ndarray, list[float], int]:
+    """Decode a streamed WAV as it arrives: the header first, then PCM16 samples chunk by chunk."""
+    header = response.read(44)
+    assert header[:4] == b"RIFF" and header[36:40] == b"data"
+    assert struct.unpack("<I", header[40:44])[0] == 0xFFFFFFFF  # open length
+    rate = struct.unpack("<I", header[24:28])[0]
+    arrivals: list[float] = []
+    pieces: list[np.ndarray] = []
+    carry = b""
+    while True:
+        data = response.read1(65536)
+        if not data:
+            break
+        arrivals.append(time.monotonic())
+        data = carry + data
+        usable = len(data) - len(data) % 2
+        pieces.append(np.frombuffer(data[:usable], dtype="<i2").astype(np.float32) / 32767)
+        carry = data[usable:]
+    return np.concatenate(pieces), arrivals, rate
+
+
+def open_stream(
+    server: Any, body: dict[str, Any]
+) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=300)
+    conn.request(
+        "POST",
+        "/synthesize/stream",
+        body=json.dumps(body),
+        headers={**AUTH, "Content-Type": "application/json"},
+    )
+    return conn, conn.getresponse()
+
+
+def test_stream_plays_as_it_arrives(server: Any, voice_id: str) -> None:
+    t0 = time.monotonic()
+    conn, resp = open_stream(server, {"text": SHORT, "voice_id": voice_id, "seed": 3})
+    assert resp.status == 200 and resp.getheader("Content-Type") == "audio/wav"
+    assert resp.getheader("Transfer-Encoding") == "chunked"
+    audio, arrivals, rate = read_wav_stream(resp)
+    conn.close()
+    assert rate == 24000 and len(audio) > rate
+    assert len(arrivals) >= 2 and arrivals[-1] - arrivals[0] > 0.2  # audio arrived over time, not at once
+    line = access_line(server, resp.getheader("X-Request-Id") or "")
+    assert line["outcome"] == "completed" and line["ttfb_ms"] < (arrivals[-1] - t0) * 1000
+    assert line["audio_seconds"] == pytest.approx(len(audio) / rate, abs=1e-3)
+
+
+def test_stream_matches_the_whole_file(
+    api: Callable[..., requests.Response], server: Any, voice_id: str
+) -> None:
+    body = {"text": SHORT, "voice_id": voice_id, "seed": 5}
+    whole, _ = sf.read(io.BytesIO(api("POST", "/synthesize", json=body).content), dtype="float32")
+    conn, resp = open_stream(server, body)
+    streamed, _, _ = read_wav_stream(resp)
+    conn.close()
+    assert len(streamed) == len(whole)
+    assert float(np.abs(streamed - whole).max()) < 2e-4  # both PCM16
+
+
+def test_a_client_that_disconnects_stops_the_generation(server: Any, voice_id: str) -> None:
+    conn, resp = open_stream(server, {"text": LONG, "voice_id": voice_id, "seed": 1})
+    assert resp.status == 200
+    resp.read(44 + 4096)  # the header and the first audio
+    request_id = resp.getheader("X-Request-Id") or ""
+    conn.sock.close()  # type: ignore[union-attr]
+    conn.close()
+    released_after = wait_idle(server)
+    line = access_line(server, request_id)
+    assert line["outcome"] == "client_disconnected"
+    # The whole text is 3 pieces, each running to the demo model's token limit (about 4.3 s of
+    # audio and as many seconds of CPU each); generation stopped within the first piece.
+    assert released_after < 6.0
+    assert line["audio_seconds"] < 6.0
+    assert any(
+        r.get("request_id") == request_id and r["message"].startswith("client disconnected")
+        for r in server.log_records()
+    )
+
+
+def test_busy_server_answers_429_with_retry_after(
+    api: Callable[..., requests.Response], server: Any, voice_id: str
+) -> None:
+    conn, resp = open_stream(server, {"text": LONG, "voice_id": voice_id})
+    resp.read(44)
+    try:
+        r = api("POST", "/synthesize", json={"text": SHORT, "voice_id": voice_id})
+        assert_error(r, 429, "overloaded")
+        assert int(r.headers["Retry-After"]) >= 1
+        assert requests.get(server.url + "/health", timeout=5).status_code == 200  # probes never wait
+    finally:
+        conn.sock.close()  # type: ignore[union-attr]
+        conn.close()
+    wait_idle(server)
+
+
+# ---- voices ---------------------------------------------------------------------------------
+
+
+def test_voice_lifecycle_json_and_multipart(
+    api: Callable[..., requests.Response], make_clip: Callable[..., bytes]
+) -> None:
+    flac = make_clip(3.0, 16000, "FLAC")
+    made = api("POST", "/voices", files={"audio": ("ref.flac", flac, "audio/flac")}, data={"name": "মিতা"})
+    assert made.status_code == 201, made.text
+    info = made.json()
+    assert made.headers["Location"] == f"/voices/{info['voice_id']}"
+    assert info["name"] == "মিতা" and info["reference_seconds"] == pytest.approx(3.0, abs=0.01)
+    mp3 = make_clip(5.0, 24000, "MP3")
+    other = api("POST", "/voices", json={"audio": base64.b64encode(mp3).decode()})
+    assert other.status_code == 201, other.text
+    listed = [v["voice_id"] for v in api("GET", "/voices").json()["voices"]]
+    assert info["voice_id"] in listed and other.json()["voice_id"] in listed
+    assert api("GET", f"/voices/{info['voice_id']}").json() == info
+    assert api("DELETE", f"/voices/{info['voice_id']}").status_code == 204
+    assert_error(api("GET", f"/voices/{info['voice_id']}"), 404, "voice_not_found")
+    assert_error(api("DELETE", f"/voices/{info['voice_id']}"), 404, "voice_not_found")
+    r = api("POST", "/synthesize", json={"text": SHORT, "voice_id": info["voice_id"]})
+    assert_error(r, 404, "voice_not_found")
+
+
+# ---- OpenAI shape -----------------------------------------------------------------------------
+
+
+def test_openai_client_writes_a_file(server: Any, voice_id: str, tmp_path: Path) -> None:
+    from openai import OpenAI
+
+    client = OpenAI(base_url=server.url + "/v1", api_key=KEY)
+    models = client.models.list()
+    assert [m.id for m in models.data] == ["bn-xtts-demo"]
+    out = tmp_path / "speech.wav"
+    with client.audio.speech.with_streaming_response.create(
+        model="bn-xtts-demo", voice=voice_id, input=SHORT, response_format="wav", speed=1.2
+    ) as response:
+        response.stream_to_file(out)
+    audio, rate = sf.read(out, dtype="float32")
+    assert rate == 24000 and len(audio) > rate // 2
+
+
+@pytest.mark.parametrize(("fmt", "ctype"), [("mp3", "audio/mpeg"), ("pcm", "audio/pcm")])
+def test_openai_formats(api: Callable[..., requests.Response], voice_id: str, fmt: str, ctype: str) -> None:
+    r = api(
+        "POST",
+        "/v1/audio/speech",
+        json={"model": "bn-xtts-demo", "input": SHORT, "voice": voice_id, "response_format": fmt},
+    )
+    assert r.status_code == 200 and r.headers["Content-Type"] == ctype
+    if fmt == "pcm":
+        assert len(r.content) % 2 == 0 and len(r.content) > 24000
+    else:
+        audio, rate = sf.read(io.BytesIO(r.content), dtype="float32")
+        assert rate == 24000 and len(audio) > 12000
+
+
+def test_openai_errors(api: Callable[..., requests.Response], voice_id: str) -> None:
+    base = {"model": "bn-xtts-demo", "input": SHORT, "voice": voice_id}
+    assert_error(api("POST", "/v1/audio/speech", json={**base, "model": "tts-1"}), 400, "invalid_model")
+    assert_error(api("POST", "/v1/audio/speech", json={**base, "voice": "alloy"}), 404, "voice_not_found")
+    assert_error(
+        api("POST", "/v1/audio/speech", json={**base, "response_format": "aac"}),
+        400,
+        "invalid_response_format",
+    )
+    assert_error(api("POST", "/v1/audio/speech", json={**base, "speed": 9}), 400, "out_of_range")
+
+
+# ---- every documented error -----------------------------------------------------------------
+
+
+def _clip_b64(make_clip: Callable[..., bytes], seconds: float) -> str:
+    return base64.b64encode(make_clip(seconds, 16000)).decode()
+
+
+ERROR_CASES: list[tuple[str, Any, int, str]] = [
+    ("malformed json", b"{text: ", 400, "invalid_json"),
+    ("not an object", b"[1, 2]", 400, "invalid_json"),
+    ("missing text", {"voice_id": "voice_aaaaaaaaaaaaaaaaaaaa"}, 400, "missing_text"),
+    ("empty text", {"text": "", "voice_id": "voice_aaaaaaaaaaaaaaaaaaaa"}, 400, "empty_text"),
+    ("blank text", {"text": "   \n", "voice_id": "voice_aaaaaaaaaaaaaaaaaaaa"}, 400, "empty_text"),
+    ("text not a string", {"text": 5, "voice_id": "voice_aaaaaaaaaaaaaaaaaaaa"}, 400, "invalid_text"),
+    ("text too long", {"text": "ক" * 701, "voice_id": "voice_aaaaaaaaaaaaaaaaaaaa"}, 400, "text_too_long"),
+    ("bad base64", {"text": "ক", "speaker_wav": "not base64!!"}, 400, "invalid_base64"),
+    (
+        "undecodable audio",
+        {"text": "ক", "speaker_wav": base64.b64encode(b"x" * 5000).decode()},
+        400,
+        "invalid_reference_audio",
+    ),
+    ("too short clip", {"text": "ক", "speaker_wav": ("clip", 1.0)}, 400, "invalid_reference_audio"),
+    ("too long clip", {"text": "ক", "speaker_wav": ("clip", 35.0)}, 400, "invalid_reference_audio"),
+    (
+        "unsupported language",
+        {"text": "ক", "voice_id": "voice_aaaaaaaaaaaaaaaaaaaa", "language": "xx"},
+        400,
+        "unsupported_language",
+    ),
+    (
+        "both speakers",
+        {"text": "ক", "voice_id": "voice_aaaaaaaaaaaaaaaaaaaa", "speaker_wav": "AAAA"},
+        400,
+        "invalid_speaker",
+    ),
+    ("no speaker", {"text": "ক"}, 400, "invalid_speaker"),
+    ("unknown field", {"text": "ক", "voice_id": "v", "temprature": 0.5}, 400, "unknown_field"),
+    ("bad format", {"text": "ক", "voice_id": "v", "response_format": "ogg"}, 400, "invalid_response_format"),
+    ("unknown voice", {"text": "ক", "voice_id": "voice_zzzzzzzzzzzzzzzzzzzz"}, 404, "voice_not_found"),
+]
+RANGES = [
+    ("temperature", 0.0), ("temperature", 2.5), ("top_k", 0), ("top_k", 5000), ("top_p", 0.0), ("top_p", 1.5),
+    ("repetition_penalty", 0.5), ("repetition_penalty", 25), ("length_penalty", -1), ("length_penalty", 11),
+    ("speed", 0.1), ("speed", 5), ("seed", -1), ("seed", 2**33),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "body", "status", "code"), ERROR_CASES, ids=[c[0] for c in ERROR_CASES])
+@pytest.mark.parametrize("path", ["/synthesize", "/synthesize/stream"])
+def test_synthesis_errors(
+    api: Callable[..., requests.Response],
+    make_clip: Callable[..., bytes],
+    path: str,
+    case: str,
+    body: Any,
+    status: int,
+    code: str,
+) -> None:
+    if isinstance(body, dict) and isinstance(body.get("speaker_wav"), tuple):
+        body = {**body, "speaker_wav": _clip_b64(make_clip, body["speaker_wav"][1])}
+    if isinstance(body, bytes):
+        r = api("POST", path, data=body, headers={"Content-Type": "application/json"})
+    else:
+        r = api("POST", path, json=body)
+    assert_error(r, status, code)
+
+
+@pytest.mark.parametrize(("name", "value"), RANGES)
+def test_parameters_out_of_range(api: Callable[..., requests.Response], name: str, value: float) -> None:
+    r = api("POST", "/synthesize", json={"text": "ক", "voice_id": "voice_aaaaaaaaaaaaaaaaaaaa", name: value})
+    err = assert_error(r, 400, "out_of_range")
+    assert name in err["message"]
+
+
+def test_wrong_types_are_rejected(api: Callable[..., requests.Response]) -> None:
+    for name, value in [("top_k", 2.5), ("seed", "7"), ("temperature", True), ("speed", "fast")]:
+        r = api(
+            "POST", "/synthesize", json={"text": "ক", "voice_id": "voice_aaaaaaaaaaaaaaaaaaaa", name: value}
+        )
+        assert_error(r, 400, "invalid_parameter")
+
+
+def test_stream_rejects_json_format(api: Callable[..., requests.Response]) -> None:
+    r = api("POST", "/synthesize/stream", json={"text": "ক", "voice_id": "v", "response_format": "json"})
+    assert_error(r, 400, "invalid_response_format")
+
+
+def test_http_level_errors(api: Callable[..., requests.Response], make_clip: Callable[..., bytes]) -> None:
+    assert_error(api("POST", "/synthesize", data="text=hi", headers={"Content-Type": "text/plain"}), 415,
+                 "unsupported_media_type")  # fmt: skip
+    assert_error(
+        api("POST", "/voices", data=b"x", headers={"Content-Type": "audio/wav"}),
+        415,
+        "unsupported_media_type",
+    )
+    r = api("GET", "/synthesize")
+    assert_error(r, 405, "method_not_allowed")
+    assert "POST" in r.headers["Allow"]
+    assert_error(api("PUT", "/voices"), 405, "method_not_allowed")
+    assert_error(api("GET", "/nope"), 404, "not_found")
+    big = base64.b64encode(b"\0" * (2 * 2**20)).decode()
+    assert_error(api("POST", "/synthesize", json={"text": "ক", "speaker_wav": big}), 413, "payload_too_large")
+    assert_error(api("POST", "/voices", json={}), 400, "missing_audio")
+    assert_error(api("POST", "/voices", files={"other": ("a.wav", b"x")}), 400, "missing_audio")
+    assert_error(
+        api("POST", "/voices", json={"audio": _clip_b64(make_clip, 1.0)}), 400, "invalid_reference_audio"
+    )
+    assert_error(api("GET", "/voices/../../etc/passwd"), 404, "not_found")
+    assert_error(api("GET", "/voices/voice_zzzzzzzzzzzzzzzzzzzz"), 404, "voice_not_found")
+
+
+def test_the_server_survived_everything(server: Any) -> None:
+    assert server.proc.poll() is None
+    assert not [r for r in server.log_records() if r["severity"] == "ERROR"]
+
+
+# ---- shutdown ---------------------------------------------------------------------------------
+
+
+def test_sigterm_ends_an_open_stream_cleanly(
+    start_server: Callable[..., Any], demo_bundle: Path, tmp_path: Path, make_clip: Callable[..., bytes]
+) -> None:
+    srv = start_server(env_for(demo_bundle, tmp_path))
+    srv.wait_ready()
+    body = {"text": LONG, "speaker_wav": base64.b64encode(make_clip(4.0)).decode(), "seed": 2}
+    conn, resp = open_stream(srv, body)
+    assert resp.status == 200
+    resp.read(44 + 2048)
+    t0 = time.monotonic()
+    srv.proc.send_signal(signal.SIGTERM)
+    rest = resp.read()  # must end with the chunked terminator, not a reset
+    conn.close()
+    assert len(rest) % 2 == 0
+    assert srv.wait_exit(15) == 0
+    assert time.monotonic() - t0 < 10  # inside Cloud Run's 10 s grace
+    outcomes = [
+        r.get("outcome")
+        for r in srv.log_records()
+        if r.get("httpRequest", {}).get("requestUrl") == "/synthesize/stream"
+    ]
+    assert outcomes == ["shutdown"]
