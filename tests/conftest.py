@@ -69,6 +69,9 @@ def _build_cached(name: str, **demo_kwargs: float) -> Path:
             )
             shutil.rmtree(target, ignore_errors=True)
             tmp.rename(target)
+            for stale in CACHE.glob(f"{name}-*"):  # builds of older sources
+                if stale != target and stale.is_dir():
+                    shutil.rmtree(stale, ignore_errors=True)
     return target
 
 

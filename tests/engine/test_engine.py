@@ -1,0 +1,259 @@
+"""Engine behaviour a caller relies on: streaming, determinism, voices, variants, clear errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from export.verify import synthetic_reference
+from function.engine import (
+    BundleError,
+    Engine,
+    ReferenceAudioError,
+    SynthesisParams,
+    TextError,
+    UnsupportedLanguageError,
+    Voice,
+    VoiceFormatError,
+)
+
+pytestmark = pytest.mark.slow
+BN = "আমার সোনার বাংলা আমি তোমায় ভালোবাসি।"
+SAMPLES_PER_TOKEN = 1024 * 24000 / 22050
+
+
+class CountingSession:
+    """Wraps an onnxruntime session to count runs and the frames each run receives."""
+
+    def __init__(self, inner: Any, frames_input: str | None = None) -> None:
+        self.inner, self.frames_input = inner, frames_input
+        self.runs, self.frames = 0, 0
+
+    def run(self, outputs: Any, feeds: dict[str, np.ndarray]) -> Any:
+        self.runs += 1
+        if self.frames_input:
+            self.frames += feeds[self.frames_input].shape[-1]
+        return self.inner.run(outputs, feeds)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+@pytest.fixture(scope="module")
+def engines(demo_bundle: Path) -> dict[str, Engine]:
+    return {v: Engine.load(demo_bundle / v, intra_op_threads=2) for v in ("fp32", "fp16", "int8")}
+
+
+@pytest.fixture(scope="module")
+def engine(engines: dict[str, Engine]) -> Engine:
+    return engines["fp32"]
+
+
+@pytest.fixture(scope="module")
+def voice(engine: Engine) -> Voice:
+    return engine.make_voice(synthetic_reference(), 24000)
+
+
+@pytest.fixture
+def counted(engine: Engine) -> Iterator[tuple[CountingSession, CountingSession]]:
+    gpt, voc = CountingSession(engine._gpt), CountingSession(engine._voc, "z")
+    engine._gpt, engine._voc = gpt, voc  # type: ignore[assignment]
+    try:
+        yield gpt, voc
+    finally:
+        engine._gpt, engine._voc = gpt.inner, voc.inner
+
+
+def _snr_db(ref: np.ndarray, other: np.ndarray) -> float:
+    err = ref - other
+    return float(
+        10 * np.log10(np.sum(ref.astype(np.float64) ** 2) / max(np.sum(err.astype(np.float64) ** 2), 1e-30))
+    )
+
+
+def test_loads_on_cpu_and_reports_provider(engine: Engine) -> None:
+    assert engine.provider == "CPUExecutionProvider"
+    assert engine.sample_rate == 24000
+    assert "bn" in engine.languages and "en" in engine.languages
+    assert engine.nukta_form in {"composed", "decomposed"}
+
+
+def test_gpu_request_falls_back_to_cpu_when_cuda_is_absent(demo_bundle: Path) -> None:
+    import onnxruntime as ort
+
+    eng = Engine.load(demo_bundle / "int8", use_gpu=True, intra_op_threads=1)
+    expected = "CUDAExecutionProvider" if "CUDAExecutionProvider" in ort.get_available_providers() else "CPU"
+    assert eng.provider.startswith(expected)
+
+
+@pytest.mark.parametrize("chunk_tokens", [6, 20])
+def test_stream_joins_into_the_whole_waveform(
+    engine: Engine, voice: Voice, counted: tuple[CountingSession, CountingSession], chunk_tokens: int
+) -> None:
+    gpt, voc = counted
+    params = SynthesisParams(language="bn", greedy=True, stream_chunk_tokens=chunk_tokens)
+    whole = engine.synthesize(BN, voice, params)
+    gpt.runs = voc.runs = voc.frames = 0
+    stream = engine.stream(BN, voice, params)
+    first = next(stream)
+    assert gpt.runs == chunk_tokens  # prefill + decode steps before the first chunk left
+    assert first.size > 0
+    chunks = [first, *stream]
+    joined = np.concatenate(chunks)
+    assert joined.shape == whole.shape
+    assert np.abs(joined - whole).max() <= 1e-4  # equal to float rounding: no crossfade at all
+    assert _snr_db(whole, joined) >= 30
+    # Linear vocoder work: each chunk decodes its own frames plus the receptive field on each side.
+    context = engine.manifest["runtime"]["vocoder_context_frames"]
+    total_frames = whole.size // engine.manifest["runtime"]["output_hop_length"]
+    assert voc.frames <= total_frames + 2 * context * voc.runs
+    assert len(chunks) >= 2
+
+
+def test_closing_the_stream_stops_generation(
+    engine: Engine, voice: Voice, counted: tuple[CountingSession, CountingSession]
+) -> None:
+    gpt, _ = counted
+    stream = engine.stream(BN, voice, SynthesisParams(language="bn", greedy=True, stream_chunk_tokens=8))
+    next(stream)
+    stream.close()
+    runs = gpt.runs
+    assert runs < engine.manifest["runtime"]["gpt"]["max_new_tokens"]
+    with pytest.raises(StopIteration):
+        next(stream)
+    assert gpt.runs == runs
+
+
+def test_same_seed_same_audio_and_other_seed_other_audio(engine: Engine, voice: Voice) -> None:
+    a = engine.synthesize(BN, voice, SynthesisParams(seed=7, temperature=0.9))
+    b = engine.synthesize(BN, voice, SynthesisParams(seed=7, temperature=0.9))
+    c = engine.synthesize(BN, voice, SynthesisParams(seed=8, temperature=0.9))
+    assert np.array_equal(a, b)
+    assert a.shape != c.shape or not np.array_equal(a, c)
+
+
+def test_speed_stretches_audio(engine: Engine, voice: Voice) -> None:
+    normal = engine.synthesize(BN, voice, SynthesisParams(greedy=True, max_new_tokens=30))
+    slow = engine.synthesize(BN, voice, SynthesisParams(greedy=True, max_new_tokens=30, speed=0.5))
+    assert abs(slow.size / normal.size - 2.0) < 0.05
+    with pytest.raises(TextError, match="speed"):
+        engine.synthesize(BN, voice, SynthesisParams(speed=9.0))
+
+
+def test_voice_round_trips_through_bytes(engine: Engine, voice: Voice) -> None:
+    again = Voice.from_bytes(voice.to_bytes())
+    assert np.array_equal(again.cond_latents, voice.cond_latents)
+    assert np.array_equal(again.speaker_embedding, voice.speaker_embedding)
+    assert again.model == engine.model_id
+    p = SynthesisParams(greedy=True, max_new_tokens=12)
+    assert np.array_equal(engine.synthesize(BN, again, p), engine.synthesize(BN, voice, p))
+    with pytest.raises(VoiceFormatError):
+        Voice.from_bytes(b"not a voice")
+
+
+def test_long_text_is_split_within_the_char_limit(engine: Engine, voice: Voice) -> None:
+    sentence = "আমি ভাত খাই এবং বই পড়ি।"
+    text = " ".join([sentence] * 12)
+    assert len(text) > engine.char_limit("bn")
+    codes = engine.generate_codes(text, voice, SynthesisParams(greedy=True, max_new_tokens=5))
+    assert len(codes) >= 2
+    pieces = engine._pieces(text, "bn")
+    assert all(len(p) <= engine.char_limit("bn") for p in pieces)
+    assert " ".join(pieces) == text
+
+
+@pytest.mark.parametrize("variant", ["fp16", "int8"])
+def test_reduced_precision_variants_track_fp32(engines: dict[str, Engine], variant: str) -> None:
+    """Bounds justified in README ("Variants"): random weights give narrow logit margins, so greedy
+    paths may fork after tens of tokens; before they fork the audio must match closely."""
+    ref = synthetic_reference()
+    base, other = engines["fp32"], engines[variant]
+    v32, vv = base.make_voice(ref, 24000), other.make_voice(ref, 24000)
+    assert np.abs(v32.speaker_embedding - vv.speaker_embedding).max() <= 1e-3
+    assert np.abs(v32.cond_latents - vv.cond_latents).max() <= 0.05
+    for lang, text in [("en", "hello world, this is a test of the speech engine."), ("bn", BN)]:
+        p = SynthesisParams(language=lang, greedy=True)
+        c32, cv = base.generate_codes(text, v32, p)[0], other.generate_codes(text, vv, p)[0]
+        assert c32[:16] == cv[:16]
+        agree = next((i for i in range(min(len(c32), len(cv))) if c32[i] != cv[i]), len(c32))
+        n = int((min(agree, 16) - 2) * SAMPLES_PER_TOKEN)
+        w32, wv = base.synthesize(text, v32, p)[:n], other.synthesize(text, vv, p)[:n]
+        assert _snr_db(w32, wv) >= 40
+
+
+# ---- clear errors ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def bundle_copy(demo_bundle: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "int8"
+    shutil.copytree(demo_bundle / "int8", dst)
+    return dst
+
+
+def test_corrupted_file_is_named(bundle_copy: Path) -> None:
+    graph = bundle_copy / "vocoder.onnx"
+    data = bytearray(graph.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    graph.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match=r"vocoder\.onnx.*sha256"):
+        Engine.load(bundle_copy)
+
+
+def test_missing_graph_is_named(bundle_copy: Path) -> None:
+    (bundle_copy / "gpt.onnx").unlink()
+    with pytest.raises(BundleError, match=r"gpt\.onnx.*missing"):
+        Engine.load(bundle_copy)
+
+
+def test_wrong_manifest_version_is_refused(bundle_copy: Path) -> None:
+    path = bundle_copy / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["format_version"] = 99
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="format_version 99"):
+        Engine.load(bundle_copy)
+
+
+def test_language_missing_from_vocab_is_refused(bundle_copy: Path) -> None:
+    from tokenizers import Tokenizer
+
+    vocab_path = bundle_copy / "vocab.json"
+    vocab = json.loads(vocab_path.read_text())
+    # Rename the [bn] token: the checkpoint's vocab was never extended with Bangla.
+    for tok in vocab["added_tokens"]:
+        if tok["content"] == "[bn]":
+            tok["content"] = "[xx]"
+    vocab["model"]["vocab"]["[xx]"] = vocab["model"]["vocab"].pop("[bn]")
+    vocab_path.write_text(json.dumps(vocab, ensure_ascii=False))
+    Tokenizer.from_file(str(vocab_path))  # still a valid vocab
+    eng = Engine.load(bundle_copy, verify=False)
+    voice = eng.make_voice(synthetic_reference(), 24000)
+    assert "bn" not in eng.languages
+    with pytest.raises(UnsupportedLanguageError, match="'bn' is not supported"):
+        eng.synthesize(BN, voice, SynthesisParams(language="bn"))
+
+
+@pytest.mark.parametrize(
+    ("audio", "message"),
+    [
+        (synthetic_reference(seconds=1.0), "at least 2 s"),
+        (np.zeros(24000 * 5, np.float32), "silent"),
+        (synthetic_reference(seconds=31.0), "at most 30 s"),
+        (np.full(24000 * 3, np.nan, np.float32), "silent"),
+    ],
+)
+def test_unusable_reference_clips_are_refused(engine: Engine, audio: np.ndarray, message: str) -> None:
+    with pytest.raises(ReferenceAudioError, match=message):
+        engine.make_voice(audio, 24000)
+
+
+def test_empty_text_is_refused(engine: Engine, voice: Voice) -> None:
+    with pytest.raises(TextError, match="empty"):
+        engine.synthesize("   ", voice, SynthesisParams())
