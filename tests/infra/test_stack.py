@@ -273,3 +273,51 @@ def test_registry_has_a_cleanup_policy_and_immutable_tags(gpu: Synth) -> None:
     assert repo["format"] == "DOCKER" and repo["dockerConfig"] == {"immutableTags": True}
     actions = {p["action"] for p in repo["cleanupPolicies"]}
     assert actions == {"KEEP", "DELETE"} and repo.get("cleanupPolicyDryRun") is False
+
+
+_ENTRY_POINT_RUNNER = """
+import json, runpy, sys
+sys.path = [p for p in sys.path if p not in ("", ".", ROOT)]
+import pulumi
+
+exported = {}
+pulumi.export = lambda key, value: exported.setdefault(key, value)
+
+class Mocks(pulumi.runtime.Mocks):
+    def new_resource(self, args):
+        computed = {"email": "x@p.iam.gserviceaccount.com", "uri": "https://x.run.app"}
+        return args.name + "-id", {**args.inputs, **computed}
+
+    def call(self, args):
+        return {}, None
+
+pulumi.runtime.set_mocks(Mocks(), project="bn-xtts", stack="prod", preview=False)
+pulumi.runtime.set_all_config(CONFIG, ["bn-xtts:apiKeys"])
+
+@pulumi.runtime.test
+def run():
+    runpy.run_path(ROOT + "/infra", run_name="__main__")
+
+run()
+print(json.dumps(sorted(exported)))
+"""
+
+
+def test_entry_point_runs_as_pulumi_runs_it(tmp_path: Any) -> None:
+    """Pulumi executes infra/__main__.py as a script (runpy on the directory, from elsewhere):
+    its imports must resolve without the repository on sys.path, and it must export the outputs."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.infra.pulumi_harness import BASE_CONFIG
+
+    root = str(Path(__file__).resolve().parents[2])
+    script = tmp_path / "run_program.py"
+    script.write_text(f"ROOT = {root!r}\nCONFIG = {BASE_CONFIG!r}\n{_ENTRY_POINT_RUNNER}")
+    out = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, check=False, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    exported = set(json.loads(out.stdout.splitlines()[-1]))
+    assert {"url", "run_app_url", "bucket", "image_repository", "image"} <= exported
