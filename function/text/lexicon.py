@@ -323,8 +323,8 @@ def expand_words(text: str) -> str:
     """Abbreviations, acronyms and symbols, after the numbers (so ৫ মি. was already মিটার)."""
     text = _HONORIFIC_RE.sub(lambda m: _HONORIFICS[m["h"]], text)
     text = _BN_ABBREV_RE.sub(lambda m: _BN_ABBREVIATIONS[m["a"]] + " ", text)
-    text = _BN_WORD_RE.sub(lambda m: _BN_WORDS[m["w"]], text)
     text = _BN_INITIALS.sub(lambda m: m.group().replace(".", ""), text)
+    text = _BN_WORD_RE.sub(lambda m: _BN_WORDS[m["w"]], text)
     text = _EN_ABBREV_RE.sub(lambda m: _EN_ABBREVIATIONS[m["a"]] + " ", text)
     text = _VERSUS.sub("বনাম", text)
     text = _GRADE.sub(lambda m: LETTER_NAMES[m["l"]] + " প্লাস", text)

@@ -34,8 +34,11 @@ _BN_SIGN = "\u0981-\u0983\u09bc\u09be-\u09cd\u09d7\u09e2\u09e3"  # signs that co
 
 # An integer as written: Indian (12,34,567) or Western (1,234,567) grouping, or plain digits.
 # The grouped forms may not start right after "digit," so a long run of commas is scanned once.
-_INT = r"(?:(?<!\d,)(?:\d{1,2}(?:,\d\d(?!\d))*+,\d{3}|\d{1,3}(?:,\d{3})++)(?!\d|,\d)|\d++)"
-_NUM = rf"(?<!\d){_INT}(?:\.\d++)?"
+# Every pattern starts with a character class (here the first digit, lookbehinds after it): the
+# regex engine then skips ahead in C instead of trying the pattern at every position.
+_INT_REST = r"(?:(?<!\d,\d)(?:\d?(?:,\d\d(?!\d))*+,\d{3}|\d{0,2}(?:,\d{3})++)(?!\d|,\d)|\d*+)"
+_INT = rf"\d{_INT_REST}"
+_NUM = rf"\d(?<!\d\d){_INT_REST}(?:\.\d++)?"
 
 
 def _split_num(s: str) -> tuple[str, str]:
@@ -132,13 +135,13 @@ _DAY_SUFFIX = "লা|রা|ঠা|ই|শে|এ"
 # --- dates --------------------------------------------------------------------------------------
 
 _DATE_DMY = re.compile(
-    r"(?<![\d/.-])(?P<d>\d{1,2})(?P<sep>[/.-])(?P<m>\d{1,2})(?P=sep)(?P<y>\d{4}|\d{2})(?![\d/-]|\.\d)"
+    r"(?P<d>\d(?<![\d/.-]\d)\d?)(?P<sep>[/.-])(?P<m>\d{1,2})(?P=sep)(?P<y>\d{4}|\d{2})(?![\d/-]|\.\d)"
 )
-_DATE_ISO = re.compile(r"(?<![\d/.-])(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})(?![\d/-]|\.\d)")
+_DATE_ISO = re.compile(r"(?P<y>\d(?<![\d/.-]\d)\d{3})-(?P<m>\d{1,2})-(?P<d>\d{1,2})(?![\d/-]|\.\d)")
 _DATE_WORDS = re.compile(
-    rf"(?<![\d.,])(?P<d>\d{{1,2}})(?:{_DAY_SUFFIX})?\s?-?\s?{_MONTH}(?:,?\s?(?P<y>\d{{4}})(?!\d))?"
+    rf"(?P<d>\d(?<![\d.,]\d)\d?)(?:{_DAY_SUFFIX})?\s?-?\s?{_MONTH}(?:,?\s?(?P<y>\d{{4}})(?!\d))?"
 )
-_MONTH_YEAR = re.compile(rf"(?<![{BN}A-Za-z]){_MONTH},?\s?(?P<y>\d{{4}})(?![\d.,]\d|\d)")
+_MONTH_YEAR = re.compile(rf"{_MONTH},?\s?(?P<y>\d{{4}})(?![\d.,]\d|\d)")
 
 
 def _date_words(day: int, month: str, year_text: str | None) -> str:
@@ -162,12 +165,14 @@ def _worded_date(m: re.Match[str]) -> str:
 
 
 def _month_year(m: re.Match[str]) -> str:
+    if _glued_to_letter(m):
+        return m.group()
     return f"{_MONTH_NAMES[m['month']]}{m['mcase'] or ''} {year(int(m['y']))}"
 
 
 # Years before a year word, or with a case ending: ১৯৭১ সালে, ১৯৭১-এর, ১৪৩১ বঙ্গাব্দ, ১৯৭১-৭৫ সাল.
 _YEAR_CONTEXT = re.compile(
-    rf"(?<![\d,.])(?P<y>1[1-9]\d\d)(?=(?:\s?-\s?\d{{2,4}})?\s?(?:সাল|সন|খ্রি|ঈসায়ী|ইংরেজি|ইং|বঙ্গাব্দ|হিজরি)"
+    rf"(?P<y>1(?<![\d,.]1)[1-9]\d\d)(?=(?:\s?-\s?\d{{2,4}})?\s?(?:সাল|সন|খ্রি|ঈসায়ী|ইংরেজি|ইং|বঙ্গাব্দ|হিজরি)"
     rf"|\s?-?(?:এর|এ|তে)(?![{BN}]))".replace("ঈসায়ী", _nfc("ঈসায়ী"))
 )
 
@@ -176,10 +181,12 @@ _YEAR_CONTEXT = re.compile(
 _PERIODS = "ভোর|সকাল|দুপুর|বিকাল|বিকেল|সন্ধ্যা|রাত"
 _AMPM = r"(?P<ampm>[AaPp]\.?\s?[Mm]\.?(?![A-Za-z])|এএম|পিএম)"
 _TIME = re.compile(
-    rf"(?:(?P<period>{_PERIODS})\s)?(?<![\d:.])(?P<h>\d{{1,2}}):(?P<m>\d\d)(?::(?P<s>\d\d))?(?![\d:]|\.\d)"
+    rf"(?P<h>\d(?<![\d:.]\d)\d?):(?P<m>\d\d)(?::(?P<s>\d\d))?(?![\d:]|\.\d)"
     rf"(?:\s?{_AMPM})?"
 )
-_HOUR_AMPM = re.compile(rf"(?:(?P<period>{_PERIODS})\s)?(?<![\d:.,])(?P<h>\d{{1,2}})\s?{_AMPM}")
+_HOUR_AMPM = re.compile(rf"(?P<h>\d(?<![\d:.,]\d)\d?)\s?{_AMPM}")
+# A period word already written before the time: সকাল ১০:৩০.
+_PERIOD_BEFORE = re.compile(rf"(?:{_PERIODS})\s$")
 
 
 def _period_of(hour24: int) -> str:
@@ -200,19 +207,21 @@ def _period_of(hour24: int) -> str:
 def _clock(m: re.Match[str], minutes: int, seconds: int) -> str | None:
     h = int(m["h"])
     ampm = (m["ampm"] or "").lower()
-    period = m["period"]
+    # The word is already in the text (সকাল ১০:৩০): it is read from there, not added again.
+    written = _PERIOD_BEFORE.search(m.string, max(0, m.start() - 8), m.start()) is not None
+    period = None
     if ampm:
         if not 1 <= h <= 12:
             return None
         pm = ampm.startswith("p") or ampm == "পিএম"
         h24 = (h % 12) + (12 if pm else 0)
-        period = period or _period_of(h24)
+        period = _period_of(h24)
     elif h > 24:
         return None
     elif h > 12 or h in (0, 24):
-        period = period or _period_of(h % 24)
+        period = _period_of(h % 24)
     h12 = h % 12 or 12
-    words = [period] if period else []
+    words = [period] if period and not written else []
     words.append(cardinal(h12) + "টা")
     if minutes:
         words.append(cardinal(minutes) + " মিনিট")
@@ -236,17 +245,21 @@ def _hour_ampm(m: re.Match[str]) -> str:
 
 # Bangladeshi mobiles: 01XXX XXX XXX, as people say them; +880 then 1XXX XXX XXX.
 _PHONE_BD = re.compile(
-    r"(?<![\d+])(?P<cc>(?:\+|00)?880[\s-]?)?(?P<a>(?(cc)|0)1[3-9]\d\d)[\s-]?(?P<b>\d{3})[\s-]?(?P<c>\d{3})(?!\d)"
+    r"(?P<cc>\+880|00880|8(?<![\d+]8)80)[\s-]?(?P<a>1[3-9]\d\d)[\s-]?(?P<b>\d{3})[\s-]?(?P<c>\d{3})(?!\d)"
 )
+_PHONE_LOCAL = re.compile(r"(?P<a>0(?<![\d+]0)1[3-9]\d\d)[\s-]?(?P<b>\d{3})[\s-]?(?P<c>\d{3})(?!\d)")
 # Other numbers written with a + country code or a 0-prefixed area code: read in the written groups.
-_PHONE_OTHER = re.compile(r"(?<![\w+])(?:\+\d{1,3}(?:[\s-]\d{1,5}){1,4}|0\d{1,4}-\d{5,8})(?![\d-])")
+_PHONE_OTHER = re.compile(
+    r"(?:\+(?<![\w+]\+)\d{1,3}(?:[\s-]\d{1,5}){1,4}|0(?<![\w+]0)\d{1,4}-\d{5,8})(?![\d-])"
+)
 _PHONE_GROUP = re.compile(r"[\s-]+")
 
 
 def _phone_bd(m: re.Match[str]) -> str:
     head = ""
-    if m["cc"]:
-        head = ("প্লাস " if m["cc"].startswith("+") else "শূন্য শূন্য ") + digits("880") + ", "
+    cc = m.groupdict().get("cc")
+    if cc:
+        head = {"+": "প্লাস ", "0": "শূন্য শূন্য "}.get(cc[0], "") + digits("880") + ", "
     return head + ", ".join(digits(m[g]) for g in "abc")
 
 
@@ -287,7 +300,7 @@ _CURRENCIES = {_nfc(k): (_nfc(a), _nfc(b)) for k, (a, b) in _CURRENCIES.items()}
 _SCALES = "হাজার|লাখ|লক্ষ|কোটি|মিলিয়ন|বিলিয়ন|ট্রিলিয়ন"
 _SCALE = rf"(?:\s?(?P<scale>{_nfc(_SCALES)})(?![{BN}]))?"
 _CUR_BEFORE = re.compile(
-    rf"(?<![A-Za-z])(?P<cur>৳|US\$|\$|£|€|₹|¥|(?:Tk|TK|tk|Rs)(?![A-Za-z])\.?|(?:BDT|USD|EUR|GBP|INR)(?![A-Za-z]))"
+    rf"(?P<cur>৳|US\$|\$|£|€|₹|¥|(?:Tk|TK|tk|Rs)(?![A-Za-z])\.?|(?:BDT|USD|EUR|GBP|INR)(?![A-Za-z]))"
     rf"\s?(?P<num>{_NUM}){_SCALE}"
 )
 _CUR_AFTER = re.compile(
@@ -310,7 +323,15 @@ def _amount(num: str, scale: str | None, currency: tuple[str, str]) -> str:
     return f"{read_number(num)} {name}"
 
 
+def _glued_to_letter(m: re.Match[str]) -> bool:
+    """The match starts inside a word (xTk 5, এমার্চ ২০২৪): not the token the rule is about."""
+    start = m.start()
+    return start > 0 and (m.string[start - 1].isalpha() or "\u0980" <= m.string[start - 1] <= "\u09ff")
+
+
 def _money(m: re.Match[str]) -> str:
+    if m["cur"][0].isascii() and m["cur"][0].isalpha() and _glued_to_letter(m):
+        return m.group()
     cur = m["cur"].rstrip(".") if m["cur"] not in _CURRENCIES else m["cur"]
     return _amount(m["num"], m["scale"], _CURRENCIES[cur])
 
@@ -349,14 +370,18 @@ _VULGAR_PARTS = {
     "⅑": (1, 9),
     "⅒": (1, 10),
 }
-_VULGAR_RE = re.compile(rf"(?:(?<![\d.,])(?P<whole>\d{{1,6}})\s?)?(?P<frac>[{''.join(_VULGAR_PARTS)}])")
-_SLASH_FRACTION = re.compile(r"(?<![\d/.,])(?P<a>\d{1,6})/(?P<b>\d{1,6})(?![\d/]|[.,]\d)")
+_MIXED_RE = re.compile(rf"(?P<whole>\d(?<![\d.,]\d)\d{{0,5}})\s?(?P<frac>[{''.join(_VULGAR_PARTS)}])")
+_VULGAR_RE = re.compile(f"[{''.join(_VULGAR_PARTS)}]")
+_SLASH_FRACTION = re.compile(r"(?P<a>\d(?<![\d/.,]\d)\d{0,5})/(?P<b>\d{1,6})(?![\d/]|[.,]\d)")
+
+
+def _mixed(m: re.Match[str]) -> str:
+    num, den = _VULGAR_PARTS[m["frac"]]
+    return mixed_fraction(int(m["whole"]), num, den)
 
 
 def _vulgar(m: re.Match[str]) -> str:
-    num, den = _VULGAR_PARTS[m["frac"]]
-    if m["whole"]:
-        return mixed_fraction(int(m["whole"]), num, den)
+    num, den = _VULGAR_PARTS[m.group()]
     if (num, den) == (1, 2):
         return "অর্ধেক"
     return fraction(str(num), str(den))
@@ -369,9 +394,9 @@ def _slash_fraction(m: re.Match[str]) -> str:
 
 
 # ১ম ২য় ৩য় ৪র্থ ৬ষ্ঠ ১১তম, and ৫শ (পাঁচশো, the colloquial hundreds of Bangladeshi news).
-_BN_ORDINAL = re.compile(_nfc(rf"(?<![\d.,])(?P<n>\d{{1,9}})(?P<suf>তম|র্থ|ষ্ঠ|য়|ম|শ)(?![{_BN_SIGN}])"))
-_DAY_ORDINAL = re.compile(rf"(?<![\d.,])(?P<n>\d{{1,2}})(?P<suf>লা|রা|ঠা|ই|শে)(?![{BN}])")
-_EN_ORDINAL = re.compile(r"(?<![\d.,])(?P<n>\d{1,9})(?:st|nd|rd|th|ST|ND|RD|TH)(?![A-Za-z])")
+_BN_ORDINAL = re.compile(_nfc(rf"(?P<n>\d(?<![\d.,]\d)\d{{0,8}})(?P<suf>তম|র্থ|ষ্ঠ|য়|ম|শ)(?![{_BN_SIGN}])"))
+_DAY_ORDINAL = re.compile(rf"(?P<n>\d(?<![\d.,]\d)\d?)(?P<suf>লা|রা|ঠা|ই|শে)(?![{BN}])")
+_EN_ORDINAL = re.compile(r"(?P<n>\d(?<![\d.,]\d)\d{0,8})(?:st|nd|rd|th|ST|ND|RD|TH)(?![A-Za-z])")
 
 
 def _bn_ordinal(m: re.Match[str]) -> str:
@@ -455,19 +480,20 @@ _UNITS: dict[str, str] = {
 }
 _UNITS = {_nfc(k): _nfc(v) for k, v in _UNITS.items()}
 _UNIT_RE = re.compile(
-    r"(?<=\d)\s?(?P<u>"
+    r"(?P<d>\d)\s?(?P<u>"
     + "|".join(sorted(map(re.escape, _UNITS), key=len, reverse=True))
     + rf")(?![A-Za-z0-9{BN}])"
 )
 
 # --- the rest: versions, ratios, signs, plain numbers -------------------------------------------
 
-_DOTTED = re.compile(r"(?<![\d.])\d++(?:\.\d++){2,}+")
-_RATIO = re.compile(r"(?<![\d:])(?P<a>\d++):(?P<b>\d++)(?![\d:])")
-_SIGN = re.compile(r"(?<![^\s(\[{,;:=/])(?P<sign>[-+])(?=\d)")
+_DOTTED = re.compile(r"\d(?<![\d.]\d)\d*+(?:\.\d++){2,}+")
+_RATIO = re.compile(r"(?P<a>\d(?<![\d:]\d)\d*+):(?P<b>\d++)(?![\d:])")
+_SIGN = re.compile(r"(?P<sign>[-+])(?<![^\s(\[{,;:=/][-+])(?=\d)")
 # Digits glued to Latin letters (bdnews24, A4, G20) are read as a separate word.
-_LATIN_DIGIT = re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])")
-_BN_BEFORE_DIGIT = re.compile(rf"(?<=[{BN}])(?=\d)")
+_LATIN_BEFORE_DIGIT = re.compile(r"([A-Za-z])(?=\d)")
+_DIGIT_BEFORE_LATIN = re.compile(r"(\d)(?=[A-Za-z])")
+_BN_BEFORE_DIGIT = re.compile(rf"(\d)(?<=[{BN}]\d)")
 _NUMBER = re.compile(_NUM)
 
 Rule = tuple[re.Pattern[str], Callable[[re.Match[str]], str] | str]
@@ -476,6 +502,7 @@ Rule = tuple[re.Pattern[str], Callable[[re.Match[str]], str] | str]
 # number as a range, or a year as a plain number.
 RULES: tuple[Rule, ...] = (
     (_PHONE_BD, _phone_bd),
+    (_PHONE_LOCAL, _phone_bd),
     (_PHONE_OTHER, _phone_other),
     (_DATE_DMY, _numeric_date),
     (_DATE_ISO, _numeric_date),
@@ -488,17 +515,19 @@ RULES: tuple[Rule, ...] = (
     (_CUR_BEFORE, _money),
     (_CUR_AFTER, _money),
     (_PERCENT, lambda m: read_number(m["num"]) + " শতাংশ"),
+    (_MIXED_RE, _mixed),
     (_VULGAR_RE, _vulgar),
     (_SLASH_FRACTION, _slash_fraction),
     (_BN_ORDINAL, _bn_ordinal),
     (_DAY_ORDINAL, _day_ordinal),
     (_EN_ORDINAL, _en_ordinal),
-    (_UNIT_RE, lambda m: " " + _UNITS[m["u"]]),
+    (_UNIT_RE, lambda m: f"{m['d']} {_UNITS[m['u']]}"),
     (_DOTTED, lambda m: " ডট ".join(integer(p) for p in m.group().split("."))),
     (_RATIO, lambda m: f"{integer(m['a'])} অনুপাত {integer(m['b'])}"),
     (_SIGN, lambda m: "মাইনাস " if m["sign"] == "-" else "প্লাস "),
-    (_LATIN_DIGIT, " "),
-    (_BN_BEFORE_DIGIT, " "),
+    (_LATIN_BEFORE_DIGIT, r"\1 "),
+    (_DIGIT_BEFORE_LATIN, r"\1 "),
+    (_BN_BEFORE_DIGIT, r" \1"),
     (_NUMBER, lambda m: read_number(m.group())),
 )
 
@@ -537,28 +566,30 @@ def _apply_rules(text: str) -> str:
     return text
 
 
+_SEPARATOR = "\x00"  # clean_unicode removed every control character; no rule matches this one
+
+
 def expand_numbers(text: str) -> str:
     """Every digit in the text becomes words.
 
-    The rules only run on the stretches around digits (with the words they look at), so prose
-    without numbers costs one scan: this keeps the front-end fast on long text."""
-    out: list[str] = []
-    done = 0
-    island_start = island_end = -1
+    The rules only run on the stretches around digits (with the words they look at), joined by a
+    separator no rule matches, so each rule scans the numbers once and prose costs one search."""
+    spans: list[tuple[int, int]] = []
     for m in _DIGIT_RUN.finditer(text):
         start = _island_start(text, m.start())
         end = _island_end(text, m.end())
-        if start <= island_end:
-            island_end = max(island_end, end)
-            continue
-        if island_end >= 0:
-            out.append(text[done:island_start])
-            out.append(_apply_rules(text[island_start:island_end]))
-            done = island_end
-        island_start, island_end = start, end
-    if island_end < 0:
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], end))
+        else:
+            spans.append((start, end))
+    if not spans:
         return text
-    out.append(text[done:island_start])
-    out.append(_apply_rules(text[island_start:island_end]))
-    out.append(text[island_end:])
+    islands = _apply_rules(_SEPARATOR.join(text[a:b] for a, b in spans)).split(_SEPARATOR)
+    out: list[str] = []
+    done = 0
+    for (a, b), island in zip(spans, islands, strict=True):
+        out.append(text[done:a])
+        out.append(island)
+        done = b
+    out.append(text[done:])
     return "".join(out)
