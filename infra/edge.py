@@ -6,11 +6,13 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.config import DeployConfig, allow_list_chunks
+from infra.service import HEALTH_PATH
 
 compute = gcp.compute
 
 LB_SCHEME = "EXTERNAL_MANAGED"
 DEFAULT_RULE_PRIORITY = 2147483647
+HEALTH_PRIORITY = 900
 THROTTLE_PRIORITY = 1000
 RATE_LIMIT_WINDOW_S = 60
 TOO_MANY_REQUESTS = "deny(429)"
@@ -25,7 +27,7 @@ def _src_match(ranges: list[str]) -> compute.SecurityPolicyRuleMatchArgs:
 
 def armor_rules(cfg: DeployConfig) -> list[compute.SecurityPolicyRuleArgs]:
     """Per-client-IP throttling (429 over the limit); with an allow-list, only listed ranges
-    are throttled-and-allowed and everything else gets 403."""
+    (and /health) are throttled-and-allowed and everything else gets 403."""
     throttle = compute.SecurityPolicyRuleRateLimitOptionsArgs(
         conform_action="allow",
         exceed_action=TOO_MANY_REQUESTS,
@@ -35,7 +37,24 @@ def armor_rules(cfg: DeployConfig) -> list[compute.SecurityPolicyRuleArgs]:
         ),
     )
     sources = allow_list_chunks(cfg) or [["*"]]
-    rules = [
+    rules = []
+    if cfg.allow_list:
+        # The uptime checkers' addresses are Google's and change: /health (nothing secret in it)
+        # stays reachable for them, still rate-limited.
+        rules.append(
+            compute.SecurityPolicyRuleArgs(
+                priority=HEALTH_PRIORITY,
+                action="throttle",
+                description="uptime checks: /health from anywhere, rate-limited",
+                match=compute.SecurityPolicyRuleMatchArgs(
+                    expr=compute.SecurityPolicyRuleMatchExprArgs(
+                        expression=f"request.path == '{HEALTH_PATH}'"
+                    )
+                ),
+                rate_limit_options=throttle,
+            )
+        )
+    rules += [
         compute.SecurityPolicyRuleArgs(
             priority=THROTTLE_PRIORITY + i,
             action="throttle",

@@ -165,9 +165,15 @@ def test_cloud_armor_throttles_each_ip_with_429(gpu: Synth) -> None:
 def test_allow_list_limits_sources_and_denies_the_rest() -> None:
     ranges = [f"198.51.100.{i}/32" for i in range(12)]
     rules = synthesize({"bn-xtts:allowList": json.dumps(ranges)}).one(ARMOR)["rules"]
-    throttled = [ip for r in rules if r["action"] == "throttle" for ip in r["match"]["config"]["srcIpRanges"]]
+    by_source = [r for r in rules if r["action"] == "throttle" and "config" in r["match"]]
+    throttled = [ip for r in by_source for ip in r["match"]["config"]["srcIpRanges"]]
     assert sorted(throttled) == sorted(ranges)  # split across rules of at most 10 ranges
+    assert all(len(r["match"]["config"]["srcIpRanges"]) <= 10 for r in by_source)
     assert max(rules, key=lambda r: r["priority"])["action"] == "deny(403)"
+    # The uptime checks (Google's changing addresses) still reach /health, rate-limited.
+    health = [r for r in rules if "expr" in r["match"]]
+    assert len(health) == 1 and health[0]["match"]["expr"]["expression"] == "request.path == '/health'"
+    assert health[0]["action"] == "throttle" and health[0]["rateLimitOptions"]["exceedAction"] == "deny(429)"
 
 
 def test_edge_is_an_external_managed_https_load_balancer(gpu: Synth) -> None:
