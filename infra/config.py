@@ -36,6 +36,15 @@ MAX_TASK_TIMEOUT_S = 7 * 24 * 3600
 # Cloud Armor matches at most 10 source ranges per rule.
 ALLOW_LIST_CHUNK = 10
 
+# Every key of the bn-xtts namespace (documented in Pulumi.example.yaml); anything else is a typo.
+KNOWN_KEYS = (
+    "alertEmail", "allowList", SECRET_KEY, "batchOutputDays", "batchParallelism", "batchSchedule",
+    "batchTaskTimeoutSeconds", "batchTasks", "batchTimeZone", "bundleVersionsKept", "concurrency", "cpu",
+    "deletionProtection", "domain", "gpuType", "gpuZonalRedundancy", "image", "latencyAlertMs", "logLevel",
+    "maxInstances", "maxRequestBytes", "maxTextChars", "memory", "minInstances", "modelName",
+    "modelVariant", "modelVersion", "name", "rateLimitPerMinute", "requestTimeoutSeconds",
+)  # fmt: skip
+
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{2,19}[a-z0-9]$")
 _PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _REGION_RE = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
@@ -124,10 +133,8 @@ def parse_config(get: Getter, gcp_get: Getter, *, stack: str, provided: Iterable
     """Build a DeployConfig from raw string values (`get` reads the `bn-xtts:` namespace,
     `gcp_get` the provider's `gcp:` namespace). `provided` names the keys the stack sets, so
     that a misspelt one is an error instead of a silently ignored setting."""
-    r = _Reader(get)
-    cfg = _parse(r, gcp_get, stack)
-    _check_known(provided, r.seen | {SECRET_KEY})
-    return cfg
+    _check_known(provided)
+    return _parse(_Reader(get), gcp_get, stack)
 
 
 def _parse(r: _Reader, gcp_get: Getter, stack: str) -> DeployConfig:
@@ -248,12 +255,12 @@ def _parse(r: _Reader, gcp_get: Getter, stack: str) -> DeployConfig:
     )
 
 
-def _check_known(provided: Iterable[str], known: set[str]) -> None:
+def _check_known(provided: Iterable[str]) -> None:
     for full in provided:
         namespace, _, name = full.partition(":")
-        if namespace == NAMESPACE and name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f"did you mean {close[0]}?" if close else f"known keys: {', '.join(sorted(known))}"
+        if namespace == NAMESPACE and name not in KNOWN_KEYS:
+            close = difflib.get_close_matches(name, KNOWN_KEYS, n=1)
+            hint = f"did you mean {close[0]}?" if close else f"known keys: {', '.join(KNOWN_KEYS)}"
             raise ConfigError(full, f"unknown key; {hint}")
 
 
@@ -296,14 +303,12 @@ def allow_list_chunks(cfg: DeployConfig) -> list[list[str]]:
 class _Reader:
     def __init__(self, get: Getter) -> None:
         self._get = get
-        self.seen: set[str] = set()
 
     @staticmethod
     def key(name: str) -> str:
         return f"{NAMESPACE}:{name}"
 
     def optional(self, name: str) -> str | None:
-        self.seen.add(name)
         value = self._get(name)
         if value is None or not value.strip():
             return None

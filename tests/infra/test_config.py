@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.config import ConfigError, DeployConfig, check_api_keys, parse_config, tts_environment
+from infra.config import KNOWN_KEYS, ConfigError, DeployConfig, check_api_keys, parse_config, tts_environment
 
 GOOD = {
     "domain": "tts.example.com",
@@ -149,8 +149,10 @@ def test_the_service_accepts_the_environment_the_stack_sets(gpu_type: str) -> No
 
 
 def test_a_misspelt_key_is_an_error_with_a_suggestion() -> None:
+    # Reported first, even when the typo leaves a required key unset.
+    ours = {k: v for k, v in GOOD.items() if k != "domain"}
     with pytest.raises(ConfigError) as err:
-        parse_config(GOOD.get, GCP.get, stack="prod", provided=["bn-xtts:minInstance", "gcp:project"])
+        parse_config(ours.get, GCP.get, stack="prod", provided=["bn-xtts:minInstance", "bn-xtts:domian"])
     assert err.value.key == "bn-xtts:minInstance"
     assert "did you mean minInstances?" in str(err.value)
 
@@ -185,3 +187,4 @@ def test_the_sample_stack_file_is_valid_and_documents_every_key() -> None:
     seen: set[str] = set()
     parse_config(lambda k: seen.add(k) or ours.get(k), provider.get, stack="prod")
     assert seen - {"apiKeys"} == set(ours)  # every key the program reads is in the sample
+    assert seen | {"apiKeys"} == set(KNOWN_KEYS)  # and the typo check knows exactly those
