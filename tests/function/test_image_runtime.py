@@ -1,0 +1,162 @@
+"""The image smoke test without Docker: the Dockerfile's own install and CMD serve the demo bundle.
+
+From the Dockerfile: the `pip install -r` lines of the CPU build, the final stage's WORKDIR, COPY,
+ENV and CMD. A fresh venv gets exactly those requirement files (hash-checked, binary wheels only,
+as in the image); the code is laid out as the image's WORKDIR; the CMD runs there against the demo
+bundle until /health answers 200 and a synthesis works.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = ROOT / "Dockerfile"
+
+
+@dataclass
+class Stage:
+    name: str
+    instructions: list[tuple[str, str]] = field(default_factory=list)
+
+
+def parse_stages(text: str) -> list[Stage]:
+    """Dockerfile instructions per stage: continuation lines joined, comments dropped."""
+    logical: list[str] = []
+    buf = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not buf and (not line or line.startswith("#")):
+            continue
+        if line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            buf += line[:-1] + " "
+            continue
+        logical.append(buf + line)
+        buf = ""
+    stages: list[Stage] = []
+    for line in logical:
+        op, _, rest = line.partition(" ")
+        op = op.upper()
+        if op == "FROM":
+            m = re.search(r"\bAS\s+(\S+)", rest, re.IGNORECASE)
+            stages.append(Stage(m.group(1) if m else f"stage{len(stages)}"))
+        elif stages:
+            stages[-1].instructions.append((op, rest.strip()))
+    return stages
+
+
+def cpu_requirement_files(stages: list[Stage]) -> list[str]:
+    files: list[str] = []
+    for stage in stages:
+        if stage.name.endswith("-gpu"):
+            continue
+        for op, rest in stage.instructions:
+            if op == "RUN" and "pip install" in rest:
+                files += re.findall(r"(?:-r|--requirement)\s+(\S+)", rest)
+    return files
+
+
+def runtime_env(stage: Stage) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for op, rest in stage.instructions:
+        if op != "ENV":
+            continue
+        for token in shlex.split(rest):
+            key, _, value = token.partition("=")
+            env[key] = re.sub(r"\$\{?(\w+)\}?", lambda m: env.get(m.group(1), ""), value)
+    return env
+
+
+def test_dockerfile_parses_into_an_install_and_a_cmd() -> None:
+    stages = parse_stages(DOCKERFILE.read_text())
+    assert cpu_requirement_files(stages) == ["function/requirements.txt"]
+    ops = dict(stages[-1].instructions)
+    assert json.loads(ops["CMD"])[0] == "gunicorn" and ops["WORKDIR"].startswith("/")
+
+
+def test_the_image_cmd_serves_the_demo_bundle(
+    demo_bundle: Path, tmp_path: Path, make_clip: Callable[..., bytes]
+) -> None:
+    stages = parse_stages(DOCKERFILE.read_text())
+    runtime = stages[-1]
+    ops = runtime.instructions
+    workdir = next(rest for op, rest in reversed(ops) if op == "WORKDIR")
+    cmd = json.loads(next(rest for op, rest in reversed(ops) if op == "CMD"))
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    reqs = [a for f in cpu_requirement_files(stages) for a in ("-r", str(ROOT / f))]
+    install = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", "--only-binary=:all:", "--require-hashes", *reqs],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert install.returncode == 0, install.stderr[-3000:]
+
+    image_root = tmp_path / "image"
+    app = image_root / workdir.lstrip("/")
+    app.mkdir(parents=True)
+    for op, rest in ops:
+        if op == "COPY" and not rest.startswith("--from"):
+            src, dest = rest.split()[-2:]
+            target = image_root / dest.lstrip("/") if dest.startswith("/") else app / dest
+            shutil.copytree(ROOT / src, target, ignore=shutil.ignore_patterns("__pycache__"))
+
+    port = 20000 + os.getpid() % 20000
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("TTS_", "PYTHON", "VIRTUAL_ENV"))},
+        **runtime_env(runtime),
+        "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "PORT": str(port),
+        "TTS_MODEL_PATH": str(demo_bundle),
+        "TTS_CACHE_DIR": str(tmp_path / "cache"),
+        "TTS_WORKERS": "1",
+    }
+    log = (tmp_path / "server.log").open("wb")
+    proc = subprocess.Popen(
+        cmd, cwd=app, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        status = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                status = requests.get(url + "/health", timeout=2)
+                if status.status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        assert status is not None and status.status_code == 200, (tmp_path / "server.log").read_text()[-3000:]
+        assert status.json()["variant"] == "int8"
+        spoken = requests.post(
+            url + "/synthesize",
+            json={"text": "আমি", "speaker_wav": base64.b64encode(make_clip(3.0)).decode()},
+            timeout=300,
+        )
+        assert spoken.status_code == 200 and spoken.content[:4] == b"RIFF"
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
