@@ -3,7 +3,9 @@ table each PyPI normalizer reads the same way (`python -m bench text`)."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import random
 import re
 import time
@@ -215,7 +217,9 @@ def main() -> None:
     rows: dict[str, dict[str, Any]] = {}
     for name, fn in normalizers().items():
         repeats = 3 if name in ("ours", "bangla-normalizer") else 1
-        rows[name] = {**score(name, fn, table), **throughput(fn, paragraphs, size, repeats)}
+        # Some references print debugging lines for every match; keep the table readable.
+        with contextlib.redirect_stdout(io.StringIO()):
+            rows[name] = {**score(name, fn, table), **throughput(fn, paragraphs, size, repeats)}
     start = time.perf_counter()
     normalized = normalize_bangla_text(text)
     whole_text_s = time.perf_counter() - start

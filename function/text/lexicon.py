@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+
+Match = re.Match[str]
 
 BN = "\u0980-\u09ff"
 
@@ -102,8 +104,10 @@ _SHOUTED = frozenset(
     ]
 )
 _MAX_SPELLED = 6  # longer all-caps words are shouted words, not acronyms
-_ACRONYM = re.compile(r"(?<![A-Za-z])(?:(?P<dotted>(?:[A-Z]\.){2,}+)|(?P<caps>[A-Z]{2,}+))(?![a-z])")
-_GRADE = re.compile(r"(?<![A-Za-z])(?P<l>[A-Z])\+(?![+\w])")
+# Each pattern starts with a character class and checks what precedes after it: the regex engine
+# then skips ahead in C instead of trying the pattern at every position.
+_ACRONYM = re.compile(r"[A-Z](?<![A-Za-z][A-Z])(?:\.(?:[A-Z]\.)++|[A-Z]++)(?![a-z])")
+_GRADE = re.compile(r"(?P<l>[A-Z])(?<![A-Za-z][A-Z])\+(?![+\w])")
 
 
 def spell_letters(word: str) -> str:
@@ -111,10 +115,11 @@ def spell_letters(word: str) -> str:
 
 
 def _acronym(m: re.Match[str]) -> str:
-    word = m["caps"] or m["dotted"].replace(".", "")
+    dotted = "." in m.group()
+    word = m.group().replace(".", "")
     if word in _WORD_ACRONYMS:
         return _WORD_ACRONYMS[word]
-    if m["caps"] and (word in _SHOUTED or len(word) > _MAX_SPELLED):
+    if not dotted and (word in _SHOUTED or len(word) > _MAX_SPELLED):
         return word.lower()
     return spell_letters(word)
 
@@ -147,8 +152,11 @@ _TLDS = _nfc_map(
     }
 )
 _URL = re.compile(r"(?<![\w@./-])(?:(?:https?|ftp)://|www\.)\S++", re.IGNORECASE)
-_DOMAIN = re.compile(r"(?<![\w@./-])[A-Za-z0-9-]++(?:\.[A-Za-z0-9-]++)++(?:/\S*+)?")
-_EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]++@[A-Za-z0-9-]++(?:\.[A-Za-z0-9-]++)++")
+_DOMAIN = re.compile(r"[A-Za-z0-9-](?<![\w@./-][A-Za-z0-9-])[A-Za-z0-9-]*+(?:\.[A-Za-z0-9-]++)++(?:/\S*+)?")
+_DOT_LETTER = re.compile(r"\.[A-Za-z]")
+_EMAIL = re.compile(
+    r"[A-Za-z0-9._%+-](?<![\w.+-][A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*+@[A-Za-z0-9-]++(?:\.[A-Za-z0-9-]++)++"
+)
 _TRAILING = re.compile(r"[.,;:!?)\]'\"]+$")
 _SCHEME = re.compile(r"^(?:https?|ftp)://", re.IGNORECASE)
 _PATH_SEP = re.compile(r"[-_.=&+]+")
@@ -240,11 +248,11 @@ _BN_ABBREVIATIONS = _nfc_map(
         "কি.গ্রা": "কিলোগ্রাম",
     }
 )
-_BN_ABBREV_RE = re.compile(rf"(?<![{BN}.])(?P<a>{_alternation(_BN_ABBREVIATIONS)})[.ঃ]")
+_BN_ABBREV_RE = re.compile(rf"(?P<a>{_alternation(_BN_ABBREVIATIONS)})[.ঃ]")
 # Units written without a full stop are whole words: "৫ কিমি" is handled with the number; alone
 # these only occur as the unit.
 _BN_WORDS = _nfc_map({"নং": "নম্বর", "কিমি": "কিলোমিটার", "সেমি": "সেন্টিমিটার", "মিমি": "মিলিমিটার"})
-_BN_WORD_RE = re.compile(rf"(?<![{BN}])(?P<w>{_alternation(_BN_WORDS)})(?![{BN}])")
+_BN_WORD_RE = re.compile(rf"(?P<w>{_alternation(_BN_WORDS)})(?![{BN}])")
 # Honorifics after the names of the Prophet and his companions, written in parentheses.
 _HONORIFICS = _nfc_map(
     {
@@ -258,7 +266,7 @@ _HONORIFICS = _nfc_map(
 )
 _HONORIFIC_RE = re.compile(rf"\(\s?(?P<h>{_alternation(_HONORIFICS)})\s?[.ঃ]?\s?\)")
 # Initials with full stops: বি.এ. -> বিএ, এ.কে.এম. -> একেএম, ঢা.বি. -> ঢাবি.
-_BN_INITIALS = re.compile(rf"(?<![{BN}.])[{BN}]{{1,4}}+(?:\.[{BN}]{{1,4}}+(?![{BN}]))++\.?")
+_BN_INITIALS = re.compile(rf"[{BN}](?<![{BN}.][{BN}])[{BN}]{{0,3}}+(?:\.[{BN}]{{1,4}}+(?![{BN}]))++\.?")
 _EN_ABBREVIATIONS = _nfc_map(
     {
         "Mr": "মিস্টার",
@@ -275,8 +283,8 @@ _EN_ABBREVIATIONS = _nfc_map(
         "Govt": "সরকার",
     }
 )
-_EN_ABBREV_RE = re.compile(rf"(?<![A-Za-z])(?P<a>{_alternation(_EN_ABBREVIATIONS)})\.")
-_VERSUS = re.compile(r"(?<![A-Za-z])vs(?![A-Za-z])")
+_EN_ABBREV_RE = re.compile(rf"(?P<a>{_alternation(_EN_ABBREVIATIONS)})\.")
+_VERSUS = re.compile(r"vs(?<![A-Za-z]vs)(?![A-Za-z])")
 _NUMBER_SIGN = re.compile(r"(?<![A-Za-z])(?:No|no|NO)\.\s?(?=\d)")
 
 # --- symbols ------------------------------------------------------------------------------------
@@ -311,21 +319,45 @@ _SYMBOLS = _nfc_map(
 _SYMBOL_RE = re.compile(f"[{re.escape(''.join(_SYMBOLS))}]")
 
 
+_BN_LETTERS = frozenset(map(chr, range(0x0980, 0x0A00)))
+_BN_OR_DOT = _BN_LETTERS | {"."}
+_LATIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+def _expand_from(
+    table: dict[str, str], not_after: frozenset[str], suffix: str = ""
+) -> Callable[[Match], str]:
+    """Replace the whole-token match from `table`, unless it continues a word (the ড. of বোর্ড.)."""
+
+    def repl(m: Match) -> str:
+        start = m.start()
+        if start and m.string[start - 1] in not_after:
+            return m.group()
+        return table[m[1]] + suffix
+
+    return repl
+
+
 def expand_addresses(text: str) -> str:
     """E-mail addresses and URLs, before their digits and dots are read as numbers."""
-    text = _EMAIL.sub(_email, text)
-    text = _URL.sub(_url, text)
-    text = _DOMAIN.sub(_domain, text)
-    return _NUMBER_SIGN.sub("নম্বর ", text)
+    if "@" in text:
+        text = _EMAIL.sub(_email, text)
+    if "://" in text or "www." in text or "WWW." in text:
+        text = _URL.sub(_url, text)
+    if _DOT_LETTER.search(text):
+        text = _DOMAIN.sub(_domain, text)
+    if "o." in text or "O." in text:
+        text = _NUMBER_SIGN.sub("নম্বর ", text)
+    return text
 
 
 def expand_words(text: str) -> str:
     """Abbreviations, acronyms and symbols, after the numbers (so ৫ মি. was already মিটার)."""
     text = _HONORIFIC_RE.sub(lambda m: _HONORIFICS[m["h"]], text)
-    text = _BN_ABBREV_RE.sub(lambda m: _BN_ABBREVIATIONS[m["a"]] + " ", text)
+    text = _BN_ABBREV_RE.sub(_expand_from(_BN_ABBREVIATIONS, _BN_OR_DOT, " "), text)
     text = _BN_INITIALS.sub(lambda m: m.group().replace(".", ""), text)
-    text = _BN_WORD_RE.sub(lambda m: _BN_WORDS[m["w"]], text)
-    text = _EN_ABBREV_RE.sub(lambda m: _EN_ABBREVIATIONS[m["a"]] + " ", text)
+    text = _BN_WORD_RE.sub(_expand_from(_BN_WORDS, _BN_LETTERS), text)
+    text = _EN_ABBREV_RE.sub(_expand_from(_EN_ABBREVIATIONS, _LATIN, " "), text)
     text = _VERSUS.sub("বনাম", text)
     text = _GRADE.sub(lambda m: LETTER_NAMES[m["l"]] + " প্লাস", text)
     text = _ACRONYM.sub(_acronym, text)
