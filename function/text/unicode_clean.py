@@ -110,6 +110,8 @@ _REPAIRS = re.compile(
     "\u09ac\u09bc|\u0985\u09be|\u09bc(?<![\u0995-\u09b9]\u09bc)|\u09a4\u09cd(?![\u0980-\u09ff\u200d])"
 )
 _REPAIR_TO = {"\u09ac\u09bc": "\u09b0", "\u0985\u09be": "\u0986", "\u09a4\u09cd": "\u09ce"}
+# Vowel signs, virama or nukta typed after a digit would cling to the number's last word.
+_SIGNS_AFTER_DIGIT = re.compile("([0-9])[\u0981-\u0983\u09bc-\u09d7\u09e2\u09e3]+")
 _COMPOSE = re.compile("[\u09af\u09a1\u09a2]\u09bc")
 
 
@@ -131,7 +133,7 @@ def clean_unicode(text: str) -> str:
     # NFC also joins split vowel signs: ে + া -> ো, ে + ৗ -> ৌ.
     text = unicodedata.normalize("NFC", text)
     # ব + ় -> র, অ + া -> আ, stray nukta, word-final ত্ -> ৎ (হঠাত্ -> হঠাৎ).
-    return _REPAIRS.sub(_repair, text)
+    return _SIGNS_AFTER_DIGIT.sub(r"\1", _REPAIRS.sub(_repair, text))
 
 
 def set_nukta_form(text: str, form: NuktaForm) -> str:
