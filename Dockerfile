@@ -13,8 +13,7 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 # ---- builder: a virtual environment with exactly the lock's wheels (no compilers: binaries only)
 FROM ${PYTHON_IMAGE} AS builder
-ENV PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /build
 RUN python -m venv /opt/venv
 

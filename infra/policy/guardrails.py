@@ -153,6 +153,15 @@ def iam_not_public(props: Props) -> list[str]:
     return [f"{m} may not be granted access to the bucket" for m in members if m in PUBLIC_MEMBERS]
 
 
+def iam_prefix_scoped(props: Props) -> list[str]:
+    """Object access on the bucket is granted per prefix (models/ read-only, voices/ and batch/
+    read-write), through an IAM condition on the object name."""
+    condition = (props.get("condition") or {}).get("expression") or ""
+    if str(props.get("role", "")).startswith("roles/storage.object") and "/objects/" not in condition:
+        return [f"{props.get('role')} must carry an IAM condition limiting it to object prefixes"]
+    return []
+
+
 def forbidden(reason: str) -> Check:
     def check(_props: Props) -> list[str]:
         return [reason]
@@ -203,7 +212,10 @@ RESOURCE_CHECKS: dict[str, list[tuple[str, Check]]] = {
         ("cloud-run-secrets-from-secret-manager", lambda p: secrets_from_secret_manager(p, job=True)),
     ],
     BUCKET: [("bucket-not-public", bucket_not_public)],
-    **{t: [("bucket-not-public", iam_not_public)] for t in BUCKET_IAM},
+    **{
+        t: [("bucket-not-public", iam_not_public), ("bucket-access-by-prefix", iam_prefix_scoped)]
+        for t in BUCKET_IAM
+    },
     **{t: [("bucket-not-public", forbidden("use IAM (uniform access), not ACLs"))] for t in BUCKET_ACLS},
     **{
         t: [("no-project-wide-roles", forbidden("grant roles on the bucket, secret or job, not the project"))]
@@ -220,6 +232,7 @@ DESCRIPTIONS = {
     "cloud-run-ingress-lb-only": "the service is reachable only through the load balancer",
     "cloud-run-secrets-from-secret-manager": "API keys come from Secret Manager",
     "bucket-not-public": "the bucket is private, uniform-access and versioned; no public members or ACLs",
+    "bucket-access-by-prefix": "object roles on the bucket are limited to prefixes by IAM conditions",
     "no-project-wide-roles": "no project- or organization-wide IAM grants",
     "armor-rate-limit-429": "Cloud Armor throttles each client IP with HTTP 429",
     "scheduler-has-identity": "scheduler HTTP jobs authenticate as a service account",

@@ -150,6 +150,16 @@ def test_bucket_iam_may_not_name_the_public(member: str) -> None:
     assert g.violations(g.BUCKET_IAM[0], {"member": "serviceAccount:x@p.iam.gserviceaccount.com"}) == []
 
 
+def test_bucket_object_roles_must_be_limited_to_prefixes(gpu: Synth) -> None:
+    binding = next(r.inputs for r in gpu.of_type(g.BUCKET_IAM[0]))
+    assert g.iam_prefix_scoped(binding) == []
+    unconditioned = {k: v for k, v in binding.items() if k != "condition"}
+    assert g.iam_prefix_scoped(unconditioned) == [
+        f"{binding['role']} must carry an IAM condition limiting it to object prefixes"
+    ]
+    assert g.iam_prefix_scoped({"role": "roles/storage.legacyBucketReader", "member": "x"}) == []
+
+
 def test_bucket_acls_are_refused() -> None:
     assert g.violations("gcp:storage/objectAccessControl:ObjectAccessControl", {"entity": "allUsers"})
 
