@@ -17,9 +17,12 @@ from infra.policy import guardrails
 
 def _resource_policy(name: str) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
-        for policy, message in guardrails.violations(args.resource_type, args.props):
+        # Only this policy's checks: a value unknown during preview (which pulumi_policy turns
+        # into an advisory "can't run during preview") then stops no other policy.
+        for policy, check in guardrails.RESOURCE_CHECKS.get(args.resource_type, []):
             if policy == name:
-                report(message, None)
+                for message in check(args.props):
+                    report(message, None)
 
     return ResourceValidationPolicy(
         name=name,

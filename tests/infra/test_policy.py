@@ -17,6 +17,7 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
 from infra.policy import guardrails as g
 from infra.policy.pack import policies
@@ -230,6 +231,19 @@ def test_pack_reports_through_pulumi_policy(gpu: Synth) -> None:
     assert _run_resource_policy("cloud-run-ingress-lb-only", g.SERVICE, good) != []
     # A policy reports only its own rule: the ingress breach is not a probe violation.
     assert _run_resource_policy("cloud-run-health-probes", g.SERVICE, good) == []
+
+
+def test_values_unknown_during_preview_block_no_unrelated_policy(gpu: Synth) -> None:
+    """In a preview, computed inputs (here the runtime account's e-mail) are unknown."""
+    p = props(gpu, g.SERVICE)
+    p["template"]["serviceAccount"] = UNKNOWN_STRING_VALUE
+    container(p)["image"] = UNKNOWN_STRING_VALUE
+    for policy in {name for name, _ in g.RESOURCE_CHECKS[g.SERVICE]}:
+        assert _run_resource_policy(policy, g.SERVICE, unknown_checking_proxy(p)) == []
+    # A policy that does read an unknown value raises, which pulumi_policy reports as advisory.
+    p["ingress"] = UNKNOWN_STRING_VALUE
+    with pytest.raises(UnknownValueError):
+        _run_resource_policy("cloud-run-ingress-lb-only", g.SERVICE, unknown_checking_proxy(p))
 
 
 def test_pack_stack_policy_checks_alert_coverage(gpu: Synth) -> None:
