@@ -11,6 +11,7 @@ from infra.service import HEALTH_PATH
 compute = gcp.compute
 
 LB_SCHEME = "EXTERNAL_MANAGED"
+MIN_TLS = "TLS_1_2"
 DEFAULT_RULE_PRIORITY = 2147483647
 HEALTH_PRIORITY = 900
 THROTTLE_PRIORITY = 1000
@@ -130,12 +131,21 @@ class Edge(pulumi.ComponentResource):
             managed=compute.ManagedSslCertificateManagedArgs(domains=[cfg.domain]),
             opts=child,
         )
+        self.tls_policy = compute.SSLPolicy(
+            f"{name}-tls",
+            name=f"{cfg.name}-tls",
+            project=p,
+            profile="MODERN",
+            min_tls_version=MIN_TLS,
+            opts=child,
+        )
         self.https_proxy = compute.TargetHttpsProxy(
             f"{name}-https",
             name=f"{cfg.name}-https",
             project=p,
             url_map=self.url_map.id,
             ssl_certificates=[self.certificate.id],
+            ssl_policy=self.tls_policy.id,
             opts=child,
         )
         self.https_rule = compute.GlobalForwardingRule(

@@ -182,6 +182,10 @@ def test_edge_is_an_external_managed_https_load_balancer(gpu: Synth) -> None:
     backend = gpu.one("gcp:compute/backendService:BackendService")
     assert backend["loadBalancingScheme"] == "EXTERNAL_MANAGED"
     assert backend["securityPolicy"] == "edge-armor-id"
+    tls = gpu.one("gcp:compute/sSLPolicy:SSLPolicy")
+    assert tls["minTlsVersion"] == "TLS_1_2" and tls["profile"] == "MODERN"
+    proxy = gpu.one("gcp:compute/targetHttpsProxy:TargetHttpsProxy")
+    assert proxy["sslPolicy"] == "edge-tls-id" and proxy["sslCertificates"] == ["edge-cert-id"]
     cert = gpu.one("gcp:compute/managedSslCertificate:ManagedSslCertificate")
     assert cert["managed"] == {"domains": ["tts.example.com"]}
     rules = {
