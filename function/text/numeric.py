@@ -178,11 +178,15 @@ _YEAR_CONTEXT = re.compile(
 
 # --- times --------------------------------------------------------------------------------------
 
+_YA = _nfc("য়")
 _PERIODS = "ভোর|সকাল|দুপুর|বিকাল|বিকেল|সন্ধ্যা|রাত"
 _AMPM = r"(?P<ampm>[AaPp]\.?\s?[Mm]\.?(?![A-Za-z])|এএম|পিএম)"
 _TIME = re.compile(
     rf"(?P<h>\d(?<![\d:.]\d)\d?):(?P<m>\d\d)(?::(?P<s>\d\d))?(?![\d:]|\.\d)"
     rf"(?:\s?{_AMPM})?"
+    # A case ending (৪:১৫-এ) or the unit already written (৮:৩০ মিনিটে): read into the last word.
+    rf"(?:-?(?P<case>এ|{_YA}|টা{_YA})(?![{BN}])|\s?(?:মিনিট|সেকেন্ড)(?P<ucase>েই|ের|ে)?(?![{BN}])"
+    rf"|টা(?P<tcase>র)?(?![{BN}]))?"
 )
 _HOUR_AMPM = re.compile(rf"(?P<h>\d(?<![\d:.,]\d)\d?)\s?{_AMPM}")
 # A period word already written before the time: সকাল ১০:৩০.
@@ -227,6 +231,13 @@ def _clock(m: re.Match[str], minutes: int, seconds: int) -> str | None:
         words.append(cardinal(minutes) + " মিনিট")
     if seconds:
         words.append(cardinal(seconds) + " সেকেন্ড")
+    groups = m.groupdict()
+    ending = "ে" if groups.get("case") else groups.get("ucase") or ("ের" if groups.get("tcase") else None)
+    if ending:  # ৪:১৫-এ -> চারটা পনেরো মিনিটে; ৫:০০ মিনিটে -> পাঁচটায়; ৫:০০ মিনিটের -> পাঁচটার
+        if words[-1].endswith("টা"):  # টা + ে is টায়, টা + ের is টার
+            words[-1] += {"ে": _YA, "ের": "র", "েই": _YA + "ই"}[ending]
+        else:
+            words[-1] += ending
     return " ".join(words)
 
 
@@ -388,8 +399,11 @@ def _vulgar(m: re.Match[str]) -> str:
 
 
 def _slash_fraction(m: re.Match[str]) -> str:
-    if int(m["b"]) == 0:
-        return f"{integer(m['a'])} স্ল্যাশ {integer(m['b'])}"
+    """a/b with a < b is a fraction; otherwise it is an address (বাড়ি ২৩/১), a size (১০/১২ ফুট), a
+    blood pressure (১২০/৮০) or a score, all of which Bangladeshis read with বাই."""
+    a, b = int(m["a"]), int(m["b"])
+    if b == 0 or a >= b:
+        return f"{integer(m['a'])} বাই {integer(m['b'])}"
     return fraction(m["a"], m["b"])
 
 
