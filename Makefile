@@ -48,9 +48,25 @@ demo: env
 	@if [ ! -f export/__main__.py ]; then echo "The exporter is not built yet (export/__main__.py): no demo bundle." >&2; exit 1; fi
 	@test -f $(DEMO_BUNDLE)/manifest.json || $(PY) -m export demo --out $(DEMO_BUNDLE)
 
+# Serves the demo bundle in the foreground; once /health is 200 it registers a demo voice (a
+# synthetic clip: the demo model has random weights, so any clip does) and prints two curl lines.
+DEMO_TEXT := আমার সোনার বাংলা, আমি তোমায় ভালোবাসি। আজ ২১ ফেব্রুয়ারি।
 run: demo
 	@if [ ! -f function/gunicorn.conf.py ]; then echo "The serving function is not built yet (function/gunicorn.conf.py)." >&2; exit 1; fi
-	TTS_MODEL_PATH=$(DEMO_BUNDLE) PORT=$(PORT) $(VENV)/bin/gunicorn --config function/gunicorn.conf.py
+	@export TTS_MODEL_PATH=$(DEMO_BUNDLE) PORT=$(PORT) TTS_CACHE_DIR=$${TTS_CACHE_DIR:-bundles/cache}; \
+	$(VENV)/bin/gunicorn --config function/gunicorn.conf.py & pid=$$!; \
+	trap 'kill -TERM $$pid 2>/dev/null; wait $$pid; exit 0' INT TERM; \
+	until curl -sf localhost:$(PORT)/health >/dev/null; do kill -0 $$pid 2>/dev/null || exit 1; sleep 1; done; \
+	$(PY) -c "import numpy as n, soundfile as s; t = n.arange(72000) / 24000; \
+	s.write('bundles/demo-voice.wav', (0.2 * n.sin(2 * n.pi * 150 * t) * (1.2 + n.sin(2 * n.pi * 3 * t))).astype('float32'), 24000)"; \
+	key=$${TTS_API_KEYS%%,*}; auth=""; if [ -n "$$key" ]; then auth=" -H 'Authorization: Bearer $$key'"; fi; \
+	voice=$$(eval "curl -sf$$auth -F audio=@bundles/demo-voice.wav localhost:$(PORT)/voices" \
+	  | $(PY) -c 'import json, sys; print(json.load(sys.stdin)["voice_id"])') || { kill $$pid; exit 1; }; \
+	body="{\"text\": \"$(DEMO_TEXT)\", \"voice_id\": \"$$voice\"}"; \
+	echo; echo "Serving $(DEMO_BUNDLE) on http://localhost:$(PORT) (Ctrl-C stops). Try:"; \
+	echo "  curl -s localhost:$(PORT)/synthesize$$auth -H 'Content-Type: application/json' -d '$$body' -o speech.wav"; \
+	echo "  curl -sN localhost:$(PORT)/synthesize/stream$$auth -H 'Content-Type: application/json' -d '$$body' | ffplay -autoexit -nodisp -i -"; \
+	echo; wait $$pid
 
 bench: env
 	$(PY) -m pip install --quiet -r bench/requirements.txt
