@@ -109,3 +109,58 @@ def test_repository_and_bucket_defaults_match_the_stack_defaults(build: dict[str
     assert subs["_BUCKET"].replace("${PROJECT_ID}", cfg.project) == cfg.bucket_name
     repo = f"{subs['_REGION']}-docker.pkg.dev/{cfg.project}/{subs['_REPOSITORY']}"
     assert repo == cfg.image_repository
+
+
+def render(text: str, substitutions: dict[str, str]) -> str:
+    """What Cloud Build hands the shell: ${VAR} substituted, $$ unescaped to $."""
+    values = {**substitutions, "PROJECT_ID": "my-project-1", "COMMIT_SHA": "0123456789abcdef"}
+    text = re.sub(r"(?<!\$)\$\{([A-Z_][A-Z0-9_]*)\}", lambda m: values[m.group(1)], text)
+    return text.replace("$$", "$")
+
+
+@pytest.mark.parametrize("checkpoint", ["", "gs://ckpt-bucket/run42/"])
+def test_every_shell_step_is_valid_bash(build: dict[str, Any], checkpoint: str) -> None:
+    import subprocess
+
+    subs = {**build["substitutions"], "_CHECKPOINT_URI": checkpoint, "_MODEL_VERSION": "v2"}
+    scripts = [s["args"][-1] for s in build["steps"] if s.get("entrypoint") == "bash"]
+    assert len(scripts) >= 5
+    for script in scripts:
+        rendered = render(script, subs)
+        assert "${_" not in rendered
+        out = subprocess.run(["bash", "-n", "-c", rendered], capture_output=True, text=True, check=False)
+        assert out.returncode == 0, f"{out.stderr}\n{rendered}"
+
+
+def test_export_steps_skip_cleanly_without_a_checkpoint(build: dict[str, Any], tmp_path: Path) -> None:
+    """With no _CHECKPOINT_URI the export steps exit 0 before touching gcloud or the venv."""
+    import subprocess
+
+    subs = {**build["substitutions"], "_CHECKPOINT_URI": "", "_MODEL_VERSION": ""}
+    for step_id in ("export-fetch", "export-build", "export-upload"):
+        script = render(step(build, step_id)["args"][-1], subs)
+        out = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=tmp_path,
+            env={"PATH": "/usr/bin:/bin"},  # no gcloud: reaching it would fail
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert out.returncode == 0, out.stderr
+
+
+def test_export_refuses_a_checkpoint_without_a_model_version(build: dict[str, Any], tmp_path: Path) -> None:
+    import subprocess
+
+    subs = {**build["substitutions"], "_CHECKPOINT_URI": "gs://ckpt/run42", "_MODEL_VERSION": ""}
+    script = render(step(build, "export-fetch")["args"][-1], subs)
+    out = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 1 and "_MODEL_VERSION is required" in out.stderr
