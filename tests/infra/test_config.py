@@ -188,3 +188,15 @@ def test_the_sample_stack_file_is_valid_and_documents_every_key() -> None:
     parse_config(lambda k: seen.add(k) or ours.get(k), provider.get, stack="prod")
     assert seen - {"apiKeys"} == set(ours)  # every key the program reads is in the sample
     assert seen | {"apiKeys"} == set(KNOWN_KEYS)  # and the typo check knows exactly those
+
+
+def test_every_key_the_deploy_guide_sets_exists() -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    deploy = readme.split("\n## Deploy\n", 1)[1].split("\n## ", 1)[0]
+    keys = re.findall(r"pulumi config set (?:--secret |--path )?'?([A-Za-z:]+)", deploy)
+    assert len(keys) >= 10
+    unknown = [k for k in keys if not k.startswith("gcp:") and k.split("[")[0] not in KNOWN_KEYS]
+    assert unknown == []
