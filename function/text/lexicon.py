@@ -213,7 +213,8 @@ def _email(m: re.Match[str]) -> str:
 
 # --- abbreviations ------------------------------------------------------------------------------
 
-# Written with a full stop or a visarga (ডা. / ডাঃ); the expansion is what a newsreader says.
+# Written with a full stop, a visarga or a colon (ডা. / ডাঃ / ডা:); the expansion is what a
+# newsreader says.
 _BN_ABBREVIATIONS = _nfc_map(
     {
         "ডা": "ডাক্তার",
@@ -248,7 +249,7 @@ _BN_ABBREVIATIONS = _nfc_map(
         "কি.গ্রা": "কিলোগ্রাম",
     }
 )
-_BN_ABBREV_RE = re.compile(rf"(?P<a>{_alternation(_BN_ABBREVIATIONS)})[.ঃ]")
+_BN_ABBREV_RE = re.compile(rf"(?P<a>{_alternation(_BN_ABBREVIATIONS)})[.ঃ:]")
 # Units written without a full stop are whole words: "৫ কিমি" is handled with the number; alone
 # these only occur as the unit.
 _BN_WORDS = _nfc_map({"নং": "নম্বর", "কিমি": "কিলোমিটার", "সেমি": "সেন্টিমিটার", "মিমি": "মিলিমিটার"})
@@ -320,7 +321,6 @@ _SYMBOL_RE = re.compile(f"[{re.escape(''.join(_SYMBOLS))}]")
 
 
 _BN_LETTERS = frozenset(map(chr, range(0x0980, 0x0A00)))
-_BN_OR_DOT = _BN_LETTERS | {"."}
 _LATIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
 
@@ -354,7 +354,7 @@ def expand_addresses(text: str) -> str:
 def expand_words(text: str) -> str:
     """Abbreviations, acronyms and symbols, after the numbers (so ৫ মি. was already মিটার)."""
     text = _HONORIFIC_RE.sub(lambda m: _HONORIFICS[m["h"]], text)
-    text = _BN_ABBREV_RE.sub(_expand_from(_BN_ABBREVIATIONS, _BN_OR_DOT, " "), text)
+    text = _BN_ABBREV_RE.sub(_expand_from(_BN_ABBREVIATIONS, _BN_LETTERS, " "), text)
     text = _BN_INITIALS.sub(lambda m: m.group().replace(".", ""), text)
     text = _BN_WORD_RE.sub(_expand_from(_BN_WORDS, _BN_LETTERS), text)
     text = _EN_ABBREV_RE.sub(_expand_from(_EN_ABBREVIATIONS, _LATIN, " "), text)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 # 0-99 written by hand: CLDR's bn spell-out rules as the base, adjusted to Bangladeshi usage
 # (20 বিশ not কুড়ি; the ঊন- forms of 29, 39 ... 89 as the Bangla Academy spells them).
 _BELOW_100 = (  # noqa: SIM905 (ten a row reads like the table it is)
@@ -142,3 +144,28 @@ def mixed_fraction(whole: int, num: int, den: int) -> str:
     if (num, den) == (3, 4):
         return "পৌনে " + cardinal(whole + 1)
     return f"{cardinal(whole)} এবং {fraction(str(num), str(den))}"
+
+
+_INDEPENDENT_VOWELS = frozenset("অআইঈউঊএঐওঔ")
+_VOWEL_SIGNS = frozenset("\u09be\u09bf\u09c0\u09c1\u09c2\u09c7\u09c8\u09cb\u09cc")
+_YA = unicodedata.normalize("NFC", "য়")
+
+
+def with_case(word: str, case: str | None) -> str:
+    """The case ending written after a number, joined the way it is said.
+
+    Genitive (এর/র): টাকার, দশের, দুইয়ের. Locative (এ): তিনে, টাকায়, আশিতে, নব্বইয়ে; তে: আশিতে."""
+    if not case:
+        return word
+    last = word[-1]
+    if case in ("এর", "র"):
+        if last in _INDEPENDENT_VOWELS:
+            return word + _YA + "ের"
+        return word + ("র" if last in _VOWEL_SIGNS else "ের")
+    if case == "তে":
+        return word + "তে"
+    if last in _INDEPENDENT_VOWELS:
+        return word + _YA + "ে"
+    if last == "\u09be":
+        return word + _YA
+    return word + ("তে" if last in _VOWEL_SIGNS else "ে")

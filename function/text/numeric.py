@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from function.text.numbers import (
     cardinal,
+    with_case,
     day_of_month,
     decimal,
     digits,
@@ -172,8 +173,8 @@ def _month_year(m: re.Match[str]) -> str:
 
 # Years before a year word, or with a case ending: ১৯৭১ সালে, ১৯৭১-এর, ১৪৩১ বঙ্গাব্দ, ১৯৭১-৭৫ সাল.
 _YEAR_CONTEXT = re.compile(
-    rf"(?P<y>1(?<![\d,.]1)[1-9]\d\d)(?=(?:\s?-\s?\d{{2,4}})?\s?(?:সাল|সন|খ্রি|ঈসায়ী|ইংরেজি|ইং|বঙ্গাব্দ|হিজরি)"
-    rf"|\s?-?(?:এর|এ|তে)(?![{BN}]))".replace("ঈসায়ী", _nfc("ঈসায়ী"))
+    rf"(?P<y>1(?<![\d,.]1)[1-9]\d\d)(?:(?=(?:\s?-\s?\d{{2,4}})?\s?(?:সাল|সন|খ্রি|ঈসায়ী|ইংরেজি|ইং|বঙ্গাব্দ|হিজরি))"
+    rf"|-?(?P<case>এর|র|এ|তে)(?![{BN}])|(?=\s(?:এর|এ|তে)(?![{BN}])))".replace("ঈসায়ী", _nfc("ঈসায়ী"))
 )
 
 # --- times --------------------------------------------------------------------------------------
@@ -309,10 +310,28 @@ _CURRENCIES: dict[str, tuple[str, str]] = {
 }
 _CURRENCIES = {_nfc(k): (_nfc(a), _nfc(b)) for k, (a, b) in _CURRENCIES.items()}
 _SCALES = "হাজার|লাখ|লক্ষ|কোটি|মিলিয়ন|বিলিয়ন|ট্রিলিয়ন"
-_SCALE = rf"(?:\s?(?P<scale>{_nfc(_SCALES)})(?![{BN}]))?"
+# English scale words after an amount, as the Bangla press writes them.
+_LATIN_SCALES = {
+    "thousand": "হাজার",
+    "lakh": "লাখ",
+    "lac": "লাখ",
+    "crore": "কোটি",
+    "million": "মিলিয়ন",
+    "mn": "মিলিয়ন",
+    "billion": "বিলিয়ন",
+    "bn": "বিলিয়ন",
+    "trillion": "ট্রিলিয়ন",
+}
+_LATIN_SCALES = {k: _nfc(v) for k, v in _LATIN_SCALES.items()}
+_SCALE = (
+    rf"(?:\s?(?:(?P<scale>{_nfc(_SCALES)})(?![{BN}])"
+    rf"|(?P<lscale>{'|'.join(_LATIN_SCALES)})(?![A-Za-z])))?"
+)
+# A case ending after the amount: ৳১০০০-এর নোট -> এক হাজার টাকার নোট.
+_MONEY_CASE = rf"(?:-?(?P<case>এর|র|এ|তে)(?![{BN}]))?"
 _CUR_BEFORE = re.compile(
     rf"(?P<cur>৳|US\$|\$|£|€|₹|¥|(?:Tk|TK|tk|Rs)(?![A-Za-z])\.?|(?:BDT|USD|EUR|GBP|INR)(?![A-Za-z]))"
-    rf"\s?(?P<num>{_NUM}){_SCALE}"
+    rf"\s?(?P<num>{_NUM}){_SCALE}{_MONEY_CASE}"
 )
 _CUR_AFTER = re.compile(
     rf"(?P<num>{_NUM}){_SCALE}\s?(?P<cur>৳|টা\.|(?:টাকা|ডলার|পাউন্ড|ইউরো|রুপি)(?![{BN}])"
@@ -320,8 +339,10 @@ _CUR_AFTER = re.compile(
 )
 
 
-def _amount(num: str, scale: str | None, currency: tuple[str, str]) -> str:
+def _amount(num: str, scale: str | None, currency: tuple[str, str], case: str | None = None) -> str:
     name, cents_name = currency
+    if case:
+        name, cents_name = with_case(name, case), with_case(cents_name, case) if cents_name else ""
     whole, frac = _split_num(num)
     if scale:
         return f"{read_number(num)} {scale} {name}"
@@ -344,7 +365,8 @@ def _money(m: re.Match[str]) -> str:
     if m["cur"][0].isascii() and m["cur"][0].isalpha() and _glued_to_letter(m):
         return m.group()
     cur = m["cur"].rstrip(".") if m["cur"] not in _CURRENCIES else m["cur"]
-    return _amount(m["num"], m["scale"], _CURRENCIES[cur])
+    scale = m["scale"] or _LATIN_SCALES.get(m["lscale"] or "")
+    return _amount(m["num"], scale, _CURRENCIES[cur], m.groupdict().get("case"))
 
 
 # --- ranges, percentages, fractions, ordinals, units ---------------------------------------------
@@ -357,7 +379,8 @@ _RANGE = re.compile(rf"(?P<a>{_NUM})(?P<dash>-| - )(?P<b>{_INT}(?:\.\d++)?)(?![\
 def _range(m: re.Match[str]) -> str:
     a = float(m["a"].replace(",", ""))
     b = float(m["b"].replace(",", ""))
-    return f"{m['a']} থেকে {m['b']}" if a < b else m.group()
+    # A score or a fiscal year keeps its hyphen, without the spaces: ৩ - ২ -> তিন-দুই.
+    return f"{m['a']} থেকে {m['b']}" if a < b else f"{m['a']}-{m['b']}"
 
 
 _PERCENT = re.compile(rf"(?P<num>{_NUM})\s?%")
@@ -508,7 +531,26 @@ _SIGN = re.compile(r"(?P<sign>[-+])(?<![^\s(\[{,;:=/][-+])(?=\d)")
 _LATIN_BEFORE_DIGIT = re.compile(r"([A-Za-z])(?=\d)")
 _DIGIT_BEFORE_LATIN = re.compile(r"(\d)(?=[A-Za-z])")
 _BN_BEFORE_DIGIT = re.compile(rf"(\d)(?<=[{BN}]\d)")
-_NUMBER = re.compile(_NUM)
+# A case ending written after the number: ১০-এর -> দশের, ১৯৯০-এ -> উনিশশো নব্বইয়ে.
+_NUMBER = re.compile(rf"{_NUM}(?:-(?P<case>এর|র|এ|তে)(?![{BN}]))?")
+
+# Words that stay glued to a number (১০টি দশটি, ৫জন পাঁচজন, ১৯৭১এর); any other Bangla word glued
+# to it is a separate word (৫০০গ্রাম -> পাঁচশো গ্রাম, ১০টাকা -> দশ টাকা).
+_GLUED_SUFFIXES = frozenset(
+    _nfc(s)
+    for s in (
+        "টি টা টো টে টির টার টিতে টায় টাই টিই টিকে টাকে জন জনের জনকে জনই খানা খানি খান গুলো গুলি "
+        "গুলোর গুলির গুলোতে এর র ের এ য় ে তে ই ও শো শ শত তম"
+    ).split()
+)
+_BANGLA_RUN = re.compile(f"[{BN}]+")
+
+
+def _number(m: re.Match[str]) -> str:
+    words = with_case(read_number(m.group().partition("-")[0]), m["case"])
+    tail = _BANGLA_RUN.match(m.string, m.end())
+    return words + " " if tail and tail.group() not in _GLUED_SUFFIXES else words
+
 
 Rule = tuple[re.Pattern[str], Callable[[re.Match[str]], str] | str]
 
@@ -524,7 +566,7 @@ RULES: tuple[Rule, ...] = (
     (_MONTH_YEAR, _month_year),
     (_TIME, _time),
     (_HOUR_AMPM, _hour_ampm),
-    (_YEAR_CONTEXT, lambda m: year(int(m["y"]))),
+    (_YEAR_CONTEXT, lambda m: with_case(year(int(m["y"])), m["case"])),
     (_RANGE, _range),
     (_CUR_BEFORE, _money),
     (_CUR_AFTER, _money),
@@ -542,7 +584,7 @@ RULES: tuple[Rule, ...] = (
     (_LATIN_BEFORE_DIGIT, r"\1 "),
     (_DIGIT_BEFORE_LATIN, r"\1 "),
     (_BN_BEFORE_DIGIT, r" \1"),
-    (_NUMBER, lambda m: read_number(m.group())),
+    (_NUMBER, _number),
 )
 
 
