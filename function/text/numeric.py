@@ -14,7 +14,6 @@ from collections.abc import Callable
 
 from function.text.numbers import (
     cardinal,
-    with_case,
     day_of_month,
     decimal,
     digits,
@@ -22,6 +21,7 @@ from function.text.numbers import (
     integer,
     mixed_fraction,
     ordinal,
+    with_case,
     year,
 )
 
@@ -538,7 +538,7 @@ _NUMBER = re.compile(rf"{_NUM}(?:-(?P<case>এর|র|এ|তে)(?![{BN}]))?")
 # to it is a separate word (৫০০গ্রাম -> পাঁচশো গ্রাম, ১০টাকা -> দশ টাকা).
 _GLUED_SUFFIXES = frozenset(
     _nfc(s)
-    for s in (
+    for s in (  # noqa: SIM905 (a word list reads better as words)
         "টি টা টো টে টির টার টিতে টায় টাই টিই টিকে টাকে জন জনের জনকে জনই খানা খানি খান গুলো গুলি "
         "গুলোর গুলির গুলোতে এর র ের এ য় ে তে ই ও শো শ শত তম"
     ).split()
