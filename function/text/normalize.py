@@ -24,6 +24,8 @@ MAX_WORD_CHARS = 50  # longer runs without a space are cut, so a chunk limit of 
 
 _NEWLINE_AFTER_STOP = re.compile(r"(?<=[।?!.,;:])[ \n]*\n[ \n]*")
 _NEWLINE = re.compile(r" *\n[ \n]*")
+# "১. চাল" at the start of a line is a numbered item, read "এক, চাল", not a sentence "এক।".
+_LIST_NUMBER = re.compile(r"^ *([0-9]{1,3})[.)] +", re.MULTILINE)
 _ELLIPSIS = re.compile(r"\.{2,}+")
 # Patterns start with the character they act on and look behind after it: the regex engine then
 # skips ahead in C instead of trying the pattern at every position.
@@ -37,6 +39,7 @@ _STRENGTH = "?!।.;:,"  # a run of marks keeps the strongest one
 _NO_SPACE_AFTER = re.compile(f"([।?!,;:])(?=[^ {re.escape(ALLOWED_PUNCTUATION)}])")
 _SPACES = re.compile(r" {2,}")
 _LEADING = re.compile(r"^[ ।?!.,;:]+")
+_TRAILING_PAUSE = re.compile(r"[ ,;:]+$")  # a pause with nothing after it
 _LONG_WORD = re.compile(f"[^ ](?<![^ ][^ ])[^ ]{{{MAX_WORD_CHARS},}}")
 
 
@@ -60,7 +63,7 @@ def _tidy(text: str) -> str:
     text = _SPACE_BEFORE_PUNCT.sub("", text)
     text = _PUNCT_RUN.sub(_strongest, text)
     text = _NO_SPACE_AFTER.sub(r"\1 ", text)
-    text = _LEADING.sub("", text).rstrip()
+    text = _TRAILING_PAUSE.sub("", _LEADING.sub("", text))
     return _LONG_WORD.sub(lambda m: " ".join(cut_word(m.group(), MAX_WORD_CHARS)), text)
 
 
@@ -74,6 +77,7 @@ def normalize_bangla_text(text: str, *, nukta: NuktaForm = "decomposed") -> str:
         raise ValueError(f"nukta must be 'composed' or 'decomposed', got {nukta!r}")
     text = clean_unicode(text)
     # A line break ends a sentence (a headline has no দাঁড়ি); after a mark it is only a space.
+    text = _LIST_NUMBER.sub(r"\1, ", text)
     text = _NEWLINE_AFTER_STOP.sub(" ", text)
     text = _NEWLINE.sub("। ", text)
     text = expand_addresses(text)

@@ -528,6 +528,8 @@ _DOTTED = re.compile(r"\d(?<![\d.]\d)\d*+(?:\.\d++){2,}+")
 _RATIO = re.compile(r"(?P<a>\d(?<![\d:]\d)\d*+):(?P<b>\d++)(?![\d:])")
 _SIGN = re.compile(r"(?P<sign>[-+])(?<![^\s(\[{,;:=/][-+])(?=\d)")
 # Digits glued to Latin letters (bdnews24, A4, G20) are read as a separate word.
+# ১০x১২ ফুট, ১০ x ১২: a size, read দশ বাই বারো (× stays গুণ, the multiplication sign).
+_BY = re.compile(r"([0-9]) ?[xX] ?(?=[0-9])")
 _LATIN_BEFORE_DIGIT = re.compile(r"([A-Za-z])(?=\d)")
 _DIGIT_BEFORE_LATIN = re.compile(r"(\d)(?=[A-Za-z])")
 _BN_BEFORE_DIGIT = re.compile(rf"(\d)(?<=[{BN}]\d)")
@@ -581,6 +583,7 @@ RULES: tuple[Rule, ...] = (
     (_DOTTED, lambda m: " ডট ".join(integer(p) for p in m.group().split("."))),
     (_RATIO, lambda m: f"{integer(m['a'])} অনুপাত {integer(m['b'])}"),
     (_SIGN, lambda m: "মাইনাস " if m["sign"] == "-" else "প্লাস "),
+    (_BY, r"\1 বাই "),
     (_LATIN_BEFORE_DIGIT, r"\1 "),
     (_DIGIT_BEFORE_LATIN, r"\1 "),
     (_BN_BEFORE_DIGIT, r" \1"),
