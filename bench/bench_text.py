@@ -216,7 +216,7 @@ def main() -> None:
     table = load_table()
     rows: dict[str, dict[str, Any]] = {}
     for name, fn in normalizers().items():
-        repeats = 3 if name in ("ours", "bangla-normalizer") else 1
+        repeats = 3  # best of three: the machine may be shared
         # Some references print debugging lines for every match; keep the table readable.
         with contextlib.redirect_stdout(io.StringIO()):
             rows[name] = {**score(name, fn, table), **throughput(fn, paragraphs, size, repeats)}

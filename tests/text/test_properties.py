@@ -14,9 +14,11 @@ _INTERESTING = (
     "০১২৩৪৫৬৭৮৯0123456789.,:;/-–—%৳$£€₹+−½¼¾। ?!\n\t\u00a0\u200c\u200d\u200b\u09bc\u09cd"
     "কখগঘঙচছজঝঞটঠডঢণতথদধনপফবভমযরলশষসহড়ঢ়য়ৎংঃঁ"
     "ািীুূৃেৈোৌ অআইঈউঊঋএঐওঔ ABCXYZabcxyz @#&*()\"'“”‘’… টাকা সাল মার্চ ডা মো কি মি PM AM Tk"
+    "\ud800\udc00\udfff\x00\x1b\u202e\ufeff😀"
 )
 bangla_text = st.text(alphabet=st.sampled_from(_INTERESTING), max_size=200)
-any_text = st.text(max_size=200)  # includes lone surrogates, controls, every plane
+# Every code point, lone surrogates (category Cs, excluded by default) and controls included.
+any_text = st.text(alphabet=st.characters(exclude_categories=()), max_size=200)
 texts = st.one_of(bangla_text, any_text, st.lists(bangla_text, max_size=5).map("".join))
 
 _ALLOWED = re.compile(
