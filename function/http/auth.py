@@ -9,9 +9,10 @@ def authorized(header: str | None, keys: tuple[str, ...]) -> bool:
     """True when auth is off, or `Authorization: Bearer <key>` carries one of the keys."""
     if not keys:
         return True
-    if not header or not header.startswith("Bearer "):
+    scheme, _, token = (header or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():  # the scheme is case-insensitive (RFC 7235)
         return False
-    given = header[len("Bearer ") :].strip().encode()
+    given = token.strip().encode()
     # Compare against every key (no early exit), so the timing says nothing about which matched.
     matched = False
     for key in keys:

@@ -1,0 +1,126 @@
+"""Fast checks of the HTTP layer's parts: limiter, auth, trace ids, JSON logs, request models, OpenAPI."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+
+import pytest
+
+from function.config import load_settings
+from function.http.auth import authorized
+from function.http.errors import ApiError
+from function.http.jsonlog import JsonFormatter, cloud_trace, request_id_var, trace_var
+from function.http.limiter import ConcurrencyLimiter
+from function.http.openapi import build_openapi
+from function.http.requests import PARAMS, parse_speech, parse_synthesis
+
+LANGS = ["bn", "en"]
+
+
+def test_limiter_runs_n_queues_then_refuses() -> None:
+    lim = ConcurrencyLimiter(max_running=2, queue_size=1, queue_timeout_s=5)
+    assert lim.acquire() and lim.acquire()
+    got: list[bool] = []
+    waiter = threading.Thread(target=lambda: got.append(lim.acquire()))
+    waiter.start()
+    time.sleep(0.1)
+    assert lim.waiting == 1
+    assert not lim.acquire()  # two running, queue full
+    lim.release(1.0)
+    waiter.join(2)
+    assert got == [True] and lim.running == 2 and lim.waiting == 0
+    assert 1 <= lim.retry_after() <= 60
+
+
+def test_limiter_queue_times_out() -> None:
+    lim = ConcurrencyLimiter(max_running=1, queue_size=4, queue_timeout_s=0.2)
+    assert lim.acquire()
+    t0 = time.monotonic()
+    assert not lim.acquire()
+    assert 0.15 < time.monotonic() - t0 < 2
+    lim.release(0.1)
+    assert lim.acquire()
+
+
+def test_auth() -> None:
+    keys = ("a" * 16, "b" * 16)
+    assert authorized(None, ())
+    assert authorized("Bearer " + "b" * 16, keys) and authorized("bearer  " + "a" * 16, keys)
+    assert not authorized("Bearer", keys) and not authorized("Bearer ", keys)
+    assert not authorized(None, keys)
+    assert not authorized("Bearer " + "c" * 16, keys)
+    assert not authorized("Token " + "a" * 16, keys)
+
+
+def test_cloud_trace() -> None:
+    header = "105445aa7843bc8bf206b12000100000/1;o=1"
+    assert cloud_trace(header, "proj") == "projects/proj/traces/105445aa7843bc8bf206b12000100000"
+    assert cloud_trace(header, None) == "105445aa7843bc8bf206b12000100000"
+    assert cloud_trace("not-hex/1", "p") is None and cloud_trace(None, "p") is None
+
+
+def test_json_log_line_has_cloud_logging_fields() -> None:
+    rid, trace = request_id_var.set("r1"), trace_var.set("projects/p/traces/t")
+    try:
+        record = logging.LogRecord("x", logging.WARNING, "f", 1, "hello %s", ("you",), None)
+        record.latency_ms = 12.5
+        doc = json.loads(JsonFormatter().format(record))
+    finally:
+        request_id_var.reset(rid)
+        trace_var.reset(trace)
+    assert doc["severity"] == "WARNING" and doc["message"] == "hello you"
+    assert doc["request_id"] == "r1" and doc["logging.googleapis.com/trace"] == "projects/p/traces/t"
+    assert doc["latency_ms"] == 12.5
+
+
+def test_synthesis_request_defaults_and_data_urls() -> None:
+    clip = base64.b64encode(b"RIFF....").decode()
+    req = parse_synthesis(
+        {"text": "আমি", "speaker_wav": "data:audio/wav;base64," + clip, "top_k": 10},
+        languages=LANGS,
+        max_text_chars=100,
+    )
+    assert req.language == "bn" and req.response_format == "wav" and req.speaker_wav == b"RIFF...."
+    assert req.params == {"top_k": 10}
+    assert (
+        parse_synthesis(
+            {"text": "x", "voice_id": "v", "seed": None}, languages=LANGS, max_text_chars=9
+        ).params
+        == {}
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"input": "x", "voice": "v"}, "invalid_model"),
+        ({"model": "m", "voice": "v"}, "missing_text"),
+        ({"model": "m", "input": "x"}, "invalid_speaker"),
+        ({"model": "m", "input": "x", "voice": "v", "language": "fr"}, "unsupported_language"),
+    ],
+)
+def test_speech_request_errors(body: dict[str, str], code: str) -> None:
+    with pytest.raises(ApiError) as info:
+        parse_speech(body, models=["m"], languages=LANGS, max_text_chars=10)
+    assert info.value.status == 400 and info.value.code == code
+
+
+def test_openapi_ranges_are_the_enforced_ones() -> None:
+    settings = load_settings({"TTS_MODEL_PATH": "/m", "TTS_API_KEYS": "k" * 16})
+    doc = build_openapi(settings, LANGS)
+    props = doc["components"]["schemas"]["SynthesisRequest"]["properties"]
+    for name, spec in PARAMS.items():
+        assert props[name]["minimum"] == spec.minimum and props[name]["maximum"] == spec.maximum
+        below = spec.minimum - (1 if spec.kind is int else 0.001)
+        with pytest.raises(ApiError, match="out of range"):
+            parse_synthesis({"text": "x", "voice_id": "v", name: below}, languages=LANGS, max_text_chars=9)
+    assert props["language"]["enum"] == LANGS
+    assert doc["security"] == [{"bearerAuth": []}] and doc["paths"]["/health"]["get"]["security"] == []
+    # Every $ref resolves.
+    text = json.dumps(doc)
+    for ref in {part.split('"')[0] for part in text.split('"$ref": "#/components/schemas/')[1:]}:
+        assert ref in doc["components"]["schemas"]
