@@ -67,6 +67,8 @@ def _export(
     outputs: list[str],
     dynamic: Any,
 ) -> None:
+    # Protobuf caps a file at 2 GB: large graphs keep their weights in a .onnx.data file beside them.
+    external = sum(p.numel() * p.element_size() for p in module.parameters()) > 1 << 30
     with torch.no_grad():
         torch.onnx.export(
             module.eval(),
@@ -77,7 +79,7 @@ def _export(
             dynamic_shapes=dynamic,
             opset_version=OPSET,
             dynamo=True,
-            external_data=False,
+            external_data=external,
             verbose=False,
         )
 
@@ -281,7 +283,8 @@ def make_fp16(src: Path, dst: Path) -> None:
     model = onnx.load(str(src))
     # fp32 inputs/outputs keep the engine's interface; the KV cache stays fp32 at the boundary.
     converted = convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=True)
-    onnx.save(converted, str(dst))
+    external = (src.parent / f"{src.name}.data").is_file()
+    onnx.save(converted, str(dst), save_as_external_data=external, location=f"{dst.name}.data")
 
 
 def make_int8(src: Path, dst: Path) -> None:
@@ -340,13 +343,18 @@ def build_bundle(
         target = out / variant
         if target.exists():
             shutil.rmtree(target)
-        shutil.copytree(fp32, target)
-        (target / MANIFEST).unlink()
+        shutil.copytree(
+            fp32, target, ignore=shutil.ignore_patterns(MANIFEST, *GRAPH_FILES.values(), "*.onnx.data")
+        )
         for role, name in GRAPH_FILES.items():
             if variant == "fp16":
                 make_fp16(fp32 / name, target / name)
             elif role in INT8_GRAPHS:
                 make_int8(fp32 / name, target / name)
+            else:
+                for f in (name, f"{name}.data"):
+                    if (fp32 / f).is_file():
+                        shutil.copyfile(fp32 / f, target / f)
         manifests[variant] = write_manifest(target, base, variant)
         _step(f"  {variant} done in {time.perf_counter() - t0:.1f} s")
     if "fp32" not in variants:

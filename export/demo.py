@@ -58,7 +58,7 @@ _BANGLA_BLOCK = [chr(c) for c in range(0x0980, 0x0A00)] + ["\u200c", "\u200d"]
 _ASCII = list("abcdefghijklmnopqrstuvwxyz0123456789.,!?;:'-\"()")
 
 
-def demo_vocab(languages: list[str]) -> Tokenizer:
+def demo_vocab(languages: list[str], size: int | None = None) -> Tokenizer:
     """A BPE vocab laid out like XTTS's: [STOP]=0, [UNK]=1, [SPACE]=2, language tokens, [START]."""
     specials = ["[STOP]", "[UNK]", "[SPACE]"] + [f"[{lang}]" for lang in languages] + ["[START]"]
     tok = Tokenizer(models.BPE(unk_token="[UNK]"))
@@ -67,25 +67,30 @@ def demo_vocab(languages: list[str]) -> Tokenizer:
         vocab_size=600, special_tokens=specials, initial_alphabet=_BANGLA_BLOCK + _ASCII, show_progress=False
     )
     tok.train_from_iterator(_CORPUS * 4, trainer=trainer)
+    if size is not None and tok.get_vocab_size() < size:
+        # Pad to the released vocab's size so the text embedding has its real shape.
+        tok.add_tokens([f"[unused{i}]" for i in range(size - tok.get_vocab_size())])
     return tok
 
 
-def demo_config(languages: list[str]) -> dict[str, Any]:
+def demo_config(languages: list[str], *, full_size: bool = False) -> dict[str, Any]:
     config: dict[str, Any] = json.loads(FULL_CONFIG.read_text())
-    config["model_args"].update(TINY_MODEL_ARGS)
     config["languages"] = languages
-    # A short conditioning window keeps the demo fast; real configs carry their own values.
-    config["gpt_cond_len"] = 6
-    config["gpt_cond_chunk_len"] = 6
+    if not full_size:
+        config["model_args"].update(TINY_MODEL_ARGS)
+        # A short conditioning window keeps the demo fast; real configs carry their own values.
+        config["gpt_cond_len"] = 6
+        config["gpt_cond_chunk_len"] = 6
     return config
 
 
 def write_demo_checkpoint(
-    out_dir: Path, seed: int = 0, stop_logit_bias: float = 0.0
+    out_dir: Path, seed: int = 0, stop_logit_bias: float = 0.0, *, full_size: bool = False
 ) -> tuple[Path, Path, Path]:
     """Write config.json, vocab.json and best_checkpoint.pth (trainer layout) into out_dir.
 
-    `stop_logit_bias` raises the stop token's logit (tests use it to make generation end early).
+    `stop_logit_bias` raises the stop token's logit (tests use it to make generation end early);
+    `full_size` keeps the released v2 dimensions (30 layers, 1024 wide, 16 heads) for benchmarks.
     """
     from TTS.tts.configs.xtts_config import XttsConfig
     from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
@@ -94,9 +99,10 @@ def write_demo_checkpoint(
     out_dir.mkdir(parents=True, exist_ok=True)
     languages = [*LANGUAGES, "bn"]
     vocab_path = out_dir / "vocab.json"
-    demo_vocab(languages).save(str(vocab_path))
+    full = demo_config(languages, full_size=True)["model_args"]["gpt_number_text_tokens"]
+    demo_vocab(languages, size=full if full_size else None).save(str(vocab_path))
     config_path = out_dir / "config.json"
-    config_path.write_text(json.dumps(demo_config(languages), indent=2))
+    config_path.write_text(json.dumps(demo_config(languages, full_size=full_size), indent=2))
 
     config = XttsConfig()
     config.load_json(str(config_path))

@@ -18,10 +18,15 @@ class ConditioningGraph(nn.Module):
 
     def __init__(self, model: Xtts) -> None:
         super().__init__()
-        self.gpt = model.gpt
+        # Only the conditioning parts, not the whole GPT: the graph's size decides its file layout.
+        self.encoder = model.gpt.conditioning_encoder
+        self.perceiver = model.gpt.conditioning_perceiver if model.gpt.use_perceiver_resampler else None
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:  # (B, 80, T) -> (B, 32, D)
-        return self.gpt.get_style_emb(mel).transpose(1, 2)
+        conds = self.encoder(mel)  # GPT.get_style_emb, inference branch
+        if self.perceiver is not None:
+            conds = self.perceiver(conds.permute(0, 2, 1)).transpose(1, 2)
+        return conds.transpose(1, 2)
 
 
 class SpeakerEncoderGraph(nn.Module):
