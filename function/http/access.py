@@ -32,7 +32,7 @@ def write(snap: dict[str, Any], status: int, size: int | None, **metrics: Any) -
     fields: dict[str, Any] = {**snap["metrics"], **metrics}
     audio_s = fields.get("audio_seconds")
     if audio_s:
-        fields["real_time_factor"] = round(latency / audio_s, 4)
+        fields["rtf"] = round(latency / audio_s, 4)  # request time / audio time: < 1 is faster than real time
     # 503 while loading and 429 under load are expected back-pressure, not server faults.
     level = logging.WARNING if status in (429, 503) else logging.ERROR if status >= 500 else logging.INFO
     log.log(
@@ -61,7 +61,7 @@ def write(snap: dict[str, Any], status: int, size: int | None, **metrics: Any) -
 
 
 def metric(**values: Any) -> None:
-    """Record speech metrics (text_chars, audio_seconds, ttfb_ms, ...) for this request's access line."""
+    """Record speech metrics (text_chars, audio_seconds, ttfc_ms, ...) for this request's access line."""
     g.setdefault("metrics", {}).update(values)
 
 
