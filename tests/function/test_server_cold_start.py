@@ -31,7 +31,7 @@ def server_env(tmp: Path, model_path: str, **extra: str) -> dict[str, str]:
         "TTS_MODEL_VARIANT": "int8",
         "TTS_WORKERS": "1",
         "TTS_INTRA_OP_THREADS": "1",
-        "STORAGE_EMULATOR_HOST": os.environ["STORAGE_EMULATOR_HOST"],
+        "STORAGE_EMULATOR_HOST": os.environ.get("STORAGE_EMULATOR_HOST", ""),
         **extra,
     }
 
@@ -155,3 +155,15 @@ def test_a_voice_made_on_one_server_is_used_by_another(
     assert spoken.status_code == 200 and spoken.headers["Content-Type"] == "audio/wav"
     assert requests.delete(two.url + f"/voices/{vid}", timeout=30).status_code == 204
     assert requests.get(one.url + f"/voices/{vid}", timeout=30).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("TTS_MODEL_VARIANT", "int4"), ("TTS_MAX_CONCURRENT_REQUESTS", "many")]
+)
+def test_a_bad_variable_stops_the_start_naming_it(
+    start_server: Callable[..., Any], tmp_path: Path, name: str, value: str
+) -> None:
+    server = start_server(server_env(tmp_path, str(tmp_path / "none"), **{name: value}))
+    assert server.wait_exit(60) == 2
+    lines = [r for r in server.log_records() if r["severity"] == "CRITICAL"]
+    assert len(lines) == 1 and name in lines[0]["message"] and value in lines[0]["message"]
