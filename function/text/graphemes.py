@@ -13,7 +13,7 @@ _ATTACHING = frozenset("।?!.,;:")
 
 def cut_word(word: str, limit: int) -> list[str]:
     """Pieces of at most `limit` characters that join back to `word`; cut between whole letters
-    where possible, never so that a piece starts with a mark of _ATTACHING unless nothing else fits."""
+    and not before a mark of _ATTACHING where possible."""
     pieces = []
     start = 0
     while len(word) - start > limit:
@@ -23,10 +23,9 @@ def cut_word(word: str, limit: int) -> list[str]:
         ):
             cut -= 1
         if cut == start + 1 and (word[cut] in _MARKS or word[cut - 1] in _JOINERS or word[cut] in _ATTACHING):
-            # Only marks and joiners: give up on whole letters, still keep punctuation attached.
+            # Only marks, joiners or punctuation in reach: cut at the limit (each such piece is full
+            # length, so the backward scans stay linear in total).
             cut = start + limit
-            while cut > start + 1 and word[cut] in _ATTACHING:
-                cut -= 1
         pieces.append(word[start:cut])
         start = cut
     pieces.append(word[start:])

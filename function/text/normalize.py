@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from function.text.graphemes import cut_word
 from function.text.lexicon import expand_addresses, expand_words
 from function.text.numeric import expand_numbers
-from function.text.unicode_clean import NuktaForm, clean_unicode, set_nukta_form
+from function.text.unicode_clean import NuktaForm, clean_unicode, repair_bangla, set_nukta_form
 
 # What the output may contain besides letters and spaces.
 ALLOWED_PUNCTUATION = "।,?!;:-'\"."
@@ -83,4 +84,6 @@ def normalize_bangla_text(text: str, *, nukta: NuktaForm = "decomposed") -> str:
     text = expand_addresses(text)
     text = expand_numbers(text)
     text = expand_words(text)
-    return set_nukta_form(_tidy(text), nukta)
+    # Removing characters may have joined a vowel sign to another or left a repairable pair.
+    text = repair_bangla(unicodedata.normalize("NFC", _tidy(text)))
+    return set_nukta_form(text, nukta)

@@ -106,18 +106,26 @@ _KHANDA_TA_ZWJ = re.compile("\u09a4\u09cd\u200d")
 _RA_VIRAMA_ZWJ_YA = re.compile("\u09b0\u09cd\u200d\u09af")
 _STRAY_ZWJ = re.compile("(?<!\u09b0)\u200d|\u200d(?!\u09cd\u09af)")
 # A nukta belongs right after a consonant; anywhere else (doubled, after a digit) it is noise.
-_REPAIRS = re.compile(
-    "\u09ac\u09bc|\u0985\u09be|\u09bc(?<![\u0995-\u09b9]\u09bc)|\u09a4\u09cd(?![\u0980-\u09ff\u200d])"
+_STRAY_NUKTA = re.compile("\u09bc(?<![\u0995-\u09b9]\u09bc)")
+_LETTER_FIXES = re.compile("\u09ac\u09bc|\u0985\u09be")  # ব + ় -> র, অ + া -> আ
+_LETTER_FIXED = {"\u09ac\u09bc": "\u09b0", "\u0985\u09be": "\u0986"}
+# ত্ not followed by a letter or sign that stays in the output (see normalize._BN_LETTERS) is খণ্ড ত.
+_FINAL_TA = re.compile(
+    "\u09a4\u09cd(?![\u0981-\u0983\u0985-\u098c\u098f\u0990\u0993-\u09a8\u09aa-\u09b0\u09b2\u09b6-\u09b9"
+    "\u09bd-\u09c4\u09c7\u09c8\u09cb-\u09ce\u09d7\u09dc\u09dd\u09df-\u09e3\u200d])"
 )
-_REPAIR_TO = {"\u09ac\u09bc": "\u09b0", "\u0985\u09be": "\u0986", "\u09a4\u09cd": "\u09ce"}
 # Vowel signs, virama or nukta typed after a digit would cling to the number's last word.
 _SIGNS_AFTER_DIGIT = re.compile("([0-9])[\u0981-\u0983\u09bc-\u09d7\u09e2\u09e3]+")
 _COMPOSE = re.compile("[\u09af\u09a1\u09a2]\u09bc")
 
 
-def _repair(m: re.Match[str]) -> str:
-    s = m.group()
-    return _REPAIR_TO.get(s, "")
+def repair_bangla(text: str) -> str:
+    """Stray nukta, ব + ় -> র, অ + া -> আ, word-final ত্ -> ৎ (হঠাত্ -> হঠাৎ), in an order where no
+    repair creates work for an earlier one. Run again at the end, where removing a character (a
+    dot, a symbol) may have brought two such characters together."""
+    text = _STRAY_NUKTA.sub("", text)
+    text = _LETTER_FIXES.sub(lambda m: _LETTER_FIXED[m.group()], text)
+    return _FINAL_TA.sub("\u09ce", text)
 
 
 def clean_unicode(text: str) -> str:
@@ -132,8 +140,7 @@ def clean_unicode(text: str) -> str:
         text = _STRAY_ZWJ.sub("", text)
     # NFC also joins split vowel signs: ে + া -> ো, ে + ৗ -> ৌ.
     text = unicodedata.normalize("NFC", text)
-    # ব + ় -> র, অ + া -> আ, stray nukta, word-final ত্ -> ৎ (হঠাত্ -> হঠাৎ).
-    return _SIGNS_AFTER_DIGIT.sub(r"\1", _REPAIRS.sub(_repair, text))
+    return repair_bangla(_SIGNS_AFTER_DIGIT.sub(r"\1", text))
 
 
 def set_nukta_form(text: str, form: NuktaForm) -> str:

@@ -46,7 +46,8 @@ def test_never_raises_and_output_is_readable(text: str) -> None:
 @given(texts, st.sampled_from(["composed", "decomposed"]))
 def test_idempotent(text: str, form: str) -> None:
     once = normalize_bangla_text(text, nukta=form)  # type: ignore[arg-type]
-    assert normalize_bangla_text(once, nukta=form) == once  # type: ignore[arg-type]
+    twice = normalize_bangla_text(once, nukta=form)  # type: ignore[arg-type]
+    assert twice == once, ascii((text, once, twice))
 
 
 @SETTINGS
@@ -76,6 +77,13 @@ def test_no_chunk_exceeds_the_limit_even_on_raw_text(text: str, max_chars: int) 
     assert all(0 < len(c) <= max_chars for c in chunks)
     # Nothing is lost: only whitespace differs.
     assert "".join("".join(chunks).split()) == "".join(text.split())
+
+
+def test_idempotent_when_removal_brings_letters_together() -> None:
+    # A dot or symbol between two characters that a repair joins: found by hypothesis.
+    for text in ("অ.া", "ত্.", "কে.া", "ত্😀", "ব.়"):
+        once = normalize_bangla_text(text)
+        assert normalize_bangla_text(once) == once, ascii((text, once))
 
 
 def test_ten_thousand_character_inputs() -> None:
