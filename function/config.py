@@ -11,9 +11,20 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 VARIANTS = ("fp32", "fp16", "int8")
+# Sampling parameters a request (or TTS_CONFIG_PATH's "defaults") may set: (type, minimum, maximum).
+# The HTTP validators and the OpenAPI document are built from this table.
+SAMPLING_RANGES: dict[str, tuple[type, float, float]] = {
+    "temperature": (float, 0.01, 2.0),
+    "top_k": (int, 1, 1024),
+    "top_p": (float, 0.01, 1.0),
+    "repetition_penalty": (float, 1.0, 20.0),
+    "length_penalty": (float, 0.0, 10.0),
+    "speed": (float, 0.25, 4.0),
+    "seed": (int, 0, 2**32 - 1),
+}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -29,7 +40,8 @@ class Settings:
     port: int
     model_path: str
     config_path: Path | None
-    runtime_overrides: dict[str, Any]
+    synthesis_defaults: dict[str, float | int]
+    languages: tuple[str, ...] | None
     cache_dir: Path
     log_level: str
     max_concurrent_requests: int
@@ -118,9 +130,10 @@ def _location(name: str, raw: str) -> str:
     return str(Path(raw).expanduser())
 
 
-def _runtime_overrides(path: Path | None) -> dict[str, Any]:
+def _runtime_overrides(path: Path | None) -> tuple[dict[str, float | int], tuple[str, ...] | None]:
+    """TTS_CONFIG_PATH: {"defaults": {sampling parameter: value}, "languages": [codes]}."""
     if path is None:
-        return {}
+        return {}, None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -128,12 +141,33 @@ def _runtime_overrides(path: Path | None) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"TTS_CONFIG_PATH={str(path)!r} is not valid JSON: {exc}") from None
     runtime = data.get("runtime", data) if isinstance(data, dict) else None
+    where = f"TTS_CONFIG_PATH={str(path)!r}"
     if not isinstance(runtime, dict):
-        raise ConfigError(
-            f"TTS_CONFIG_PATH={str(path)!r} must hold a JSON object of runtime settings "
-            '(or {"runtime": {...}})'
-        )
-    return runtime
+        raise ConfigError(f'{where} must hold a JSON object of runtime settings (or {{"runtime": {{...}}}})')
+    unknown = sorted(set(runtime) - {"defaults", "languages"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting(s) {', '.join(unknown)}; known: defaults, languages")
+    defaults = runtime.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise ConfigError(f"{where}: 'defaults' must be an object of sampling parameters")
+    checked: dict[str, float | int] = {}
+    for name, value in defaults.items():
+        if name not in SAMPLING_RANGES or name == "seed":
+            known = ", ".join(n for n in SAMPLING_RANGES if n != "seed")
+            raise ConfigError(f"{where}: unknown default {name!r}; known: {known}")
+        kind, lo, hi = SAMPLING_RANGES[name]
+        ok = not isinstance(value, bool) and isinstance(value, int if kind is int else (int, float))
+        if not ok or not lo <= value <= hi:
+            raise ConfigError(
+                f"{where}: defaults.{name}={value!r} must be a {kind.__name__} in {lo:g}..{hi:g}"
+            )
+        checked[name] = kind(value)
+    languages = runtime.get("languages")
+    if languages is not None and (
+        not isinstance(languages, list) or not languages or not all(isinstance(x, str) for x in languages)
+    ):
+        raise ConfigError(f"{where}: 'languages' must be a non-empty list of language codes")
+    return checked, tuple(languages) if languages is not None else None
 
 
 def load_settings(env: Mapping[str, str] | None = None, *, cpu_count: int | None = None) -> Settings:
@@ -155,6 +189,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, cpu_count: int | None
 
     config_raw = _get(env, "TTS_CONFIG_PATH")
     config_path = Path(config_raw).expanduser() if config_raw else None
+    synthesis_defaults, languages = _runtime_overrides(config_path)
 
     cache_dir = Path(_get(env, "TTS_CACHE_DIR") or "/tmp/tts-cache").expanduser()
     voices_raw = _get(env, "TTS_VOICES_PATH")
@@ -176,7 +211,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, cpu_count: int | None
         port=_parse(env, "PORT", 8080, _int_in(1, 65535), "a TCP port in 1..65535"),
         model_path=model_path,
         config_path=config_path,
-        runtime_overrides=_runtime_overrides(config_path),
+        synthesis_defaults=synthesis_defaults,
+        languages=languages,
         cache_dir=cache_dir,
         log_level=_parse(env, "TTS_LOG_LEVEL", "INFO", _choice(LOG_LEVELS), "|".join(LOG_LEVELS)),
         max_concurrent_requests=_parse(

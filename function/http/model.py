@@ -17,7 +17,6 @@ from typing import Any
 
 from function.config import Settings
 from function.engine import Engine, EngineError, SynthesisParams, Voice
-from function.http.requests import PARAMS
 from function.storage import BundleFetchError, StorageError, fetch_bundle, open_store
 from function.voices import VoiceStore
 
@@ -44,26 +43,6 @@ class Loaded:
         """Request values over TTS_CONFIG_PATH defaults; anything unset takes the bundle's default."""
         values = {**self.defaults, **overrides}
         return SynthesisParams(language=language, **values)
-
-
-def runtime_defaults(overrides: dict[str, Any]) -> dict[str, Any]:
-    """Validate TTS_CONFIG_PATH's synthesis defaults ("defaults": {...}) against the request ranges."""
-    defaults = overrides.get("defaults", {})
-    if not isinstance(defaults, dict):
-        raise ValueError("TTS_CONFIG_PATH: 'defaults' must be an object of synthesis parameters")
-    out: dict[str, Any] = {}
-    for name, value in defaults.items():
-        spec = PARAMS.get(name)
-        if spec is None or name == "seed":
-            raise ValueError(f"TTS_CONFIG_PATH: unknown default {name!r}; known: {', '.join(sorted(PARAMS))}")
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"TTS_CONFIG_PATH: defaults.{name} must be a number")
-        if not spec.minimum <= value <= spec.maximum:
-            raise ValueError(
-                f"TTS_CONFIG_PATH: defaults.{name}={value} is outside {spec.minimum}..{spec.maximum}"
-            )
-        out[name] = spec.kind(value)
-    return out
 
 
 class ModelState:
@@ -110,7 +89,6 @@ class ModelState:
     def _load(self) -> Loaded:
         s = self.settings
         t_all = time.perf_counter()
-        defaults = runtime_defaults(s.runtime_overrides)
         store = open_store(s.model_path, chunk_bytes=s.download_chunk_bytes, workers=s.download_workers)
         report = fetch_bundle(store, s.model_variant, s.cache_dir, log=log)
 
@@ -151,8 +129,9 @@ class ModelState:
             dumps=lambda v: v.to_bytes(),
             model=engine.model_id,
         )
-        allowed = s.runtime_overrides.get("languages")
-        languages = [x for x in engine.languages if not isinstance(allowed, list) or x in allowed]
+        languages = [x for x in engine.languages if s.languages is None or x in s.languages]
+        if not languages:
+            raise ValueError(f"TTS_CONFIG_PATH languages {list(s.languages or [])} are not in the bundle")
         total_s = time.perf_counter() - t_all
         log.info(
             "model ready in %.2f s: %s %s (%s) on %s",
@@ -170,4 +149,4 @@ class ModelState:
                 "voices_path": voices.location,
             },
         )
-        return Loaded(engine, voices, manifest, languages, defaults)
+        return Loaded(engine, voices, manifest, languages, dict(s.synthesis_defaults))

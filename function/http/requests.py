@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from function.audio import FORMATS
+from function.config import SAMPLING_RANGES
 from function.http.errors import ApiError
 
 
@@ -25,14 +26,17 @@ class Param:
     description: str
 
 
+_DESCRIPTIONS = {
+    "temperature": "Sampling temperature: lower is steadier, higher more varied.",
+    "top_k": "Sample only from the k most likely audio tokens.",
+    "top_p": "Nucleus sampling: the smallest token set with this total probability.",
+    "repetition_penalty": "Penalty on repeated audio tokens (XTTS default 10).",
+    "length_penalty": "Length penalty (only affects beam search; kept for parity).",
+    "speed": "Speaking rate: 1.0 is natural, 2.0 twice as fast.",
+    "seed": "Random seed: the same seed, text and voice give the same audio.",
+}
 PARAMS: dict[str, Param] = {
-    "temperature": Param(float, 0.01, 2.0, "Sampling temperature: lower is steadier, higher more varied."),
-    "top_k": Param(int, 1, 1024, "Sample only from the k most likely audio tokens."),
-    "top_p": Param(float, 0.01, 1.0, "Nucleus sampling: the smallest token set with this total probability."),
-    "repetition_penalty": Param(float, 1.0, 20.0, "Penalty on repeated audio tokens (XTTS default 10)."),
-    "length_penalty": Param(float, 0.0, 10.0, "Length penalty (only affects beam search; kept for parity)."),
-    "speed": Param(float, 0.25, 4.0, "Speaking rate: 1.0 is natural, 2.0 twice as fast."),
-    "seed": Param(int, 0, 2**32 - 1, "Random seed: the same seed, text and voice give the same audio."),
+    name: Param(kind, lo, hi, _DESCRIPTIONS[name]) for name, (kind, lo, hi) in SAMPLING_RANGES.items()
 }
 SYNTH_FORMATS = ("wav", "json")
 MIN_TEXT = 1

@@ -74,8 +74,20 @@ def test_model_path_is_required() -> None:
 
 def test_config_path_overrides_runtime(tmp_path: Path) -> None:
     good = tmp_path / "runtime.json"
-    good.write_text('{"runtime": {"temperature": 0.6}}')
-    assert load_settings({**BASE, "TTS_CONFIG_PATH": str(good)}).runtime_overrides == {"temperature": 0.6}
+    good.write_text('{"runtime": {"defaults": {"temperature": 0.6, "top_k": 30}, "languages": ["bn"]}}')
+    s = load_settings({**BASE, "TTS_CONFIG_PATH": str(good)})
+    assert s.synthesis_defaults == {"temperature": 0.6, "top_k": 30} and s.languages == ("bn",)
+    for bad in (
+        '{"defaults": {"temperature": 9}}',
+        '{"defaults": {"tempo": 1}}',
+        '{"defaults": {"seed": 1}}',
+        '{"defaults": 3}',
+        '{"languages": "bn"}',
+        '{"char_limits": {}}',
+    ):
+        good.write_text(bad)
+        with pytest.raises(ConfigError, match="TTS_CONFIG_PATH"):
+            load_settings({**BASE, "TTS_CONFIG_PATH": str(good)})
     bad = tmp_path / "bad.json"
     bad.write_text("[1, 2")
     with pytest.raises(ConfigError, match=r"TTS_CONFIG_PATH.*not valid JSON"):

@@ -124,21 +124,3 @@ def test_openapi_ranges_are_the_enforced_ones() -> None:
     text = json.dumps(doc)
     for ref in {part.split('"')[0] for part in text.split('"$ref": "#/components/schemas/')[1:]}:
         assert ref in doc["components"]["schemas"]
-
-
-def test_config_path_defaults_are_checked() -> None:
-    from function.http.model import runtime_defaults
-
-    assert runtime_defaults({"defaults": {"temperature": 0.6, "top_k": 30}}) == {
-        "temperature": 0.6,
-        "top_k": 30,
-    }
-    assert runtime_defaults({}) == {}
-    for bad in (
-        {"defaults": {"temperature": 9}},
-        {"defaults": {"tempo": 1}},
-        {"defaults": {"seed": 1}},
-        {"defaults": 3},
-    ):
-        with pytest.raises(ValueError, match="TTS_CONFIG_PATH"):
-            runtime_defaults(bad)
