@@ -182,13 +182,18 @@ _YEAR_CONTEXT = re.compile(
 _YA = _nfc("য়")
 _PERIODS = "ভোর|সকাল|দুপুর|বিকাল|বিকেল|সন্ধ্যা|রাত"
 _AMPM = r"(?P<ampm>[AaPp]\.?\s?[Mm]\.?(?![A-Za-z])|এএম|পিএম)"
+# A case ending (৪:১৫-এ) or the unit already written (৮:৩০ মিনিটে): read into the last word.
+_TIME_TAIL = (
+    rf"(?:-?(?P<case>এ|{_YA})(?![{BN}])|\s?(?P<unit>মিনিট|সেকেন্ড)(?P<ucase>েই|ের|ে)?(?![{BN}])"
+    rf"|(?P<ta>টা)(?:(?P<tcase>র)|(?P<tya>{_YA}))?(?![{BN}]))?"
+)
 _TIME = re.compile(
     rf"(?P<h>\d(?<![\d:.]\d)\d?):(?P<m>\d\d)(?::(?P<s>\d\d))?(?![\d:]|\.\d)"
-    rf"(?:\s?{_AMPM})?"
-    # A case ending (৪:১৫-এ) or the unit already written (৮:৩০ মিনিটে): read into the last word.
-    rf"(?:-?(?P<case>এ|{_YA}|টা{_YA})(?![{BN}])|\s?(?:মিনিট|সেকেন্ড)(?P<ucase>েই|ের|ে)?(?![{BN}])"
-    rf"|টা(?P<tcase>র)?(?![{BN}]))?"
+    rf"(?:\s?{_AMPM})?{_TIME_TAIL}"
 )
+# Bangladeshi papers also write the time with a dot (বিকেল ৩.৩০ মিনিটে): a time only with a period
+# word before it or a time word after it, otherwise it is a decimal.
+_DOT_TIME = re.compile(rf"(?P<h>\d(?<![\d:.,]\d)\d?)\.(?P<m>\d\d)(?![\d.])(?:\s?{_AMPM})?{_TIME_TAIL}")
 _HOUR_AMPM = re.compile(rf"(?P<h>\d(?<![\d:.,]\d)\d?)\s?{_AMPM}")
 # A period word already written before the time: সকাল ১০:৩০.
 _PERIOD_BEFORE = re.compile(rf"(?:{_PERIODS})\s$")
@@ -233,7 +238,10 @@ def _clock(m: re.Match[str], minutes: int, seconds: int) -> str | None:
     if seconds:
         words.append(cardinal(seconds) + " সেকেন্ড")
     groups = m.groupdict()
-    ending = "ে" if groups.get("case") else groups.get("ucase") or ("ের" if groups.get("tcase") else None)
+    if groups.get("case") or groups.get("tya"):
+        ending: str | None = "ে"
+    else:
+        ending = groups.get("ucase") or ("ের" if groups.get("tcase") else None)
     if ending:  # ৪:১৫-এ -> চারটা পনেরো মিনিটে; ৫:০০ মিনিটে -> পাঁচটায়; ৫:০০ মিনিটের -> পাঁচটার
         if words[-1].endswith("টা"):  # টা + ে is টায়, টা + ের is টার
             words[-1] += {"ে": _YA, "ের": "র", "েই": _YA + "ই"}[ending]
@@ -243,10 +251,18 @@ def _clock(m: re.Match[str], minutes: int, seconds: int) -> str | None:
 
 
 def _time(m: re.Match[str]) -> str:
-    minutes, seconds = int(m["m"]), int(m["s"] or 0)
+    minutes, seconds = int(m["m"]), int(m.groupdict().get("s") or 0)
     if minutes > 59 or seconds > 59:
         return m.group()
     return _clock(m, minutes, seconds) or m.group()
+
+
+def _dot_time(m: re.Match[str]) -> str:
+    groups = m.groupdict()
+    said_as_time = groups["ampm"] or groups["unit"] or groups["ta"]
+    if not said_as_time and _PERIOD_BEFORE.search(m.string, max(0, m.start() - 8), m.start()) is None:
+        return m.group()
+    return _time(m)
 
 
 def _hour_ampm(m: re.Match[str]) -> str:
@@ -567,6 +583,7 @@ RULES: tuple[Rule, ...] = (
     (_DATE_WORDS, _worded_date),
     (_MONTH_YEAR, _month_year),
     (_TIME, _time),
+    (_DOT_TIME, _dot_time),
     (_HOUR_AMPM, _hour_ampm),
     (_YEAR_CONTEXT, lambda m: with_case(year(int(m["y"])), m["case"])),
     (_RANGE, _range),
