@@ -140,7 +140,7 @@ _DATE_DMY = re.compile(
 )
 _DATE_ISO = re.compile(r"(?P<y>\d(?<![\d/.-]\d)\d{3})-(?P<m>\d{1,2})-(?P<d>\d{1,2})(?![\d/-]|\.\d)")
 _DATE_WORDS = re.compile(
-    rf"(?P<d>\d(?<![\d.,]\d)\d?)(?:{_DAY_SUFFIX})?\s?-?\s?{_MONTH}(?:,?\s?(?P<y>\d{{4}})(?!\d))?"
+    rf"(?P<d>\d(?<![\d.,]\d)\d?)(?:\s?(?:{_DAY_SUFFIX})(?![{BN}]))?\s?-?\s?{_MONTH}(?:,?\s?(?P<y>\d{{4}})(?!\d))?"
 )
 _MONTH_YEAR = re.compile(rf"{_MONTH},?\s?(?P<y>\d{{4}})(?![\d.,]\d|\d)")
 
@@ -448,7 +448,8 @@ def _slash_fraction(m: re.Match[str]) -> str:
 
 # ১ম ২য় ৩য় ৪র্থ ৬ষ্ঠ ১১তম, and ৫শ (পাঁচশো, the colloquial hundreds of Bangladeshi news).
 _BN_ORDINAL = re.compile(_nfc(rf"(?P<n>\d(?<![\d.,]\d)\d{{0,8}})(?P<suf>তম|র্থ|ষ্ঠ|য়|ম|শ)(?![{_BN_SIGN}])"))
-_DAY_ORDINAL = re.compile(rf"(?P<n>\d(?<![\d.,]\d)\d?)(?P<suf>লা|রা|ঠা|ই|শে)(?![{BN}])")
+# Typed with or without a space (২১শে, ২১ শে); "ই" only attached, since a lone ই is a word.
+_DAY_ORDINAL = re.compile(rf"(?P<n>\d(?<![\d.,]\d)\d?)(?P<suf>লা|রা|ঠা|ই|শে| শে| লা| ঠা)(?![{BN}])")
 _EN_ORDINAL = re.compile(r"(?P<n>\d(?<![\d.,]\d)\d{0,8})(?:st|nd|rd|th|ST|ND|RD|TH)(?![A-Za-z])")
 
 
