@@ -73,14 +73,10 @@ class Emulator:
 
 @pytest.fixture(scope="session")
 def emulator() -> Iterator[Emulator]:
+    # Clients get the emulator's address explicitly (servers through their environment), so
+    # nothing else in the test session is pointed at it.
     emu = Emulator()
-    old = os.environ.get("STORAGE_EMULATOR_HOST")
-    os.environ["STORAGE_EMULATOR_HOST"] = emu.url
     yield emu
-    if old is None:
-        os.environ.pop("STORAGE_EMULATOR_HOST", None)
-    else:
-        os.environ["STORAGE_EMULATOR_HOST"] = old
     emu.stop()
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -23,17 +22,21 @@ def bundle_bucket(emulator: Any, demo_bundle: Path, helpers: Any) -> Any:
     return bucket
 
 
-def server_env(tmp: Path, model_path: str, **extra: str) -> dict[str, str]:
-    return {
-        "TTS_MODEL_PATH": model_path,
-        "TTS_CACHE_DIR": str(tmp / "cache"),
-        "TTS_VOICES_PATH": str(tmp / "voices"),
-        "TTS_MODEL_VARIANT": "int8",
-        "TTS_WORKERS": "1",
-        "TTS_INTRA_OP_THREADS": "1",
-        "STORAGE_EMULATOR_HOST": os.environ.get("STORAGE_EMULATOR_HOST", ""),
-        **extra,
-    }
+@pytest.fixture
+def server_env(emulator: Any) -> Callable[..., dict[str, str]]:
+    def make(tmp: Path, model_path: str, **extra: str) -> dict[str, str]:
+        return {
+            "TTS_MODEL_PATH": model_path,
+            "TTS_CACHE_DIR": str(tmp / "cache"),
+            "TTS_VOICES_PATH": str(tmp / "voices"),
+            "TTS_MODEL_VARIANT": "int8",
+            "TTS_WORKERS": "1",
+            "TTS_INTRA_OP_THREADS": "1",
+            "STORAGE_EMULATOR_HOST": emulator.url,
+            **extra,
+        }
+
+    return make
 
 
 def phases(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -45,7 +48,10 @@ def phases(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 
 def test_cold_start_from_bucket_then_cache_reuse(
-    start_server: Callable[..., Any], bundle_bucket: Any, tmp_path: Path
+    start_server: Callable[..., Any],
+    server_env: Callable[..., dict[str, str]],
+    bundle_bucket: Any,
+    tmp_path: Path,
 ) -> None:
     env = server_env(tmp_path, "gs://bundles/models/")
     first = start_server(env)
@@ -69,7 +75,10 @@ def test_cold_start_from_bucket_then_cache_reuse(
 
 
 def test_workers_starting_together_download_once(
-    start_server: Callable[..., Any], bundle_bucket: Any, tmp_path: Path
+    start_server: Callable[..., Any],
+    server_env: Callable[..., dict[str, str]],
+    bundle_bucket: Any,
+    tmp_path: Path,
 ) -> None:
     server = start_server(server_env(tmp_path, "gs://bundles/models", TTS_WORKERS="3"))
     server.wait_ready()
@@ -86,6 +95,7 @@ def test_workers_starting_together_download_once(
 @pytest.mark.parametrize("damage", ["corrupt", "missing"])
 def test_a_broken_bundle_stops_the_start(
     start_server: Callable[..., Any],
+    server_env: Callable[..., dict[str, str]],
     emulator: Any,
     demo_bundle: Path,
     helpers: Any,
@@ -115,7 +125,12 @@ def test_a_broken_bundle_stops_the_start(
 
 
 def test_transient_bucket_errors_are_survived(
-    start_server: Callable[..., Any], emulator: Any, demo_bundle: Path, helpers: Any, tmp_path: Path
+    start_server: Callable[..., Any],
+    server_env: Callable[..., dict[str, str]],
+    emulator: Any,
+    demo_bundle: Path,
+    helpers: Any,
+    tmp_path: Path,
 ) -> None:
     proxy = helpers.FaultProxy(emulator.port)
     try:
@@ -134,7 +149,11 @@ def test_transient_bucket_errors_are_survived(
 
 
 def test_a_voice_made_on_one_server_is_used_by_another(
-    start_server: Callable[..., Any], bundle_bucket: Any, tmp_path: Path, make_clip: Callable[..., bytes]
+    start_server: Callable[..., Any],
+    server_env: Callable[..., dict[str, str]],
+    bundle_bucket: Any,
+    tmp_path: Path,
+    make_clip: Callable[..., bytes],
 ) -> None:
     shared = {"TTS_VOICES_PATH": "gs://bundles/voices"}
     one = start_server(server_env(tmp_path / "one", "gs://bundles/models", **shared))
@@ -161,7 +180,11 @@ def test_a_voice_made_on_one_server_is_used_by_another(
     ("name", "value"), [("TTS_MODEL_VARIANT", "int4"), ("TTS_MAX_CONCURRENT_REQUESTS", "many")]
 )
 def test_a_bad_variable_stops_the_start_naming_it(
-    start_server: Callable[..., Any], tmp_path: Path, name: str, value: str
+    start_server: Callable[..., Any],
+    server_env: Callable[..., dict[str, str]],
+    tmp_path: Path,
+    name: str,
+    value: str,
 ) -> None:
     server = start_server(server_env(tmp_path, str(tmp_path / "none"), **{name: value}))
     assert server.wait_exit(60) == 2
