@@ -543,6 +543,16 @@ _UNIT_RE = re.compile(
 
 _DOTTED = re.compile(r"\d(?<![\d.]\d)\d*+(?:\.\d++){2,}+")
 _RATIO = re.compile(r"(?P<a>\d(?<![\d:]\d)\d*+):(?P<b>\d++)(?![\d:])")
+# When the text names the relation itself (৩:২ অনুপাতে, ২:১ ব্যবধানে, ৩:১ গোলে) the pair is read as a
+# pair, তিন-দুই, instead of adding another অনুপাত.
+_RELATION_AFTER = re.compile(_nfc(r"\s?(?:অনুপাত|ব্যবধান|গোল)"))
+
+
+def _ratio(m: re.Match[str]) -> str:
+    a, b = integer(m["a"]), integer(m["b"])
+    return f"{a}-{b}" if _RELATION_AFTER.match(m.string, m.end()) else f"{a} অনুপাত {b}"
+
+
 _SIGN = re.compile(r"(?P<sign>[-+])(?<![^\s(\[{,;:=/][-+])(?=\d)")
 # Digits glued to Latin letters (bdnews24, A4, G20) are read as a separate word.
 # ১০x১২ ফুট, ১০ x ১২: a size, read দশ বাই বারো (× stays গুণ, the multiplication sign).
@@ -599,7 +609,7 @@ RULES: tuple[Rule, ...] = (
     (_EN_ORDINAL, _en_ordinal),
     (_UNIT_RE, lambda m: f"{m['d']} {_UNITS[m['u']]}"),
     (_DOTTED, lambda m: " ডট ".join(integer(p) for p in m.group().split("."))),
-    (_RATIO, lambda m: f"{integer(m['a'])} অনুপাত {integer(m['b'])}"),
+    (_RATIO, _ratio),
     (_SIGN, lambda m: "মাইনাস " if m["sign"] == "-" else "প্লাস "),
     (_BY, r"\1 বাই "),
     (_LATIN_BEFORE_DIGIT, r"\1 "),
