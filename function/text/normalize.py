@@ -8,16 +8,20 @@ import unicodedata
 from function.text.graphemes import cut_word
 from function.text.lexicon import expand_addresses, expand_words
 from function.text.numeric import expand_numbers
-from function.text.unicode_clean import NuktaForm, clean_unicode, repair_bangla, set_nukta_form
+from function.text.unicode_clean import (
+    BN_LETTERS,
+    STRAY_ZWJ,
+    NuktaForm,
+    clean_unicode,
+    repair_bangla,
+    set_nukta_form,
+)
 
 # What the output may contain besides letters and spaces.
 ALLOWED_PUNCTUATION = "।,?!;:-'\"."
 # Bangla letters, vowel signs, virama, nukta (no digits, no ৳ or currency numerators), Latin
 # letters (English words are left to the model), ZWJ (only inside র‍্য), the allowed punctuation.
-_BN_LETTERS = (
-    "\u0981-\u0983\u0985-\u098c\u098f\u0990\u0993-\u09a8\u09aa-\u09b0\u09b2\u09b6-\u09b9"
-    "\u09bc-\u09c4\u09c7\u09c8\u09cb-\u09ce\u09d7\u09dc\u09dd\u09df-\u09e3"
-)
+_BN_LETTERS = BN_LETTERS
 _LATIN_LETTERS = "A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f"
 _LETTER = _BN_LETTERS + _LATIN_LETTERS
 _OUTSIDE = re.compile(f"[^{_LETTER}\u200d {re.escape(ALLOWED_PUNCTUATION)}]+")
@@ -33,7 +37,6 @@ _ELLIPSIS = re.compile(r"\.{2,}+")
 _DOT_AFTER_BN = re.compile(f"\\.(?<=[{_BN_LETTERS}]\\.)")
 _STRAY_DOT = re.compile(f"\\.(?<![{_LATIN_LETTERS}]\\.)")
 _STRAY_HYPHEN = re.compile(f"-(?:(?<![{_LETTER}]-)|(?![{_LETTER}]))")
-_STRAY_ZWJ = re.compile("(?<!\u09b0)\u200d|\u200d(?!\u09cd\u09af)")
 _SPACE_BEFORE_PUNCT = re.compile(r" +(?=[।?!.,;:])")
 _PUNCT_RUN = re.compile(r"[।?!.,;:](?: ?[।?!.,;:])++")
 _STRENGTH = "?!।.;:,"  # a run of marks keeps the strongest one
@@ -54,7 +57,7 @@ def _tidy(text: str) -> str:
     text = _ELLIPSIS.sub(",", text)
     text = _OUTSIDE.sub(" ", text)
     if "\u200d" in text:
-        text = _STRAY_ZWJ.sub("", text)
+        text = STRAY_ZWJ.sub("", text)
     text = _SPACES.sub(" ", text)
     text = _SPACE_BEFORE_PUNCT.sub("", text)
     text = _DOT_AFTER_BN.sub("।", text)

@@ -104,16 +104,19 @@ _TO_TRANSLATE = re.compile(_char_class(sorted(_TABLE)) + "+")
 _UNREADABLE = re.compile("[\ud800-\udfff\ue000-\uf8ff\U000f0000-\U0010ffff]+")
 _KHANDA_TA_ZWJ = re.compile("\u09a4\u09cd\u200d")
 _RA_VIRAMA_ZWJ_YA = re.compile("\u09b0\u09cd\u200d\u09af")
-_STRAY_ZWJ = re.compile("(?<!\u09b0)\u200d|\u200d(?!\u09cd\u09af)")
+STRAY_ZWJ = re.compile("(?<!\u09b0)\u200d|\u200d(?!\u09cd\u09af)")  # any ZWJ not forming র‍্য
+# The Bangla letters and signs that may appear in the output (no digits, no ৳, no unassigned points).
+BN_LETTERS = (
+    "\u0981-\u0983\u0985-\u098c\u098f\u0990\u0993-\u09a8\u09aa-\u09b0\u09b2\u09b6-\u09b9"
+    "\u09bc-\u09c4\u09c7\u09c8\u09cb-\u09ce\u09d7\u09dc\u09dd\u09df-\u09e3"
+)
 # A nukta belongs right after a consonant; anywhere else (doubled, after a digit) it is noise.
 _STRAY_NUKTA = re.compile("\u09bc(?<![\u0995-\u09b9]\u09bc)")
 _LETTER_FIXES = re.compile("\u09ac\u09bc|\u0985\u09be")  # ব + ় -> র, অ + া -> আ
 _LETTER_FIXED = {"\u09ac\u09bc": "\u09b0", "\u0985\u09be": "\u0986"}
-# ত্ not followed by a letter or sign that stays in the output (see normalize._BN_LETTERS) is খণ্ড ত.
-_FINAL_TA = re.compile(
-    "\u09a4\u09cd(?![\u0981-\u0983\u0985-\u098c\u098f\u0990\u0993-\u09a8\u09aa-\u09b0\u09b2\u09b6-\u09b9"
-    "\u09bd-\u09c4\u09c7\u09c8\u09cb-\u09ce\u09d7\u09dc\u09dd\u09df-\u09e3\u200d])"
-)
+# ত্ not followed by a letter or sign that stays in the output is খণ্ড ত (a nukta there is stray
+# and removed, so it does not count).
+_FINAL_TA = re.compile(f"\u09a4\u09cd(?![{BN_LETTERS.replace(chr(0x09BC) + '-', chr(0x09BD) + '-')}\u200d])")
 # Vowel signs, virama or nukta typed after a digit would cling to the number's last word.
 _SIGNS_AFTER_DIGIT = re.compile("([0-9])[\u0981-\u0983\u09bc-\u09d7\u09e2\u09e3]+")
 _COMPOSE = re.compile("[\u09af\u09a1\u09a2]\u09bc")
@@ -137,7 +140,7 @@ def clean_unicode(text: str) -> str:
         # The legacy ত + ্ + ZWJ spelling of খণ্ড ত, and র + ্ + ZWJ + য typed for র‍্য (র‍্যাব).
         text = _KHANDA_TA_ZWJ.sub("\u09ce", text)
         text = _RA_VIRAMA_ZWJ_YA.sub("\u09b0\u200d\u09cd\u09af", text)
-        text = _STRAY_ZWJ.sub("", text)
+        text = STRAY_ZWJ.sub("", text)
     # NFC also joins split vowel signs: ে + া -> ো, ে + ৗ -> ৌ.
     text = unicodedata.normalize("NFC", text)
     return repair_bangla(_SIGNS_AFTER_DIGIT.sub(r"\1", text))
