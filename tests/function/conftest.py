@@ -100,7 +100,8 @@ def upload_tree(bucket: Any, local: Path, prefix: str) -> None:
 class FaultProxy:
     """HTTP proxy in front of the emulator that answers 503 or resets the connection on cue.
 
-    `plan` is consumed one entry per request: "503", "reset" or "pass"; when it is empty every
+    `plan` is consumed one entry per request: "503", "429", "reset", "slow" (pass after 2 s) or
+    "pass"; when it is empty every
     request passes. `requests` records (method, path, range header, outcome).
     """
 
@@ -127,9 +128,11 @@ class FaultProxy:
                     self.connection.close()
                     self.close_connection = True
                     return
-                if action == "503":
-                    payload = b'{"error": {"code": 503, "message": "injected"}}'
-                    self.send_response(503)
+                if action == "slow":
+                    time.sleep(2.0)  # a slow bucket: the server stays in its loading state meanwhile
+                elif action in ("503", "429"):
+                    payload = b'{"error": {"code": %d, "message": "injected"}}' % int(action)
+                    self.send_response(int(action))
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()

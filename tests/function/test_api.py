@@ -164,7 +164,8 @@ def test_synthesize_json_with_a_voice_id_is_seeded(
     api: Callable[..., requests.Response], voice_id: str, server: Any
 ) -> None:
     body = {"text": SHORT, "voice_id": voice_id, "seed": 11, "temperature": 0.5, "response_format": "json"}
-    first = api("POST", "/synthesize", json=body)
+    trace = {"X-Cloud-Trace-Context": "105445aa7843bc8bf206b12000100000/1;o=1"}
+    first = api("POST", "/synthesize", json=body, headers=trace)
     second = api("POST", "/synthesize", json=body)
     doc = first.json()
     assert first.status_code == 200 and doc["sample_rate"] == 24000
@@ -176,6 +177,9 @@ def test_synthesize_json_with_a_voice_id_is_seeded(
     line = access_line(server, first.headers["X-Request-Id"])
     assert line["text_chars"] == len(SHORT) and line["audio_seconds"] == pytest.approx(doc["duration_s"])
     assert line["rtf"] > 0 and line["severity"] == "INFO"
+    assert (
+        line["logging.googleapis.com/trace"] == "105445aa7843bc8bf206b12000100000"
+    )  # no GOOGLE_CLOUD_PROJECT
     assert SHORT not in json.dumps(line, ensure_ascii=False) and "audio" not in line
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -83,8 +84,6 @@ def test_workers_starting_together_download_once(
     server = start_server(server_env(tmp_path, "gs://bundles/models", TTS_WORKERS="3"))
     server.wait_ready()
     # Every worker must be up, not only the first: wait for three "model ready" lines.
-    import time
-
     deadline = time.monotonic() + 120
     while len(phases(server.log_records()).get("ready", [])) < 3 and time.monotonic() < deadline:
         time.sleep(0.3)
@@ -92,7 +91,7 @@ def test_workers_starting_together_download_once(
     assert sorted(d["cached"] for d in downloads) == [False, True, True]
 
 
-@pytest.mark.parametrize("damage", ["corrupt", "missing"])
+@pytest.mark.parametrize("damage", ["corrupt", "missing", "manifest"])
 def test_a_broken_bundle_stops_the_start(
     start_server: Callable[..., Any],
     server_env: Callable[..., dict[str, str]],
@@ -109,16 +108,22 @@ def test_a_broken_bundle_stops_the_start(
         data = bytearray(victim.read_bytes())
         data[len(data) // 2] ^= 0xFF
         victim.write_bytes(bytes(data))
-    else:
+    elif damage == "missing":
         victim.unlink()
+    else:
+        (src / "manifest.json").write_text('{"format_version": 1, "files": ')
     bucket = emulator.client().create_bucket(f"broken-{damage}")
     helpers.upload_tree(bucket, src, "m")
     server = start_server(server_env(tmp_path, f"gs://broken-{damage}/m"))
     assert server.wait_exit(120) == 3  # gunicorn halts: "Worker failed to boot"
     critical = [r for r in server.log_records() if r["severity"] == "CRITICAL"]
     assert len(critical) == 1
-    expected = "checksum mismatch" if damage == "corrupt" else "does not exist"
-    assert expected in critical[0]["message"] and victim.name in critical[0]["message"]
+    expected = {
+        "corrupt": f"checksum mismatch for gs://broken-corrupt/m/{victim.name}",
+        "missing": f"gs://broken-missing/m/{victim.name} does not exist",
+        "manifest": "unreadable manifest gs://broken-manifest/m/manifest.json: not valid JSON",
+    }[damage]
+    assert expected in critical[0]["message"]
     assert not (tmp_path / "cache" / "bundles").exists() or not any(
         p.name.startswith("int8-") for p in (tmp_path / "cache" / "bundles").iterdir()
     )
@@ -137,13 +142,29 @@ def test_transient_bucket_errors_are_survived(
         bucket = emulator.client(proxy.url).create_bucket("flaky-bundles")
         helpers.upload_tree(bucket, demo_bundle / "int8", "m/int8")
         proxy.requests.clear()
-        proxy.plan = ["503", "pass", "503", "reset", "pass", "503", "503", "pass", "reset"]
+        proxy.plan = ["slow", "503", "pass", "429", "reset", "pass", "503", "503", "pass", "reset"]
         server = start_server(
             {**server_env(tmp_path, "gs://flaky-bundles/m"), "STORAGE_EMULATOR_HOST": proxy.url}
         )
+        # While the bundle is still coming, the service says so: 503 with Retry-After everywhere.
+        health = synth = None
+        deadline = time.monotonic() + 60
+        while (health is None or synth is None) and time.monotonic() < deadline:
+            try:
+                health = health or requests.get(server.url + "/health", timeout=5)
+                synth = synth or requests.post(server.url + "/synthesize", json={"text": "x"}, timeout=5)
+            except requests.ConnectionError:
+                time.sleep(0.05)  # not listening yet
+        assert health is not None and health.status_code == 503 and health.json()["status"] == "loading"
+        assert (
+            synth is not None
+            and synth.status_code == 503
+            and synth.json()["error"]["code"] == "model_loading"
+        )
+        assert int(synth.headers["Retry-After"]) > 0
         server.wait_ready()
-        injected = [r for r in proxy.requests if r[3] != "pass"]
-        assert len(injected) == 6
+        injected = [r for r in proxy.requests if r[3] not in ("pass", "slow")]
+        assert [r[3] for r in injected] == ["503", "429", "reset", "503", "503", "reset"]
     finally:
         proxy.stop()
 
