@@ -35,6 +35,8 @@ def write(snap: dict[str, Any], status: int, size: int | None, **metrics: Any) -
         fields["rtf"] = round(latency / audio_s, 4)  # request time / audio time: < 1 is faster than real time
     # 503 while loading and 429 under load are expected back-pressure, not server faults.
     level = logging.WARNING if status in (429, 503) else logging.ERROR if status >= 500 else logging.INFO
+    if snap["path"] == "/health":
+        level = logging.DEBUG  # probes every few seconds: visible with TTS_LOG_LEVEL=DEBUG only
     log.log(
         level,
         "%s %s %d %.0f ms",

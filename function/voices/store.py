@@ -2,13 +2,15 @@
 
 Each voice is two objects, `<id>.voice` (the engine's serialized conditioning) and `<id>.json`
 (metadata). The payload is written first, so a listed voice is always loadable. A voice created on
-one instance is found by any other on first use (LRU miss -> store read). The store holds bytes
+one instance is found by any other on first use (LRU miss -> store read); a voice deleted on one
+instance stops working on the others (an LRU hit checks that the metadata still exists). The store holds bytes
 and callables; it knows nothing of the engine's Voice type beyond them.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import secrets
 import threading
@@ -18,9 +20,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Generic, TypeVar
 
-from function.storage import ObjectNotFoundError, ObjectStore
+from function.storage import ObjectNotFoundError, ObjectStore, StorageError
 
 V = TypeVar("V")
+log = logging.getLogger(__name__)
 _ID = re.compile(r"^voice_[0-9a-z]{20}$")
 
 
@@ -93,7 +96,19 @@ class VoiceStore(Generic[V]):
             voice = self._lru.get(voice_id)
             if voice is not None:
                 self._lru.move_to_end(voice_id)
+        if voice is not None:
+            # A voice deleted by another instance must stop working here too: one metadata check
+            # (milliseconds, next to seconds of synthesis). If the store is down, the cached copy serves.
+            try:
+                still_there = self._store.exists(f"{voice_id}.json")
+            except StorageError:
+                log.warning("voice store unreachable; using the cached voice %s", voice_id)
                 return voice
+            if still_there:
+                return voice
+            with self._lock:
+                self._lru.pop(voice_id, None)
+            raise VoiceNotFoundError(voice_id)
         try:
             voice = self._loads(self._store.read_bytes(f"{voice_id}.voice"))
         except ObjectNotFoundError:

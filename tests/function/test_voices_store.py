@@ -52,3 +52,24 @@ def test_a_voice_made_on_one_instance_is_used_on_another(bucket: Any) -> None:
     assert [i.voice_id for i in second.list()] == [vid]
     second.delete(vid)
     assert first.list() == []
+    with pytest.raises(VoiceNotFoundError):
+        first.get(vid)  # still in first's LRU, but deleted everywhere
+    assert vid not in first.cached_ids()
+
+
+def test_a_cached_voice_survives_a_store_outage(tmp_path: Path) -> None:
+    from function.storage import StorageError
+
+    class Flaky(LocalStore):
+        down = False
+
+        def exists(self, key: str) -> bool:
+            if self.down:
+                raise StorageError("bucket unreachable")
+            return super().exists(key)
+
+    store = Flaky(tmp_path)
+    vs = voices(store)
+    vid = vs.add(b"cond", name=None, reference_seconds=3).voice_id
+    store.down = True
+    assert vs.get(vid) == b"cond"
