@@ -17,6 +17,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Generic, TypeVar
 
@@ -127,14 +128,17 @@ class VoiceStore(Generic[V]):
 
     def list(self) -> list[VoiceInfo]:
         ids = sorted(k[: -len(".json")] for k in self._store.list_keys() if k.endswith(".json"))
-        out: list[VoiceInfo] = []
-        for voice_id in ids:
-            if not valid_voice_id(voice_id):
-                continue
+
+        def read(voice_id: str) -> VoiceInfo | None:
             try:
-                out.append(self.info(voice_id))
+                return self.info(voice_id)
             except VoiceNotFoundError:
-                continue  # deleted between the listing and the read
+                return None  # deleted between the listing and the read
+
+        # Metadata reads are round trips to the bucket: overlap them.
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            found = pool.map(read, [v for v in ids if valid_voice_id(v)])
+            out = [info for info in found if info is not None]
         return sorted(out, key=lambda i: i.created_at)
 
     def delete(self, voice_id: str) -> None:
