@@ -1,0 +1,49 @@
+"""gunicorn.conf.py: the settings Cloud Run relies on, for a GPU and for a CPU instance."""
+
+from __future__ import annotations
+
+import logging
+import runpy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CONF = Path(__file__).resolve().parents[2] / "function" / "gunicorn.conf.py"
+
+
+def load(monkeypatch: pytest.MonkeyPatch, **env: str) -> dict[str, Any]:
+    for key in ("TTS_WORKERS", "TTS_ENABLE_GPU", "TTS_MAX_CONCURRENT_REQUESTS", "TTS_QUEUE_SIZE", "PORT"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("TTS_MODEL_PATH", "gs://bucket/models")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return runpy.run_path(str(CONF))
+
+
+def test_gpu_instance_runs_one_model_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    conf = load(monkeypatch, TTS_ENABLE_GPU="true", TTS_MAX_CONCURRENT_REQUESTS="4", PORT="9090")
+    assert conf["workers"] == 1 and conf["worker_class"] == "gthread"
+    assert conf["threads"] == 4 + 4 + 4  # running + queued + headroom for probes
+    assert conf["bind"] == ["0.0.0.0:9090"] and conf["wsgi_app"] == "function.http.wsgi:app"
+    assert conf["preload_app"] is False
+
+
+def test_cloud_run_timing_and_logging(monkeypatch: pytest.MonkeyPatch) -> None:
+    conf = load(monkeypatch, TTS_WORKERS="3")
+    assert conf["workers"] == 3
+    assert conf["graceful_timeout"] < 10 <= conf["timeout"]  # inside Cloud Run's 10 s SIGTERM grace
+    assert conf["accesslog"] is None  # our JSON access log replaces gunicorn's
+    assert conf["logconfig_dict"]["formatters"]["json"]["()"] == "function.http.jsonlog.JsonFormatter"
+
+
+def test_a_bad_value_exits_with_status_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        with pytest.raises(SystemExit) as info:
+            load(monkeypatch, TTS_MODEL_VARIANT="bf16")
+    finally:  # the config file switched this process's logging to JSON on stdout
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    assert info.value.code == 2
