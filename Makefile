@@ -46,7 +46,7 @@ test-fast: lint
 
 demo: env
 	@if [ ! -f export/__main__.py ]; then echo "The exporter is not built yet (export/__main__.py): no demo bundle." >&2; exit 1; fi
-	@test -f $(DEMO_BUNDLE)/manifest.json || $(PY) -m export demo --out $(DEMO_BUNDLE)
+	@test -f $(DEMO_BUNDLE)/int8/manifest.json || $(PY) -m export demo --out $(DEMO_BUNDLE)
 
 # Serves the demo bundle in the foreground; once /health is 200 it registers a demo voice (a
 # synthetic clip: the demo model has random weights, so any clip does) and prints two curl lines.
