@@ -231,6 +231,29 @@ def test_stream_plays_as_it_arrives(server: Any, voice_id: str) -> None:
     assert line["audio_seconds"] == pytest.approx(len(audio) / rate, abs=1e-3)
 
 
+def test_ffmpeg_plays_the_stream_as_it_arrives(server: Any, voice_id: str) -> None:
+    """What `curl ... | ffplay -` does: ffmpeg reads the open-length WAV from a pipe while it streams."""
+    import shutil
+    import subprocess
+
+    ffmpeg = shutil.which("ffmpeg")
+    assert ffmpeg, "ffmpeg is part of the environment (make env installs it)"
+    decoder = subprocess.Popen(
+        [ffmpeg, "-hide_banner", "-loglevel", "error", "-i", "pipe:0", "-f", "s16le", "-ac", "1", "pipe:1"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    conn, resp = open_stream(server, {"text": SHORT, "voice_id": voice_id, "seed": 4})
+    sent = 0
+    while chunk := resp.read1(65536):
+        decoder.stdin.write(chunk)  # type: ignore[union-attr]
+        sent += len(chunk)
+    conn.close()
+    out, _ = decoder.communicate(timeout=60)
+    assert decoder.returncode == 0
+    assert len(out) == sent - 44  # every PCM sample of the stream decoded, none invented
+
+
 def test_stream_matches_the_whole_file(
     api: Callable[..., requests.Response], server: Any, voice_id: str
 ) -> None:
