@@ -89,6 +89,21 @@ class ModelState:
     def _load(self) -> Loaded:
         s = self.settings
         t_all = time.perf_counter()
+        log.info(
+            "loading %s (%s) on %s",
+            s.model_path,
+            s.model_variant,
+            "GPU" if s.enable_gpu else "CPU",
+            extra={
+                "phase": "start",
+                "cache_dir": str(s.cache_dir),
+                "voices_path": s.voices_path,
+                "max_concurrent_requests": s.max_concurrent_requests,
+                "queue_size": s.queue_size,
+                "intra_op_threads": s.intra_op_threads,
+                "api_keys": len(s.api_keys),  # how many, never which
+            },
+        )
         store = open_store(s.model_path, chunk_bytes=s.download_chunk_bytes, workers=s.download_workers)
         report = fetch_bundle(store, s.model_variant, s.cache_dir, log=log)
 
