@@ -51,22 +51,15 @@ class ModelState:
         self.on_fatal = on_fatal
         self.started = time.monotonic()
         self.status = "loading"
-        self.error: str | None = None
         self.loaded: Loaded | None = None
         self.ready_at: float | None = None  # wall-clock time, for /v1/models' "created"
-        self._thread: threading.Thread | None = None
 
     @property
     def uptime_s(self) -> float:
         return time.monotonic() - self.started
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="model-loader", daemon=True)
-        self._thread.start()
-
-    def wait(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
+        threading.Thread(target=self._run, name="model-loader", daemon=True).start()
 
     def _run(self) -> None:
         try:
@@ -82,7 +75,6 @@ class ModelState:
 
     def _fail(self, message: str) -> None:
         self.status = "failed"
-        self.error = message
         log.critical(message, extra={"phase": "startup", "model_path": self.settings.model_path})
         self.on_fatal()
 

@@ -39,7 +39,6 @@ PARAMS: dict[str, Param] = {
     name: Param(kind, lo, hi, _DESCRIPTIONS[name]) for name, (kind, lo, hi) in SAMPLING_RANGES.items()
 }
 SYNTH_FORMATS = ("wav", "json")
-MIN_TEXT = 1
 
 
 @dataclass(frozen=True)
