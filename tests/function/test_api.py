@@ -493,6 +493,30 @@ def test_the_server_survived_everything(server: Any) -> None:
     assert not [line for line in lines if SHORT in line or "আমার সোনার বাংলা" in line]
 
 
+# ---- TTS_CONFIG_PATH ----------------------------------------------------------------------------
+
+
+def test_config_path_sets_defaults_and_languages(
+    start_server: Callable[..., Any],
+    demo_bundle: Path,
+    tmp_path: Path,
+    api: Callable[..., requests.Response],
+    clip_b64: str,
+) -> None:
+    config = tmp_path / "runtime.json"
+    config.write_text(json.dumps({"defaults": {"speed": 2.0}, "languages": ["bn"]}))
+    srv = start_server(env_for(demo_bundle, tmp_path, TTS_CONFIG_PATH=str(config)))
+    srv.wait_ready()
+    body = {"text": SHORT, "speaker_wav": clip_b64, "seed": 9, "response_format": "json"}
+    fast = requests.post(srv.url + "/synthesize", json=body, headers=AUTH, timeout=300).json()
+    normal = api("POST", "/synthesize", json=body).json()
+    # Both run to the demo model's token limit; at the default speed 2.0 that is half the audio.
+    assert fast["duration_s"] == pytest.approx(normal["duration_s"] / 2, rel=0.05)
+    assert requests.get(srv.url + "/health", timeout=5).json()["languages"] == ["bn"]
+    r = requests.post(srv.url + "/synthesize", json={**body, "language": "en"}, headers=AUTH, timeout=30)
+    assert_error(r, 400, "unsupported_language")
+
+
 # ---- shutdown ---------------------------------------------------------------------------------
 
 
