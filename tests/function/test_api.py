@@ -302,6 +302,38 @@ def test_busy_server_answers_429_with_retry_after(
     wait_idle(server)
 
 
+def test_a_queued_request_waits_for_the_slot(
+    start_server: Callable[..., Any], demo_bundle: Path, tmp_path: Path, clip_b64: str
+) -> None:
+    """One slot, a queue of one: the second request waits and succeeds, the third gets 429."""
+    import concurrent.futures
+
+    srv = start_server(env_for(demo_bundle, tmp_path, TTS_QUEUE_SIZE="1", TTS_QUEUE_TIMEOUT_SECONDS="60"))
+    srv.wait_ready()
+    conn, resp = open_stream(srv, {"text": LONG, "speaker_wav": clip_b64})
+    resp.read(44)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        queued = pool.submit(
+            requests.post,
+            srv.url + "/synthesize",
+            json={"text": SHORT, "speaker_wav": clip_b64},
+            headers=AUTH,
+            timeout=300,
+        )
+        deadline = time.monotonic() + 30
+        while requests.get(srv.url + "/health", timeout=5).json()["queued"] == 0:
+            assert time.monotonic() < deadline, "the second request never queued"
+            time.sleep(0.05)
+        third = requests.post(
+            srv.url + "/synthesize", json={"text": SHORT, "speaker_wav": clip_b64}, headers=AUTH, timeout=30
+        )
+        assert_error(third, 429, "overloaded")
+        assert not queued.done()
+        conn.sock.close()  # type: ignore[union-attr]
+        conn.close()  # frees the slot: the queued request runs
+        assert queued.result(timeout=300).status_code == 200
+
+
 # ---- voices ---------------------------------------------------------------------------------
 
 
