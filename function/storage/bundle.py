@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from function.engine.bundle import FORMAT_VERSION, MANIFEST, sha256_file
 from function.storage.store import LocalStore, ObjectNotFoundError, ObjectStore, StorageError, check_key
 
-MANIFEST = "manifest.json"
 VERIFIED_MARK = ".verified"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -51,13 +51,15 @@ class FetchReport:
 
 
 def read_manifest(data: bytes, where: str) -> dict[str, Any]:
-    """Parse and check a manifest: format_version 1 and a files table of safe paths, sha256, size."""
+    """Parse and check a manifest: the engine's format_version, a files table of safe paths, sha256, size."""
     try:
         manifest = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BundleFetchError(f"unreadable manifest {where}: not valid JSON ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("format_version") != 1:
-        raise BundleFetchError(f"unreadable manifest {where}: expected a JSON object with format_version 1")
+    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+        raise BundleFetchError(
+            f"unreadable manifest {where}: expected a JSON object with format_version {FORMAT_VERSION}"
+        )
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:
         raise BundleFetchError(f"unreadable manifest {where}: 'files' must be a non-empty object")
@@ -78,14 +80,6 @@ def read_manifest(data: bytes, where: str) -> dict[str, Any]:
                 f"unreadable manifest {where}: files[{name!r}] needs a lowercase hex 'sha256' and a 'size'"
             )
     return manifest
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(4 * 2**20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _locate(store: ObjectStore, variant: str) -> str:
@@ -224,7 +218,7 @@ def _download_and_verify(
                 f"bundle object {store.url(prefix + name)} has {size} bytes, the manifest says "
                 f"{entry['size']}: the upload is incomplete or the manifest is stale"
             )
-        actual = _sha256_file(path)
+        actual = sha256_file(path)
         if actual != entry["sha256"]:
             raise BundleFetchError(
                 f"checksum mismatch for {store.url(prefix + name)}: sha256 {actual}, manifest says "
