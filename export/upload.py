@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from function.engine.bundle import MANIFEST
 
@@ -17,12 +18,12 @@ def parse_gs_url(url: str) -> tuple[str, str]:
     return bucket, prefix.strip("/")
 
 
-def upload_bundle(bundle_dir: Path, url: str) -> int:
+def upload_bundle(bundle_dir: Path, url: str, client: Any = None) -> int:
     """Upload every file under bundle_dir, each manifest.json after the files; return bytes sent."""
     from google.cloud import storage
 
     bucket_name, prefix = parse_gs_url(url)
-    bucket = storage.Client().bucket(bucket_name)
+    bucket = (client or storage.Client()).bucket(bucket_name)
     files = sorted(p for p in bundle_dir.rglob("*") if p.is_file())
     ordered = [p for p in files if p.name != MANIFEST] + [p for p in files if p.name == MANIFEST]
     sent, t0 = 0, time.perf_counter()
