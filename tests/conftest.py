@@ -6,16 +6,15 @@ so a second `make test` reuses them and any change to the export or engine code 
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from function.storage.bundle import exclusive_lock
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "test-bundles"
@@ -36,21 +35,10 @@ def _source_hash() -> str:
     return digest.hexdigest()[:16]
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def _build_cached(name: str, **demo_kwargs: float) -> Path:
     """Build (once) a demo checkpoint and its fp32/fp16/int8 bundle; return the cache directory."""
     target = CACHE / f"{name}-{_source_hash()}"
-    with _locked(CACHE / f"{name}.lock"):
+    with exclusive_lock(CACHE / f"{name}.lock"):
         if not (target / "bundle" / "int8" / "manifest.json").is_file():
             from export.build import build_bundle
             from export.demo import write_demo_checkpoint

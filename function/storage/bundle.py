@@ -94,7 +94,8 @@ def _locate(store: ObjectStore, variant: str) -> str:
 
 
 @contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
+def exclusive_lock(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive flock on lock_path (created if missing) across processes."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -147,7 +148,7 @@ def fetch_bundle(
     key = hashlib.sha256(manifest_bytes).hexdigest()[:16]
     bundles = cache_dir / "bundles"
     final = bundles / f"{manifest.get('variant', variant)}-{key}"
-    with _exclusive(cache_dir / ".bundle.lock"):
+    with exclusive_lock(cache_dir / ".bundle.lock"):
         if _complete(final, manifest):
             log.info(
                 "bundle cache hit: reusing %s for %s",
