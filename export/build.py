@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import shutil
@@ -16,7 +15,7 @@ import torch
 import torchaudio
 
 from export.graphs import ConditioningGraph, GptStepGraph, SpeakerEncoderGraph, VocoderGraph
-from export.model_loading import load_config, load_xtts, remove_weight_norm
+from export.model_loading import load_xtts, remove_weight_norm
 from function.engine.bundle import FORMAT_VERSION, MANIFEST, VARIANTS, sha256_file
 
 log = logging.getLogger(__name__)
@@ -309,12 +308,10 @@ def build_bundle(
         raise ValueError(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
     t0 = _step(f"loading checkpoint {checkpoint} (coqui-tts load_checkpoint)")
     model = load_xtts(config_path, checkpoint, vocab)
-    config = load_config(config_path)
-    export_model = copy.deepcopy(model)
-    remove_weight_norm(export_model)
+    remove_weight_norm(model)  # same math; the loaded model exists only to be exported
     _step(f"  loaded in {time.perf_counter() - t0:.1f} s")
     limits = {**DEFAULT_CHAR_LIMITS, **(char_limits or {})}
-    context = vocoder_context_frames(export_model)
+    context = vocoder_context_frames(model)
     base = {
         "format_version": FORMAT_VERSION,
         "model": {"name": model_name, "version": model_version},
@@ -323,7 +320,7 @@ def build_bundle(
             "config_sha256": sha256_file(config_path),
             "vocab_sha256": sha256_file(vocab),
         },
-        "runtime": runtime_settings(export_model, config, limits, context),
+        "runtime": runtime_settings(model, model.config, limits, context),
         "exporter": {"torch": torch.__version__, "onnx": onnx.__version__, "opset": OPSET},
     }
     out.mkdir(parents=True, exist_ok=True)
@@ -331,9 +328,9 @@ def build_bundle(
     if fp32.exists():
         shutil.rmtree(fp32)
     fp32.mkdir()
-    export_graphs(export_model, fp32)
-    np.savez(fp32 / "frontend.npz", **frontend_tables(export_model))
-    np.savez(fp32 / "gpt_embeddings.npz", **embedding_tables(export_model))
+    export_graphs(model, fp32)
+    np.savez(fp32 / "frontend.npz", **frontend_tables(model))
+    np.savez(fp32 / "gpt_embeddings.npz", **embedding_tables(model))
     shutil.copyfile(vocab, fp32 / "vocab.json")
     manifests = {"fp32": write_manifest(fp32, base, "fp32")}
     for variant in variants:

@@ -20,6 +20,7 @@ from function.engine.sampling import SamplingConfig, apply_repetition_penalty, c
 from function.engine.sessions import choose_providers, create_session
 from function.engine.tokenizer import XttsTokenizer
 from function.engine.voice import Voice
+from function.text import split_sentences
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,8 @@ class Engine:
         gpt = rt["gpt"]
         self._layers = int(gpt["layers"])
         self._heads = int(gpt["heads"])
-        self._head_dim = int(gpt["model_dim"]) // self._heads
+        self._width = int(gpt["model_dim"])
+        self._head_dim = self._width // self._heads
         self._kv_names = [f"past_{kind}_{i}" for i in range(self._layers) for kind in ("key", "value")]
         self._kv_dtype = np.float16 if self._gpt.get_inputs()[2].type == "tensor(float16)" else np.float32
 
@@ -149,18 +151,13 @@ class Engine:
         return np.asarray(emb[:, :, None], dtype=np.float32)
 
     # ---- synthesis ------------------------------------------------------------------------
-    def _resolve(self, params: SynthesisParams) -> SynthesisParams:
-        d = self._rt["defaults"]
-        return replace(
-            params,
-            temperature=d["temperature"] if params.temperature is None else params.temperature,
-            top_k=d["top_k"] if params.top_k is None else params.top_k,
-            top_p=d["top_p"] if params.top_p is None else params.top_p,
-            repetition_penalty=d["repetition_penalty"]
-            if params.repetition_penalty is None
-            else params.repetition_penalty,
-            length_penalty=d["length_penalty"] if params.length_penalty is None else params.length_penalty,
-        )
+    def _prepare(self, text: str, params: SynthesisParams | None) -> tuple[SynthesisParams, list[list[int]]]:
+        """Checked parameters (unset sampling knobs from the checkpoint's config) and each piece's tokens."""
+        p = params or SynthesisParams()
+        p = replace(p, **{k: v for k, v in self._rt["defaults"].items() if getattr(p, k) is None})
+        if not 0.25 <= p.speed <= 4.0:
+            raise TextError(f"speed {p.speed} is out of range: use 0.25 to 4.0")
+        return p, [self.tokenizer.encode(piece, p.language) for piece in self._pieces(text, p.language)]
 
     def _pieces(self, text: str, language: str) -> list[str]:
         text = text.strip()
@@ -169,8 +166,6 @@ class Engine:
         limit = self.char_limit(language)
         if len(text) <= limit:
             return [text]
-        from function.text import split_sentences
-
         return [p for p in split_sentences(text, limit) if p.strip()]
 
     def _prefix(self, tokens: list[int], voice: Voice) -> npt.NDArray[np.float32]:
@@ -234,11 +229,11 @@ class Engine:
         self, text: str, voice: Voice, params: SynthesisParams | None = None
     ) -> list[list[int]]:
         """The GPT's audio codes for each text piece (what coqui-tts's gpt.generate returns)."""
-        p = self._resolve(params or SynthesisParams())
+        p, pieces = self._prepare(text, params)
         out = []
-        for piece in self._pieces(text, p.language):
+        for tokens in pieces:
             codes: list[int] = []
-            for _ in self._latents(self.tokenizer.encode(piece, p.language), voice, p, codes):
+            for _ in self._latents(tokens, voice, p, codes):
                 pass
             out.append(codes)
         return out
@@ -260,15 +255,9 @@ class Engine:
         wav = self._voc.run(None, {"z": z, "g": voice.speaker_embedding})[0]
         return np.asarray(wav, dtype=np.float32).reshape(-1)
 
-    def _check_speed(self, speed: float) -> None:
-        if not 0.25 <= speed <= 4.0:
-            raise TextError(f"speed {speed} is out of range: use 0.25 to 4.0")
-
     def synthesize(self, text: str, voice: Voice, params: SynthesisParams | None = None) -> Audio:
         """Whole waveform (float32, mono, `sample_rate`) for already-normalized text."""
-        p = self._resolve(params or SynthesisParams())
-        self._check_speed(p.speed)
-        pieces = [self.tokenizer.encode(t, p.language) for t in self._pieces(text, p.language)]
+        p, pieces = self._prepare(text, params)
         wavs = []
         for tokens in pieces:
             latents = np.stack(list(self._latents(tokens, voice, p)))
@@ -282,9 +271,7 @@ class Engine:
         so total vocoder work is linear in the audio length, and the chunks join into exactly the
         non-streaming waveform (no crossfade needed).
         """
-        p = self._resolve(params or SynthesisParams())
-        self._check_speed(p.speed)
-        pieces = [self.tokenizer.encode(t, p.language) for t in self._pieces(text, p.language)]
+        p, pieces = self._prepare(text, params)
         context = int(self._rt["vocoder_context_frames"])
         hop = int(self._rt["output_hop_length"])
         for tokens in pieces:
@@ -309,16 +296,13 @@ class Engine:
                     yield self._vocode_window(frames, emitted, ready, context, hop, voice)
                     emitted = ready
             tail = upsampler.push(
-                np.stack(pending) if pending else np.zeros((0, self._emb_dim()), np.float32), final=True
+                np.stack(pending) if pending else np.zeros((0, self._width), np.float32), final=True
             )
             if len(tail):
                 frames.append(tail)
                 n_frames += len(tail)
             if n_frames > emitted:
                 yield self._vocode_window(frames, emitted, n_frames, context, hop, voice)
-
-    def _emb_dim(self) -> int:
-        return int(self._rt["gpt"]["model_dim"])
 
     def _vocode_window(
         self,
@@ -344,11 +328,5 @@ class Engine:
         sr = int(self._rt["input_sample_rate"])
         voice = self.make_voice((rng.standard_normal(int(sr * 2.5)) * 0.1).astype(np.float32), sr)
         lang = "bn" if "bn" in self.languages else self.languages[0]
-        tokens = self.tokenizer.encode("a", lang)
-        latents = []
-        for latent in self._latents(
-            tokens, voice, self._resolve(SynthesisParams(language=lang, greedy=True, max_new_tokens=3))
-        ):
-            latents.append(latent)
-        self._vocode(self._upsampler(1.0).push(np.stack(latents), final=True), voice)
+        self.synthesize("a", voice, SynthesisParams(language=lang, greedy=True, max_new_tokens=3))
         log.info("engine warm-up took %.2f s", time.perf_counter() - t0)
