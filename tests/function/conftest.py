@@ -22,6 +22,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from export.upload import upload_bundle
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 
@@ -90,11 +92,8 @@ def bucket(emulator: Emulator) -> Any:
 
 
 def upload_tree(bucket: Any, local: Path, prefix: str) -> None:
-    for path in sorted(local.rglob("*")):
-        if path.is_file():
-            name = f"{prefix}/{path.relative_to(local).as_posix()}".lstrip("/")
-            # XML multipart upload is not emulated: single-request uploads only.
-            bucket.blob(name).upload_from_filename(str(path))
+    """Upload a local tree the way `python -m export build --upload` does (manifests last)."""
+    upload_bundle(local, f"gs://{bucket.name}/{prefix}", client=bucket.client)
 
 
 class FaultProxy:
