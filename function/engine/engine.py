@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from function.engine import dsp
 from function.engine.bundle import Bundle, load_bundle
-from function.engine.errors import ReferenceAudioError, TextError
+from function.engine.errors import ReferenceAudioError, TextError, VoiceFormatError
 from function.engine.latents import LatentUpsampler
 from function.engine.sampling import SamplingConfig, apply_repetition_penalty, choose_token
 from function.engine.sessions import choose_providers, create_session
@@ -77,6 +77,11 @@ class Engine:
         self._head_dim = self._width // self._heads
         self._kv_names = [f"past_{kind}_{i}" for i in range(self._layers) for kind in ("key", "value")]
         self._kv_dtype = np.float16 if self._gpt.get_inputs()[2].type == "tensor(float16)" else np.float32
+        g_shape = next(i.shape for i in self._voc.get_inputs() if i.name == "g")
+        self._voice_shapes = (
+            (1, None, self._width),
+            tuple(d if isinstance(d, int) else None for d in g_shape),
+        )
 
     @classmethod
     def load(
@@ -151,18 +156,41 @@ class Engine:
         return np.asarray(emb[:, :, None], dtype=np.float32)
 
     # ---- synthesis ------------------------------------------------------------------------
-    def _prepare(self, text: str, params: SynthesisParams | None) -> tuple[SynthesisParams, list[list[int]]]:
-        """Checked parameters (unset sampling knobs from the checkpoint's config) and each piece's tokens."""
+    def _prepare(
+        self, text: str, voice: Voice, params: SynthesisParams | None
+    ) -> tuple[SynthesisParams, list[list[int]]]:
+        """Checked voice and parameters (unset knobs from the checkpoint's config), each piece's tokens."""
+        self._check_voice(voice)
         p = params or SynthesisParams()
         p = replace(p, **{k: v for k, v in self._rt["defaults"].items() if getattr(p, k) is None})
         if not 0.25 <= p.speed <= 4.0:
             raise TextError(f"speed {p.speed} is out of range: use 0.25 to 4.0")
         return p, [self.tokenizer.encode(piece, p.language) for piece in self._pieces(text, p.language)]
 
+    def _check_voice(self, voice: Voice) -> None:
+        """A voice made by another model (or damaged in storage) fails as such, not inside ONNX Runtime."""
+        for array, expected in zip(
+            (voice.cond_latents, voice.speaker_embedding), self._voice_shapes, strict=True
+        ):
+            fits = array.ndim == len(expected) and all(
+                want is None or got == want for got, want in zip(array.shape, expected, strict=True)
+            )
+            if not fits or not np.isfinite(array).all():
+                raise VoiceFormatError(
+                    f"this voice does not fit the model {self.model_id} (conditioning of shape "
+                    f"{array.shape}); create it again from the reference clip"
+                )
+
     def _pieces(self, text: str, language: str) -> list[str]:
         text = text.strip()
         if not text:
             raise TextError("text is empty: send the words to speak")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise TextError(
+                "text holds an unpaired surrogate, which is not a character: send valid Unicode"
+            ) from None
         limit = self.char_limit(language)
         if len(text) <= limit:
             return [text]
@@ -229,7 +257,7 @@ class Engine:
         self, text: str, voice: Voice, params: SynthesisParams | None = None
     ) -> list[list[int]]:
         """The GPT's audio codes for each text piece (what coqui-tts's gpt.generate returns)."""
-        p, pieces = self._prepare(text, params)
+        p, pieces = self._prepare(text, voice, params)
         out = []
         for tokens in pieces:
             codes: list[int] = []
@@ -257,7 +285,7 @@ class Engine:
 
     def synthesize(self, text: str, voice: Voice, params: SynthesisParams | None = None) -> Audio:
         """Whole waveform (float32, mono, `sample_rate`) for already-normalized text."""
-        p, pieces = self._prepare(text, params)
+        p, pieces = self._prepare(text, voice, params)
         wavs = []
         for tokens in pieces:
             latents = np.stack(list(self._latents(tokens, voice, p)))
@@ -271,7 +299,7 @@ class Engine:
         so total vocoder work is linear in the audio length, and the chunks join into exactly the
         non-streaming waveform (no crossfade needed).
         """
-        p, pieces = self._prepare(text, params)
+        p, pieces = self._prepare(text, voice, params)
         context = int(self._rt["vocoder_context_frames"])
         hop = int(self._rt["output_hop_length"])
         for tokens in pieces:

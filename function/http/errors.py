@@ -7,6 +7,8 @@ import logging
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from function.http.jsonlog import utf8_safe
+
 log = logging.getLogger(__name__)
 
 # werkzeug's own HTTP errors, rewritten into our codes and messages that say how to fix them.
@@ -29,7 +31,8 @@ class ApiError(Exception):
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
-    response = jsonify({"error": {"code": code, "message": message}})
+    # Messages may quote what the client sent; that must never stop the error itself from being sent.
+    response = jsonify({"error": {"code": code, "message": utf8_safe(message)}})
     response.status_code = status
     for key, value in (headers or {}).items():
         response.headers[key] = value

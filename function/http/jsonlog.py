@@ -41,7 +41,20 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             # Error Reporting picks up a stack trace that follows the message.
             doc["message"] += "\n" + self.formatException(record.exc_info)
-        return json.dumps(doc, ensure_ascii=False, default=str)
+        return utf8_safe(json.dumps(doc, ensure_ascii=False, default=str))
+
+
+def utf8_safe(text: str) -> str:
+    """`text` with any lone surrogate written as a \\uXXXX escape, so it encodes as UTF-8.
+
+    Inside a JSON document the escape is valid JSON; without this, one client-sent surrogate that
+    reached a message would make the log handler print a non-JSON traceback instead of the line.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def configure_logging(level: str) -> None:

@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,10 @@ PARAMS: dict[str, Param] = {
     name: Param(kind, lo, hi, _DESCRIPTIONS[name]) for name, (kind, lo, hi) in SAMPLING_RANGES.items()
 }
 SYNTH_FORMATS = ("wav", "json")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Whitespace anywhere (MIME line wrapping) is dropped; '-' and '_' are the URL-safe alphabet.
+_BASE64_CLEAN = str.maketrans("", "", " \t\r\n\f\v")
+_BASE64_STRAY = re.compile("[^A-Za-z0-9+/=_ \t\r\n\f\v-]")
 
 
 @dataclass(frozen=True)
@@ -67,25 +72,90 @@ def bad(code: str, message: str) -> ApiError:
     return ApiError(400, code, message)
 
 
+def shown(value: Any, limit: int = 40) -> str:
+    """A client's value quoted in an error message: ASCII-safe and short, whatever was sent."""
+    if isinstance(value, (dict, list)):
+        return "an object" if isinstance(value, dict) else "an array"
+    text = ascii(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def parse_json_object(raw: bytes) -> dict[str, Any]:
     try:
         body = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise bad("invalid_json", f"the body is not valid JSON ({exc}); send a JSON object") from None
+    except RecursionError:
+        raise bad("invalid_json", "the body is nested too deeply; send a flat JSON object") from None
+    except ValueError:  # Python's int digit limit (CVE-2020-10735): an absurdly long integer
+        raise bad(
+            "invalid_json", "a number in the body has too many digits; send numbers in the documented ranges"
+        ) from None
     if not isinstance(body, dict):
         raise bad("invalid_json", 'the body must be a JSON object, e.g. {"text": "...", "voice_id": "..."}')
+    _reject_lone_surrogates(body)
     return body
 
 
+def _reject_lone_surrogates(body: dict[str, Any]) -> None:
+    """JSON may spell an unpaired surrogate ("\\ud800"); no Unicode text holds one, so no field may.
+
+    Walked iteratively (the parser accepts nesting up to the recursion limit) and without building
+    paths (a 16 MiB array has millions of items): the error names the top-level field.
+    """
+    for field, top in body.items():
+        if has_lone_surrogate(field):
+            raise _surrogate_error(f"the field name {field!a}")
+        stack = [top]
+        while stack:
+            value = stack.pop()
+            if isinstance(value, dict):
+                if any(has_lone_surrogate(key) for key in value):
+                    raise _surrogate_error(f"a field name inside '{field}'")
+                stack.extend(value.values())
+            elif isinstance(value, list):
+                stack.extend(value)
+            elif isinstance(value, str) and has_lone_surrogate(value):
+                raise _surrogate_error(f"'{field}'")
+
+
+def has_lone_surrogate(text: str) -> bool:
+    return _SURROGATE.search(text) is not None
+
+
+def _surrogate_error(where: str) -> ApiError:
+    return bad(
+        "invalid_unicode",
+        f"{where} holds an unpaired UTF-16 surrogate (\\ud800-\\udfff), which is not a character: "
+        "send valid Unicode (a character outside the BMP is one \\u escape pair or plain UTF-8)",
+    )
+
+
 def decode_base64_audio(value: Any, field: str) -> bytes:
+    """Standard or URL-safe base64, line-wrapped or not (`base64 clip.wav` wraps at 76), padding optional."""
     if not isinstance(value, str) or not value.strip():
         raise bad("invalid_base64", f"'{field}' must be a non-empty base64 string of a WAV/FLAC/OGG/MP3 file")
     text = value.strip()
     if text.startswith("data:") and "," in text:
         text = text.split(",", 1)[1]  # a data: URL, as browsers produce
+    stray = _BASE64_STRAY.search(text)
+    if stray is not None:
+        raise bad(
+            "invalid_base64",
+            f"'{field}' is not base64: character {stray.group()!a} at position {stray.start()} "
+            "is not in the base64 alphabet; encode the audio file's bytes (e.g. `base64 -w0 clip.wav`)",
+        )
+    body = text.translate(_BASE64_CLEAN).rstrip("=")
+    if "=" in body or len(body) % 4 == 1:
+        raise bad(
+            "invalid_base64",
+            f"'{field}' is not valid base64 (misplaced '=' padding, or a truncated string of "
+            f"{len(body)} characters); send the whole file, encoded once",
+        )
+    altchars = b"-_" if "-" in body or "_" in body else None
     try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
+        return base64.b64decode(body + "=" * (-len(body) % 4), altchars=altchars)
+    except binascii.Error:
         raise bad("invalid_base64", f"'{field}' is not valid base64; encode the audio file's bytes") from None
 
 
@@ -110,7 +180,7 @@ def _language(body: dict[str, Any], languages: list[str]) -> str:
     if not isinstance(value, str) or value not in languages:
         raise bad(
             "unsupported_language",
-            f"language {value!r} is not supported by this model; use one of: {', '.join(languages)}",
+            f"language {shown(value)} is not supported by this model; use one of: {', '.join(languages)}",
         )
     return value
 
@@ -127,18 +197,17 @@ def _number(name: str, value: Any) -> float | int:
         raise bad("invalid_parameter", f"'{name}' must be {kind} in [{spec.minimum:g}, {spec.maximum:g}]")
     if not spec.minimum <= value <= spec.maximum:
         raise bad(
-            "out_of_range", f"'{name}'={value} is out of range: use {spec.minimum:g} to {spec.maximum:g}"
+            "out_of_range",
+            f"'{name}'={shown(value)} is out of range: use {spec.minimum:g} to {spec.maximum:g}",
         )
     return int(value) if spec.kind is int else float(value)
 
 
-def _reject_unknown(body: dict[str, Any], allowed: set[str]) -> None:
+def reject_unknown(body: dict[str, Any], allowed: set[str]) -> None:
     unknown = sorted(set(body) - allowed)
     if unknown:
-        raise bad(
-            "unknown_field",
-            f"unknown field(s) {', '.join(unknown)}; accepted fields: {', '.join(sorted(allowed))}",
-        )
+        names = ", ".join(shown(k) for k in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+        raise bad("unknown_field", f"unknown field(s) {names}; accepted fields: {', '.join(sorted(allowed))}")
 
 
 SYNTH_FIELDS = {"text", "language", "speaker_wav", "voice_id", "response_format", *PARAMS}
@@ -151,7 +220,7 @@ def parse_synthesis(
     max_text_chars: int,
     formats: tuple[str, ...] = SYNTH_FORMATS,
 ) -> SynthesisRequest:
-    _reject_unknown(body, SYNTH_FIELDS)
+    reject_unknown(body, SYNTH_FIELDS)
     text = _text(body, "text", max_text_chars)
     language = _language(body, languages)
     has_wav = body.get("speaker_wav") is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import asdict
 from typing import Any
 
@@ -10,7 +11,13 @@ from flask import Blueprint, Response, jsonify, request
 from function.http import access, synthesis
 from function.http.context import ready, slot
 from function.http.errors import ApiError
-from function.http.requests import bad, decode_base64_audio, parse_json_object
+from function.http.requests import (
+    bad,
+    decode_base64_audio,
+    has_lone_surrogate,
+    parse_json_object,
+    reject_unknown,
+)
 from function.voices import VoiceInfo, VoiceNotFoundError
 
 bp = Blueprint("voices", __name__)
@@ -24,9 +31,7 @@ def _as_json(info: VoiceInfo) -> dict[str, Any]:
 def _clip_and_name() -> tuple[bytes, str | None]:
     if request.mimetype == "application/json":
         body = parse_json_object(request.get_data())
-        unknown = sorted(set(body) - {"audio", "name"})
-        if unknown:
-            raise bad("unknown_field", f"unknown field(s) {', '.join(unknown)}; accepted: audio, name")
+        reject_unknown(body, {"audio", "name"})
         if body.get("audio") is None:
             raise bad(
                 "missing_audio", "'audio' is required: the base64 bytes of a 2-30 s WAV/FLAC/OGG/MP3 clip"
@@ -44,9 +49,24 @@ def _clip_and_name() -> tuple[bytes, str | None]:
             f"Content-Type {request.mimetype or 'none'!r} is not accepted; send application/json "
             "({\"audio\": base64}) or multipart/form-data (field 'audio')",
         )
-    if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME):
-        raise bad("invalid_name", f"'name' must be a string of at most {MAX_NAME} characters")
-    return clip, name
+    return clip, _checked_name(name)
+
+
+def _checked_name(name: object) -> str | None:
+    """Checked before anything is stored: a name that cannot be listed must never be saved."""
+    if name is None or name == "":
+        return None
+    if (
+        not isinstance(name, str)
+        or len(name) > MAX_NAME
+        or has_lone_surrogate(name)
+        or any(unicodedata.category(ch) == "Cc" for ch in name)
+    ):
+        raise bad(
+            "invalid_name",
+            f"'name' must be a string of at most {MAX_NAME} characters without control characters",
+        )
+    return name
 
 
 @bp.post("/voices")
@@ -55,7 +75,7 @@ def create_voice() -> tuple[Response, int, dict[str, str]]:
     clip, name = _clip_and_name()
     with slot():
         voice, seconds = synthesis.voice_from_clip(loaded, clip)
-    info = loaded.voices.add(voice, name=name or None, reference_seconds=seconds)
+    info = loaded.voices.add(voice, name=name, reference_seconds=seconds)
     access.metric(reference_seconds=round(seconds, 3))
     return jsonify(_as_json(info)), 201, {"Location": f"/voices/{info.voice_id}"}
 

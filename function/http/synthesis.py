@@ -11,7 +11,14 @@ import numpy as np
 import numpy.typing as npt
 
 from function.audio import AudioDecodeError, decode_reference
-from function.engine import ReferenceAudioError, SynthesisParams, TextError, UnsupportedLanguageError, Voice
+from function.engine import (
+    ReferenceAudioError,
+    SynthesisParams,
+    TextError,
+    UnsupportedLanguageError,
+    Voice,
+    VoiceFormatError,
+)
 from function.http.errors import ApiError
 from function.http.model import Loaded
 from function.text import normalize_bangla_text
@@ -35,6 +42,8 @@ def engine_error(exc: Exception) -> ApiError:
         return ApiError(400, "invalid_reference_audio", str(exc))
     if isinstance(exc, TextError):
         return ApiError(400, "invalid_text", str(exc))
+    if isinstance(exc, VoiceFormatError):
+        return ApiError(409, "voice_unusable", str(exc))
     return ApiError(400, "invalid_request", str(exc))
 
 
@@ -54,6 +63,8 @@ def voice_from_clip(loaded: Loaded, clip: bytes) -> tuple[Voice, float]:
 def voice_by_id(loaded: Loaded, voice_id: str) -> Voice:
     try:
         return loaded.voices.get(voice_id)
+    except VoiceFormatError as exc:  # the stored payload is damaged, or from an older format
+        raise engine_error(exc) from None
     except VoiceNotFoundError:
         raise ApiError(
             404,
@@ -97,7 +108,7 @@ def prepare(
 def synthesize(loaded: Loaded, job: Job) -> npt.NDArray[np.float32]:
     try:
         return loaded.engine.synthesize(job.text, job.voice, job.params)
-    except (UnsupportedLanguageError, TextError, ReferenceAudioError) as exc:
+    except (UnsupportedLanguageError, TextError, ReferenceAudioError, VoiceFormatError) as exc:
         raise engine_error(exc) from None
 
 

@@ -9,8 +9,10 @@ and callables; it knows nothing of the engine's Voice type beyond them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import math
 import re
 import secrets
 import threading
@@ -19,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import Generic, TypeVar
+from typing import Generic, TypeGuard, TypeVar
 
 from function.storage import ObjectNotFoundError, ObjectStore, StorageError
 
@@ -85,8 +87,20 @@ class VoiceStore(Generic[V]):
     def add(self, voice: V, *, name: str | None, reference_seconds: float) -> VoiceInfo:
         created = round(time.time(), 3)
         info = VoiceInfo(new_voice_id(), name, created, round(reference_seconds, 3), self._model)
-        self._store.write_bytes(f"{info.voice_id}.voice", self._dumps(voice))
-        self._store.write_bytes(f"{info.voice_id}.json", json.dumps(asdict(info)).encode())
+        # Both objects are serialized before either is written, and the record is checked the way
+        # readers check it: a voice that could not be listed is never stored.
+        meta = json.dumps(asdict(info)).encode()
+        if _parse_info(info.voice_id, meta) != info:
+            raise ValueError(f"voice metadata does not round-trip: {info!r}")
+        payload = self._dumps(voice)
+        self._store.write_bytes(f"{info.voice_id}.voice", payload)
+        try:
+            self._store.write_bytes(f"{info.voice_id}.json", meta)
+        except BaseException:
+            # All or nothing: without its metadata the payload is an orphan nobody can list or delete.
+            with contextlib.suppress(StorageError):
+                self._store.delete(f"{info.voice_id}.voice")
+            raise
         self._remember(info.voice_id, voice)
         return info
 
@@ -118,13 +132,18 @@ class VoiceStore(Generic[V]):
         return voice
 
     def info(self, voice_id: str) -> VoiceInfo:
+        """The voice's metadata; a record that cannot be read is logged and reported as not found."""
         if not valid_voice_id(voice_id):
             raise VoiceNotFoundError(voice_id)
         try:
-            raw = json.loads(self._store.read_bytes(f"{voice_id}.json"))
+            raw = self._store.read_bytes(f"{voice_id}.json")
         except ObjectNotFoundError:
             raise VoiceNotFoundError(voice_id) from None
-        return VoiceInfo(**{k: raw.get(k) for k in VoiceInfo.__dataclass_fields__})
+        info = _parse_info(voice_id, raw)
+        if info is None:
+            log.warning("skipping the unreadable voice record %s.json in %s", voice_id, self.location)
+            raise VoiceNotFoundError(voice_id)
+        return info
 
     def list(self) -> list[VoiceInfo]:
         ids = sorted(k[: -len(".json")] for k in self._store.list_keys() if k.endswith(".json"))
@@ -133,7 +152,7 @@ class VoiceStore(Generic[V]):
             try:
                 return self.info(voice_id)
             except VoiceNotFoundError:
-                return None  # deleted between the listing and the read
+                return None  # deleted between the listing and the read, or unreadable (logged)
 
         # Metadata reads are round trips to the bucket: overlap them.
         with ThreadPoolExecutor(max_workers=16) as pool:
@@ -151,3 +170,37 @@ class VoiceStore(Generic[V]):
         found = self._store.delete(f"{voice_id}.voice") or found
         if not found:
             raise VoiceNotFoundError(voice_id)
+
+
+def _parse_info(voice_id: str, raw: bytes) -> VoiceInfo | None:
+    """A metadata record as `add` writes it, or None when it is not one (hand-edited, truncated,
+    written by a buggy release): every field has its type and every string is valid Unicode."""
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError):  # also undecodable bytes and absurd numbers
+        return None
+    if not isinstance(doc, dict):
+        return None
+    name, model = doc.get("name"), doc.get("model", "")
+    created, seconds = doc.get("created_at"), doc.get("reference_seconds")
+    if doc.get("voice_id") != voice_id or not isinstance(model, str) or not _is_text(name, optional=True):
+        return None
+    if not _is_text(model) or not _is_number(created) or not _is_number(seconds):
+        return None
+    return VoiceInfo(voice_id, name, float(created), float(seconds), model)
+
+
+def _is_text(value: object, *, optional: bool = False) -> bool:
+    if value is None:
+        return optional
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")  # a lone surrogate does not encode: no response could carry it
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _is_number(value: object) -> TypeGuard[float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
