@@ -168,7 +168,7 @@ def _engine_side(build: Path, ref: Path, variant: str) -> dict[str, Any]:
         first, samples = None, 0
         for chunk in engine.stream(TEXT, voice, p):
             first = first if first is not None else time.perf_counter() - t0
-            samples += chunk.size
+            samples += chunk.samples.size
         stream_total = time.perf_counter() - t0
         return {
             "tokens": len(codes),

@@ -1,7 +1,7 @@
 """Torch-free XTTS v2 inference on ONNX Runtime: load a bundle, clone voices, synthesize and stream."""
 
 from function.engine.bundle import Bundle, load_bundle
-from function.engine.engine import Engine, SynthesisParams
+from function.engine.engine import AudioChunk, Engine, SynthesisParams
 from function.engine.errors import (
     BundleError,
     EngineError,
@@ -13,6 +13,7 @@ from function.engine.errors import (
 from function.engine.voice import Voice
 
 __all__ = [
+    "AudioChunk",
     "Bundle",
     "BundleError",
     "Engine",

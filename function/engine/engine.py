@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -14,9 +14,10 @@ import numpy.typing as npt
 
 from function.engine import dsp
 from function.engine.bundle import Bundle, load_bundle
+from function.engine.decoding import DecodeBatch, GptDecoder, Sequence
 from function.engine.errors import ReferenceAudioError, TextError, VoiceFormatError
 from function.engine.latents import LatentUpsampler
-from function.engine.sampling import SamplingConfig, apply_repetition_penalty, choose_token
+from function.engine.sampling import SamplingConfig
 from function.engine.sessions import choose_providers, create_session
 from function.engine.tokenizer import XttsTokenizer
 from function.engine.voice import Voice
@@ -29,6 +30,19 @@ Audio = npt.NDArray[np.float32]
 MIN_REFERENCE_SECONDS = 2.0
 MAX_REFERENCE_SECONDS = 30.0
 SILENCE_RMS = 1e-4
+
+
+Latent = npt.NDArray[np.float32]
+Decode = Callable[[Sequence], Iterator[Latent]]
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    """A piece of streamed audio: mono float32 samples, their rate, and which text piece they voice."""
+
+    samples: Audio
+    sample_rate: int
+    piece: int
 
 
 @dataclass(frozen=True)
@@ -70,13 +84,9 @@ class Engine:
         self.sample_rate: int = int(rt["output_sample_rate"])
         self.nukta_form: str = self.tokenizer.nukta_form()
         self.model_id = f"{self.manifest['model']['name']}/{self.manifest['model']['version']}"
-        gpt = rt["gpt"]
-        self._layers = int(gpt["layers"])
-        self._heads = int(gpt["heads"])
-        self._width = int(gpt["model_dim"])
-        self._head_dim = self._width // self._heads
-        self._kv_names = [f"past_{kind}_{i}" for i in range(self._layers) for kind in ("key", "value")]
-        self._kv_dtype = np.float16 if self._gpt.get_inputs()[2].type == "tensor(float16)" else np.float32
+        self._width = int(rt["gpt"]["model_dim"])
+        kv_dtype = np.float16 if self._gpt.get_inputs()[2].type == "tensor(float16)" else np.float32
+        self.decoder = GptDecoder(self._gpt, self._emb, rt["gpt"], kv_dtype)
         g_shape = next(i.shape for i in self._voc.get_inputs() if i.name == "g")
         self._voice_shapes = (
             (1, None, self._width),
@@ -196,27 +206,11 @@ class Engine:
             return [text]
         return [p for p in split_sentences(text, limit) if p.strip()]
 
-    def _prefix(self, tokens: list[int], voice: Voice) -> npt.NDArray[np.float32]:
-        rt, emb = self._rt["gpt"], self._emb
-        ids = np.array([rt["start_text_token"], *tokens, rt["stop_text_token"]], dtype=np.int64)
-        text = emb["text_embedding"][ids] + emb["text_pos_embedding"][: len(ids)]
-        start = emb["mel_embedding"][rt["start_audio_token"]] + emb["mel_pos_embedding"][0]
-        return np.concatenate([voice.cond_latents[0], text, start[None]]).astype(np.float32)[None]
-
-    def _latents(
-        self, tokens: list[int], voice: Voice, p: SynthesisParams, codes: list[int] | None = None
-    ) -> Iterator[npt.NDArray[np.float32]]:
-        """Yield one GPT latent per audio position (the decode step's own hidden state).
-
-        The chosen audio codes (the stop token included) are appended to `codes` when given.
-        """
-        rt, emb = self._rt["gpt"], self._emb
-        stop = int(rt["stop_audio_token"])
-        limit = (
-            int(rt["max_new_tokens"])
-            if p.max_new_tokens is None
-            else min(p.max_new_tokens, rt["max_new_tokens"])
-        )
+    def _sequences(
+        self, text: str, voice: Voice, params: SynthesisParams | None
+    ) -> tuple[SynthesisParams, list[Sequence]]:
+        """One decoding sequence per text piece, each with its own random stream (seeded alike)."""
+        p, pieces = self._prepare(text, voice, params)
         cfg = SamplingConfig(
             temperature=float(p.temperature or 1.0),
             top_k=int(p.top_k or 0),
@@ -224,47 +218,37 @@ class Engine:
             repetition_penalty=float(p.repetition_penalty or 1.0),
             greedy=p.greedy,
         )
-        rng = np.random.default_rng(p.seed)
-        seen = np.zeros(int(rt["num_audio_tokens"]), dtype=np.bool_)
-        seen[[1, int(rt["start_audio_token"])]] = (
-            True  # the placeholder prompt ids coqui-tts passes to generate()
-        )
-        x = self._prefix(tokens, voice)
-        kv = [np.zeros((1, self._heads, 0, self._head_dim), self._kv_dtype)] * (2 * self._layers)
-        n_generated = 0
-        while True:
-            past_len = kv[0].shape[2]
-            feeds = {"inputs_embeds": x, "attention_mask": np.ones((1, past_len + x.shape[1]), np.int64)}
-            feeds.update(zip(self._kv_names, kv, strict=True))
-            logits, latent, *kv = self._gpt.run(None, feeds)
-            yield latent[0]
-            scores = logits[0].astype(np.float32)
-            apply_repetition_penalty(scores, seen, cfg.repetition_penalty)
-            if n_generated < p.min_new_tokens:
-                scores[stop] = -np.inf
-            token = choose_token(scores, cfg, rng)
-            n_generated += 1
-            if codes is not None:
-                codes.append(token)
-            if token == stop or n_generated >= limit:
-                return
-            seen[token] = True
-            x = (emb["mel_embedding"][token] + emb["mel_pos_embedding"][n_generated])[None, None].astype(
-                np.float32
+        seqs = [
+            self.decoder.sequence(
+                tokens,
+                voice.cond_latents,
+                cfg,
+                seed=p.seed,
+                max_new_tokens=p.max_new_tokens,
+                min_new_tokens=p.min_new_tokens,
             )
+            for tokens in pieces
+        ]
+        return p, seqs
+
+    def decode_alone(self, seq: Sequence) -> Iterator[Latent]:
+        """Decode one sequence by itself (batch of one); the scheduler's `decode` batches many."""
+        latent, kv = self.decoder.prefill(seq)
+        yield latent
+        batch = DecodeBatch()
+        batch.add(seq, kv)
+        while not seq.finished:
+            yield self.decoder.step(batch)[0]
 
     def generate_codes(
-        self, text: str, voice: Voice, params: SynthesisParams | None = None
+        self, text: str, voice: Voice, params: SynthesisParams | None = None, *, decode: Decode | None = None
     ) -> list[list[int]]:
         """The GPT's audio codes for each text piece (what coqui-tts's gpt.generate returns)."""
-        p, pieces = self._prepare(text, voice, params)
-        out = []
-        for tokens in pieces:
-            codes: list[int] = []
-            for _ in self._latents(tokens, voice, p, codes):
+        _, seqs = self._sequences(text, voice, params)
+        for seq in seqs:
+            for _ in (decode or self.decode_alone)(seq):
                 pass
-            out.append(codes)
-        return out
+        return [seq.codes for seq in seqs]
 
     def _upsampler(self, speed: float) -> LatentUpsampler:
         rt = self._rt
@@ -283,46 +267,58 @@ class Engine:
         wav = self._voc.run(None, {"z": z, "g": voice.speaker_embedding})[0]
         return np.asarray(wav, dtype=np.float32).reshape(-1)
 
-    def synthesize(self, text: str, voice: Voice, params: SynthesisParams | None = None) -> Audio:
+    def synthesize(
+        self, text: str, voice: Voice, params: SynthesisParams | None = None, *, decode: Decode | None = None
+    ) -> Audio:
         """Whole waveform (float32, mono, `sample_rate`) for already-normalized text."""
-        p, pieces = self._prepare(text, voice, params)
+        p, seqs = self._sequences(text, voice, params)
         wavs = []
-        for tokens in pieces:
-            latents = np.stack(list(self._latents(tokens, voice, p)))
+        for seq in seqs:
+            latents = np.stack(list((decode or self.decode_alone)(seq)))
             wavs.append(self._vocode(self._upsampler(p.speed).push(latents, final=True), voice))
         return np.concatenate(wavs) if wavs else np.zeros(0, np.float32)
 
-    def stream(self, text: str, voice: Voice, params: SynthesisParams | None = None) -> Iterator[Audio]:
+    def stream(
+        self, text: str, voice: Voice, params: SynthesisParams | None = None, *, decode: Decode | None = None
+    ) -> Iterator[AudioChunk]:
         """Yield audio chunks while tokens are generated; closing the generator stops generation.
 
         Each chunk vocodes only its new frames plus the vocoder's receptive field on either side,
         so total vocoder work is linear in the audio length, and the chunks join into exactly the
-        non-streaming waveform (no crossfade needed).
+        non-streaming waveform (no crossfade needed). `decode` turns a sequence into its latents:
+        alone by default, or through the batching scheduler.
         """
-        p, pieces = self._prepare(text, voice, params)
+        p, seqs = self._sequences(text, voice, params)
         context = int(self._rt["vocoder_context_frames"])
         hop = int(self._rt["output_hop_length"])
-        for tokens in pieces:
+        for index, seq in enumerate(seqs):
             upsampler = self._upsampler(p.speed)
             frames: list[npt.NDArray[np.float32]] = []
             n_frames = 0
             emitted = 0  # vocoder frames already turned into audio
             pending: list[npt.NDArray[np.float32]] = []
             chunk = max(1, p.stream_chunk_tokens)
-            for latent in self._latents(tokens, voice, p):
-                pending.append(latent)
-                if len(pending) < chunk:
-                    continue
-                new = upsampler.push(np.stack(pending))
-                pending = []
-                chunk = min(chunk * 2, 4 * max(1, p.stream_chunk_tokens))  # fewer, larger calls later on
-                if len(new):
-                    frames.append(new)
-                    n_frames += len(new)
-                ready = n_frames - context
-                if ready > emitted:
-                    yield self._vocode_window(frames, emitted, ready, context, hop, voice)
-                    emitted = ready
+            latents = (decode or self.decode_alone)(seq)
+            try:
+                for latent in latents:
+                    pending.append(latent)
+                    if len(pending) < chunk:
+                        continue
+                    new = upsampler.push(np.stack(pending))
+                    pending = []
+                    chunk = min(chunk * 2, 4 * max(1, p.stream_chunk_tokens))  # fewer, larger calls later on
+                    if len(new):
+                        frames.append(new)
+                        n_frames += len(new)
+                    ready = n_frames - context
+                    if ready > emitted:
+                        wav = self._vocode_window(frames, emitted, ready, context, hop, voice)
+                        yield AudioChunk(wav, self.sample_rate, index)
+                        emitted = ready
+            finally:
+                close = getattr(latents, "close", None)
+                if close is not None:
+                    close()  # a cancelled stream frees its decoding row (or generator) at once
             tail = upsampler.push(
                 np.stack(pending) if pending else np.zeros((0, self._width), np.float32), final=True
             )
@@ -330,7 +326,11 @@ class Engine:
                 frames.append(tail)
                 n_frames += len(tail)
             if n_frames > emitted:
-                yield self._vocode_window(frames, emitted, n_frames, context, hop, voice)
+                yield AudioChunk(
+                    self._vocode_window(frames, emitted, n_frames, context, hop, voice),
+                    self.sample_rate,
+                    index,
+                )
 
     def _vocode_window(
         self,

@@ -117,9 +117,9 @@ def synthesize_stream() -> Response:
         )
 
     body = StreamBody(
-        wav_stream_header(rate) + pcm16_bytes(first),
+        wav_stream_header(rate) + pcm16_bytes(first.samples),
         chunks,
-        first_samples=int(first.shape[0]),
+        first_samples=int(first.samples.shape[0]),
         shutting_down=SHUTTING_DOWN,
         on_finish=finish,
     )

@@ -12,10 +12,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-import numpy as np
-import numpy.typing as npt
-
 from function.audio import pcm16_bytes
+from function.engine import AudioChunk
 
 log = logging.getLogger("function.stream")
 
@@ -24,7 +22,7 @@ class StreamBody:
     def __init__(
         self,
         first: bytes,
-        chunks: Iterator[npt.NDArray[np.float32]],
+        chunks: Iterator[AudioChunk],
         *,
         first_samples: int,
         shutting_down: threading.Event,
@@ -61,9 +59,9 @@ class StreamBody:
             log.exception("engine failed mid-stream")
             self._finish("engine_error")
             raise StopIteration from None
-        self.samples += int(chunk.shape[0])
+        self.samples += int(chunk.samples.shape[0])
         self.chunks_sent += 1
-        return pcm16_bytes(chunk)
+        return pcm16_bytes(chunk.samples)
 
     def close(self) -> None:
         if not self._done:

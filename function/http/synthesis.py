@@ -12,6 +12,7 @@ import numpy.typing as npt
 
 from function.audio import AudioDecodeError, decode_reference
 from function.engine import (
+    AudioChunk,
     ReferenceAudioError,
     SynthesisParams,
     TextError,
@@ -112,5 +113,5 @@ def synthesize(loaded: Loaded, job: Job) -> npt.NDArray[np.float32]:
         raise engine_error(exc) from None
 
 
-def stream(loaded: Loaded, job: Job) -> Iterator[npt.NDArray[np.float32]]:
+def stream(loaded: Loaded, job: Job) -> Iterator[AudioChunk]:
     return loaded.engine.stream(job.text, job.voice, job.params)

@@ -62,12 +62,12 @@ def voice(engine: Engine) -> Voice:
 
 @pytest.fixture
 def counted(engine: Engine) -> Iterator[tuple[CountingSession, CountingSession]]:
-    gpt, voc = CountingSession(engine._gpt), CountingSession(engine._voc, "z")
-    engine._gpt, engine._voc = gpt, voc  # type: ignore[assignment]
+    gpt, voc = CountingSession(engine.decoder.session), CountingSession(engine._voc, "z")
+    engine.decoder.session, engine._voc = gpt, voc  # type: ignore[assignment]
     try:
         yield gpt, voc
     finally:
-        engine._gpt, engine._voc = gpt.inner, voc.inner
+        engine.decoder.session, engine._voc = gpt.inner, voc.inner
 
 
 def _snr_db(ref: np.ndarray, other: np.ndarray) -> float:
@@ -103,9 +103,9 @@ def test_stream_joins_into_the_whole_waveform(
     stream = engine.stream(BN, voice, params)
     first = next(stream)
     assert gpt.runs == chunk_tokens  # prefill + decode steps before the first chunk left
-    assert first.size > 0
+    assert first.samples.size > 0 and first.sample_rate == engine.sample_rate and first.piece == 0
     chunks = [first, *stream]
-    joined = np.concatenate(chunks)
+    joined = np.concatenate([c.samples for c in chunks])
     assert joined.shape == whole.shape
     assert np.abs(joined - whole).max() <= 1e-4  # equal to float rounding: no crossfade at all
     assert _snr_db(whole, joined) >= 30

@@ -1,0 +1,174 @@
+"""Served throughput: N concurrent streams, today's thread-per-request engine vs the batching scheduler.
+
+The full-size XTTS v2 architecture with random weights (the engine bench's cached bundle), fp32 and
+int8, 1/2/4/8 concurrent streams of the same length (min = max new tokens), each stream a thread
+running `Engine.stream` exactly as the service does: alone (every request its own batch-of-one
+decode loop, the service before the scheduler) or through `Scheduler.decode` (one GPT call per
+step for every running stream). Each (variant, mode) runs in its own process, so its peak RSS is
+its own. Ratios come from one run on one machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.machine import write_result
+
+ROOT = Path(__file__).resolve().parents[1]
+STREAMS = (1, 2, 4, 8)
+TOKENS = 100
+THREADS = 2
+CHUNK = 20
+TEXT = "This is a benchmark sentence, long enough to keep the speech model busy for a while."
+SAMPLING = {"temperature": 0.75, "top_k": 50, "top_p": 0.85, "repetition_penalty": 10.0}
+VARIANTS = ("fp32", "int8")
+MODES = ("threads", "scheduler")
+
+
+def _run_streams(engine: Any, voice: Any, n: int, decode: Any) -> dict[str, Any]:
+    from function.engine import SynthesisParams
+
+    ttfa: list[float] = [0.0] * n
+    audio: list[float] = [0.0] * n
+    start = threading.Barrier(n + 1)
+
+    def one(i: int) -> None:
+        p = SynthesisParams(
+            language="en",
+            min_new_tokens=TOKENS,
+            max_new_tokens=TOKENS,
+            seed=i,
+            stream_chunk_tokens=CHUNK,
+            **SAMPLING,
+        )
+        start.wait()
+        t0 = time.perf_counter()
+        samples = 0
+        for chunk in engine.stream(TEXT, voice, p, decode=decode):
+            if not samples:
+                ttfa[i] = time.perf_counter() - t0
+            samples += chunk.samples.size
+        audio[i] = samples / engine.sample_rate
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    start.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    ordered = sorted(ttfa)
+    return {
+        "streams": n,
+        "wall_s": wall,
+        "audio_s": sum(audio),
+        "audio_s_per_s": sum(audio) / wall,
+        "ttfa_p50_s": statistics.median(ordered),
+        "ttfa_p95_s": ordered[min(n - 1, round(0.95 * (n - 1)))],
+    }
+
+
+def worker(variant: str, mode: str, out: Path) -> None:
+    import soundfile as sf
+
+    from bench.bench_engine import prepare
+    from function.engine import Engine
+    from function.service.scheduler import Scheduler
+
+    build = prepare()
+    engine = Engine.load(build / "bundle" / variant, intra_op_threads=THREADS)
+    audio, sr = sf.read(build / "reference.wav", dtype="float32")
+    voice = engine.make_voice(audio, sr)
+    scheduler = Scheduler(engine.decoder, max_batch=max(STREAMS)) if mode == "scheduler" else None
+    decode = scheduler.decode if scheduler else None
+    _run_streams(engine, voice, 1, decode)  # warm-up
+    results = [_run_streams(engine, voice, n, decode) for n in STREAMS]
+    if scheduler:
+        scheduler.stop()
+    peak = next(
+        int(line.split()[1]) / 1024
+        for line in Path("/proc/self/status").read_text().splitlines()
+        if line.startswith("VmHWM:")
+    )
+    out.write_text(json.dumps({"results": results, "peak_rss_mb": peak}))
+
+
+def main() -> None:
+    from bench.bench_engine import reference_wav
+
+    subprocess.run([sys.executable, "-m", "bench.bench_engine", "prepare"], check=True, cwd=ROOT)
+    from bench.bench_engine import prepare
+
+    build = prepare()
+    reference_wav(build / "reference.wav")
+    env = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "PYTHONPATH": str(ROOT)}
+    runs: dict[str, dict[str, Any]] = {}
+    for variant in VARIANTS:
+        for mode in MODES:
+            out = build / f"throughput-{variant}-{mode}.json"
+            print(f"running {variant} {mode} ...", flush=True)
+            subprocess.run(
+                [sys.executable, "-m", "bench.bench_throughput", "worker", variant, mode, str(out)],
+                check=True,
+                cwd=ROOT,
+                env=env,
+            )
+            runs[f"{variant}-{mode}"] = json.loads(out.read_text())
+
+    head = f"{'variant':>7} {'mode':>9} {'streams':>7} {'audio s/s':>9} {'TTFA p50':>8} {'TTFA p95':>8}"
+    print(f"\n{head} {'peak MB':>7}")
+    for key, run in runs.items():
+        variant, mode = key.split("-")
+        for r in run["results"]:
+            print(
+                f"{variant:>7} {mode:>9} {r['streams']:>7} {r['audio_s_per_s']:9.2f} "
+                f"{r['ttfa_p50_s']:8.2f} {r['ttfa_p95_s']:8.2f} {run['peak_rss_mb']:7.0f}"
+            )
+
+    def at(variant: str, mode: str, n: int) -> dict[str, Any]:
+        return next(r for r in runs[f"{variant}-{mode}"]["results"] if r["streams"] == n)
+
+    # throughput_4_<v>: scheduler over threads, aggregate audio seconds per second at 4 streams.
+    # ttfa_p95_4_vs_alone_<v>: the scheduler's p95 time to first audio at 4 streams over one alone.
+    ratios = {}
+    for v in VARIANTS:
+        for n in STREAMS[1:]:
+            ratios[f"throughput_{n}_{v}"] = (
+                at(v, "scheduler", n)["audio_s_per_s"] / at(v, "threads", n)["audio_s_per_s"]
+            )
+        ratios[f"ttfa_p95_4_vs_alone_{v}"] = (
+            at(v, "scheduler", 4)["ttfa_p95_s"] / at(v, "scheduler", 1)["ttfa_p50_s"]
+        )
+        ratios[f"peak_rss_scheduler_over_threads_{v}"] = (
+            runs[f"{v}-scheduler"]["peak_rss_mb"] / runs[f"{v}-threads"]["peak_rss_mb"]
+        )
+    print("\nratios: " + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
+    path = write_result(
+        "throughput",
+        {
+            "tokens": TOKENS,
+            "threads": THREADS,
+            "streams": list(STREAMS),
+            "stream_chunk_tokens": CHUNK,
+            "text": TEXT,
+            "runs": runs,
+            "ratios": ratios,
+        },
+    )
+    print(f"written {path}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "worker":
+        worker(sys.argv[2], sys.argv[3], Path(sys.argv[4]))
+    else:
+        main()
