@@ -33,7 +33,17 @@ VARIANTS = ("fp32", "int8")
 MODES = ("threads", "scheduler")
 
 
-def _run_streams(engine: Any, voice: Any, n: int, decode: Any) -> dict[str, Any]:
+def run_streams(
+    engine: Any,
+    voice: Any,
+    n: int,
+    decode: Any,
+    *,
+    text: str = TEXT,
+    language: str = "en",
+    tokens: int = TOKENS,
+) -> dict[str, Any]:
+    """n streams started together, each `tokens` long; aggregate audio s/s and time to first audio."""
     from function.engine import SynthesisParams
 
     ttfa: list[float] = [0.0] * n
@@ -42,9 +52,9 @@ def _run_streams(engine: Any, voice: Any, n: int, decode: Any) -> dict[str, Any]
 
     def one(i: int) -> None:
         p = SynthesisParams(
-            language="en",
-            min_new_tokens=TOKENS,
-            max_new_tokens=TOKENS,
+            language=language,
+            min_new_tokens=tokens,
+            max_new_tokens=tokens,
             seed=i,
             stream_chunk_tokens=CHUNK,
             **SAMPLING,
@@ -52,7 +62,7 @@ def _run_streams(engine: Any, voice: Any, n: int, decode: Any) -> dict[str, Any]
         start.wait()
         t0 = time.perf_counter()
         samples = 0
-        for chunk in engine.stream(TEXT, voice, p, decode=decode):
+        for chunk in engine.stream(text, voice, p, decode=decode):
             if not samples:
                 ttfa[i] = time.perf_counter() - t0
             samples += chunk.samples.size
@@ -90,8 +100,8 @@ def worker(variant: str, mode: str, out: Path) -> None:
     voice = engine.make_voice(audio, sr)
     scheduler = Scheduler(engine.decoder, max_batch=max(STREAMS)) if mode == "scheduler" else None
     decode = scheduler.decode if scheduler else None
-    _run_streams(engine, voice, 1, decode)  # warm-up
-    results = [_run_streams(engine, voice, n, decode) for n in STREAMS]
+    run_streams(engine, voice, 1, decode)  # warm-up
+    results = [run_streams(engine, voice, n, decode) for n in STREAMS]
     if scheduler:
         scheduler.stop()
     peak = next(

@@ -44,6 +44,7 @@ class Settings:
     languages: tuple[str, ...] | None
     cache_dir: Path
     log_level: str
+    max_batch: int
     max_concurrent_requests: int
     queue_size: int
     queue_timeout_s: float
@@ -51,6 +52,10 @@ class Settings:
     model_variant: str
     max_text_chars: int
     max_request_bytes: int
+    request_header_timeout_s: float
+    request_body_timeout_s: float
+    request_body_min_bytes_per_s: int
+    request_buffer_bytes: int
     voices_path: str
     voice_cache_size: int
     api_keys: tuple[str, ...]
@@ -199,6 +204,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, cpu_count: int | None
     api_keys = tuple(k.strip() for k in keys_raw.split(",") if k.strip())
     if any(len(k) < 16 for k in api_keys):
         raise ConfigError("TTS_API_KEYS is invalid: every key must be at least 16 characters")
+    if any(any(ch.isspace() for ch in k) for k in api_keys):
+        # A header token is taken without the whitespace around it; inside, it could never match.
+        raise ConfigError("TTS_API_KEYS is invalid: a key may not contain whitespace")
 
     # One model per process: on a GPU one worker owns the device; on CPU each worker gets a
     # share of the cores for ONNX Runtime's intra-op pool (autoregressive decoding stops
@@ -206,6 +214,27 @@ def load_settings(env: Mapping[str, str] | None = None, *, cpu_count: int | None
     default_workers = 1 if enable_gpu else max(1, cpus // 4)
     workers = _parse(env, "TTS_WORKERS", default_workers, _int_in(1, 64), "an integer in 1..64")
     default_intra = 0 if enable_gpu else max(1, cpus // workers)
+    # Rows per GPT decode step (function.service.scheduler). CPU: measured by `python -m bench
+    # throughput` (4 rows give most of the gain on 2 cores); GPU: weight traffic dominates far longer.
+    max_batch = _parse(env, "TTS_MAX_BATCH", 16 if enable_gpu else 4, _int_in(1, 256), "an integer in 1..256")
+
+    max_request_bytes = _parse(
+        env, "TTS_MAX_REQUEST_BYTES", 16 * 2**20, _int_in(1024, 2**31), "a byte count in 1024..2147483648"
+    )
+    # Request bodies still arriving are held by the worker's main loop (function.server_worker);
+    # this caps that memory per worker process. It must fit at least one body of the largest size.
+    request_buffer_bytes = _parse(
+        env,
+        "TTS_REQUEST_BUFFER_BYTES",
+        4 * max_request_bytes,
+        _int_in(1024, 2**40),
+        "a byte count in 1024..1099511627776",
+    )
+    if request_buffer_bytes < max_request_bytes:
+        raise ConfigError(
+            f"TTS_REQUEST_BUFFER_BYTES={request_buffer_bytes} is invalid: it must be at least "
+            f"TTS_MAX_REQUEST_BYTES ({max_request_bytes}), or a body of the allowed size could never arrive"
+        )
 
     return Settings(
         port=_parse(env, "PORT", 8080, _int_in(1, 65535), "a TCP port in 1..65535"),
@@ -215,10 +244,13 @@ def load_settings(env: Mapping[str, str] | None = None, *, cpu_count: int | None
         languages=languages,
         cache_dir=cache_dir,
         log_level=_parse(env, "TTS_LOG_LEVEL", "INFO", _choice(LOG_LEVELS), "|".join(LOG_LEVELS)),
+        max_batch=max_batch,
+        # Every running synthesis is one row of the decode batch (a long text's pieces run one
+        # after another), and one more batch may wait: both follow from TTS_MAX_BATCH.
         max_concurrent_requests=_parse(
-            env, "TTS_MAX_CONCURRENT_REQUESTS", 2, _int_in(1, 256), "an integer in 1..256"
+            env, "TTS_MAX_CONCURRENT_REQUESTS", max_batch, _int_in(1, 256), "an integer in 1..256"
         ),
-        queue_size=_parse(env, "TTS_QUEUE_SIZE", 4, _int_in(0, 1024), "an integer in 0..1024"),
+        queue_size=_parse(env, "TTS_QUEUE_SIZE", max_batch, _int_in(0, 1024), "an integer in 0..1024"),
         queue_timeout_s=_parse(
             env, "TTS_QUEUE_TIMEOUT_SECONDS", 10.0, _float_in(0.0, 600.0), "a number of seconds in 0..600"
         ),
@@ -227,9 +259,34 @@ def load_settings(env: Mapping[str, str] | None = None, *, cpu_count: int | None
         max_text_chars=_parse(
             env, "TTS_MAX_TEXT_CHARS", 1000, _int_in(1, 100_000), "an integer in 1..100000"
         ),
-        max_request_bytes=_parse(
-            env, "TTS_MAX_REQUEST_BYTES", 16 * 2**20, _int_in(1024, 2**31), "a byte count in 1024..2147483648"
+        max_request_bytes=max_request_bytes,
+        # Reading a request: the head within this many seconds of connecting (or of its first byte
+        # on a kept-alive connection); then the body must keep arriving: every
+        # TTS_REQUEST_BODY_TIMEOUT_SECONDS at least that many seconds' worth of
+        # TTS_REQUEST_BODY_MIN_BYTES_PER_SECOND (1 KiB/s: far below any mobile link, so a 16 MiB
+        # upload over 2G still arrives; a client that stops sending gets 408).
+        request_header_timeout_s=_parse(
+            env,
+            "TTS_REQUEST_HEADER_TIMEOUT_SECONDS",
+            10.0,
+            _float_in(0.1, 600.0),
+            "a number of seconds in 0.1..600",
         ),
+        request_body_timeout_s=_parse(
+            env,
+            "TTS_REQUEST_BODY_TIMEOUT_SECONDS",
+            20.0,
+            _float_in(0.1, 600.0),
+            "a number of seconds in 0.1..600",
+        ),
+        request_body_min_bytes_per_s=_parse(
+            env,
+            "TTS_REQUEST_BODY_MIN_BYTES_PER_SECOND",
+            1024,
+            _int_in(0, 2**30),
+            "a byte rate in 0..1073741824 (0: only a pause of TTS_REQUEST_BODY_TIMEOUT_SECONDS ends it)",
+        ),
+        request_buffer_bytes=request_buffer_bytes,
         voices_path=voices_path,
         voice_cache_size=_parse(
             env, "TTS_VOICE_CACHE_SIZE", 256, _int_in(1, 100_000), "an integer in 1..100000"

@@ -36,7 +36,9 @@ bind = [f"0.0.0.0:{_settings.port}"]
 #    memory and fight over it); concurrent requests share the sessions through threads.
 #  - CPU: TTS_WORKERS processes (default cores/4), each with its share of the cores for ONNX
 #    Runtime's intra-op pool; autoregressive decoding stops scaling at about 4 threads.
-worker_class = "gthread"
+# gthread, except that the main loop receives each request before a thread gets it, under the
+# TTS_REQUEST_* read timeouts: a client that stalls mid-request holds no thread (server_worker.py).
+worker_class = "function.server_worker.RequestBufferingWorker"
 workers = _settings.workers
 # Enough threads for every running and queued synthesis plus headroom, so /health, voice
 # listings and fast 429 answers never wait behind long syntheses.

@@ -15,13 +15,14 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import onnxruntime as ort
 
 from function.engine.sampling import SamplingConfig, apply_repetition_penalty, choose_token
 
 Array = npt.NDArray[np.float32]
 
 
-@dataclass
+@dataclass(eq=False)  # a sequence is an identity (a row in flight), not a value
 class Sequence:
     """One piece's decoding state. `codes` collects the chosen audio codes, the stop token included."""
 
@@ -40,9 +41,20 @@ class GptDecoder:
     """The GPT step graph and the embeddings around it; stateless between calls (state is in rows)."""
 
     def __init__(
-        self, session: Any, embeddings: dict[str, Array], gpt: dict[str, Any], kv_dtype: Any
+        self,
+        session: Any,
+        embeddings: dict[str, Array],
+        gpt: dict[str, Any],
+        kv_dtype: Any,
+        *,
+        device: str | None = None,
     ) -> None:
         self.session = session
+        # With a device ("cuda", or "cpu" to exercise the same path in CI) the KV cache stays in
+        # ONNX Runtime's memory between steps through I/O binding: only the new token's embedding
+        # goes in and the logits and latent come out per step; the cache crosses to the host only
+        # when a row joins or leaves the batch.
+        self.device = device
         self._emb = embeddings
         self._layers = int(gpt["layers"])
         self._heads = int(gpt["heads"])
@@ -83,6 +95,23 @@ class GptDecoder:
         logits, latents, *present = self.session.run(None, feeds)
         return logits, latents, present
 
+    def _run_bound(
+        self, inputs: Array, mask: npt.NDArray[np.int64], kv: list[Any]
+    ) -> tuple[Array, Array, list[Any]]:
+        binding = self.session.io_binding()
+        binding.bind_cpu_input("inputs_embeds", inputs)
+        binding.bind_cpu_input("attention_mask", mask)
+        for name, value in zip(self._kv_names, kv, strict=True):
+            binding.bind_ortvalue_input(name, value)
+        outputs = [o.name for o in self.session.get_outputs()]
+        binding.bind_output(outputs[0], "cpu")  # logits: sampled on the host
+        binding.bind_output(outputs[1], "cpu")  # latent: the vocoder's input
+        for name in outputs[2:]:
+            binding.bind_output(name, self.device)  # the grown cache stays where it is
+        self.session.run_with_iobinding(binding)
+        values = binding.get_outputs()
+        return values[0].numpy(), values[1].numpy(), list(values[2:])
+
     def empty_cache(self, rows: int = 1) -> list[Array]:
         shape = (rows, self._heads, 0, self._head_dim)
         return [np.zeros(shape, self._kv_dtype) for _ in range(2 * self._layers)]
@@ -101,8 +130,11 @@ class GptDecoder:
         total = batch.width + 1
         valid = batch.lengths + 1
         mask = (np.arange(total)[None, :] >= (total - valid)[:, None]).astype(np.int64)
-        logits, latents, batch.kv = self._run(inputs, mask, batch.kv)
-        batch.lengths = valid
+        if self.device is None:
+            logits, latents, kv = self._run(inputs, mask, batch.host_kv())
+        else:
+            logits, latents, kv = self._run_bound(inputs, mask, batch.device_kv(self.device))
+        batch.advance(kv)
         for seq, row in zip(rows, logits, strict=True):
             self._choose(seq, row)
         return latents
@@ -128,12 +160,27 @@ class DecodeBatch:
 
     def __init__(self) -> None:
         self.rows: list[Sequence] = []
-        self.kv: list[Array] = []
+        self.kv: list[Any] = []  # numpy arrays, or OrtValues on a device between joins and leaves
+        self.width = 0  # positions in the cache: the longest row's length
         self.lengths = np.zeros(0, np.int64)
 
-    @property
-    def width(self) -> int:
-        return int(self.kv[0].shape[2]) if self.kv else 0
+    def advance(self, kv: list[Any]) -> None:
+        """Every row grew by one position: the grown cache replaces the old one."""
+        self.kv = kv
+        self.lengths = self.lengths + 1
+        self.width += 1
+
+    def host_kv(self) -> list[Array]:
+        """The cache as numpy arrays (copied from the device if it lives there)."""
+        self.kv = [k if isinstance(k, np.ndarray) else k.numpy() for k in self.kv]
+        return self.kv
+
+    def device_kv(self, device: str) -> list[Any]:
+        """The cache as ONNX Runtime values on `device` (copied there once after a join or leave)."""
+        self.kv = [
+            ort.OrtValue.ortvalue_from_numpy(k, device) if isinstance(k, np.ndarray) else k for k in self.kv
+        ]
+        return self.kv
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -142,13 +189,19 @@ class DecodeBatch:
         """Join a prefilled sequence; the shorter side is padded on the left."""
         length = int(kv[0].shape[2])
         if not self.rows:
-            self.rows, self.kv, self.lengths = [seq], list(kv), np.array([length], np.int64)
+            self.rows, self.kv, self.lengths, self.width = (
+                [seq],
+                list(kv),
+                np.array([length], np.int64),
+                length,
+            )
             return
         width = max(self.width, length)
         self.kv = [
             np.concatenate([_left_pad(old, width), _left_pad(new, width)])
-            for old, new in zip(self.kv, kv, strict=True)
+            for old, new in zip(self.host_kv(), kv, strict=True)
         ]
+        self.width = width
         self.rows.append(seq)
         self.lengths = np.append(self.lengths, length)
 
@@ -160,10 +213,11 @@ class DecodeBatch:
         self.rows = [self.rows[i] for i in keep]
         self.lengths = self.lengths[keep]
         if not self.rows:
-            self.kv = []
+            self.kv, self.width = [], 0
             return
         trim = self.width - int(self.lengths.max())
-        self.kv = [np.ascontiguousarray(k[keep, :, trim:]) for k in self.kv]
+        self.kv = [np.ascontiguousarray(k[keep, :, trim:]) for k in self.host_kv()]
+        self.width -= trim
 
 
 def _next_input(seq: Sequence) -> Array:

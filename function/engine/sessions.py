@@ -1,31 +1,67 @@
-"""ONNX Runtime session creation: CUDA when asked for and available, else CPU, with caller's threads."""
+"""ONNX Runtime sessions: CUDA when asked for (and then nothing else), else CPU, set up deliberately.
+
+A GPU request that cannot get the CUDA provider is an error, not a quiet CPU fallback: a GPU
+instance answering /health on CPU would be slow and expensive while looking healthy.
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import onnxruntime as ort
+
+from function.engine.errors import EngineError
 
 log = logging.getLogger(__name__)
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 
+# CUDA provider options (https://onnxruntime.ai/docs/execution-providers/CUDA-ExecutionProvider.html):
+# grow the arena by what is requested rather than doubling (one process owns the GPU, but KV caches
+# of many rows come and go); search cuDNN conv algorithms exhaustively once (HiFi-GAN is convs, its
+# shapes repeat); copy on the compute stream so a device-resident KV cache needs no extra syncs.
+CUDA_OPTIONS: dict[str, Any] = {
+    "arena_extend_strategy": "kSameAsRequested",
+    "cudnn_conv_algo_search": "EXHAUSTIVE",
+    "do_copy_in_default_stream": True,
+}
 
-def choose_providers(use_gpu: bool) -> list[str]:
-    if use_gpu:
-        if CUDA in ort.get_available_providers():
-            return [CUDA, CPU]
-        log.warning("GPU requested but onnxruntime has no CUDA provider here; running on CPU")
-    return [CPU]
+
+class ProviderError(EngineError):
+    """The execution provider that was asked for cannot run here."""
 
 
-def create_session(path: Path, providers: list[str], intra_op_threads: int) -> ort.InferenceSession:
+def choose_providers(use_gpu: bool) -> list[Any]:
+    if not use_gpu:
+        return [CPU]
+    if CUDA not in ort.get_available_providers():
+        raise ProviderError(
+            "TTS_ENABLE_GPU=true but this onnxruntime has no CUDA provider (providers: "
+            f"{', '.join(ort.get_available_providers())}): install onnxruntime-gpu (the GPU image "
+            "does) or set TTS_ENABLE_GPU=false"
+        )
+    return [(CUDA, CUDA_OPTIONS), CPU]
+
+
+def create_session(path: Path, providers: list[Any], intra_op_threads: int) -> ort.InferenceSession:
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.intra_op_num_threads = intra_op_threads  # 0 lets onnxruntime use every core
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+    # Several sessions run at once (the decode scheduler beside each request's vocoder): threads
+    # that spin while idle would steal the cores the other session needs.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+    wanted = providers[0][0] if isinstance(providers[0], tuple) else providers[0]
+    if session.get_providers()[0] != wanted:
+        # onnxruntime falls back to CPU when CUDA fails to start (driver, libraries, memory).
+        raise ProviderError(
+            f"{path.name}: {wanted} could not start (running on {session.get_providers()[0]}); "
+            "check the GPU driver and CUDA libraries, or set TTS_ENABLE_GPU=false"
+        )
+    return session

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import time
 import uuid
@@ -13,11 +14,11 @@ from function.config import Settings
 from function.http import access, routes_meta, routes_openai, routes_synthesis, routes_voices
 from function.http.auth import authorized
 from function.http.context import Serving
-from function.http.errors import ApiError, error_response, register_error_handlers
+from function.http.errors import ApiError, register_error_handlers
 from function.http.jsonlog import cloud_trace, request_id_var, trace_var
-from function.http.limiter import ConcurrencyLimiter
-from function.http.model import ModelState
-from function.storage import StorageError
+from function.service.limiter import ConcurrencyLimiter
+from function.service.model import ModelState
+from function.service.speech import SpeechService
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 PUBLIC_PATHS = {"/health"}
@@ -30,23 +31,11 @@ def create_app(settings: Settings, *, on_fatal: Callable[[], None] | None = None
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # normalized Bangla text stays readable
     model = ModelState(settings, on_fatal or (lambda: None))
-    app.extensions["tts"] = Serving(
-        settings=settings,
-        model=model,
-        limiter=ConcurrencyLimiter(
-            settings.max_concurrent_requests, settings.queue_size, settings.queue_timeout_s
-        ),
+    limiter = ConcurrencyLimiter(
+        settings.max_concurrent_requests, settings.queue_size, settings.queue_timeout_s
     )
+    app.extensions["tts"] = Serving(settings=settings, model=model, service=SpeechService(model, limiter))
     register_error_handlers(app, settings.max_request_bytes)
-
-    @app.errorhandler(StorageError)
-    def _storage(exc: StorageError) -> Response:
-        return error_response(
-            503,
-            "storage_unavailable",
-            f"the voice store is unavailable ({exc}); retry shortly",
-            {"Retry-After": "5"},
-        )
 
     @app.before_request
     def _before() -> None:
@@ -64,13 +53,8 @@ def create_app(settings: Settings, *, on_fatal: Callable[[], None] | None = None
                 {"WWW-Authenticate": 'Bearer realm="tts"'},
             )
         if (request.content_length or 0) > settings.max_request_bytes:
-            raise ApiError(
-                413,
-                "payload_too_large",
-                f"the request body has {request.content_length} bytes; the limit is "
-                f"{settings.max_request_bytes} (TTS_MAX_REQUEST_BYTES): send a shorter reference clip",
-                {"Connection": "close"},
-            )
+            raise _too_large(str(request.content_length), settings.max_request_bytes)
+        _read_body(settings.max_request_bytes)
 
     @app.after_request
     def _after(response: Response) -> Response:
@@ -85,3 +69,53 @@ def create_app(settings: Settings, *, on_fatal: Callable[[], None] | None = None
     if load:
         model.start()
     return app
+
+
+def _too_large(size: str, limit: int) -> ApiError:
+    return ApiError(
+        413,
+        "payload_too_large",
+        f"the request body has {size} bytes; the limit is {limit} (TTS_MAX_REQUEST_BYTES): "
+        "send a shorter reference clip",
+        {"Connection": "close"},
+    )
+
+
+def _read_body(limit: int) -> None:
+    """Read the body now, once, so that every endpoint gets a plain Content-Length body.
+
+    werkzeug stops reading a chunked body at MAX_CONTENT_LENGTH without a word (the endpoint then
+    parses a truncated body) and turns a failed read into a vague 400. Here a chunked body over the
+    limit gets the same 413 as a declared one, and a client that stops sending gets 408 (the
+    worker's read deadline raises TimeoutError).
+    """
+    environ = request.environ
+    declared = request.content_length
+    if declared is None and "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return
+    try:
+        body = environ["wsgi.input"].read(limit + 1)
+    except TimeoutError:
+        raise ApiError(
+            408,
+            "request_timeout",
+            "the request body stopped arriving (TTS_REQUEST_BODY_TIMEOUT_SECONDS, "
+            "TTS_REQUEST_BODY_MIN_BYTES_PER_SECOND); send the body without pausing",
+            {"Connection": "close"},
+        ) from None
+    except Exception as exc:  # the server's own error for malformed chunked framing, or a reset
+        raise ApiError(
+            400, "bad_request", f"the request body could not be read: {exc}", {"Connection": "close"}
+        ) from None
+    if len(body) > limit:
+        raise _too_large(f"more than {limit}", limit)
+    if declared is not None and len(body) < declared:  # werkzeug's own check, which this read bypasses
+        raise ApiError(
+            400,
+            "bad_request",
+            f"the request body ended after {len(body)} of its {declared} bytes (Content-Length)",
+            {"Connection": "close"},
+        )
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    environ.pop("HTTP_TRANSFER_ENCODING", None)

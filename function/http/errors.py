@@ -8,6 +8,15 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from function.http.jsonlog import utf8_safe
+from function.service.errors import (
+    InvalidInput,
+    ModelLoading,
+    Overloaded,
+    ServiceError,
+    StoreUnavailable,
+    VoiceNotFound,
+    VoiceUnusable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +27,17 @@ _HTTP_CODES = {
     405: ("method_not_allowed", "this endpoint does not accept {method}; allowed: {allow}"),
     413: ("payload_too_large", "the request body is larger than {limit} bytes (TTS_MAX_REQUEST_BYTES)"),
     415: ("unsupported_media_type", "unsupported Content-Type"),
+}
+
+
+# The service's domain errors and their HTTP status: the one place the two meet.
+STATUS: dict[type[ServiceError], int] = {
+    InvalidInput: 400,
+    VoiceNotFound: 404,
+    VoiceUnusable: 409,
+    Overloaded: 429,
+    ModelLoading: 503,
+    StoreUnavailable: 503,
 }
 
 
@@ -43,6 +63,12 @@ def register_error_handlers(app: Flask, max_request_bytes: int) -> None:
     @app.errorhandler(ApiError)
     def _api(exc: ApiError) -> Response:
         return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.errorhandler(ServiceError)
+    def _service(exc: ServiceError) -> Response:
+        status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 500)
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+        return error_response(status, exc.code, exc.message, headers)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:

@@ -14,10 +14,14 @@ _ERROR_TEXT = {
     401: "Missing or wrong `Authorization: Bearer <key>` (only when the service has API keys).",
     404: "Unknown voice id.",
     405: "Method not allowed on this path (see the Allow header).",
+    408: "The request (head or body) did not arrive in time: see TTS_REQUEST_*_TIMEOUT_SECONDS; the "
+    "connection is closed.",
     409: "The stored voice cannot be used by this model (damaged, or made by another one): create it again.",
     413: "Body larger than TTS_MAX_REQUEST_BYTES.",
     415: "Wrong Content-Type.",
-    429: "All synthesis slots are busy and the wait queue is full; retry after `Retry-After` seconds.",
+    431: "Request line and headers larger than 64 KiB.",
+    429: "All synthesis slots are busy and the wait queue is full, or the worker is receiving too many "
+    "request bodies at once (TTS_REQUEST_BUFFER_BYTES); retry after `Retry-After` seconds.",
     503: "The model is still loading; retry after `Retry-After` seconds.",
 }
 
@@ -146,7 +150,7 @@ def build_openapi(settings: Settings, languages: list[str] | None) -> dict[str, 
                             "description": "`audio/wav` (PCM16 mono), or JSON when response_format is json.",
                             "content": {**wav, "application/json": {"schema": _ref("SynthesisResult")}},
                         },
-                        **_errors(400, *auth, 404, 405, 409, 413, 415, 429, 503),
+                        **_errors(400, *auth, 404, 405, 408, 409, 413, 415, 429, 431, 503),
                     },
                 }
             },
@@ -157,7 +161,7 @@ def build_openapi(settings: Settings, languages: list[str] | None) -> dict[str, 
                     "requestBody": _json_body("SynthesisRequest"),
                     "responses": {
                         "200": {"description": "Chunked audio/wav.", "content": wav},
-                        **_errors(400, *auth, 404, 405, 409, 413, 415, 429, 503),
+                        **_errors(400, *auth, 404, 405, 408, 409, 413, 415, 429, 431, 503),
                     },
                 }
             },
@@ -186,7 +190,7 @@ def build_openapi(settings: Settings, languages: list[str] | None) -> dict[str, 
                             "headers": {"Location": {"schema": {"type": "string"}}},
                             "content": {"application/json": {"schema": _ref("Voice")}},
                         },
-                        **_errors(400, *auth, 405, 413, 415, 429, 503),
+                        **_errors(400, *auth, 405, 408, 413, 415, 429, 431, 503),
                     },
                 },
                 "get": {
@@ -231,7 +235,7 @@ def build_openapi(settings: Settings, languages: list[str] | None) -> dict[str, 
                                 for ct in dict.fromkeys(CONTENT_TYPES.values())
                             },
                         },
-                        **_errors(400, *auth, 404, 405, 409, 413, 415, 429, 503),
+                        **_errors(400, *auth, 404, 405, 408, 409, 413, 415, 429, 431, 503),
                     },
                 }
             },

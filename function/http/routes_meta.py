@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from flask import Blueprint, Response, jsonify
 
 from function.http.context import serving
@@ -30,8 +32,9 @@ def health() -> Response:
             "sample_rate": engine.sample_rate,
             "languages": loaded.languages,
             "uptime_s": round(state.uptime_s, 3),
-            "in_flight": srv.limiter.running,
-            "queued": srv.limiter.waiting,
+            "in_flight": srv.service.limiter.running,
+            "queued": srv.service.limiter.waiting,
+            "decode_batch": asdict(loaded.scheduler.stats()),
         }
     )
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from function.audio import CONTENT_TYPES, encode_audio
-from function.http import access, synthesis
-from function.http.context import ready, require_json, serving, slot
+from function.http import access
+from function.http.context import require_json, service, serving
 from function.http.requests import parse_json_object, parse_speech
+from function.service.speech import SpeechRequest
 
 bp = Blueprint("openai", __name__)
 
@@ -15,7 +16,7 @@ bp = Blueprint("openai", __name__)
 @bp.post("/v1/audio/speech")
 def speech() -> Response:
     require_json()
-    loaded = ready()
+    loaded = service().loaded()
     req = parse_speech(
         parse_json_object(request.get_data()),
         models=[loaded.model_name],
@@ -24,24 +25,15 @@ def speech() -> Response:
     )
     access.metric(text_chars=len(req.text), language=req.language, voice_source="id")
     params = {} if req.speed is None else {"speed": req.speed}
-    with slot():
-        job = synthesis.prepare(
-            loaded,
-            text=req.text,
-            language=req.language,
-            voice_id=req.voice_id,
-            speaker_wav=None,
-            params=params,
-        )
-        audio = synthesis.synthesize(loaded, job)
-    access.metric(audio_seconds=round(audio.shape[0] / loaded.engine.sample_rate, 3))
-    body = encode_audio(audio, loaded.engine.sample_rate, req.response_format)
+    speech = service().synthesize(SpeechRequest(req.text, req.language, voice_id=req.voice_id, params=params))
+    access.metric(audio_seconds=round(speech.seconds, 3), queue_ms=round(speech.prepared.queue_ms, 1))
+    body = encode_audio(speech.audio, speech.sample_rate, req.response_format)
     return Response(body, content_type=CONTENT_TYPES[req.response_format])
 
 
 @bp.get("/v1/models")
 def models() -> Response:
-    loaded = ready()
+    loaded = service().loaded()
     created = int(serving().model.ready_at or 0)
     return jsonify(
         {

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import asdict
-from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from function.http import access, synthesis
-from function.http.context import ready, slot
+from function.http import access
+from function.http.context import service
 from function.http.errors import ApiError
 from function.http.requests import (
     bad,
@@ -18,14 +17,9 @@ from function.http.requests import (
     parse_json_object,
     reject_unknown,
 )
-from function.voices import VoiceInfo, VoiceNotFoundError
 
 bp = Blueprint("voices", __name__)
 MAX_NAME = 100
-
-
-def _as_json(info: VoiceInfo) -> dict[str, Any]:
-    return asdict(info)
 
 
 def _clip_and_name() -> tuple[bytes, str | None]:
@@ -71,36 +65,24 @@ def _checked_name(name: object) -> str | None:
 
 @bp.post("/voices")
 def create_voice() -> tuple[Response, int, dict[str, str]]:
-    loaded = ready()
+    service().loaded()  # 503 while loading, before reading an upload
     clip, name = _clip_and_name()
-    with slot():
-        voice, seconds = synthesis.voice_from_clip(loaded, clip)
-    info = loaded.voices.add(voice, name=name, reference_seconds=seconds)
-    access.metric(reference_seconds=round(seconds, 3))
-    return jsonify(_as_json(info)), 201, {"Location": f"/voices/{info.voice_id}"}
+    info = service().create_voice(clip, name)
+    access.metric(reference_seconds=info.reference_seconds)
+    return jsonify(asdict(info)), 201, {"Location": f"/voices/{info.voice_id}"}
 
 
 @bp.get("/voices")
 def list_voices() -> Response:
-    return jsonify({"voices": [_as_json(i) for i in ready().voices.list()]})
-
-
-def _unknown(voice_id: str) -> ApiError:
-    return ApiError(404, "voice_not_found", f"no voice {voice_id!r}; list the existing ones with GET /voices")
+    return jsonify({"voices": [asdict(i) for i in service().list_voices()]})
 
 
 @bp.get("/voices/<voice_id>")
 def get_voice(voice_id: str) -> Response:
-    try:
-        return jsonify(_as_json(ready().voices.info(voice_id)))
-    except VoiceNotFoundError:
-        raise _unknown(voice_id) from None
+    return jsonify(asdict(service().voice_info(voice_id)))
 
 
 @bp.delete("/voices/<voice_id>")
 def delete_voice(voice_id: str) -> tuple[str, int]:
-    try:
-        ready().voices.delete(voice_id)
-    except VoiceNotFoundError:
-        raise _unknown(voice_id) from None
+    service().delete_voice(voice_id)
     return "", 204

@@ -84,12 +84,17 @@ def test_loads_on_cpu_and_reports_provider(engine: Engine) -> None:
     assert engine.nukta_form in {"composed", "decomposed"}
 
 
-def test_gpu_request_falls_back_to_cpu_when_cuda_is_absent(demo_bundle: Path) -> None:
+def test_a_gpu_request_without_cuda_fails_instead_of_running_on_cpu(demo_bundle: Path) -> None:
     import onnxruntime as ort
 
-    eng = Engine.load(demo_bundle / "int8", use_gpu=True, intra_op_threads=1)
-    expected = "CUDAExecutionProvider" if "CUDAExecutionProvider" in ort.get_available_providers() else "CPU"
-    assert eng.provider.startswith(expected)
+    from function.engine.sessions import ProviderError
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        eng = Engine.load(demo_bundle / "int8", use_gpu=True, intra_op_threads=1)
+        assert eng.provider == "CUDAExecutionProvider"
+    else:
+        with pytest.raises(ProviderError, match="TTS_ENABLE_GPU=true but this onnxruntime has no CUDA"):
+            Engine.load(demo_bundle / "int8", use_gpu=True, intra_op_threads=1)
 
 
 @pytest.mark.parametrize("chunk_tokens", [6, 20])

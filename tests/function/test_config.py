@@ -18,7 +18,8 @@ def test_defaults_on_cpu() -> None:
     assert s.model_variant == "int8" and not s.enable_gpu
     assert s.cache_dir == Path("/tmp/tts-cache") and s.voices_path == "/tmp/tts-cache/voices"
     assert s.log_level == "INFO" and s.api_keys == ()
-    assert s.max_concurrent_requests == 2 and s.queue_size == 4
+    # One synthesis per decode-batch row, and one more batch may wait.
+    assert s.max_batch == 4 and s.max_concurrent_requests == 4 and s.queue_size == 4
     assert s.workers == 2 and s.intra_op_threads == 4
     assert s.max_text_chars == 1000 and s.max_request_bytes == 16 * 2**20
 
@@ -26,6 +27,9 @@ def test_defaults_on_cpu() -> None:
 def test_gpu_defaults_to_fp16_and_one_worker() -> None:
     s = load_settings({**BASE, "TTS_ENABLE_GPU": "true"}, cpu_count=8)
     assert s.model_variant == "fp16" and s.workers == 1 and s.enable_gpu
+    assert s.max_batch == 16 and s.max_concurrent_requests == 16 and s.queue_size == 16
+    s = load_settings({**BASE, "TTS_MAX_BATCH": "8", "TTS_QUEUE_SIZE": "2"}, cpu_count=8)
+    assert (s.max_batch, s.max_concurrent_requests, s.queue_size) == (8, 8, 2)
 
 
 def test_values_are_parsed() -> None:
@@ -59,12 +63,32 @@ def test_values_are_parsed() -> None:
         ("TTS_VOICES_PATH", "s3://bucket/voices"),
         ("TTS_MODEL_PATH", "gs:///nobucket"),
         ("TTS_API_KEYS", "short"),
+        ("TTS_API_KEYS", "a key with spaces inside it"),
+        ("TTS_MAX_BATCH", "0"),
         ("TTS_QUEUE_TIMEOUT_SECONDS", "soon"),
+        ("TTS_REQUEST_HEADER_TIMEOUT_SECONDS", "0"),
+        ("TTS_REQUEST_BODY_TIMEOUT_SECONDS", "forever"),
+        ("TTS_REQUEST_BODY_MIN_BYTES_PER_SECOND", "-1"),
+        ("TTS_REQUEST_BUFFER_BYTES", "64MiB"),
     ],
 )
 def test_a_bad_value_names_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         load_settings({**BASE, name: value})
+
+
+def test_request_read_limits() -> None:
+    s = load_settings(BASE)
+    assert (s.request_header_timeout_s, s.request_body_timeout_s) == (10.0, 20.0)
+    assert s.request_body_min_bytes_per_s == 1024
+    assert s.request_buffer_bytes == 4 * s.max_request_bytes  # four bodies of the largest size
+    s = load_settings(
+        {**BASE, "TTS_MAX_REQUEST_BYTES": "1000000", "TTS_REQUEST_BODY_MIN_BYTES_PER_SECOND": "0"}
+    )
+    assert s.request_buffer_bytes == 4_000_000 and s.request_body_min_bytes_per_s == 0
+    # A budget smaller than one allowed body could never receive it.
+    with pytest.raises(ConfigError, match=r"TTS_REQUEST_BUFFER_BYTES=999999 .*TTS_MAX_REQUEST_BYTES"):
+        load_settings({**BASE, "TTS_MAX_REQUEST_BYTES": "1000000", "TTS_REQUEST_BUFFER_BYTES": "999999"})
 
 
 def test_model_path_is_required() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import runpy
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +25,8 @@ def load(monkeypatch: pytest.MonkeyPatch, **env: str) -> dict[str, Any]:
 
 def test_gpu_instance_runs_one_model_process(monkeypatch: pytest.MonkeyPatch) -> None:
     conf = load(monkeypatch, TTS_ENABLE_GPU="true", TTS_MAX_CONCURRENT_REQUESTS="4", PORT="9090")
-    assert conf["workers"] == 1 and conf["worker_class"] == "gthread"
-    assert conf["threads"] == 4 + 4 + 4  # running + queued + headroom for probes
+    assert conf["workers"] == 1 and conf["worker_class"] == "function.server_worker.RequestBufferingWorker"
+    assert conf["threads"] == 4 + 16 + 4  # running + queued (TTS_MAX_BATCH on GPU) + headroom for probes
     assert conf["bind"] == ["0.0.0.0:9090"] and conf["wsgi_app"] == "function.http.wsgi:app"
     assert conf["preload_app"] is False
 
@@ -47,3 +49,31 @@ def test_a_bad_value_exits_with_status_2(monkeypatch: pytest.MonkeyPatch) -> Non
         root.handlers[:] = handlers
         root.setLevel(level)
     assert info.value.code == 2
+
+
+def test_the_worker_class_is_light_for_the_master() -> None:
+    """gunicorn's master imports worker_class: that must not load Flask or the engine."""
+    code = (
+        "import sys; from gunicorn.util import load_class; "
+        "from gunicorn.workers.gthread import ThreadWorker; "
+        "cls = load_class('function.server_worker.RequestBufferingWorker'); "
+        "assert issubclass(cls, ThreadWorker); "
+        "heavy = ('flask', 'werkzeug', 'onnxruntime', 'numpy', 'function.http', 'function.engine'); "
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=CONF.parents[1], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_worker_refuses_tls() -> None:
+    """It sets connections up in its main loop, where a TLS handshake would block everyone."""
+    from gunicorn.config import Config
+
+    from function.server_worker import RequestBufferingWorker
+
+    cfg = Config()
+    cfg.set("certfile", "/etc/cert.pem")
+    with pytest.raises(RuntimeError, match="TLS"):
+        RequestBufferingWorker.check_config(cfg, logging.getLogger("test"))

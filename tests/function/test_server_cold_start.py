@@ -211,3 +211,23 @@ def test_a_bad_variable_stops_the_start_naming_it(
     assert server.wait_exit(60) == 2
     lines = [r for r in server.log_records() if r["severity"] == "CRITICAL"]
     assert len(lines) == 1 and name in lines[0]["message"] and value in lines[0]["message"]
+
+
+@pytest.mark.slow
+def test_a_gpu_server_without_cuda_fails_to_start(
+    start_server: Callable[..., Any], demo_bundle: Path, tmp_path: Path
+) -> None:
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this machine has CUDA: the failure under test cannot happen here")
+    env = {
+        "TTS_MODEL_PATH": str(demo_bundle),
+        "TTS_MODEL_VARIANT": "int8",
+        "TTS_ENABLE_GPU": "true",
+        "TTS_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    server = start_server(env)
+    assert server.wait_exit(120) == 3  # never a CPU fallback that answers /health
+    critical = [r for r in server.log_records() if r["severity"] == "CRITICAL"]
+    assert len(critical) == 1 and "TTS_ENABLE_GPU=true" in critical[0]["message"], critical

@@ -17,6 +17,8 @@ from typing import Any
 
 from function.config import Settings
 from function.engine import Engine, EngineError, SynthesisParams, Voice
+from function.service.ports import SpeechEngine
+from function.service.scheduler import Scheduler
 from function.storage import BundleFetchError, StorageError, fetch_bundle, open_store
 from function.voices import VoiceStore
 
@@ -25,8 +27,9 @@ log = logging.getLogger("function.model")
 
 @dataclass
 class Loaded:
-    engine: Engine
+    engine: SpeechEngine
     voices: VoiceStore[Voice]
+    scheduler: Scheduler
     manifest: dict[str, Any]
     languages: list[str]
     defaults: dict[str, Any] = field(default_factory=dict)
@@ -115,8 +118,6 @@ class ModelState:
                 "bytes": sum(int(e["size"]) for e in engine.manifest["files"].values()),
             },
         )
-        if s.enable_gpu and engine.provider != "CUDAExecutionProvider":
-            log.warning("TTS_ENABLE_GPU is set but ONNX Runtime runs on %s", engine.provider)
 
         t0 = time.perf_counter()
         engine.warm_up()
@@ -156,4 +157,5 @@ class ModelState:
                 "voices_path": voices.location,
             },
         )
-        return Loaded(engine, voices, manifest, languages, dict(s.synthesis_defaults))
+        scheduler = Scheduler(engine.decoder, s.max_batch)
+        return Loaded(engine, voices, scheduler, manifest, languages, dict(s.synthesis_defaults))

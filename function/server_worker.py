@@ -1,0 +1,527 @@
+"""gunicorn worker that receives each request in its main loop, so that no thread waits on a client.
+
+gunicorn's gthread worker gives a connection to a thread as soon as a byte arrives; the thread then
+blocks in recv() until the client sends the rest. Ten clients that send half a request, or a head
+and no body, hold every thread, and /health (Cloud Run's liveness probe) times out for as long as
+they stay. This worker buffers the head and the body in its poller loop instead, without blocking,
+under deadlines the loop sweeps itself, and hands a thread only a request that is all there:
+
+- the head must arrive within TTS_REQUEST_HEADER_TIMEOUT_SECONDS of connecting (or of its first
+  byte on a kept-alive connection) and fit in MAX_HEAD_BYTES: else 408, or 431;
+- then the body (Content-Length or chunked) must keep arriving: each TTS_REQUEST_BODY_TIMEOUT_SECONDS
+  must bring that many seconds' worth of TTS_REQUEST_BODY_MIN_BYTES_PER_SECOND: else 408;
+- bodies being received share TTS_REQUEST_BUFFER_BYTES per process: else 429 with Retry-After;
+- a body over TTS_MAX_REQUEST_BYTES is not waited for: the app answers 413 from what is here.
+
+The bytes are then replayed to gunicorn's own parser, which still does all the HTTP validation.
+As a safety net, anything a thread still has to read from the socket runs under the same body pace
+(RequestReadTimeoutError, a TimeoutError: the app answers 408). Only receiving the request is timed:
+sending the answer (a stream lasting minutes) is not.
+
+Closing does not block the loop either: after a "Connection: close" answer gunicorn lingers up to
+2 s in recv() for the client to close, in the main thread, so ten clients that never close stall
+everyone for 20 s. Here that linger is one more poller registration.
+
+gunicorn imports this module in its master process (worker_class): no Flask, no engine here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import errno
+import json
+import math
+import selectors
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from gunicorn import util
+from gunicorn.workers.gthread import TConn, ThreadWorker
+
+from function.config import Settings, load_settings
+
+# Request line plus headers. gunicorn alone would buffer up to 100 fields of 8 KiB each per
+# connection; real heads are a few KiB (nginx's default limit is 32 KiB).
+MAX_HEAD_BYTES = 64 * 1024
+# A chunk-size line is a few hex digits; gunicorn refuses lines over 8190 bytes (with extensions).
+_MAX_CHUNK_LINE = 8192
+_HEX = b"0123456789abcdefABCDEF"
+_RECV_BYTES = 64 * 1024
+# What gunicorn's close_graceful() allows a closing client: 2 s and 64 KiB of unread request.
+_LINGER_S = 2.0
+_LINGER_BYTES = 64 * 1024
+_BUSY_RETRY_AFTER_S = 5
+
+
+class RequestReadTimeoutError(TimeoutError):
+    """A thread's read of the request fell behind the body pace: the app answers 408.
+
+    A TimeoutError, so that gunicorn's drain of an unread body (Parser.finish_body) treats it as
+    its own timeout and closes the connection.
+    """
+
+
+class BodyPace:
+    """A body must keep arriving: each `window` seconds must bring at least window × rate bytes.
+
+    Unlike a deadline extended by every byte received (mod_reqtimeout's MinRate), a fast start buys
+    no time later: a client that sends most of a body at once and then trickles is still cut off.
+    With rate 0 only a pause of `window` seconds ends the request.
+    """
+
+    def __init__(self, window: float, rate: int, now: float) -> None:
+        self.window = window
+        self.quota = window * rate
+        self.deadline = now + window
+        self._got = 0
+
+    def advance(self, nbytes: int, now: float) -> None:
+        self._got += nbytes
+        if self._got >= self.quota:
+            self._got = 0
+            self.deadline = now + self.window
+
+
+class PacedSocket:
+    """The socket as gunicorn's parser reads it inside a thread: every recv() under a BodyPace."""
+
+    def __init__(self, sock: socket.socket, pace: BodyPace) -> None:
+        self._sock = sock
+        self._pace = pace
+        self._timeout: float | None = None
+
+    # gunicorn's finish_body() bounds its drain through these; the tighter limit wins.
+    def gettimeout(self) -> float | None:
+        return self._timeout
+
+    def settimeout(self, timeout: float | None) -> None:
+        self._timeout = timeout
+
+    def recv(self, size: int) -> bytes:
+        left = self._pace.deadline - time.monotonic()
+        if left <= 0:
+            raise RequestReadTimeoutError("the request body stopped arriving")
+        self._sock.settimeout(left if self._timeout is None else min(left, self._timeout))
+        try:
+            data = self._sock.recv(size)
+        except TimeoutError:
+            raise RequestReadTimeoutError("the request body stopped arriving") from None
+        finally:
+            self._sock.settimeout(None)  # blocking again, for writing the answer
+        self._pace.advance(len(data), time.monotonic())
+        return data
+
+
+@dataclass(frozen=True)
+class Framing:
+    """How a request's body is delimited, as far as receiving it is concerned."""
+
+    length: int = 0  # Content-Length; 0: no body
+    chunked: bool = False
+    expect_continue: bool = False
+    # Conflicting or malformed framing: gunicorn's parser answers it from the head alone.
+    odd: bool = False
+
+
+def read_framing(head: bytes) -> Framing:
+    """The framing of a request head (request line and header lines, without the blank line)."""
+    request_line, _, fields = head.lstrip(b"\r\n").partition(b"\r\n")
+    lengths: list[bytes] = []
+    codings: list[bytes] = []
+    expect = False
+    for line in fields.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        name, value = name.lower(), value.strip()
+        if name == b"content-length":
+            lengths.append(value)
+        elif name == b"transfer-encoding":
+            codings += [coding.strip().lower() for coding in value.split(b",")]
+        elif name == b"expect":
+            expect = value.lower() == b"100-continue"
+    # An HTTP/1.0 client may not understand a 1xx answer (gunicorn ignores its Expect, too).
+    expect = expect and request_line.endswith(b" HTTP/1.1")
+    if codings:
+        return Framing(chunked=True, expect_continue=expect, odd=bool(lengths) or codings != [b"chunked"])
+    if not lengths:
+        return Framing()
+    if len(lengths) > 1 or not lengths[0].isdigit() or len(lengths[0]) > 15:
+        return Framing(odd=True)
+    return Framing(length=int(lengths[0]), expect_continue=expect)
+
+
+class ChunkScanner:
+    """Finds where a chunked body ends without decoding it, counting the payload seen so far."""
+
+    def __init__(self, start: int) -> None:
+        self.pos = start  # the first byte of the buffer not looked at yet
+        self.payload = 0
+        self._data_left = 0  # of the current chunk
+        self._crlf_due = False
+        self._last = False  # the zero-size chunk was seen: the trailer section follows
+
+    def scan(self, buf: bytearray) -> int | None:
+        """The offset just past the body once all of it is in `buf`, else None; ValueError if malformed."""
+        while True:
+            if self._data_left:
+                step = min(self._data_left, len(buf) - self.pos)
+                self.pos += step
+                self.payload += step
+                self._data_left -= step
+                if self._data_left:
+                    return None
+                self._crlf_due = True
+            if self._crlf_due:
+                if len(buf) - self.pos < 2:
+                    return None
+                if buf[self.pos : self.pos + 2] != b"\r\n":
+                    raise ValueError("chunk data without its CRLF")
+                self.pos += 2
+                self._crlf_due = False
+            if self._last:
+                if buf.startswith(b"\r\n", self.pos):
+                    return self.pos + 2
+                end = buf.find(b"\r\n\r\n", self.pos)
+                if end >= 0:
+                    return end + 4
+                if len(buf) - self.pos > MAX_HEAD_BYTES:
+                    raise ValueError("trailer section too large")
+                return None
+            eol = buf.find(b"\r\n", self.pos)
+            if eol < 0:
+                if len(buf) - self.pos > _MAX_CHUNK_LINE:
+                    raise ValueError("chunk-size line too long")
+                return None
+            size = bytes(buf[self.pos : eol]).split(b";", 1)[0].rstrip(b" \t")
+            if not size or len(size) > 16 or size.translate(None, _HEX):
+                raise ValueError("invalid chunk size")
+            self.pos = eol + 2
+            self._data_left = int(size, 16)
+            self._last = self._data_left == 0
+
+
+class _Phase(enum.Enum):
+    HEAD = "head"
+    BODY = "body"
+    CLOSING = "closing"  # answered; draining what the client still sends before closing
+
+
+@dataclass(eq=False)
+class _Incoming:
+    """A connection the main loop is reading: a request being received, or a lingering close."""
+
+    phase: _Phase
+    deadline: float
+    buf: bytearray = field(default_factory=bytearray)
+    head_scanned: int = 0  # where to resume looking for the blank line that ends the head
+    body_start: int = 0
+    body_end: int = 0  # Content-Length bodies
+    chunks: ChunkScanner | None = None
+    pace: BodyPace | None = None
+    held: int = 0  # body bytes counted against TTS_REQUEST_BUFFER_BYTES (drained bytes when closing)
+    started: float = field(default_factory=time.monotonic)
+
+
+class _Conn(TConn):  # type: ignore[misc]  # gunicorn is untyped
+    """gunicorn's connection, whose graceful close lingers in the poller instead of blocking it."""
+
+    def __init__(self, linger: Callable[[_Conn], None], *args: Any) -> None:
+        super().__init__(*args)
+        self._linger = linger
+        # The request handed over has a body that will not be read to its end (over the limit, or
+        # malformed): answer it and close (see handle_request).
+        self.close_after_answer = False
+
+    def close(self, graceful: bool = False) -> None:
+        if graceful:
+            self._linger(self)
+        else:
+            super().close()
+
+
+class RequestBufferingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is untyped
+    """gthread, except that requests are received by the main loop (see the module docstring)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Already validated by gunicorn.conf.py in this same environment.
+        self.settings: Settings = load_settings()
+        self._incoming: dict[_Conn, _Incoming] = {}
+        self._held = 0
+        self._next_deadline = math.inf
+
+    @classmethod
+    def check_config(cls, cfg: Any, log: Any) -> None:
+        super().check_config(cfg, log)
+        # Connections are set up (conn.init()) in the main loop: a TLS handshake there would block.
+        if cfg.is_ssl or cfg.http2_cleartext != "off":
+            raise RuntimeError(
+                "RequestBufferingWorker serves plain HTTP/1.1: terminate TLS and HTTP/2 in front"
+            )
+
+    # ---- gunicorn's entry points ----------------------------------------------------------------
+
+    def accept(self, listener: socket.socket) -> None:
+        """gunicorn's accept(), with our connection class."""
+        try:
+            sock, addr = listener.accept()
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        self.nr_conns += 1
+        self.enqueue_req(_Conn(self.linger, self.cfg, sock, addr, listener.getsockname()))
+
+    def enqueue_req(self, conn: _Conn) -> None:
+        """Every way gunicorn starts a request ends here: a new connection, a kept-alive one that
+        became readable, or one whose previous request read ahead. Receive it in this loop first."""
+        ahead = conn.parser.unreader.take_buffered() if conn.parser is not None else b""
+        conn.sock.setblocking(False)
+        deadline = time.monotonic() + self.settings.request_header_timeout_s
+        incoming = _Incoming(_Phase.HEAD, deadline, bytearray(ahead))
+        self._watch(conn, incoming, self._on_readable)
+        if ahead:
+            self._advance(conn, incoming)
+
+    def linger(self, conn: _Conn) -> None:
+        """Close as RFC 9112 9.6 asks (half-close, drain what the client still sends, then close),
+        without blocking: gunicorn's close_graceful() waits in recv() for up to 2 s."""
+        try:
+            conn.sock.setblocking(False)
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            util.close(conn.sock)
+            return
+        closing = _Incoming(_Phase.CLOSING, time.monotonic() + _LINGER_S)
+        self._watch(conn, closing, self._on_closing_readable)
+
+    def handle_request(self, req: Any, conn: _Conn) -> bool:
+        if conn.close_after_answer:
+            # Answer "Connection: close" and close, rather than announce keep-alive and then try to
+            # drain the rest of the body in this thread (for up to 5 s, at the client's pace).
+            req.force_close()
+        return bool(super().handle_request(req, conn))
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        # Wake up for the next read deadline, not just once a second.
+        super().wait_for_and_dispatch_events(min(timeout, max(0.0, self._next_deadline - time.monotonic())))
+        self._sweep()
+
+    # ---- receiving ------------------------------------------------------------------------------
+
+    def _watch(self, conn: _Conn, incoming: _Incoming, on_readable: Callable[[_Conn, Any], None]) -> None:
+        self._incoming[conn] = incoming
+        self._next_deadline = min(self._next_deadline, incoming.deadline)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(on_readable, conn))
+
+    def _forget(self, conn: _Conn) -> _Incoming:
+        incoming = self._incoming.pop(conn)
+        self.poller.unregister(conn.sock)
+        if incoming.phase is not _Phase.CLOSING:
+            self._held -= incoming.held
+        return incoming
+
+    def _on_readable(self, conn: _Conn, _sock: Any) -> None:
+        incoming = self._incoming[conn]
+        try:
+            data = conn.sock.recv(_RECV_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:  # the client left before its request was complete: nobody to answer
+            self._drop(conn)
+            return
+        incoming.buf += data
+        if incoming.pace is not None:
+            incoming.pace.advance(len(data), time.monotonic())
+            incoming.deadline = incoming.pace.deadline  # only ever later: the sweep needs no update
+        self._advance(conn, incoming)
+
+    def _advance(self, conn: _Conn, incoming: _Incoming) -> None:
+        """Act on what has arrived: start the body, hand the request over, or refuse it."""
+        if incoming.phase is _Phase.HEAD:
+            # Resuming the search keeps a client that sends its head a byte at a time from making
+            # this loop rescan the whole head on every byte.
+            end = incoming.buf.find(b"\r\n\r\n", incoming.head_scanned)
+            if end < 0 and len(incoming.buf) <= MAX_HEAD_BYTES:
+                incoming.head_scanned = max(0, len(incoming.buf) - 3)
+                return
+            if end < 0 or end > MAX_HEAD_BYTES:
+                self._refuse(
+                    conn,
+                    431,
+                    "headers_too_large",
+                    f"the request line and headers are over {MAX_HEAD_BYTES} bytes; send fewer headers",
+                )
+                return
+            if not self._start_body(conn, incoming, end + 4, read_framing(bytes(incoming.buf[:end]))):
+                return
+
+        held = len(incoming.buf) - incoming.body_start
+        self._held += held - incoming.held
+        incoming.held = held
+        unfinished = False  # a body that will not be read to its end
+        if incoming.chunks is not None:
+            try:
+                complete = incoming.chunks.scan(incoming.buf) is not None
+            except ValueError:  # malformed: gunicorn's parser fails on it where it is (a 400)
+                complete = unfinished = True
+            # Over the limit: the app reads TTS_MAX_REQUEST_BYTES + 1 bytes, all here, and answers 413.
+            unfinished = unfinished or incoming.chunks.payload > self.settings.max_request_bytes
+        else:
+            complete = len(incoming.buf) >= incoming.body_end
+        if complete or unfinished:
+            self._hand_off(conn, incoming, unfinished=unfinished)
+        elif self._held > self.settings.request_buffer_bytes:
+            self._refuse_busy(conn)
+
+    def _start_body(self, conn: _Conn, incoming: _Incoming, body_start: int, framing: Framing) -> bool:
+        """The head is in: False once the request was handed over or answered, True to receive a body."""
+        settings = self.settings
+        has_body = framing.chunked or framing.length > 0
+        # gunicorn answers odd framing itself; the app answers a declared body over the limit (413,
+        # after auth) without reading it. Neither needs more from the client than the head.
+        if framing.odd or not has_body or framing.length > settings.max_request_bytes:
+            self._hand_off(conn, incoming, unfinished=framing.length > settings.max_request_bytes)
+            return False
+        if framing.length > settings.request_buffer_bytes - self._held:
+            self._refuse_busy(conn)
+            return False
+        if framing.expect_continue:
+            # The client waits for this before sending the body. gunicorn sends its own 100 later;
+            # a client must accept any number of 1xx answers (RFC 9110 15.2).
+            self._send(conn, b"HTTP/1.1 100 Continue\r\n\r\n")
+        now = time.monotonic()
+        incoming.phase = _Phase.BODY
+        incoming.started = now
+        incoming.body_start = body_start
+        incoming.pace = BodyPace(settings.request_body_timeout_s, settings.request_body_min_bytes_per_s, now)
+        incoming.pace.advance(len(incoming.buf) - body_start, now)
+        incoming.deadline = incoming.pace.deadline
+        self._next_deadline = min(self._next_deadline, incoming.deadline)
+        if framing.chunked:
+            incoming.chunks = ChunkScanner(body_start)
+        else:
+            incoming.body_end = body_start + framing.length
+        return True
+
+    def _hand_off(self, conn: _Conn, incoming: _Incoming, *, unfinished: bool = False) -> None:
+        """Give the request to a thread: gunicorn's parser reads it from what was received here."""
+        self._forget(conn)
+        conn.close_after_answer = unfinished
+        conn.init()  # the HTTP/1.1 parser (no TLS: check_config), or the kept-alive one
+        conn.parser.unreader.unread(incoming.buf)
+        settings = self.settings
+        pace = BodyPace(
+            settings.request_body_timeout_s, settings.request_body_min_bytes_per_s, time.monotonic()
+        )
+        conn.parser.unreader.sock = PacedSocket(conn.sock, pace)
+        super().enqueue_req(conn)
+
+    # ---- ending ---------------------------------------------------------------------------------
+
+    def _sweep(self) -> None:
+        """Answer the requests that ran out of time; close lingering connections that are done."""
+        now = time.monotonic()
+        if now < self._next_deadline and self.alive:
+            return
+        self._next_deadline = math.inf
+        for conn, incoming in list(self._incoming.items()):
+            # A stopping worker does not wait for clients that have not started a request.
+            idle = incoming.phase is _Phase.HEAD and not incoming.buf
+            if incoming.deadline <= now or (idle and not self.alive):
+                self._expire(conn, incoming)
+            else:
+                self._next_deadline = min(self._next_deadline, incoming.deadline)
+
+    def _expire(self, conn: _Conn, incoming: _Incoming) -> None:
+        settings = self.settings
+        if incoming.phase is _Phase.CLOSING:
+            self._forget(conn)
+            util.close(conn.sock)
+        elif not incoming.buf:  # connected and never sent anything: no request to answer
+            self._drop(conn)
+        elif incoming.phase is _Phase.HEAD:
+            self._refuse(
+                conn,
+                408,
+                "request_timeout",
+                f"the request line and headers did not arrive within {settings.request_header_timeout_s:g} s "
+                "(TTS_REQUEST_HEADER_TIMEOUT_SECONDS); send the whole request without pausing",
+            )
+        else:
+            received = len(incoming.buf) - incoming.body_start
+            self._refuse(
+                conn,
+                408,
+                "request_timeout",
+                f"the request body stopped arriving ({received} bytes in "
+                f"{time.monotonic() - incoming.started:.1f} s): it must keep coming at "
+                f"{settings.request_body_min_bytes_per_s} bytes/s or more, measured over "
+                f"{settings.request_body_timeout_s:g} s "
+                "(TTS_REQUEST_BODY_MIN_BYTES_PER_SECOND, TTS_REQUEST_BODY_TIMEOUT_SECONDS)",
+            )
+
+    def _refuse_busy(self, conn: _Conn) -> None:
+        self._refuse(
+            conn,
+            429,
+            "overloaded",
+            "too many request bodies are arriving at once (over "
+            f"{self.settings.request_buffer_bytes} bytes, TTS_REQUEST_BUFFER_BYTES); "
+            "retry after Retry-After seconds",
+            f"Retry-After: {_BUSY_RETRY_AFTER_S}\r\n",
+        )
+
+    def _refuse(self, conn: _Conn, status: int, code: str, message: str, headers: str = "") -> None:
+        """Answer in the error shape of the app ({"error": {"code", "message"}}) and close."""
+        incoming = self._forget(conn)
+        client = conn.client[0] if isinstance(conn.client, tuple) else str(conn.client)
+        # Back-pressure is a warning, as in the access log; a slow or broken client is not.
+        level = self.log.warning if status == 429 else self.log.info
+        level(
+            "%d %s: %s",
+            status,
+            code,
+            message,
+            extra={"status": status, "phase": incoming.phase.value, "remote_ip": client},
+        )
+        body = json.dumps({"error": {"code": code, "message": message}}).encode()
+        reason = {408: "Request Timeout", 429: "Too Many Requests", 431: "Request Header Fields Too Large"}
+        self._send(
+            conn,
+            f"HTTP/1.1 {status} {reason[status]}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n{headers}\r\n".encode()
+            + body,
+        )
+        self.nr_conns -= 1
+        self.linger(conn)
+
+    def _send(self, conn: _Conn, data: bytes) -> None:
+        # A short answer to a client that has been sending: it fits the empty socket buffer. A client
+        # that does not read misses it; it is never waited for.
+        with contextlib.suppress(OSError):
+            conn.sock.send(data)
+
+    def _drop(self, conn: _Conn) -> None:
+        self._forget(conn)
+        self.nr_conns -= 1
+        util.close(conn.sock)
+
+    def _on_closing_readable(self, conn: _Conn, _sock: Any) -> None:
+        closing = self._incoming[conn]
+        try:
+            data = conn.sock.recv(_LINGER_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        closing.held += len(data)
+        if not data or closing.held >= _LINGER_BYTES:
+            self._forget(conn)
+            util.close(conn.sock)

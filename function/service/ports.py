@@ -1,0 +1,40 @@
+"""What the service needs of the engine: a small protocol, so orchestration, streaming, error
+mapping and scheduling are tested with a fake engine in milliseconds (the real one keeps its
+parity tests). function.engine.Engine satisfies it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from function.engine import AudioChunk, SynthesisParams, Voice
+from function.engine.decoding import Sequence
+from function.service.scheduler import Decoder
+
+Latent = npt.NDArray[np.float32]
+Decode = Callable[[Sequence], Iterator[Latent]]
+
+
+class SpeechEngine(Protocol):
+    sample_rate: int
+    languages: list[str]
+    nukta_form: str
+    model_id: str
+    provider: str
+    manifest: dict[str, Any]
+
+    @property
+    def decoder(self) -> Decoder: ...
+
+    def make_voice(self, audio: npt.NDArray[Any], sample_rate: int) -> Voice: ...
+
+    def synthesize(
+        self, text: str, voice: Voice, params: SynthesisParams | None = None, *, decode: Decode | None = None
+    ) -> npt.NDArray[np.float32]: ...
+
+    def stream(
+        self, text: str, voice: Voice, params: SynthesisParams | None = None, *, decode: Decode | None = None
+    ) -> Iterator[AudioChunk]: ...

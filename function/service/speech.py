@@ -1,0 +1,308 @@
+"""The speech service: text -> voice -> engine, under the concurrency limit, through the scheduler.
+
+Every operation a client can ask for is one method here, raising only `ServiceError`s; the HTTP
+layer parses requests, calls these, and renders results. Whole-file and streamed synthesis share
+one preparation path and one error path; a stream holds its synthesis slot until it is closed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from function.audio import AudioDecodeError, decode_reference
+from function.engine import (
+    AudioChunk,
+    ReferenceAudioError,
+    SynthesisParams,
+    TextError,
+    UnsupportedLanguageError,
+    Voice,
+    VoiceFormatError,
+)
+from function.service.errors import (
+    InvalidInput,
+    ModelLoading,
+    Overloaded,
+    ServiceError,
+    StoreUnavailable,
+    VoiceNotFound,
+    VoiceUnusable,
+)
+from function.service.limiter import ConcurrencyLimiter
+from function.service.model import Loaded
+from function.storage import StorageError
+from function.text import normalize_bangla_text
+from function.voices import VoiceInfo, VoiceNotFoundError
+
+log = logging.getLogger(__name__)
+
+
+class ModelSource(Protocol):
+    """Where the loaded model comes from (function.service.model.ModelState, or a test's stand-in)."""
+
+    @property
+    def loaded(self) -> Loaded | None: ...
+
+
+@dataclass(frozen=True)
+class SpeechRequest:
+    text: str
+    language: str
+    voice_id: str | None = None
+    speaker_wav: bytes | None = None  # a reference clip instead of a stored voice
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Prepared:
+    text: str  # normalized: what the engine speaks
+    voice: Voice
+    params: SynthesisParams
+    queue_ms: float = 0.0
+    normalize_ms: float = 0.0
+    voice_ms: float = 0.0
+
+
+@dataclass
+class Speech:
+    audio: npt.NDArray[np.float32]
+    sample_rate: int
+    prepared: Prepared
+    synthesis_ms: float
+
+    @property
+    def seconds(self) -> float:
+        return float(self.audio.shape[0] / self.sample_rate)
+
+
+def engine_error(exc: Exception) -> ServiceError:
+    """The engine's input errors carry user-readable messages; each becomes its domain error."""
+    if isinstance(exc, UnsupportedLanguageError):
+        return InvalidInput(str(exc), code="unsupported_language")
+    if isinstance(exc, ReferenceAudioError):
+        return InvalidInput(str(exc), code="invalid_reference_audio")
+    if isinstance(exc, TextError):
+        return InvalidInput(str(exc), code="invalid_text")
+    if isinstance(exc, VoiceFormatError):
+        return VoiceUnusable(str(exc))
+    return InvalidInput(str(exc))
+
+
+_ENGINE_INPUT_ERRORS = (UnsupportedLanguageError, TextError, ReferenceAudioError, VoiceFormatError)
+
+
+class SpeechStream(Iterator[AudioChunk]):
+    """A started synthesis: the first chunk is already made (so errors came out before any audio);
+    iterating yields it and the rest. `close()` stops generation and frees the slot, exactly once."""
+
+    def __init__(
+        self, first: AudioChunk, rest: Iterator[AudioChunk], prepared: Prepared, release: Any
+    ) -> None:
+        self.first = first
+        self.prepared = prepared
+        self._pending: AudioChunk | None = first
+        self._rest = rest
+        self._release = release
+
+    def __next__(self) -> AudioChunk:
+        if self._pending is not None:
+            chunk, self._pending = self._pending, None
+            return chunk
+        try:
+            return next(self._rest)
+        except StopIteration:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._release is None:
+            return
+        release, self._release = self._release, None
+        try:
+            close = getattr(self._rest, "close", None)
+            if close is not None:
+                close()  # frees the stream's decoding row at the scheduler's next step
+        finally:
+            release()
+
+
+class SpeechService:
+    def __init__(self, model: ModelSource, limiter: ConcurrencyLimiter) -> None:
+        self.model = model
+        self.limiter = limiter
+
+    def loaded(self) -> Loaded:
+        loaded = self.model.loaded
+        if loaded is None:
+            raise ModelLoading("the model is still loading; retry in a few seconds", retry_after=5)
+        return loaded
+
+    # ---- synthesis ---------------------------------------------------------------------------
+    def synthesize(self, req: SpeechRequest) -> Speech:
+        loaded = self.loaded()
+        with self._slot() as queue_ms:
+            prepared = self._prepare(loaded, req, queue_ms)
+            t0 = time.perf_counter()
+            try:
+                audio = loaded.engine.synthesize(
+                    prepared.text, prepared.voice, prepared.params, decode=loaded.scheduler.decode
+                )
+            except _ENGINE_INPUT_ERRORS as exc:
+                raise engine_error(exc) from None
+            synthesis_ms = (time.perf_counter() - t0) * 1000
+        return Speech(audio, loaded.engine.sample_rate, prepared, synthesis_ms)
+
+    def stream(self, req: SpeechRequest) -> SpeechStream:
+        loaded = self.loaded()
+        queue_ms = self._acquire()
+        held_from = time.monotonic()
+
+        def release() -> None:
+            self.limiter.release(time.monotonic() - held_from)
+
+        chunks: Iterator[AudioChunk] | None = None
+        try:
+            prepared = self._prepare(loaded, req, queue_ms)
+            chunks = loaded.engine.stream(
+                prepared.text, prepared.voice, prepared.params, decode=loaded.scheduler.decode
+            )
+            first = next(chunks)
+        except StopIteration:
+            release()
+            raise InvalidInput("the text produced no audio; send words to speak", code="empty_text") from None
+        except _ENGINE_INPUT_ERRORS as exc:
+            _close(chunks)
+            release()
+            raise engine_error(exc) from None
+        except BaseException:
+            _close(chunks)
+            release()
+            raise
+        return SpeechStream(first, chunks, prepared, release)
+
+    # ---- voices ------------------------------------------------------------------------------
+    def create_voice(self, clip: bytes, name: str | None) -> VoiceInfo:
+        loaded = self.loaded()
+        with self._slot():
+            voice, seconds = self._voice_from_clip(loaded, clip)
+        with _store_errors():
+            return loaded.voices.add(voice, name=name, reference_seconds=seconds)
+
+    def list_voices(self) -> list[VoiceInfo]:
+        loaded = self.loaded()
+        with _store_errors():
+            return loaded.voices.list()
+
+    def voice_info(self, voice_id: str) -> VoiceInfo:
+        loaded = self.loaded()
+        with _store_errors():
+            try:
+                return loaded.voices.info(voice_id)
+            except VoiceNotFoundError:
+                raise _not_found(voice_id) from None
+
+    def delete_voice(self, voice_id: str) -> None:
+        loaded = self.loaded()
+        with _store_errors():
+            try:
+                loaded.voices.delete(voice_id)
+            except VoiceNotFoundError:
+                raise _not_found(voice_id) from None
+
+    # ---- the shared path ---------------------------------------------------------------------
+    def _acquire(self) -> float:
+        t0 = time.perf_counter()
+        if not self.limiter.acquire():
+            wait = self.limiter.retry_after()
+            raise Overloaded(
+                f"all {self.limiter.max_running} synthesis slots are busy and the wait queue is full; "
+                f"retry in {wait} s",
+                retry_after=wait,
+            )
+        return (time.perf_counter() - t0) * 1000
+
+    @contextmanager
+    def _slot(self) -> Iterator[float]:
+        queue_ms = self._acquire()
+        t0 = time.monotonic()
+        try:
+            yield queue_ms
+        finally:
+            self.limiter.release(time.monotonic() - t0)
+
+    def _prepare(self, loaded: Loaded, req: SpeechRequest, queue_ms: float) -> Prepared:
+        t0 = time.perf_counter()
+        text = self._normalize(loaded, req.text, req.language)
+        t1 = time.perf_counter()
+        if req.voice_id is not None:
+            voice = self._voice_by_id(loaded, req.voice_id)
+        elif req.speaker_wav is not None:
+            voice, _ = self._voice_from_clip(loaded, req.speaker_wav)
+        else:
+            raise InvalidInput("send a voice id or a reference clip", code="invalid_speaker")
+        t2 = time.perf_counter()
+        params = loaded.params(req.language, req.params)
+        return Prepared(text, voice, params, queue_ms, (t1 - t0) * 1000, (t2 - t1) * 1000)
+
+    @staticmethod
+    def _normalize(loaded: Loaded, text: str, language: str) -> str:
+        # The Bangla front-end (numbers, dates, abbreviations, nukta form) applies to Bangla only.
+        nukta: Literal["composed", "decomposed"] = (
+            "composed" if loaded.engine.nukta_form == "composed" else "decomposed"
+        )
+        out = normalize_bangla_text(text, nukta=nukta) if language == "bn" else text.strip()
+        if not out.strip():
+            raise InvalidInput(
+                "the text has nothing to speak after normalization; send words", code="empty_text"
+            )
+        return out
+
+    @staticmethod
+    def _voice_from_clip(loaded: Loaded, clip: bytes) -> tuple[Voice, float]:
+        try:
+            audio, rate = decode_reference(clip)
+        except AudioDecodeError as exc:
+            raise InvalidInput(str(exc), code="invalid_reference_audio") from None
+        try:
+            voice = loaded.engine.make_voice(audio, rate)
+        except (ReferenceAudioError, ValueError) as exc:
+            raise engine_error(exc) from None
+        return voice, audio.shape[0] / rate
+
+    @staticmethod
+    def _voice_by_id(loaded: Loaded, voice_id: str) -> Voice:
+        with _store_errors():
+            try:
+                return loaded.voices.get(voice_id)
+            except VoiceFormatError as exc:  # the stored payload is damaged, or from an older format
+                raise VoiceUnusable(str(exc)) from None
+            except VoiceNotFoundError:
+                raise _not_found(voice_id) from None
+
+
+def _not_found(voice_id: str) -> VoiceNotFound:
+    return VoiceNotFound(f"no voice {voice_id!r}: create one with POST /voices, list them with GET /voices")
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    try:
+        yield
+    except StorageError as exc:
+        raise StoreUnavailable(
+            f"the voice store is unavailable ({exc}); retry shortly", retry_after=5
+        ) from None
+
+
+def _close(chunks: Iterator[AudioChunk] | None) -> None:
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        close()

@@ -1,0 +1,195 @@
+"""Batched decoding on the real demo bundle: a request's codes and audio are the same whether it
+runs alone or beside others that join and leave mid-way (greedy, and sampled with a seed)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from function.engine import Engine, SynthesisParams, Voice
+from function.engine.decoding import DecodeBatch, Sequence
+from function.engine.sampling import SamplingConfig
+from function.service.scheduler import Scheduler
+
+pytestmark = pytest.mark.slow
+
+TEXTS = [
+    ("আমি ভাত খাই।", "bn", 24),
+    ("আমার সোনার বাংলা, আমি তোমায় ভালোবাসি।", "bn", 40),
+    ("hello there", "en", 12),
+    ("চিরদিন তোমার আকাশ, তোমার বাতাস।", "bn", 33),
+]
+
+
+@pytest.fixture(scope="module", params=["fp32", "int8"])
+def engine(demo_bundle: Path, request: pytest.FixtureRequest) -> Engine:
+    return Engine.load(demo_bundle / request.param, intra_op_threads=2)
+
+
+@pytest.fixture(scope="module")
+def voice(engine: Engine) -> Voice:
+    rng = np.random.default_rng(3)
+    return engine.make_voice((rng.standard_normal(24000 * 3) * 0.1).astype(np.float32), 24000)
+
+
+def _params(i: int, greedy: bool) -> SynthesisParams:
+    _, language, tokens = TEXTS[i]
+    return SynthesisParams(
+        language=language,
+        greedy=greedy,
+        seed=100 + i,
+        temperature=0.8,
+        top_k=40,
+        top_p=0.9,
+        repetition_penalty=5.0,
+        max_new_tokens=tokens,
+    )
+
+
+def _sequence(engine: Engine, voice: Voice, i: int, greedy: bool) -> Sequence:
+    text, language, tokens = TEXTS[i]
+    p = _params(i, greedy)
+    cfg = SamplingConfig(
+        p.temperature or 1.0, p.top_k or 0, p.top_p or 1.0, p.repetition_penalty or 1.0, greedy
+    )
+    return engine.decoder.sequence(
+        engine.tokenizer.encode(text, language),
+        voice.cond_latents,
+        cfg,
+        seed=p.seed,
+        max_new_tokens=tokens,
+        min_new_tokens=0,
+    )
+
+
+@pytest.mark.parametrize("greedy", [True, False])
+def test_rows_joining_and_leaving_keep_their_codes(engine: Engine, voice: Voice, greedy: bool) -> None:
+    alone = [engine.generate_codes(TEXTS[i][0], voice, _params(i, greedy))[0] for i in range(len(TEXTS))]
+    seqs = [_sequence(engine, voice, i, greedy) for i in range(len(TEXTS))]
+    latents: list[list[np.ndarray]] = [[] for _ in seqs]
+    batch = DecodeBatch()
+    waiting = list(enumerate(seqs))
+    step, widths = 0, set()
+    while waiting or len(batch):
+        if waiting and step % 5 == 0:  # a new request joins every fifth step, prefixes of other lengths
+            i, seq = waiting.pop(0)
+            latent, kv = engine.decoder.prefill(seq)
+            latents[i].append(latent)
+            batch.add(seq, kv)
+        rows = list(batch.rows)
+        for seq, latent in zip(rows, engine.decoder.step(batch), strict=True):
+            latents[seqs.index(seq)].append(latent)
+        widths.add(len(rows))
+        batch.remove({id(s) for s in rows if s.finished})
+        step += 1
+    exact = greedy or engine.manifest["variant"] != "int8"
+    if exact:
+        assert [s.codes for s in seqs] == alone
+    else:
+        # int8's dynamic quantization takes one activation scale over the whole batch tensor, so a
+        # sampled row can fork from its lone run (README: "Batching and exactness").
+        assert [len(s.codes) for s in seqs] == [len(c) for c in alone]
+    assert {1, 2, 3} <= widths  # rows really ran side by side, and left at different times
+    # The latents (vocoder input) match the lone run: fp32 to the rounding of a wider matmul; int8
+    # closely (dynamic quantization takes one activation scale over the whole batch tensor).
+    bound = 1e-4 if engine.manifest["variant"] == "fp32" else 1e-2
+    for i, seq in enumerate(seqs if exact else []):
+        lone = list(engine.decode_alone(_sequence(engine, voice, i, greedy)))
+        assert len(lone) == len(latents[i]) == len(seq.codes)
+        diff = float(np.abs(np.stack(lone) - np.stack(latents[i])).max())
+        print(f"{engine.manifest['variant']} greedy={greedy} row {i}: latents differ by {diff:.2e}")
+        assert diff < bound
+
+
+def test_concurrent_requests_through_the_scheduler_sound_as_alone(engine: Engine, voice: Voice) -> None:
+    greedy = engine.manifest["variant"] == "int8"  # see above: int8 rows share a quantization scale
+    alone = [engine.synthesize(TEXTS[i][0], voice, _params(i, greedy)) for i in range(len(TEXTS))]
+    scheduler = Scheduler(engine.decoder, max_batch=3)  # fewer rows than requests: one waits its turn
+    out: dict[int, np.ndarray] = {}
+    start = threading.Barrier(len(TEXTS))
+
+    def run(i: int) -> None:
+        start.wait()
+        out[i] = engine.synthesize(TEXTS[i][0], voice, _params(i, greedy), decode=scheduler.decode)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(TEXTS))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    stats = scheduler.stats()
+    scheduler.stop()
+    bound = 1e-3 if engine.manifest["variant"] == "fp32" else 5e-2
+    for i, wav in enumerate(alone):
+        assert out[i].shape == wav.shape
+        diff = float(np.abs(out[i] - wav).max())
+        print(f"{engine.manifest['variant']} request {i}: audio differs by {diff:.2e}")
+        assert diff < bound
+    total = sum(
+        len(c)
+        for i in range(len(TEXTS))
+        for c in engine.generate_codes(TEXTS[i][0], voice, _params(i, False))
+    )
+    assert stats.tokens == total and stats.steps < total  # steps carried several rows
+
+
+class PacedDecoder:
+    """The real decoder, a step at most every 20 ms: the scheduler cannot finish before the test looks."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def prefill(self, seq: Sequence) -> Any:
+        return self.inner.prefill(seq)
+
+    def step(self, batch: DecodeBatch) -> Any:
+        time.sleep(0.02)
+        return self.inner.step(batch)
+
+
+def test_a_cancelled_stream_frees_its_row_at_the_next_step(engine: Engine, voice: Voice) -> None:
+    scheduler = Scheduler(PacedDecoder(engine.decoder), max_batch=4)
+    p = SynthesisParams(language="bn", greedy=True, stream_chunk_tokens=4)
+    stream = engine.stream(TEXTS[1][0], voice, p, decode=scheduler.decode)
+    next(stream)
+    assert scheduler.stats().running == 1
+    stream.close()
+    tokens = scheduler.stats().tokens
+    time.sleep(0.3)
+    after = scheduler.stats()
+    scheduler.stop()
+    assert after.running == 0 and after.waiting == 0
+    assert after.tokens <= tokens + 1  # at most the step already in flight
+    assert after.tokens < engine.manifest["runtime"]["gpt"]["max_new_tokens"]
+
+
+def test_the_device_resident_cache_path_gives_the_same_codes(
+    demo_bundle: Path, engine: Engine, voice: Voice
+) -> None:
+    # The path a CUDA engine takes (KV cache bound as ONNX Runtime values, not numpy), run on CPU.
+    bound = Engine.load(demo_bundle / engine.manifest["variant"], intra_op_threads=2, bind_kv=True)
+    assert bound.decoder.device == "cpu" and engine.decoder.device is None
+    scheduler = Scheduler(bound.decoder, max_batch=4)
+    try:
+        out: dict[int, list[list[int]]] = {}
+        threads = [
+            threading.Thread(
+                target=lambda i=i: out.__setitem__(
+                    i, bound.generate_codes(TEXTS[i][0], voice, _params(i, True), decode=scheduler.decode)
+                )
+            )
+            for i in range(len(TEXTS))
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+    finally:
+        scheduler.stop()
+    for i in range(len(TEXTS)):
+        assert out[i] == engine.generate_codes(TEXTS[i][0], voice, _params(i, True))

@@ -1,0 +1,287 @@
+"""The service layer with a fake engine, in milliseconds: orchestration, streaming, slots, error
+mapping (domain error -> HTTP status through the real Flask app) and the decode scheduler."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+from function.config import load_settings
+from function.engine import AudioChunk, SynthesisParams, TextError, Voice, VoiceFormatError
+from function.engine.decoding import DecodeBatch, Sequence
+from function.engine.sampling import SamplingConfig
+from function.http.app import create_app
+from function.service.errors import InvalidInput, ModelLoading, Overloaded, VoiceNotFound, VoiceUnusable
+from function.service.limiter import ConcurrencyLimiter
+from function.service.model import Loaded
+from function.service.scheduler import Scheduler
+from function.service.speech import SpeechRequest, SpeechService
+from function.storage import LocalStore
+from function.voices import VoiceStore
+
+WIDTH = 4
+GREEDY = SamplingConfig(temperature=1.0, top_k=0, top_p=1.0, repetition_penalty=1.0, greedy=True)
+
+
+class FakeDecoder:
+    """Latent i of a sequence is [i, i, ...]; a sequence ends after `limit` codes. `gate`, when set,
+    makes every GPT call wait for a permit, so a test can hold the scheduler between steps."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []  # rows per GPT call (1 for a prefill)
+        self.gate: threading.Semaphore | None = None
+
+    def _advance(self, seq: Sequence) -> np.ndarray:
+        if self.gate is not None:
+            self.gate.acquire()
+        latent = np.full(WIDTH, len(seq.codes), np.float32)
+        seq.codes.append(len(seq.codes))
+        seq.next_input = latent
+        seq.finished = len(seq.codes) >= seq.limit
+        return latent
+
+    def prefill(self, seq: Sequence) -> tuple[np.ndarray, list[Any]]:
+        self.calls.append(1)
+        return self._advance(seq), [np.zeros((1, 1, seq.prefix.shape[1], 1), np.float32)]
+
+    def step(self, batch: DecodeBatch) -> np.ndarray:
+        self.calls.append(len(batch))
+        out = np.stack([self._advance(seq) for seq in batch.rows])
+        batch.advance([np.pad(k, ((0, 0), (0, 0), (0, 1), (0, 0))) for k in batch.host_kv()])
+        return out
+
+
+class FakeEngine:
+    """Text "a|bb" is two pieces of 1 and 2 codes... times 4; every code is 10 samples of its piece index."""
+
+    sample_rate = 1000
+    nukta_form = "composed"
+    model_id = "fake/1"
+    provider = "FakeExecutionProvider"
+
+    def __init__(self) -> None:
+        self.decoder = FakeDecoder()
+        self.languages = ["bn", "en"]
+        self.manifest: dict[str, Any] = {"model": {"name": "fake", "version": "1"}, "variant": "int8"}
+
+    def make_voice(self, audio: Any, sample_rate: int) -> Voice:
+        return Voice(np.zeros((1, 2, WIDTH), np.float32), np.zeros((1, 3, 1), np.float32), self.model_id)
+
+    def _sequences(self, text: str, voice: Voice, params: SynthesisParams | None) -> list[Sequence]:
+        if "!" in text:
+            raise TextError("the fake engine refuses '!'")
+        if voice.cond_latents.shape[2] != WIDTH:
+            raise VoiceFormatError("this voice does not fit the fake model")
+        return [
+            Sequence(
+                np.zeros((1, 3, WIDTH), np.float32),
+                GREEDY,
+                np.random.default_rng(0),
+                np.zeros(8, np.bool_),
+                4 * len(piece),
+                0,
+            )
+            for piece in text.split("|")
+        ]
+
+    def stream(
+        self, text: str, voice: Voice, params: SynthesisParams | None = None, *, decode: Any = None
+    ) -> Iterator[AudioChunk]:
+        for index, seq in enumerate(self._sequences(text, voice, params)):
+            latents = decode(seq)
+            try:
+                for latent in latents:
+                    yield AudioChunk(
+                        np.full(10, index + latent[0] / 100, np.float32), self.sample_rate, index
+                    )
+            finally:
+                latents.close()
+
+    def synthesize(
+        self, text: str, voice: Voice, params: SynthesisParams | None = None, *, decode: Any = None
+    ) -> np.ndarray:
+        return np.concatenate([c.samples for c in self.stream(text, voice, params, decode=decode)])
+
+
+class FakeModel:
+    def __init__(self, loaded: Loaded | None) -> None:
+        self.loaded = loaded
+        self.status = "ready" if loaded else "loading"
+        self.uptime_s = 1.0
+        self.ready_at = 0.0
+
+
+@pytest.fixture
+def engine() -> FakeEngine:
+    return FakeEngine()
+
+
+@pytest.fixture
+def loaded(engine: FakeEngine, tmp_path: Any) -> Iterator[Loaded]:
+    voices: VoiceStore[Voice] = VoiceStore(
+        LocalStore(tmp_path), capacity=8, loads=Voice.from_bytes, dumps=lambda v: v.to_bytes(), model="fake/1"
+    )
+    scheduler = Scheduler(engine.decoder, max_batch=4)
+    yield Loaded(engine, voices, scheduler, engine.manifest, ["bn", "en"])  # type: ignore[arg-type]
+    scheduler.stop()
+
+
+def make_service(loaded: Loaded | None, running: int = 2, queue: int = 0) -> SpeechService:
+    return SpeechService(FakeModel(loaded), ConcurrencyLimiter(running, queue, 0.1))
+
+
+def voice_id(service: SpeechService, engine: FakeEngine) -> str:
+    voice = engine.make_voice(None, 0)
+    return service.loaded().voices.add(voice, name="v", reference_seconds=3.0).voice_id
+
+
+def test_synthesis_goes_through_the_scheduler_and_frees_its_slot(loaded: Loaded, engine: FakeEngine) -> None:
+    service = make_service(loaded)
+    speech = service.synthesize(SpeechRequest("ab|c", "en", voice_id=voice_id(service, engine)))
+    assert speech.audio.shape == (12 * 10,)  # 8 codes for "ab", 4 for "c", 10 samples each
+    assert speech.prepared.text == "ab|c" and service.limiter.running == 0
+    assert loaded.scheduler.stats().tokens == 12
+
+
+@pytest.mark.parametrize(
+    ("request_", "error", "code"),
+    [
+        (SpeechRequest("a", "en", voice_id="voice_00000000000000000000"), VoiceNotFound, "voice_not_found"),
+        (SpeechRequest("a!", "en", voice_id="__fixture__"), InvalidInput, "invalid_text"),
+        (SpeechRequest("   ", "bn", voice_id="__fixture__"), InvalidInput, "empty_text"),
+        (SpeechRequest("a", "en", speaker_wav=b"not audio"), InvalidInput, "invalid_reference_audio"),
+        (SpeechRequest("a", "en"), InvalidInput, "invalid_speaker"),
+    ],
+)
+def test_errors_are_domain_errors_and_free_the_slot(
+    loaded: Loaded, engine: FakeEngine, request_: SpeechRequest, error: type, code: str
+) -> None:
+    service = make_service(loaded)
+    if request_.voice_id == "__fixture__":
+        request_ = SpeechRequest(request_.text, request_.language, voice_id=voice_id(service, engine))
+    for call in (service.synthesize, service.stream):
+        with pytest.raises(error) as info:
+            call(request_)
+        assert info.value.code == code and service.limiter.running == 0
+
+
+def test_a_voice_of_another_model_is_unusable(loaded: Loaded) -> None:
+    service = make_service(loaded)
+    other = Voice(np.zeros((1, 2, WIDTH + 1), np.float32), np.zeros((1, 3, 1), np.float32), "other/1")
+    vid = loaded.voices.add(other, name=None, reference_seconds=3.0).voice_id
+    with pytest.raises(VoiceUnusable):
+        service.stream(SpeechRequest("a", "en", voice_id=vid))
+    assert service.limiter.running == 0
+
+
+def test_loading_and_overload_say_when_to_retry(loaded: Loaded, engine: FakeEngine) -> None:
+    with pytest.raises(ModelLoading) as info:
+        make_service(None).synthesize(SpeechRequest("a", "en", voice_id="v"))
+    assert info.value.retry_after == 5
+    service = make_service(loaded, running=1)
+    vid = voice_id(service, engine)
+    stream = service.stream(SpeechRequest("abc", "en", voice_id=vid))  # holds the only slot
+    with pytest.raises(Overloaded) as busy:
+        service.synthesize(SpeechRequest("a", "en", voice_id=vid))
+    assert busy.value.retry_after is not None and busy.value.retry_after >= 1
+    stream.close()
+    stream.close()  # closing twice releases once
+    assert service.limiter.running == 0
+    assert service.synthesize(SpeechRequest("a", "en", voice_id=vid)).audio.size == 40
+
+
+def test_a_closed_stream_leaves_the_batch_at_the_next_step(loaded: Loaded, engine: FakeEngine) -> None:
+    service = make_service(loaded)
+    vid = voice_id(service, engine)
+    engine.decoder.gate = gate = threading.Semaphore(0)
+    gate.release(2)  # the prefill and one step
+    first: list[AudioChunk] = []
+    stream_holder: list[Any] = []
+    opener = threading.Thread(
+        target=lambda: stream_holder.append(service.stream(SpeechRequest("a" * 50, "en", voice_id=vid)))
+    )
+    opener.start()
+    opener.join(5)
+    stream = stream_holder[0]
+    first.append(next(stream))
+    assert loaded.scheduler.stats().running == 1
+    stream.close()
+    gate.release(1)  # the step in flight finishes; the cancelled row is dropped before the next
+    deadline = time.monotonic() + 5
+    while loaded.scheduler.stats().running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    calls = len(engine.decoder.calls)
+    engine.decoder.gate = None
+    gate.release(100)
+    time.sleep(0.05)
+    assert loaded.scheduler.stats().running == 0
+    assert len(engine.decoder.calls) == calls  # no step ran for it after it left
+    assert service.limiter.running == 0
+
+
+def test_concurrent_streams_share_decode_steps(loaded: Loaded, engine: FakeEngine) -> None:
+    service = make_service(loaded, running=4)
+    vid = voice_id(service, engine)
+    engine.decoder.gate = gate = threading.Semaphore(0)
+    results: dict[int, np.ndarray] = {}
+
+    def run(i: int) -> None:
+        results[i] = service.synthesize(SpeechRequest("a" * (i + 1), "en", voice_id=vid)).audio
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 5
+    while (
+        loaded.scheduler.stats().waiting + loaded.scheduler.stats().running < 1
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.01)
+    time.sleep(0.1)  # let every request reach the scheduler's queue
+    engine.decoder.gate = None
+    gate.release(1000)
+    for t in threads:
+        t.join(5)
+    # Each got its own codes (4 per letter), whatever ran beside it ...
+    assert {i: a.size for i, a in results.items()} == {i: 40 * (i + 1) for i in range(4)}
+    # ... and decode steps carried several rows at once.
+    assert max(engine.decoder.calls) >= 3
+    assert len(engine.decoder.calls) < sum(4 * (i + 1) for i in range(4))
+
+
+# ---- the HTTP adapter: one table from domain error to status ------------------------------------
+@pytest.fixture
+def client(loaded: Loaded) -> Any:
+    settings = load_settings(
+        {"TTS_MODEL_PATH": "/unused", "TTS_MAX_CONCURRENT_REQUESTS": "1", "TTS_QUEUE_SIZE": "0"}
+    )
+    app = create_app(settings, load=False)
+    app.extensions["tts"].model.loaded = loaded
+    app.extensions["tts"].model.status = "ready"
+    return app.test_client()
+
+
+def test_http_maps_each_domain_error_to_its_status(client: Any, loaded: Loaded, engine: FakeEngine) -> None:
+    vid = loaded.voices.add(engine.make_voice(None, 0), name=None, reference_seconds=3.0).voice_id
+    ok = client.post("/synthesize", json={"text": "ab", "voice_id": vid, "language": "en"})
+    assert ok.status_code == 200 and ok.mimetype == "audio/wav"
+    cases = [
+        ({"text": "a", "voice_id": "voice_00000000000000000000"}, 404, "voice_not_found"),
+        ({"text": "a!", "voice_id": vid, "language": "en"}, 400, "invalid_text"),
+    ]
+    for body, status, code in cases:
+        for path in ("/synthesize", "/synthesize/stream"):
+            r = client.post(path, json=body)
+            assert (r.status_code, r.json["error"]["code"]) == (status, code), (path, r.json)
+    stream = client.post("/synthesize/stream", json={"text": "abc", "voice_id": vid, "language": "en"})
+    assert stream.status_code == 200
+    busy = client.post("/synthesize", json={"text": "a", "voice_id": vid, "language": "en"})
+    assert busy.status_code == 429 and int(busy.headers["Retry-After"]) >= 1
+    stream.close()
+    health = client.get("/health").json
+    assert health["decode_batch"]["max_batch"] == 4 and health["in_flight"] == 0

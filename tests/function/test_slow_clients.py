@@ -1,0 +1,466 @@
+"""Slow, stalled and chunked clients: the request-receiving worker (function.server_worker).
+
+Nothing a client does while SENDING a request may hold a thread: with more stalled connections
+than threads, /health and cheap calls keep answering, and each stalled request gets a 408 once
+its read timeout passes. The worker's parts are checked first on their own; then one real gunicorn
+for the module: 2 s read timeouts (so stalls expire quickly), 5 threads (1 synthesis slot, no
+queue, 4 spare), a 256 KiB body limit and a 512 KiB buffer budget.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import select
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pytest
+import requests
+from urllib3 import encode_multipart_formdata
+
+from function.config import load_settings
+from function.http.app import create_app
+from function.server_worker import (
+    BodyPace,
+    ChunkScanner,
+    Framing,
+    PacedSocket,
+    RequestReadTimeoutError,
+    read_framing,
+)
+
+KEY = "slow-key-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+HEADER_TIMEOUT = 2.0
+BODY_TIMEOUT = 2.0
+MIN_RATE = 1000  # bytes/s: every BODY_TIMEOUT seconds at least 2000 body bytes must arrive
+LIMIT = 256 * 1024
+BUFFER = 2 * LIMIT
+STALLED = 10  # twice the thread count
+SHORT = "আমি ১২৩ টাকা দিলাম।"
+Connect = Callable[[], socket.socket]
+
+
+@pytest.fixture(scope="module")
+def server(
+    start_server: Callable[..., Any], demo_bundle: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Any:
+    tmp = tmp_path_factory.mktemp("slow")
+    srv = start_server(
+        {
+            "TTS_MODEL_PATH": str(demo_bundle),
+            "TTS_MODEL_VARIANT": "int8",
+            "TTS_CACHE_DIR": str(tmp / "cache"),
+            "TTS_VOICES_PATH": str(tmp / "voices"),
+            "TTS_API_KEYS": KEY,
+            "TTS_MAX_CONCURRENT_REQUESTS": "1",
+            "TTS_QUEUE_SIZE": "0",
+            "TTS_WORKERS": "1",
+            "TTS_INTRA_OP_THREADS": "1",
+            "TTS_MAX_REQUEST_BYTES": str(LIMIT),
+            "TTS_REQUEST_BUFFER_BYTES": str(BUFFER),
+            "TTS_REQUEST_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT),
+            "TTS_REQUEST_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT),
+            "TTS_REQUEST_BODY_MIN_BYTES_PER_SECOND": str(MIN_RATE),
+        }
+    )
+    srv.wait_ready()
+    return srv
+
+
+@pytest.fixture(scope="module")
+def clip_json(make_clip: Callable[..., bytes]) -> bytes:
+    """A POST /voices JSON body of about 13 KB (a 2.5 s Ogg clip)."""
+    clip = make_clip(2.5, 8000, "OGG")
+    return json.dumps({"audio": base64.b64encode(clip).decode(), "name": "slow"}).encode()
+
+
+@pytest.fixture
+def connect(server: Any) -> Iterator[Connect]:
+    """Raw connections to the server, all closed when the test ends (passed or not)."""
+    opened: list[socket.socket] = []
+
+    def open_one() -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=15)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        opened.append(sock)
+        return sock
+
+    yield open_one
+    for sock in opened:
+        sock.close()
+
+
+def head(method: str, path: str, length: int | None = None, **extra: str) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", "Host: test", f"Authorization: Bearer {KEY}"]
+    if length is not None:
+        lines += ["Content-Type: application/json", f"Content-Length: {length}"]
+    lines += [f"{k.replace('_', '-')}: {v}" for k, v in extra.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def read_response(f: BinaryIO) -> tuple[int, dict[str, str], bytes]:
+    """One response from a socket's file (Content-Length bodies only); status 0 if the server closed."""
+    status_line = f.readline()
+    if not status_line:
+        return 0, {}, b""
+    status = int(status_line.split()[1])
+    headers: dict[str, str] = {}
+    while (line := f.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return status, headers, f.read(int(headers.get("content-length", "0")))
+
+
+def final_response(f: BinaryIO) -> tuple[int, dict[str, str], bytes]:
+    """Skip interim 100 Continue answers (RFC 9110 allows more than one)."""
+    while (answer := read_response(f))[0] == 100:
+        pass
+    return answer
+
+
+def closed(sock: socket.socket) -> bool:
+    sock.settimeout(5)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def error_code(body: bytes) -> str:
+    return str(json.loads(body)["error"]["code"])
+
+
+def chunked(data: bytes, size: int = 4096) -> Iterator[bytes]:
+    for i in range(0, len(data), size):
+        yield data[i : i + size]
+
+
+# ---- the worker's parts, without a server --------------------------------------------------------
+
+
+def test_read_framing() -> None:
+    assert read_framing(b"GET / HTTP/1.1\r\nHost: x") == Framing()
+    assert read_framing(b"POST / HTTP/1.1\r\ncontent-LENGTH:  42 ") == Framing(length=42)
+    expect = b"POST / HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-Continue"
+    assert read_framing(expect) == Framing(length=5, expect_continue=True)
+    assert not read_framing(expect.replace(b"1.1", b"1.0")).expect_continue  # 1.0 knows no 1xx
+    assert read_framing(b"POST / HTTP/1.1\r\nTransfer-Encoding: Chunked") == Framing(chunked=True)
+    for odd in (  # gunicorn refuses these from the head: nothing more to wait for
+        b"Transfer-Encoding: chunked\r\nContent-Length: 5",
+        b"Transfer-Encoding: gzip, chunked",
+        b"Content-Length: 5\r\nContent-Length: 5",
+        b"Content-Length: -5",
+        b"Content-Length: 1" + b"0" * 20,
+    ):
+        assert read_framing(b"POST / HTTP/1.1\r\n" + odd).odd, odd
+
+
+def test_chunk_scanner_finds_the_end_byte_by_byte() -> None:
+    with_trailer = b"5;name=value\r\nhello\r\n1A\r\n" + b"x" * 26 + b"\r\n0\r\nTrailer: yes\r\n\r\n"
+    following = b"GET /next HTTP/1.1\r\n\r\n"  # a pipelined request
+    for body, payload in ((with_trailer, 31), (b"3\r\nabc\r\n0\r\n\r\n", 3)):
+        scanner, buf = ChunkScanner(0), bytearray()
+        ends = []
+        for byte in body + following:
+            buf.append(byte)
+            ends.append(scanner.scan(buf))
+        assert ends[: len(body) - 1] == [None] * (len(body) - 1) and ends[len(body) - 1] == len(body)
+        assert scanner.payload == payload
+
+
+@pytest.mark.parametrize("data", [b"zz\r\n", b"-5\r\n", b"5\r\nhelloXY", b"1" * 9000, b"0x5\r\nhello\r\n"])
+def test_chunk_scanner_refuses_malformed_framing(data: bytes) -> None:
+    with pytest.raises(ValueError):
+        ChunkScanner(0).scan(bytearray(data))
+
+
+def test_body_pace_wants_each_window_filled() -> None:
+    pace = BodyPace(window=2.0, rate=100, now=0.0)
+    assert pace.deadline == 2.0
+    pace.advance(150, now=1.0)  # 150 of the 200 bytes this window needs: no more time
+    assert pace.deadline == 2.0
+    pace.advance(50, now=1.5)
+    assert pace.deadline == 3.5
+    pace.advance(10_000, now=1.6)  # a burst buys one window, not more
+    assert pace.deadline == 3.6
+
+
+def test_paced_socket_times_out_a_stalled_read() -> None:
+    server_end, client_end = socket.socketpair()
+    with server_end, client_end:
+        paced = PacedSocket(server_end, BodyPace(window=0.3, rate=10, now=time.monotonic()))
+        client_end.sendall(b"abc")
+        assert paced.recv(10) == b"abc"
+        t0 = time.monotonic()
+        with pytest.raises(RequestReadTimeoutError):
+            paced.recv(10)
+        assert 0.2 < time.monotonic() - t0 < 1.0
+        assert server_end.gettimeout() is None  # blocking again, for writing the answer
+        paced = PacedSocket(server_end, BodyPace(window=30, rate=10, now=time.monotonic()))
+        paced.settimeout(0.2)  # gunicorn's drain bounds its own reads: the tighter limit wins
+        t0 = time.monotonic()
+        with pytest.raises(TimeoutError):
+            paced.recv(10)
+        assert time.monotonic() - t0 < 1.0
+
+
+def test_the_app_answers_a_stalled_or_oversized_chunked_body() -> None:
+    class Stalled(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            raise RequestReadTimeoutError("stalled")
+
+    app = create_app(
+        load_settings({"TTS_MODEL_PATH": "/nowhere", "TTS_MAX_REQUEST_BYTES": "1024"}), load=False
+    )
+    client = app.test_client()
+    headers = {"Transfer-Encoding": "chunked", "Content-Type": "application/json"}
+    r = client.post("/voices", headers=headers, input_stream=Stalled())
+    assert r.status_code == 408 and r.json["error"]["code"] == "request_timeout"  # type: ignore[index]
+    r = client.post("/voices", headers=headers, input_stream=io.BytesIO(b" " * 1025))
+    assert r.status_code == 413 and r.json["error"]["code"] == "payload_too_large"  # type: ignore[index]
+    r = client.post("/voices", headers=headers, input_stream=io.BytesIO(b" " * 1024))
+    assert r.status_code == 503  # the whole body was read; then the model is not loaded
+    r = client.post(  # 10 of 20 bytes, then the client left
+        "/voices",
+        headers={"Content-Type": "application/json"},
+        input_stream=io.BytesIO(b" " * 10),
+        environ_overrides={"CONTENT_LENGTH": "20"},
+    )
+    assert r.status_code == 400 and "10 of its 20 bytes" in r.json["error"]["message"]  # type: ignore[index]
+
+
+# ---- stalled connections ------------------------------------------------------------------------
+
+STALLS = {
+    # Half the request head, then nothing.
+    "half_head": head("POST", "/voices", 5000)[:40],
+    # The whole head announcing a body, then nothing.
+    "head_no_body": head("POST", "/voices", 5000),
+    # The head and the first 100 bytes of a 5000-byte body, then nothing.
+    "partial_body": head("POST", "/voices", 5000) + b'{"audio": "' + b"A" * 89,
+    # A whole request, but the client never reads the answer nor closes: the server's lingering
+    # close must not wait for it in the loop that serves everyone else.
+    "silent_after_close": head("GET", "/health", Connection="close"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", list(STALLS))
+def test_stalled_connections_leave_the_service_responsive(
+    server: Any, connect: Connect, clip_json: bytes, kind: str
+) -> None:
+    stalled = [connect() for _ in range(STALLED)]
+    for sock in stalled:
+        sock.sendall(STALLS[kind])
+    sent_at = time.monotonic()
+    time.sleep(0.3)  # every stalled request has reached the server
+
+    t0 = time.monotonic()
+    health = requests.get(server.url + "/health", timeout=HEADER_TIMEOUT + 3)
+    health_s = time.monotonic() - t0
+    assert health.status_code == 200 and health_s < 1.0, health_s
+    assert requests.get(server.url + "/voices", headers=AUTH, timeout=10).status_code == 200
+    made = requests.post(
+        server.url + "/voices",
+        data=clip_json,
+        headers={**AUTH, "Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert made.status_code == 201, made.text
+
+    for sock in stalled:
+        status, headers, body = read_response(sock.makefile("rb"))
+        waited = time.monotonic() - sent_at
+        if kind == "silent_after_close":
+            assert status == 200
+        else:
+            assert status == 408, (status, body)
+            assert error_code(body) == "request_timeout" and headers["connection"] == "close"
+            assert HEADER_TIMEOUT - 0.3 < waited < HEADER_TIMEOUT + 3
+        assert closed(sock)
+
+
+@pytest.mark.slow
+def test_a_slow_but_steady_upload_succeeds(server: Any, connect: Connect, clip_json: bytes) -> None:
+    sock = connect()
+    sock.sendall(head("POST", "/voices", len(clip_json)))
+    t0 = time.monotonic()
+    for piece in chunked(clip_json, 500):  # about 4 KB/s, four times the minimum rate
+        sock.sendall(piece)
+        time.sleep(0.12)
+    status, _, body = read_response(sock.makefile("rb"))
+    assert status == 201, body
+    assert time.monotonic() - t0 > BODY_TIMEOUT + 0.5  # it outlasted the body timeout
+
+
+@pytest.mark.slow
+def test_an_upload_below_the_minimum_rate_gets_408(server: Any, connect: Connect, clip_json: bytes) -> None:
+    sock = connect()
+    sock.sendall(head("POST", "/voices", len(clip_json)))
+    t0 = time.monotonic()
+    for piece in chunked(clip_json, 100):  # about 400 B/s, under the 1000 B/s minimum
+        ready, _, _ = select.select([sock], [], [], 0.25)
+        if ready:
+            break
+        sock.sendall(piece)
+    status, _, body = read_response(sock.makefile("rb"))
+    assert status == 408 and error_code(body) == "request_timeout", body
+    assert BODY_TIMEOUT - 0.3 < time.monotonic() - t0 < BODY_TIMEOUT + 2
+    assert "TTS_REQUEST_BODY_MIN_BYTES_PER_SECOND" in json.loads(body)["error"]["message"]
+
+
+@pytest.mark.slow
+def test_an_oversized_head_gets_431(server: Any, connect: Connect) -> None:
+    sock = connect()
+    sock.sendall(b"GET /voices HTTP/1.1\r\nHost: test\r\n" + b"X-Filler: " + b"a" * 8000 + b"\r\n")
+    for _ in range(10):  # 80 KB of headers, each within gunicorn's 8190-byte field limit
+        sock.sendall(b"X-More: " + b"b" * 8000 + b"\r\n")
+    status, _, body = read_response(sock.makefile("rb"))
+    assert status == 431 and error_code(body) == "headers_too_large", body
+
+
+@pytest.mark.slow
+def test_uploads_beyond_the_buffer_budget_get_429(server: Any, connect: Connect) -> None:
+    holders = [connect() for _ in range(2)]
+    for sock in holders:  # 400 KB of the 512 KiB budget held by two unfinished uploads
+        sock.sendall(head("POST", "/voices", LIMIT - 1) + b" " * 200_000)
+    time.sleep(0.3)
+    sock = connect()
+    t0 = time.monotonic()
+    sock.sendall(head("POST", "/voices", 200_000))
+    status, headers, body = read_response(sock.makefile("rb"))
+    assert status == 429 and error_code(body) == "overloaded", body
+    assert time.monotonic() - t0 < 1.0 and int(headers["retry-after"]) > 0
+    assert requests.get(server.url + "/health", timeout=2).status_code == 200  # heads need no budget
+    for holder in holders:
+        assert read_response(holder.makefile("rb"))[0] == 408
+
+
+# ---- connections that behave --------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_keep_alive_and_pipelining(server: Any, connect: Connect, clip_json: bytes) -> None:
+    sock = connect()
+    f = sock.makefile("rb")
+    sock.sendall(head("GET", "/health"))
+    assert read_response(f)[0] == 200
+    trickled = head("GET", "/voices")
+    for i in range(0, len(trickled), 3):  # a head in 3-byte pieces: "\r\n\r\n" split across reads
+        sock.sendall(trickled[i : i + 3])
+        time.sleep(0.005)
+    assert read_response(f)[0] == 200
+    time.sleep(HEADER_TIMEOUT + 0.5)  # idle between requests is keep-alive time, not header time
+    sock.sendall(head("POST", "/voices", len(clip_json)) + clip_json)
+    assert read_response(f)[0] == 201
+    # Two requests in one write, the second's body split across the boundary of a later write.
+    second = head("POST", "/voices", len(clip_json)) + clip_json
+    sock.sendall(head("GET", "/voices") + second[:100])
+    time.sleep(0.3)
+    sock.sendall(second[100:])
+    assert read_response(f)[0] == 200
+    assert read_response(f)[0] == 201
+
+
+@pytest.mark.slow
+def test_expect_100_continue(server: Any, connect: Connect, clip_json: bytes) -> None:
+    sock = connect()
+    f = sock.makefile("rb")
+    sock.sendall(head("POST", "/voices", len(clip_json), Expect="100-continue"))
+    sock.settimeout(1.5)  # the client waits for the 100 before it sends the body
+    assert read_response(f)[0] == 100
+    sock.settimeout(15)
+    sock.sendall(clip_json)
+    assert final_response(f)[0] == 201
+
+
+@pytest.mark.slow
+def test_a_stream_outlasts_the_read_timeouts(server: Any, clip_json: bytes) -> None:
+    """Read timeouts bound receiving the request, never sending the answer."""
+    voice = requests.post(
+        server.url + "/voices", data=clip_json, headers={**AUTH, "Content-Type": "application/json"}
+    ).json()["voice_id"]
+    text = " ".join([SHORT] * 3)
+    t0 = time.monotonic()
+    with requests.post(
+        server.url + "/synthesize/stream",
+        json={"text": text, "voice_id": voice},
+        headers=AUTH,
+        stream=True,
+        timeout=120,
+    ) as r:
+        assert r.status_code == 200
+        audio = b"".join(r.iter_content(65536))
+    assert len(audio) > 44 + 24000 and time.monotonic() - t0 > max(BODY_TIMEOUT, HEADER_TIMEOUT) + 0.5
+
+
+# ---- chunked bodies -----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_chunked_body_over_the_limit_gets_the_same_413(server: Any) -> None:
+    body = b'{"audio": "' + b"A" * (LIMIT + 10_000) + b'"}'
+    headers = {**AUTH, "Content-Type": "application/json"}
+    sized = requests.post(server.url + "/voices", data=body, headers=headers, timeout=10)
+    streamed = requests.post(server.url + "/voices", data=chunked(body), headers=headers, timeout=10)
+    assert streamed.request.headers["Transfer-Encoding"] == "chunked"
+    assert "Content-Length" not in streamed.request.headers
+    for r in (sized, streamed):
+        assert r.status_code == 413 and error_code(r.content) == "payload_too_large", r.text
+    assert sized.headers["Connection"] == streamed.headers["Connection"] == "close"
+    message = sized.json()["error"]["message"]
+    assert message.startswith(f"the request body has {len(body)} bytes; the limit is {LIMIT} ")
+    assert streamed.json()["error"]["message"] == message.replace(str(len(body)), f"more than {LIMIT}")
+
+
+@pytest.mark.slow
+def test_chunked_bodies_under_the_limit_work_everywhere(
+    server: Any, clip_json: bytes, make_clip: Callable[..., bytes]
+) -> None:
+    def post(path: str, data: bytes, content_type: str = "application/json") -> requests.Response:
+        headers = {**AUTH, "Content-Type": content_type}
+        r = requests.post(server.url + path, data=chunked(data, 3000), headers=headers, timeout=120)
+        assert r.request.headers["Transfer-Encoding"] == "chunked"
+        return r
+
+    made = post("/voices", clip_json)
+    assert made.status_code == 201, made.text
+    form, content_type = encode_multipart_formdata(
+        {"audio": ("ref.flac", make_clip(2.5, 16000, "FLAC"), "audio/flac"), "name": "chunked"}
+    )
+    assert post("/voices", form, content_type).status_code == 201
+    voice = made.json()["voice_id"]
+    wav = post("/synthesize", json.dumps({"text": SHORT, "voice_id": voice}).encode())
+    assert wav.status_code == 200 and wav.content[:4] == b"RIFF"
+    # The other JSON endpoints: the body arrived whole and was parsed (the voice does not exist).
+    unknown = "voice_aaaaaaaaaaaaaaaaaaaa"
+    stream = post("/synthesize/stream", json.dumps({"text": SHORT, "voice_id": unknown}).encode())
+    assert stream.status_code == 404 and error_code(stream.content) == "voice_not_found"
+    speech = {"model": "bn-xtts-demo", "input": SHORT, "voice": unknown}
+    openai = post("/v1/audio/speech", json.dumps(speech).encode())
+    assert openai.status_code == 404 and error_code(openai.content) == "voice_not_found"
+
+
+@pytest.mark.slow
+def test_a_malformed_chunked_body_gets_400(server: Any, connect: Connect) -> None:
+    sock = connect()
+    chunked_head = head("POST", "/voices", Transfer_Encoding="chunked", Content_Type="application/json")
+    sock.sendall(chunked_head + b"zz\r\nbody\r\n0\r\n\r\n")
+    status, headers, body = read_response(sock.makefile("rb"))
+    assert status == 400 and error_code(body) == "bad_request", body
+    assert headers["connection"] == "close" and closed(sock)
+
+
+@pytest.mark.slow
+def test_every_log_line_is_json(server: Any) -> None:
+    lines = [line for line in server.log_text().splitlines() if line.strip()]
+    for line in lines:
+        assert isinstance(json.loads(line), dict), line
+    timeouts = [json.loads(line) for line in lines if "request_timeout" in line]
+    assert timeouts and all(rec["severity"] == "INFO" and rec["remote_ip"] for rec in timeouts)
