@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from function.engine.bundle import VARIANTS
+from function.bundle_format import VARIANTS
 
 
 def _parse_limits(values: list[str]) -> dict[str, int]:

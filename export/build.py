@@ -16,7 +16,7 @@ import torchaudio
 
 from export.graphs import ConditioningGraph, GptStepGraph, SpeakerEncoderGraph, VocoderGraph
 from export.model_loading import load_xtts, remove_weight_norm
-from function.engine.bundle import FORMAT_VERSION, MANIFEST, VARIANTS, sha256_file
+from function.bundle_format import FORMAT_VERSION, MANIFEST, VARIANTS, GptSpec, RuntimeSpec, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -198,49 +198,49 @@ def embedding_tables(model: Any) -> dict[str, np.ndarray]:
 
 
 def runtime_settings(model: Any, config: Any, char_limits: dict[str, int], context: int) -> dict[str, Any]:
+    """The manifest's runtime block: RuntimeSpec, the contract the engine reads back."""
     args, gpt = model.args, model.gpt
     spk_cfg = model.hifigan_decoder.speaker_encoder.audio_config
-    languages = list(config.languages)
-    return {
-        "languages": languages,
-        "char_limits": char_limits,
-        "input_sample_rate": int(args.input_sample_rate),
-        "output_sample_rate": int(args.output_sample_rate),
-        "output_hop_length": int(args.output_hop_length),
-        "code_stride_len": int(args.gpt_code_stride_len),
-        "speaker_sample_rate": int(spk_cfg["sample_rate"]),
-        "speaker_hop": int(spk_cfg["hop_length"]),
-        "speaker_preemphasis": float(spk_cfg["preemphasis"]),
-        "cond_hop": 256,
-        "gpt_cond_len": int(config.gpt_cond_len),
-        "gpt_cond_chunk_len": int(config.gpt_cond_chunk_len),
-        "max_ref_len": int(config.max_ref_len),
-        "sound_norm_refs": bool(config.sound_norm_refs),
-        "max_text_tokens": int(args.gpt_max_text_tokens),
-        "vocoder_context_frames": context,
-        "defaults": {
+    return RuntimeSpec(
+        languages=list(config.languages),
+        char_limits=char_limits,
+        input_sample_rate=int(args.input_sample_rate),
+        output_sample_rate=int(args.output_sample_rate),
+        output_hop_length=int(args.output_hop_length),
+        code_stride_len=int(args.gpt_code_stride_len),
+        speaker_sample_rate=int(spk_cfg["sample_rate"]),
+        speaker_hop=int(spk_cfg["hop_length"]),
+        speaker_preemphasis=float(spk_cfg["preemphasis"]),
+        cond_hop=256,
+        gpt_cond_len=int(config.gpt_cond_len),
+        gpt_cond_chunk_len=int(config.gpt_cond_chunk_len),
+        max_ref_len=int(config.max_ref_len),
+        sound_norm_refs=bool(config.sound_norm_refs),
+        max_text_tokens=int(args.gpt_max_text_tokens),
+        vocoder_context_frames=context,
+        defaults={
             "temperature": float(config.temperature),
             "length_penalty": float(config.length_penalty),
             "repetition_penalty": float(config.repetition_penalty),
             "top_k": int(config.top_k),
             "top_p": float(config.top_p),
         },
-        "gpt": {
-            "layers": len(gpt.gpt.h),
-            "heads": int(gpt.heads),
-            "model_dim": int(gpt.model_dim),
-            "num_audio_tokens": int(gpt.num_audio_tokens),
-            "start_audio_token": int(gpt.start_audio_token),
-            "stop_audio_token": int(gpt.stop_audio_token),
-            "start_text_token": int(gpt.start_text_token),
-            "stop_text_token": int(gpt.stop_text_token),
-            "max_new_tokens": int(gpt.max_gen_mel_tokens),
-            "parameters": int(sum(p.numel() for p in gpt.gpt.parameters()) + gpt.mel_head.weight.numel()),
-        },
-        "vocab_file": "vocab.json",
-        "frontend_file": "frontend.npz",
-        "embeddings_file": "gpt_embeddings.npz",
-    }
+        gpt=GptSpec(
+            layers=len(gpt.gpt.h),
+            heads=int(gpt.heads),
+            model_dim=int(gpt.model_dim),
+            num_audio_tokens=int(gpt.num_audio_tokens),
+            start_audio_token=int(gpt.start_audio_token),
+            stop_audio_token=int(gpt.stop_audio_token),
+            start_text_token=int(gpt.start_text_token),
+            stop_text_token=int(gpt.stop_text_token),
+            max_new_tokens=int(gpt.max_gen_mel_tokens),
+            parameters=int(sum(p.numel() for p in gpt.gpt.parameters()) + gpt.mel_head.weight.numel()),
+        ),
+        vocab_file="vocab.json",
+        frontend_file="frontend.npz",
+        embeddings_file="gpt_embeddings.npz",
+    ).to_dict()
 
 
 def _graph_io(path: Path) -> dict[str, Any]:

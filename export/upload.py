@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from function.engine.bundle import MANIFEST
+from function.bundle_format import MANIFEST
 
 
 def parse_gs_url(url: str) -> tuple[str, str]:

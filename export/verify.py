@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from function.bundle_format import MANIFEST
 from function.engine import Engine, EngineError, SynthesisParams
-from function.engine.bundle import MANIFEST
 
 
 def variant_dirs(path: Path) -> list[Path]:

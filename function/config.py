@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-VARIANTS = ("fp32", "fp16", "int8")
+from function.bundle_format import VARIANTS
+
 # Sampling parameters a request (or TTS_CONFIG_PATH's "defaults") may set: (type, minimum, maximum).
 # The HTTP validators and the OpenAPI document are built from this table.
 SAMPLING_RANGES: dict[str, tuple[type, float, float]] = {

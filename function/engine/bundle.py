@@ -2,37 +2,27 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from function.bundle_format import (
+    FORMAT_VERSION,
+    GRAPHS,
+    MANIFEST,
+    RuntimeSpec,
+    RuntimeSpecError,
+    sha256_file,
+)
 from function.engine.errors import BundleError
-
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
-VARIANTS = ("fp32", "fp16", "int8")
-GRAPHS = ("conditioning", "speaker_encoder", "gpt", "vocoder")
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
 class Bundle:
     root: Path
     manifest: dict[str, Any]
-
-    @property
-    def runtime(self) -> dict[str, Any]:
-        runtime: dict[str, Any] = self.manifest["runtime"]
-        return runtime
+    runtime: RuntimeSpec
 
     @property
     def variant(self) -> str:
@@ -73,7 +63,11 @@ def read_manifest(root: Path) -> dict[str, Any]:
 
 
 def load_bundle(root: Path, *, verify: bool = True) -> Bundle:
-    """Read the manifest and check every listed file's size and sha256 (BundleError names the bad file)."""
+    """Read the manifest and check every listed file's size and sha256 (BundleError names the bad file).
+
+    `verify=False` skips the sha256s (not the presence checks): for a bundle the storage layer has
+    just verified on download, hashing 1-2 GB again would only slow the cold start.
+    """
     root = Path(root)
     manifest = read_manifest(root)
     for name, meta in manifest["files"].items():
@@ -93,4 +87,8 @@ def load_bundle(root: Path, *, verify: bool = True) -> Bundle:
     for role, name in manifest["graphs"].items():
         if name not in manifest["files"]:
             raise BundleError(f"graph {role} ({name}) is not listed in the manifest's files")
-    return Bundle(root=root, manifest=manifest)
+    try:
+        runtime = RuntimeSpec.from_dict(manifest["runtime"])
+    except RuntimeSpecError as exc:
+        raise BundleError(f"{root / MANIFEST}: {exc}") from None
+    return Bundle(root=root, manifest=manifest, runtime=runtime)

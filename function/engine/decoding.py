@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
+from function.bundle_format import GptSpec
 from function.engine.sampling import SamplingConfig, apply_repetition_penalty, choose_token
 
 Array = npt.NDArray[np.float32]
@@ -44,7 +45,7 @@ class GptDecoder:
         self,
         session: Any,
         embeddings: dict[str, Array],
-        gpt: dict[str, Any],
+        gpt: GptSpec,
         kv_dtype: Any,
         *,
         device: str | None = None,
@@ -56,16 +57,16 @@ class GptDecoder:
         # when a row joins or leaves the batch.
         self.device = device
         self._emb = embeddings
-        self._layers = int(gpt["layers"])
-        self._heads = int(gpt["heads"])
-        self.width = int(gpt["model_dim"])
+        self._layers = gpt.layers
+        self._heads = gpt.heads
+        self.width = gpt.model_dim
         self._head_dim = self.width // self._heads
         self._kv_dtype = kv_dtype
         self._kv_names = [f"past_{kind}_{i}" for i in range(self._layers) for kind in ("key", "value")]
-        self._start_text, self._stop_text = int(gpt["start_text_token"]), int(gpt["stop_text_token"])
-        self._start_audio, self.stop_audio = int(gpt["start_audio_token"]), int(gpt["stop_audio_token"])
-        self._n_audio = int(gpt["num_audio_tokens"])
-        self.max_new_tokens = int(gpt["max_new_tokens"])
+        self._start_text, self._stop_text = gpt.start_text_token, gpt.stop_text_token
+        self._start_audio, self.stop_audio = gpt.start_audio_token, gpt.stop_audio_token
+        self._n_audio = gpt.num_audio_tokens
+        self.max_new_tokens = gpt.max_new_tokens
 
     def sequence(
         self,

@@ -77,22 +77,22 @@ class Engine:
         self._gpt = create_session(bundle.graph("gpt"), providers, intra_op_threads)
         self._voc = create_session(bundle.graph("vocoder"), providers, intra_op_threads)
         self.provider: str = self._gpt.get_providers()[0]
-        with np.load(bundle.path(rt["frontend_file"])) as npz:
+        with np.load(bundle.path(rt.frontend_file)) as npz:
             self._frontend = {k: npz[k] for k in npz.files}
-        with np.load(bundle.path(rt["embeddings_file"])) as npz:
+        with np.load(bundle.path(rt.embeddings_file)) as npz:
             self._emb = {k: npz[k] for k in npz.files}
-        self.tokenizer = XttsTokenizer(bundle.path(rt["vocab_file"]), rt["languages"], rt["max_text_tokens"])
+        self.tokenizer = XttsTokenizer(bundle.path(rt.vocab_file), rt.languages, rt.max_text_tokens)
         self.languages: list[str] = self.tokenizer.languages
-        self.sample_rate: int = int(rt["output_sample_rate"])
+        self.sample_rate: int = rt.output_sample_rate
         self.nukta_form: str = self.tokenizer.nukta_form()
         self.model_id = f"{self.manifest['model']['name']}/{self.manifest['model']['version']}"
-        self._width = int(rt["gpt"]["model_dim"])
+        self._width = rt.gpt.model_dim
         kv_dtype = np.float16 if self._gpt.get_inputs()[2].type == "tensor(float16)" else np.float32
         # The KV cache stays on the GPU between steps (I/O binding); on CPU binding buys nothing
         # (measured slower), but `bind_kv=True` runs the same path there so CI tests it.
         on_gpu = self.provider == CUDA
         device = ("cuda" if on_gpu else "cpu") if (on_gpu if bind_kv is None else bind_kv) else None
-        self.decoder = GptDecoder(self._gpt, self._emb, rt["gpt"], kv_dtype, device=device)
+        self.decoder = GptDecoder(self._gpt, self._emb, rt.gpt, kv_dtype, device=device)
         g_shape = next(i.shape for i in self._voc.get_inputs() if i.name == "g")
         self._voice_shapes = (
             (1, None, self._width),
@@ -114,7 +114,7 @@ class Engine:
 
     # ---- languages and limits -------------------------------------------------------------
     def char_limit(self, language: str) -> int:
-        limits: dict[str, int] = self._rt["char_limits"]
+        limits = self._rt.char_limits
         return int(limits.get(language.split("-", maxsplit=1)[0], limits.get("default", 250)))
 
     @property
@@ -146,16 +146,16 @@ class Engine:
                 "reference clip is silent (or not finite); send a recording of the voice"
             )
         rt = self._rt
-        sr = int(rt["input_sample_rate"])
+        sr = rt.input_sample_rate
         wav = np.clip(dsp.resample(wav, sample_rate, sr), -1.0, 1.0)
-        wav = wav[: sr * int(rt["max_ref_len"])]
-        if rt["sound_norm_refs"]:
+        wav = wav[: sr * rt.max_ref_len]
+        if rt.sound_norm_refs:
             wav = (wav / np.abs(wav).max() * 0.75).astype(np.float32)
         return Voice(self._cond_latents(wav, sr), self._speaker_embedding(wav, sr), self.model_id)
 
     def _cond_latents(self, wav: Audio, sr: int) -> npt.NDArray[np.float32]:
         rt, fe = self._rt, self._frontend
-        cond_len, chunk_len = int(rt["gpt_cond_len"]), int(rt["gpt_cond_chunk_len"])
+        cond_len, chunk_len = rt.gpt_cond_len, rt.gpt_cond_chunk_len
         if cond_len > 0:
             wav = wav[: sr * cond_len]
         embs = []
@@ -163,16 +163,16 @@ class Engine:
             chunk = wav[start : start + sr * chunk_len]
             if chunk.shape[0] < sr * 0.33:  # coqui-tts skips chunks under a third of a second
                 continue
-            mel = dsp.mel_spectrogram(chunk, fe["cond_window"], int(rt["cond_hop"]), fe["cond_fbank"])
+            mel = dsp.mel_spectrogram(chunk, fe["cond_window"], rt.cond_hop, fe["cond_fbank"])
             mel = np.log(np.clip(mel, 1e-5, None)) / fe["mel_stats"][:, None]
             embs.append(self._cond.run(None, {"mel": mel[None].astype(np.float32)})[0])
         return np.asarray(np.mean(np.stack(embs), axis=0), dtype=np.float32)
 
     def _speaker_embedding(self, wav: Audio, sr: int) -> npt.NDArray[np.float32]:
         rt, fe = self._rt, self._frontend
-        wav16 = dsp.resample(wav, sr, int(rt["speaker_sample_rate"]))
-        wav16 = dsp.pre_emphasis(wav16, float(rt["speaker_preemphasis"]))
-        mel = dsp.mel_spectrogram(wav16, fe["spk_window"], int(rt["speaker_hop"]), fe["spk_fbank"])
+        wav16 = dsp.resample(wav, sr, rt.speaker_sample_rate)
+        wav16 = dsp.pre_emphasis(wav16, rt.speaker_preemphasis)
+        mel = dsp.mel_spectrogram(wav16, fe["spk_window"], rt.speaker_hop, fe["spk_fbank"])
         emb = self._spk.run(None, {"mel": mel[None]})[0]
         return np.asarray(emb[:, :, None], dtype=np.float32)
 
@@ -183,7 +183,8 @@ class Engine:
         """Checked voice and parameters (unset knobs from the checkpoint's config), each piece's tokens."""
         self._check_voice(voice)
         p = params or SynthesisParams()
-        p = replace(p, **{k: v for k, v in self._rt["defaults"].items() if getattr(p, k) is None})
+        unset: dict[str, Any] = {k: v for k, v in self._rt.defaults.items() if getattr(p, k) is None}
+        p = replace(p, **unset)
         if not 0.25 <= p.speed <= 4.0:
             raise TextError(f"speed {p.speed} is out of range: use 0.25 to 4.0")
         return p, [self.tokenizer.encode(piece, p.language) for piece in self._pieces(text, p.language)]
@@ -265,10 +266,10 @@ class Engine:
         rt = self._rt
         return LatentUpsampler(
             speed,
-            int(rt["code_stride_len"]),
-            int(rt["output_hop_length"]),
-            int(rt["input_sample_rate"]),
-            int(rt["output_sample_rate"]),
+            rt.code_stride_len,
+            rt.output_hop_length,
+            rt.input_sample_rate,
+            rt.output_sample_rate,
         )
 
     def _vocode(self, frames: npt.NDArray[np.float32], voice: Voice) -> Audio:
@@ -300,8 +301,8 @@ class Engine:
         alone by default, or through the batching scheduler.
         """
         p, seqs = self._sequences(text, voice, params)
-        context = int(self._rt["vocoder_context_frames"])
-        hop = int(self._rt["output_hop_length"])
+        context = self._rt.vocoder_context_frames
+        hop = self._rt.output_hop_length
         for index, seq in enumerate(seqs):
             upsampler = self._upsampler(p.speed)
             frames: list[npt.NDArray[np.float32]] = []
@@ -364,7 +365,7 @@ class Engine:
         """One tiny pass through every graph so the first request pays no lazy initialization."""
         t0 = time.perf_counter()
         rng = np.random.default_rng(0)
-        sr = int(self._rt["input_sample_rate"])
+        sr = self._rt.input_sample_rate
         voice = self.make_voice((rng.standard_normal(int(sr * 2.5)) * 0.1).astype(np.float32), sr)
         lang = "bn" if "bn" in self.languages else self.languages[0]
         self.synthesize("a", voice, SynthesisParams(language=lang, greedy=True, max_new_tokens=3))

@@ -103,7 +103,12 @@ class ModelState:
         report = fetch_bundle(store, s.model_variant, s.cache_dir, log=log)
 
         t0 = time.perf_counter()
-        engine = Engine.load(report.bundle_dir, use_gpu=s.enable_gpu, intra_op_threads=s.intra_op_threads)
+        engine = Engine.load(
+            report.bundle_dir,
+            use_gpu=s.enable_gpu,
+            intra_op_threads=s.intra_op_threads,
+            verify=not report.verified,  # hashed once, by whoever fetched it
+        )
         load_s = time.perf_counter() - t0
         log.info(
             "sessions created: %s on %s in %.2f s",

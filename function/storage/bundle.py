@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from function.engine.bundle import FORMAT_VERSION, MANIFEST, sha256_file
+from function.bundle_format import FORMAT_VERSION, MANIFEST, sha256_file
 from function.storage.store import LocalStore, ObjectNotFoundError, ObjectStore, StorageError, check_key
 
 VERIFIED_MARK = ".verified"
@@ -44,6 +44,9 @@ class FetchReport:
     bytes: int
     download_s: float
     verify_s: float
+    # True when this layer checked every sha256 (a download, or a copy it published verified): the
+    # engine need not hash the files again. A local bundle used in place is left to the engine.
+    verified: bool
 
     @property
     def throughput_mib_s(self) -> float:
@@ -143,7 +146,7 @@ def fetch_bundle(
             total / 2**20,
             extra={"phase": "download", "cached": True, "bytes": 0, "files": len(files)},
         )
-        return FetchReport(root, store.location, manifest, True, len(files), 0, 0.0, 0.0)
+        return FetchReport(root, store.location, manifest, True, len(files), 0, 0.0, 0.0, verified=False)
 
     key = hashlib.sha256(manifest_bytes).hexdigest()[:16]
     bundles = cache_dir / "bundles"
@@ -156,7 +159,7 @@ def fetch_bundle(
                 where,
                 extra={"phase": "download", "cached": True, "bytes": 0, "files": len(files)},
             )
-            return FetchReport(final, store.location, manifest, True, len(files), 0, 0.0, 0.0)
+            return FetchReport(final, store.location, manifest, True, len(files), 0, 0.0, 0.0, verified=True)
         # Only the lock holder writes here: leftovers are from a crashed start or an older bundle.
         if bundles.is_dir():
             for old in bundles.iterdir():
@@ -174,7 +177,9 @@ def fetch_bundle(
             shutil.rmtree(staging, ignore_errors=True)
             raise
     download_s, verify_s = report
-    return FetchReport(final, store.location, manifest, False, len(files), total, download_s, verify_s)
+    return FetchReport(
+        final, store.location, manifest, False, len(files), total, download_s, verify_s, verified=True
+    )
 
 
 def _download_and_verify(

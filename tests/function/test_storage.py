@@ -62,6 +62,7 @@ def test_local_bundle_is_used_in_place(tmp_path: Path) -> None:
     root = make_bundle(tmp_path)
     report = fetch_bundle(LocalStore(root), "int8", tmp_path / "cache")
     assert report.bundle_dir == root / "int8"
+    assert not report.verified  # nobody hashed it yet: the engine will, as it loads
     assert not (tmp_path / "cache").exists()
     # A directory that is itself the bundle (manifest at its top) is used as it is.
     assert fetch_bundle(LocalStore(root / "int8"), "fp16", tmp_path / "cache").bundle_dir == root / "int8"
@@ -82,6 +83,7 @@ def test_cold_start_downloads_in_chunks_verifies_and_reuses(
     cache = tmp_path / "cache"
     first = fetch_bundle(gcs(bucket), "int8", cache)
     assert not first.cached and first.files == 3
+    assert first.verified  # hashed on download: the engine loads it with verify=False
     assert first.bytes == 1_100_000 + 3000 + 17
     for name in ("sub/dir/big.onnx", "part1.onnx", "part2.onnx", "manifest.json"):
         assert (first.bundle_dir / name).read_bytes() == (src / "int8" / name).read_bytes()
@@ -89,6 +91,7 @@ def test_cold_start_downloads_in_chunks_verifies_and_reuses(
 
     second = fetch_bundle(gcs(bucket), "int8", cache)
     assert second.cached and second.bundle_dir == first.bundle_dir and second.bytes == 0
+    assert second.verified  # published only after verification
 
 
 def test_large_objects_are_fetched_as_parallel_ranged_reads(
