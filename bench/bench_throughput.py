@@ -87,6 +87,27 @@ def run_streams(
     }
 
 
+def run_decode_only(engine: Any, voice: Any, n: int, decode: Any) -> float:
+    """n concurrent requests' GPT decoding alone (no vocoder): aggregate audio tokens per second."""
+    from function.engine import SynthesisParams
+
+    start = threading.Barrier(n + 1)
+
+    def one(i: int) -> None:
+        p = SynthesisParams(language="en", min_new_tokens=TOKENS, max_new_tokens=TOKENS, seed=i, **SAMPLING)
+        start.wait()
+        engine.generate_codes(TEXT, voice, p, decode=decode)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    start.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    return n * TOKENS / (time.perf_counter() - t0)
+
+
 def worker(variant: str, mode: str, out: Path) -> None:
     import soundfile as sf
 
@@ -102,6 +123,7 @@ def worker(variant: str, mode: str, out: Path) -> None:
     decode = scheduler.decode if scheduler else None
     run_streams(engine, voice, 1, decode)  # warm-up
     results = [run_streams(engine, voice, n, decode) for n in STREAMS]
+    decode_only = {n: run_decode_only(engine, voice, n, decode) for n in (1, 4)}
     if scheduler:
         scheduler.stop()
     peak = next(
@@ -109,7 +131,7 @@ def worker(variant: str, mode: str, out: Path) -> None:
         for line in Path("/proc/self/status").read_text().splitlines()
         if line.startswith("VmHWM:")
     )
-    out.write_text(json.dumps({"results": results, "peak_rss_mb": peak}))
+    out.write_text(json.dumps({"results": results, "decode_tokens_per_s": decode_only, "peak_rss_mb": peak}))
 
 
 def main() -> None:
@@ -157,6 +179,11 @@ def main() -> None:
             )
         ratios[f"ttfa_p95_4_vs_alone_{v}"] = (
             at(v, "scheduler", 4)["ttfa_p95_s"] / at(v, "scheduler", 1)["ttfa_p50_s"]
+        )
+        # decode_4_<v>: the GPT part alone (no vocoder), tokens per second at 4 requests.
+        ratios[f"decode_4_{v}"] = (
+            runs[f"{v}-scheduler"]["decode_tokens_per_s"]["4"]
+            / runs[f"{v}-threads"]["decode_tokens_per_s"]["4"]
         )
         ratios[f"peak_rss_scheduler_over_threads_{v}"] = (
             runs[f"{v}-scheduler"]["peak_rss_mb"] / runs[f"{v}-threads"]["peak_rss_mb"]

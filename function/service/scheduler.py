@@ -130,11 +130,17 @@ class Scheduler:
                     self._waiting.popleft()
                     for _ in range(min(len(self._waiting), self.max_batch - len(streams)))
                 ]
-            for stream in admitted:
-                self._admit(stream, batch, streams)
-            self._drop(batch, streams, {key for key, s in streams.items() if s.cancelled})
-            if streams:
-                self._step(batch, streams)
+            try:
+                for stream in admitted:
+                    self._admit(stream, batch, streams)
+                self._drop(batch, streams, {key for key, s in streams.items() if s.cancelled})
+                if streams:
+                    self._step(batch, streams)
+            except Exception as exc:  # a bug here must fail its requests, never strand every later one
+                log.exception("decode scheduler iteration failed; failing its %d rows", len(streams))
+                for stream in [*admitted, *streams.values()]:
+                    stream._put(exc)
+                batch, streams = DecodeBatch(), {}
             with self._cond:
                 self._running = len(streams)
         for stream in leftover:

@@ -285,3 +285,21 @@ def test_http_maps_each_domain_error_to_its_status(client: Any, loaded: Loaded, 
     stream.close()
     health = client.get("/health").json
     assert health["decode_batch"]["max_batch"] == 4 and health["in_flight"] == 0
+
+
+def test_a_failing_batch_fails_its_requests_and_the_scheduler_goes_on(
+    loaded: Loaded, engine: FakeEngine
+) -> None:
+    service = make_service(loaded)
+    vid = voice_id(service, engine)
+    real_step = engine.decoder.step
+
+    def broken(batch: DecodeBatch) -> np.ndarray:
+        raise RuntimeError("injected: the GPT call failed")
+
+    engine.decoder.step = broken  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="injected"):
+        service.synthesize(SpeechRequest("ab", "en", voice_id=vid))
+    assert service.limiter.running == 0
+    engine.decoder.step = real_step  # type: ignore[method-assign]
+    assert service.synthesize(SpeechRequest("ab", "en", voice_id=vid)).audio.size == 80
