@@ -48,8 +48,18 @@ GRAPH_FILES = {
     "gpt": "gpt.onnx",
     "vocoder": "vocoder.onnx",
 }
-# int8 quantizes the MatMul-heavy graphs; Conv-heavy ones stay fp32 (ConvInteger is slower on CPU).
+# int8: the MatMul-heavy graphs take dynamic quantization (no calibration needed); HiFi-GAN takes
+# static QDQ quantization of its convolutions, calibrated on the model's own vocoder input (dynamic
+# ConvInteger is slower than fp32 on CPU; static QLinearConv measured 2.8x faster on the full-size
+# vocoder at 39 dB SNR). The speaker encoder stays fp32 (small, and it sets the voice).
 INT8_GRAPHS = ("gpt", "conditioning")
+INT8_STATIC_GRAPHS = ("vocoder",)
+# What the int8 vocoder is calibrated on: a few sentences the fp32 bundle speaks with a synthetic voice.
+CALIBRATION_TEXTS = (
+    ("bn", "আমার সোনার বাংলা, আমি তোমায় ভালোবাসি।"),
+    ("bn", "আজ সকালে বৃষ্টি হয়েছিল, তাই আমরা দেরিতে বের হলাম।"),
+    ("en", "The quick brown fox jumps over the lazy dog."),
+)
 
 
 def _step(msg: str) -> float:
@@ -292,6 +302,48 @@ def make_int8(src: Path, dst: Path) -> None:
     quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])
 
 
+def vocoder_calibration(fp32_bundle: Path) -> list[dict[str, np.ndarray]]:
+    """HiFi-GAN inputs as the engine makes them (upsampled GPT latents and a speaker embedding)."""
+    from export.verify import synthetic_reference
+    from function.engine import Engine, SynthesisParams
+
+    engine = Engine.load(fp32_bundle, verify=False)
+    languages = set(engine.languages)
+    inputs = []
+    for seconds in (3.0, 5.0):  # two voices
+        voice = engine.make_voice(synthetic_reference(seconds=seconds), 24000)
+        for language, text in CALIBRATION_TEXTS:
+            if language not in languages:
+                continue
+            p = SynthesisParams(language=language, seed=0, max_new_tokens=60)
+            for frames in engine.vocoder_frames(text, voice, p):
+                z = np.ascontiguousarray(frames.T[None], dtype=np.float32)
+                inputs.append({"z": z, "g": voice.speaker_embedding})
+    return inputs
+
+
+def make_int8_vocoder(fp32_bundle: Path, src: Path, dst: Path) -> None:
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._inputs = iter(vocoder_calibration(fp32_bundle))
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self._inputs, None)
+
+    quantize_static(
+        str(src),
+        str(dst),
+        Reader(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,  # one scale per output channel: HiFi-GAN's filters differ widely in range
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        op_types_to_quantize=["Conv"],
+    )
+
+
 def build_bundle(
     checkpoint: Path,
     config_path: Path,
@@ -348,6 +400,8 @@ def build_bundle(
                 make_fp16(fp32 / name, target / name)
             elif role in INT8_GRAPHS:
                 make_int8(fp32 / name, target / name)
+            elif role in INT8_STATIC_GRAPHS:
+                make_int8_vocoder(fp32, fp32 / name, target / name)
             else:
                 for f in (name, f"{name}.data"):
                     if (fp32 / f).is_file():

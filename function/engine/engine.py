@@ -279,15 +279,24 @@ class Engine:
         wav = self._voc.run(None, {"z": z, "g": voice.speaker_embedding})[0]
         return np.asarray(wav, dtype=np.float32).reshape(-1)
 
+    def vocoder_frames(
+        self, text: str, voice: Voice, params: SynthesisParams | None = None, *, decode: Decode | None = None
+    ) -> list[npt.NDArray[np.float32]]:
+        """Each text piece's vocoder input frames (time, width): what HiFi-GAN turns into audio.
+        The exporter calibrates the int8 vocoder on these."""
+        p, seqs = self._sequences(text, voice, params)
+        return [
+            self._upsampler(p.speed).push(np.stack(list((decode or self.decode_alone)(seq))), final=True)
+            for seq in seqs
+        ]
+
     def synthesize(
         self, text: str, voice: Voice, params: SynthesisParams | None = None, *, decode: Decode | None = None
     ) -> Audio:
         """Whole waveform (float32, mono, `sample_rate`) for already-normalized text."""
-        p, seqs = self._sequences(text, voice, params)
-        wavs = []
-        for seq in seqs:
-            latents = np.stack(list((decode or self.decode_alone)(seq)))
-            wavs.append(self._vocode(self._upsampler(p.speed).push(latents, final=True), voice))
+        wavs = [
+            self._vocode(frames, voice) for frames in self.vocoder_frames(text, voice, params, decode=decode)
+        ]
         return np.concatenate(wavs) if wavs else np.zeros(0, np.float32)
 
     def stream(

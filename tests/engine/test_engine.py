@@ -189,6 +189,7 @@ def test_reduced_precision_variants_track_fp32(engines: dict[str, Engine], varia
         agree = next((i for i in range(min(len(c32), len(cv))) if c32[i] != cv[i]), len(c32))
         n = int((min(agree, 16) - 2) * SAMPLES_PER_TOKEN)
         w32, wv = base.synthesize(text, v32, p)[:n], other.synthesize(text, vv, p)[:n]
+        print(f"{variant} {lang}: first fork at token {agree}, waveform SNR {_snr_db(w32, wv):.1f} dB")
         assert _snr_db(w32, wv) >= 40
 
 
