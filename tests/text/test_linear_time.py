@@ -35,11 +35,13 @@ PATHOLOGICAL = {
 @pytest.mark.parametrize("name", PATHOLOGICAL)
 def test_pathological_input_is_fast(name: str) -> None:
     text = PATHOLOGICAL[name]
-    start = time.perf_counter()
-    out = normalize_bangla_text(text)
-    split_sentences(out, 150)
-    split_sentences(text, 150)
-    elapsed = time.perf_counter() - start
+    elapsed = float("inf")
+    for _ in range(3):  # the best of three: a scheduling hiccup on a busy CI box is not the code
+        start = time.perf_counter()
+        out = normalize_bangla_text(text)
+        split_sentences(out, 150)
+        split_sentences(text, 150)
+        elapsed = min(elapsed, time.perf_counter() - start)
     assert elapsed < 0.5, f"{name}: {elapsed:.3f}s"
 
 
