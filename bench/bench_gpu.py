@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.bench_throughput import run_streams
+from bench.bench_throughput import p95, run_streams
 from bench.machine import write_result
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,11 +99,10 @@ def worker(variant: str, root: Path, out: Path) -> None:
         for n in STREAMS
     ]
     scheduler.stop()
-    alone.sort()
     result = {
         "provider": engine.provider,
         "ttfa_alone_p50_s": statistics.median(alone),
-        "ttfa_alone_p95_s": alone[min(len(alone) - 1, round(0.95 * (len(alone) - 1)))],
+        "ttfa_alone_p95_s": p95(alone),
         "rtf_alone": rtf,
         "levels": levels,
         "peak_gpu_mib": memory.stop(),

@@ -68,6 +68,19 @@ def run_streams(
             samples += chunk.samples.size
         audio[i] = samples / engine.sample_rate
 
+    wall = together(n, one, start)
+    return {
+        "streams": n,
+        "wall_s": wall,
+        "audio_s": sum(audio),
+        "audio_s_per_s": sum(audio) / wall,
+        "ttfa_p50_s": statistics.median(ttfa),
+        "ttfa_p95_s": p95(ttfa),
+    }
+
+
+def together(n: int, one: Any, start: threading.Barrier) -> float:
+    """Run one(i) for i < n in threads released at once by `start`; the wall seconds until all end."""
     threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
     for t in threads:
         t.start()
@@ -75,16 +88,12 @@ def run_streams(
     t0 = time.perf_counter()
     for t in threads:
         t.join()
-    wall = time.perf_counter() - t0
-    ordered = sorted(ttfa)
-    return {
-        "streams": n,
-        "wall_s": wall,
-        "audio_s": sum(audio),
-        "audio_s_per_s": sum(audio) / wall,
-        "ttfa_p50_s": statistics.median(ordered),
-        "ttfa_p95_s": ordered[min(n - 1, round(0.95 * (n - 1)))],
-    }
+    return time.perf_counter() - t0
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 def run_decode_only(engine: Any, voice: Any, n: int, decode: Any) -> float:
@@ -98,14 +107,7 @@ def run_decode_only(engine: Any, voice: Any, n: int, decode: Any) -> float:
         start.wait()
         engine.generate_codes(TEXT, voice, p, decode=decode)
 
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    start.wait()
-    t0 = time.perf_counter()
-    for t in threads:
-        t.join()
-    return n * TOKENS / (time.perf_counter() - t0)
+    return n * TOKENS / together(n, one, start)
 
 
 def worker(variant: str, mode: str, out: Path) -> None:

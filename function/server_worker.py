@@ -327,12 +327,9 @@ class RequestBufferingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is
 
     def _on_readable(self, conn: _Conn, _sock: Any) -> None:
         incoming = self._incoming[conn]
-        try:
-            data = conn.sock.recv(_RECV_BYTES)
-        except (BlockingIOError, InterruptedError):
+        data = _recv(conn, _RECV_BYTES)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:  # the client left before its request was complete: nobody to answer
             self._drop(conn)
             return
@@ -515,13 +512,21 @@ class RequestBufferingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is
 
     def _on_closing_readable(self, conn: _Conn, _sock: Any) -> None:
         closing = self._incoming[conn]
-        try:
-            data = conn.sock.recv(_LINGER_BYTES)
-        except (BlockingIOError, InterruptedError):
+        data = _recv(conn, _LINGER_BYTES)
+        if data is None:
             return
-        except OSError:
-            data = b""
         closing.held += len(data)
         if not data or closing.held >= _LINGER_BYTES:
             self._forget(conn)
             util.close(conn.sock)
+
+
+def _recv(conn: _Conn, size: int) -> bytes | None:
+    """A non-blocking read: None when nothing is there yet, b"" when the client is gone."""
+    try:
+        data: bytes = conn.sock.recv(size)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError:
+        return b""
+    return data

@@ -106,7 +106,6 @@ class SpeechStream(Iterator[AudioChunk]):
     def __init__(
         self, first: AudioChunk, rest: Iterator[AudioChunk], prepared: Prepared, release: Any
     ) -> None:
-        self.first = first
         self.prepared = prepared
         self._pending: AudioChunk | None = first
         self._rest = rest
