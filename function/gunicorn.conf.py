@@ -18,7 +18,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from function.config import ConfigError, load_settings
-from function.http.jsonlog import configure_logging
+from function.jsonlog import configure_logging
 
 try:
     _settings = load_settings()
@@ -68,7 +68,7 @@ loglevel = _settings.log_level.lower()
 logconfig_dict: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "function.http.jsonlog.JsonFormatter"}},
+    "formatters": {"json": {"()": "function.jsonlog.JsonFormatter"}},
     "handlers": {
         "stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}
     },

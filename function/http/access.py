@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Response, g, request
 
-from function.http.jsonlog import request_id_var, trace_var
+from function.jsonlog import request_id_var, trace_var
 
 log = logging.getLogger("function.access")
 

@@ -15,7 +15,7 @@ from function.http import access, routes_meta, routes_openai, routes_synthesis, 
 from function.http.auth import authorized
 from function.http.context import Serving
 from function.http.errors import ApiError, register_error_handlers
-from function.http.jsonlog import cloud_trace, request_id_var, trace_var
+from function.jsonlog import cloud_trace, request_id_var, trace_var
 from function.service.limiter import ConcurrencyLimiter
 from function.service.model import ModelState
 from function.service.speech import SpeechService

@@ -7,7 +7,7 @@ import logging
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from function.http.jsonlog import utf8_safe
+from function.jsonlog import utf8_safe
 from function.service.errors import (
     InvalidInput,
     ModelLoading,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from function.audio import FORMATS
 from function.config import SAMPLING_RANGES
 from function.http.errors import ApiError
+from function.validation import ParamError, check_sampling, shown
 
 
 @dataclass(frozen=True)
@@ -70,14 +70,6 @@ class SpeechRequest:
 
 def bad(code: str, message: str) -> ApiError:
     return ApiError(400, code, message)
-
-
-def shown(value: Any, limit: int = 40) -> str:
-    """A client's value quoted in an error message: ASCII-safe and short, whatever was sent."""
-    if isinstance(value, (dict, list)):
-        return "an object" if isinstance(value, dict) else "an array"
-    text = ascii(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
@@ -186,21 +178,10 @@ def _language(body: dict[str, Any], languages: list[str]) -> str:
 
 
 def _number(name: str, value: Any) -> float | int:
-    spec = PARAMS[name]
-    ok_type = (
-        isinstance(value, int) and not isinstance(value, bool)
-        if spec.kind is int
-        else isinstance(value, (int, float)) and not isinstance(value, bool)
-    )
-    if not ok_type or (isinstance(value, float) and not math.isfinite(value)):
-        kind = "an integer" if spec.kind is int else "a number"
-        raise bad("invalid_parameter", f"'{name}' must be {kind} in [{spec.minimum:g}, {spec.maximum:g}]")
-    if not spec.minimum <= value <= spec.maximum:
-        raise bad(
-            "out_of_range",
-            f"'{name}'={shown(value)} is out of range: use {spec.minimum:g} to {spec.maximum:g}",
-        )
-    return int(value) if spec.kind is int else float(value)
+    try:
+        return check_sampling(name, value)
+    except ParamError as exc:
+        raise bad(exc.code, str(exc)) from None
 
 
 def reject_unknown(body: dict[str, Any], allowed: set[str]) -> None:

@@ -7,7 +7,7 @@ import os
 
 from function.config import load_settings
 from function.http.app import create_app
-from function.http.jsonlog import configure_logging
+from function.jsonlog import configure_logging
 
 # gunicorn's arbiter stops the whole server when a worker exits with this code ("failed to boot"),
 # so a model that cannot be loaded ends the start instead of a worker restart loop.

@@ -66,7 +66,7 @@ class ModelState:
 
     def _run(self) -> None:
         try:
-            loaded = self._load()
+            loaded = load_model(self.settings)
             self.ready_at = time.time()
             self.status = "ready"
             self.loaded = loaded
@@ -81,86 +81,90 @@ class ModelState:
         log.critical(message, extra={"phase": "startup", "model_path": self.settings.model_path})
         self.on_fatal()
 
-    def _load(self) -> Loaded:
-        s = self.settings
-        t_all = time.perf_counter()
-        log.info(
-            "loading %s (%s) on %s",
-            s.model_path,
-            s.model_variant,
-            "GPU" if s.enable_gpu else "CPU",
-            extra={
-                "phase": "start",
-                "cache_dir": str(s.cache_dir),
-                "voices_path": s.voices_path,
-                "max_concurrent_requests": s.max_concurrent_requests,
-                "queue_size": s.queue_size,
-                "intra_op_threads": s.intra_op_threads,
-                "api_keys": len(s.api_keys),  # how many, never which
-            },
-        )
-        store = open_store(s.model_path, chunk_bytes=s.download_chunk_bytes, workers=s.download_workers)
-        report = fetch_bundle(store, s.model_variant, s.cache_dir, log=log)
 
-        t0 = time.perf_counter()
-        engine = Engine.load(
-            report.bundle_dir,
-            use_gpu=s.enable_gpu,
-            intra_op_threads=s.intra_op_threads,
-            verify=not report.verified,  # hashed once, by whoever fetched it
-        )
-        load_s = time.perf_counter() - t0
-        log.info(
-            "sessions created: %s on %s in %.2f s",
-            report.bundle_dir.name,
-            engine.provider,
-            load_s,
-            extra={
-                "phase": "session_creation",
-                "duration_s": round(load_s, 3),
-                "provider": engine.provider,
-                "variant": engine.manifest.get("variant"),
-                "bytes": sum(int(e["size"]) for e in engine.manifest["files"].values()),
-            },
-        )
+def voices_location(voices_path: str, manifest: dict[str, Any]) -> str:
+    """Conditioning latents only fit the model that made them: voices are kept per model version."""
+    model = manifest.get("model", {})
+    return f"{voices_path}/{model.get('name', 'model')}-{model.get('version', 'v')}"
 
-        t0 = time.perf_counter()
-        engine.warm_up()
-        warm_s = time.perf_counter() - t0
-        log.info(
-            "warm-up run done in %.2f s", warm_s, extra={"phase": "warm_up", "duration_s": round(warm_s, 3)}
-        )
 
-        manifest = engine.manifest
-        model = manifest.get("model", {})
-        # Conditioning latents only fit the model that made them: voices are kept per model version.
-        voices_at = f"{s.voices_path}/{model.get('name', 'model')}-{model.get('version', 'v')}"
-        voices = VoiceStore(
-            open_store(voices_at),
-            capacity=s.voice_cache_size,
-            loads=Voice.from_bytes,
-            dumps=lambda v: v.to_bytes(),
-            model=engine.model_id,
-        )
-        languages = [x for x in engine.languages if s.languages is None or x in s.languages]
-        if not languages:
-            raise ValueError(f"TTS_CONFIG_PATH languages {list(s.languages or [])} are not in the bundle")
-        total_s = time.perf_counter() - t_all
-        log.info(
-            "model ready in %.2f s: %s %s (%s) on %s",
-            total_s,
-            model.get("name"),
-            model.get("version"),
-            manifest.get("variant"),
-            engine.provider,
-            extra={
-                "phase": "ready",
-                "duration_s": round(total_s, 3),
-                "download_bytes": report.bytes,
-                "cache_hit": report.cached,
-                "download_throughput_mib_s": round(report.throughput_mib_s, 2),
-                "voices_path": voices.location,
-            },
-        )
-        scheduler = Scheduler(engine.decoder, s.max_batch)
-        return Loaded(engine, voices, scheduler, manifest, languages, dict(s.synthesis_defaults))
+def load_model(s: Settings) -> Loaded:
+    """Fetch the bundle, create the sessions, warm up, open the voice store (the server's start
+    and the batch job's). Raises BundleFetchError, StorageError, EngineError, ValueError, OSError."""
+    t_all = time.perf_counter()
+    log.info(
+        "loading %s (%s) on %s",
+        s.model_path,
+        s.model_variant,
+        "GPU" if s.enable_gpu else "CPU",
+        extra={
+            "phase": "start",
+            "cache_dir": str(s.cache_dir),
+            "voices_path": s.voices_path,
+            "max_concurrent_requests": s.max_concurrent_requests,
+            "queue_size": s.queue_size,
+            "intra_op_threads": s.intra_op_threads,
+            "api_keys": len(s.api_keys),  # how many, never which
+        },
+    )
+    store = open_store(s.model_path, chunk_bytes=s.download_chunk_bytes, workers=s.download_workers)
+    report = fetch_bundle(store, s.model_variant, s.cache_dir, log=log)
+
+    t0 = time.perf_counter()
+    engine = Engine.load(
+        report.bundle_dir,
+        use_gpu=s.enable_gpu,
+        intra_op_threads=s.intra_op_threads,
+        verify=not report.verified,  # hashed once, by whoever fetched it
+    )
+    load_s = time.perf_counter() - t0
+    log.info(
+        "sessions created: %s on %s in %.2f s",
+        report.bundle_dir.name,
+        engine.provider,
+        load_s,
+        extra={
+            "phase": "session_creation",
+            "duration_s": round(load_s, 3),
+            "provider": engine.provider,
+            "variant": engine.manifest.get("variant"),
+            "bytes": sum(int(e["size"]) for e in engine.manifest["files"].values()),
+        },
+    )
+
+    t0 = time.perf_counter()
+    engine.warm_up()
+    warm_s = time.perf_counter() - t0
+    log.info("warm-up run done in %.2f s", warm_s, extra={"phase": "warm_up", "duration_s": round(warm_s, 3)})
+
+    manifest = engine.manifest
+    model = manifest.get("model", {})
+    voices = VoiceStore(
+        open_store(voices_location(s.voices_path, manifest)),
+        capacity=s.voice_cache_size,
+        loads=Voice.from_bytes,
+        dumps=lambda v: v.to_bytes(),
+        model=engine.model_id,
+    )
+    languages = [x for x in engine.languages if s.languages is None or x in s.languages]
+    if not languages:
+        raise ValueError(f"TTS_CONFIG_PATH languages {list(s.languages or [])} are not in the bundle")
+    total_s = time.perf_counter() - t_all
+    log.info(
+        "model ready in %.2f s: %s %s (%s) on %s",
+        total_s,
+        model.get("name"),
+        model.get("version"),
+        manifest.get("variant"),
+        engine.provider,
+        extra={
+            "phase": "ready",
+            "duration_s": round(total_s, 3),
+            "download_bytes": report.bytes,
+            "cache_hit": report.cached,
+            "download_throughput_mib_s": round(report.throughput_mib_s, 2),
+            "voices_path": voices.location,
+        },
+    )
+    scheduler = Scheduler(engine.decoder, s.max_batch)
+    return Loaded(engine, voices, scheduler, manifest, languages, dict(s.synthesis_defaults))

@@ -59,6 +59,7 @@ class SpeechRequest:
     voice_id: str | None = None
     speaker_wav: bytes | None = None  # a reference clip instead of a stored voice
     params: dict[str, Any] = field(default_factory=dict)
+    voice: Voice | None = None  # a voice the caller already made (the batch job reuses its clips')
 
 
 @dataclass
@@ -195,6 +196,11 @@ class SpeechService:
         with _store_errors():
             return loaded.voices.add(voice, name=name, reference_seconds=seconds)
 
+    def voice_from_clip(self, clip: bytes) -> Voice:
+        """A voice cloned from a reference clip, not stored (a caller that reuses one clip keeps it)."""
+        voice, _ = self._voice_from_clip(self.loaded(), clip)
+        return voice
+
     def list_voices(self) -> list[VoiceInfo]:
         loaded = self.loaded()
         with _store_errors():
@@ -241,7 +247,9 @@ class SpeechService:
         t0 = time.perf_counter()
         text = self._normalize(loaded, req.text, req.language)
         t1 = time.perf_counter()
-        if req.voice_id is not None:
+        if req.voice is not None:
+            voice = req.voice
+        elif req.voice_id is not None:
             voice = self._voice_by_id(loaded, req.voice_id)
         elif req.speaker_wav is not None:
             voice, _ = self._voice_from_clip(loaded, req.speaker_wav)

@@ -5,8 +5,10 @@ from function.storage.store import (
     GcsStore,
     LocalStore,
     ObjectNotFoundError,
+    ObjectStat,
     ObjectStore,
     StorageError,
+    check_key,
     open_store,
 )
 
@@ -16,8 +18,10 @@ __all__ = [
     "GcsStore",
     "LocalStore",
     "ObjectNotFoundError",
+    "ObjectStat",
     "ObjectStore",
     "StorageError",
+    "check_key",
     "fetch_bundle",
     "open_store",
     "read_manifest",

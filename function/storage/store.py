@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,6 +31,13 @@ class ObjectNotFoundError(StorageError):
     """The key does not exist in the store."""
 
 
+@dataclass(frozen=True)
+class ObjectStat:
+    size: int
+    # Changes when the object's content does: crc32c and size in a bucket, mtime and size on disk.
+    fingerprint: str
+
+
 class ObjectStore(Protocol):
     @property
     def location(self) -> str: ...
@@ -43,6 +51,8 @@ class ObjectStore(Protocol):
     def download(self, key: str, dest: Path) -> int: ...
 
     def exists(self, key: str) -> bool: ...
+
+    def stat(self, key: str) -> ObjectStat: ...
 
     def list_keys(self, prefix: str = "") -> list[str]: ...
 
@@ -101,6 +111,15 @@ class LocalStore:
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def stat(self, key: str) -> ObjectStat:
+        try:
+            st = self._path(key).stat()
+        except FileNotFoundError:
+            raise ObjectNotFoundError(f"{self.url(key)} does not exist") from None
+        except OSError as exc:
+            raise StorageError(f"cannot read {self.url(key)}: {exc.strerror}") from None
+        return ObjectStat(st.st_size, f"{st.st_mtime_ns}:{st.st_size}")
 
     def list_keys(self, prefix: str = "") -> list[str]:
         base = self.root / prefix if prefix else self.root
@@ -225,6 +244,16 @@ class GcsStore:
             return bool(self._bucket().blob(self._name(key)).exists(retry=self.retry))
         except Exception as exc:
             raise self._fail("check", key, exc) from exc
+
+    def stat(self, key: str) -> ObjectStat:
+        try:
+            blob = self._bucket().get_blob(self._name(key), retry=self.retry)
+        except Exception as exc:
+            raise self._fail("check", key, exc) from exc
+        if blob is None:
+            raise ObjectNotFoundError(f"{self.url(key)} does not exist")
+        size = int(blob.size or 0)
+        return ObjectStat(size, f"crc32c:{blob.crc32c or blob.generation}:{size}")
 
     def list_keys(self, prefix: str = "") -> list[str]:
         full = self._name(prefix) if prefix else self.prefix

@@ -36,7 +36,7 @@ def test_cloud_run_timing_and_logging(monkeypatch: pytest.MonkeyPatch) -> None:
     assert conf["workers"] == 3
     assert conf["graceful_timeout"] < 10 <= conf["timeout"]  # inside Cloud Run's 10 s SIGTERM grace
     assert conf["accesslog"] is None  # our JSON access log replaces gunicorn's
-    assert conf["logconfig_dict"]["formatters"]["json"]["()"] == "function.http.jsonlog.JsonFormatter"
+    assert conf["logconfig_dict"]["formatters"]["json"]["()"] == "function.jsonlog.JsonFormatter"
 
 
 def test_a_bad_value_exits_with_status_2(monkeypatch: pytest.MonkeyPatch) -> None:

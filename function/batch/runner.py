@@ -1,0 +1,450 @@
+"""Run one task's share of every pending manifest through the speech service.
+
+For each manifest under the input location: skip it when its `_SUMMARY.json` was made from the
+same manifest object; otherwise parse it, take the lines this task owns (`shard_of`), and
+synthesize them several at once (each worker is one row of the scheduler's decode batch). An
+item whose result says `ok` for the same input is skipped. Audio is written before its result,
+each with one atomic write, so a killed task leaves nothing a rerun would trust. The task that
+finds every line of a manifest answered writes its summary.
+
+Per-item problems (bad text, unknown voice, undecodable clip) become `failed` results; a store
+that stays unreachable raises `RetryableError`, which the command turns into a non-zero exit so
+Cloud Run retries the task.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from function.audio import encode_audio
+from function.batch.manifest import Entry, Item, LineFailure, parse_manifest, shard_of
+from function.batch.progress import Progress
+from function.config import BatchSettings
+from function.engine import Voice
+from function.service.errors import InvalidInput, ServiceError, VoiceNotFound, VoiceUnusable
+from function.service.speech import SpeechRequest, SpeechService
+from function.storage import ObjectNotFoundError, ObjectStore, StorageError, check_key, open_store
+
+log = logging.getLogger("function.batch")
+SUMMARY = "_SUMMARY.json"
+MANIFEST_SUFFIX = ".jsonl"
+_ITEM_ERRORS = (InvalidInput, VoiceNotFound, VoiceUnusable)
+_VOICE_CACHE = 32  # clips cloned once per task: a newsroom reads every article with one anchor's clip
+
+
+class RetryableError(Exception):
+    """The task could not finish for a reason a retry can fix (store unreachable, model not loaded)."""
+
+
+@dataclass
+class RunReport:
+    manifests: int = 0  # found under the input location
+    manifests_skipped: int = 0  # summarized from the same manifest object before: not read
+    items: int = 0  # lines this task owns in the manifests it read
+    synthesized: int = 0
+    skipped: int = 0  # an earlier `ok` result for the same input stands
+    failed: int = 0
+    audio_seconds: float = 0.0
+    summaries: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Manifest:
+    key: str
+    stem: str
+    fingerprint: str
+    entries: list[Entry]
+    existing: set[str]
+    left: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _seconds(stamp: str) -> float:
+    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+class BatchRunner:
+    def __init__(
+        self,
+        settings: BatchSettings,
+        service: SpeechService,
+        *,
+        inputs: ObjectStore,
+        outputs: ObjectStore,
+        workers: int,
+        model: dict[str, str],
+        languages: list[str],
+        progress: Progress | None = None,
+        stores: Callable[[str], ObjectStore] = open_store,
+    ) -> None:
+        self.settings = settings
+        self.service = service
+        self.inputs = inputs
+        self.outputs = outputs
+        self.workers = workers
+        self.model = model  # name, version, variant: part of every input_sha256
+        self.model_key = "/".join(model[k] for k in ("name", "version", "variant"))
+        self.languages = languages
+        self.progress = progress or Progress()
+        self._stores = stores
+        self._clip_stores: dict[str, ObjectStore] = {}
+        self._voices: OrderedDict[tuple[str, str], Voice] = OrderedDict()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._fatal: BaseException | None = None
+        self.report = RunReport()
+
+    # ---- the run -----------------------------------------------------------------------------
+    def run(self) -> RunReport:
+        s = self.settings
+        try:
+            keys = [k for k in self.inputs.list_keys() if k.endswith(MANIFEST_SUFFIX)]
+        except StorageError as exc:
+            raise RetryableError(f"cannot list manifests under {self.inputs.location}: {exc}") from exc
+        self.report.manifests = len(keys)
+        pending = [m for m in (self._open(k) for k in keys) if m is not None]
+        mine = [(m, e) for m in pending for e in m.entries if shard_of(e.name, s.task_count) == s.task_index]
+        for m in pending:
+            m.left = sum(1 for mm, _ in mine if mm is m)
+        not_ours = [m for m in pending if m.left == 0]
+        self.report.items = len(mine)
+        self.progress.start(len(mine))
+        log.info(
+            "task %d/%d: %d manifest(s) found, %d to read, %d item(s) in this task's shard",
+            s.task_index,
+            s.task_count,
+            len(keys),
+            len(pending),
+            len(mine),
+            extra={"event": "batch_start", "run": s.run_id, "task": s.task_index, "items": len(mine)},
+        )
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="batch") as pool:
+            for m, entry in mine:
+                pool.submit(self._guarded, m, entry)
+        for m in not_ours:
+            self._guarded_summary(m)  # no line of it is this task's: the other tasks may be done
+        if self._fatal is not None:
+            raise RetryableError(str(self._fatal)) from self._fatal
+        self.progress.finish()
+        return self.report
+
+    def _open(self, key: str) -> _Manifest | None:
+        """The manifest to work on, or None when its summary was made from this very object."""
+        stem = key[: -len(MANIFEST_SUFFIX)]
+        try:
+            check_key(f"{stem}/{SUMMARY}")
+        except StorageError:
+            log.warning("manifest %r skipped: its name leaves no folder for results", key)
+            return None
+        try:
+            existing = set(self.outputs.list_keys(stem))
+            fingerprint = self.inputs.stat(key).fingerprint
+            summary_key = f"{stem}/{SUMMARY}"
+            if (
+                summary_key in existing
+                and self._read_json(summary_key).get("manifest_fingerprint") == fingerprint
+            ):
+                self.report.manifests_skipped += 1
+                log.info("manifest %s is already summarized", key, extra={"event": "manifest_done"})
+                return None
+            data = self.inputs.read_bytes(key)
+        except ObjectNotFoundError:
+            return None  # deleted since the listing
+        except StorageError as exc:
+            raise RetryableError(f"cannot read manifest {self.inputs.url(key)}: {exc}") from exc
+        entries = parse_manifest(
+            data,
+            model_key=self.model_key,
+            languages=self.languages,
+            max_text_chars=self.settings.max_text_chars,
+        )
+        return _Manifest(key, stem, fingerprint, entries, existing)
+
+    def _guarded(self, m: _Manifest, entry: Entry) -> None:
+        if self._stop.is_set():
+            return
+        try:
+            status, audio_s = self._do(m, entry)
+            self.progress.advance(status, audio_s)
+            with m.lock:
+                m.left -= 1
+                last = m.left == 0
+            if last:
+                self._summarize(m)
+        except Exception as exc:  # a store failure, or a bug: stop the task, let Cloud Run retry
+            self._fail(exc, f"item {entry.name!r} of {m.key}")
+
+    def _guarded_summary(self, m: _Manifest) -> None:
+        try:
+            self._summarize(m)
+        except Exception as exc:
+            self._fail(exc, f"summary of {m.key}")
+
+    def _fail(self, exc: Exception, where: str) -> None:
+        with self._lock:
+            if self._fatal is None:
+                self._fatal = exc
+        self._stop.set()
+        if isinstance(exc, (StorageError, RetryableError)):
+            log.error("stopping: %s: %s", where, exc, extra={"event": "batch_error"})
+        else:
+            log.exception("stopping: %s failed unexpectedly", where, extra={"event": "batch_error"})
+
+    # ---- one entry ---------------------------------------------------------------------------
+    def _do(self, m: _Manifest, entry: Entry) -> tuple[str, float]:
+        result_key = f"{m.stem}/{entry.name}.json"
+        started = _now()
+        if isinstance(entry, LineFailure):
+            return self._failed(m, entry, result_key, started, entry.code, entry.message)
+        previous = self._previous(m, result_key)
+        audio_key = f"{m.stem}/{entry.id}.{entry.format}"
+        if (
+            previous.get("status") == "ok"
+            and previous.get("input_sha256") == entry.input_sha256
+            and audio_key in m.existing
+        ):
+            with self._lock:
+                self.report.skipped += 1
+            return self._logged(m, entry, "skipped", float(previous.get("audio_seconds") or 0.0), 0.0, None)
+        t0 = time.perf_counter()
+        try:
+            speech = self.service.synthesize(self._request(m, entry))
+            data = encode_audio(speech.audio, speech.sample_rate, entry.format)
+        except _ITEM_ERRORS as exc:
+            return self._failed(m, entry, result_key, started, exc.code, exc.message)
+        except ServiceError as exc:  # the voice store is unreachable: a retry can fix it
+            raise RetryableError(exc.message) from exc
+        except StorageError:
+            raise
+        except Exception as exc:  # a bug or a runtime failure on this input: the item fails, the task goes on
+            log.exception("item %r of %s failed unexpectedly", entry.id, m.key)
+            return self._failed(
+                m, entry, result_key, started, "synthesis_failed", f"synthesis failed: {type(exc).__name__}"
+            )
+        synthesis_s = time.perf_counter() - t0
+        self.outputs.write_bytes(audio_key, data)  # audio first: an `ok` result always has its file
+        record = self._record(entry, "ok", started, audio_s=speech.seconds, synthesis_s=synthesis_s)
+        record["audio"] = f"{entry.id}.{entry.format}"
+        record["bytes"] = len(data)
+        self._write_result(result_key, record)
+        stale = previous.get("audio")
+        if isinstance(stale, str) and stale != record["audio"]:  # the item's format changed
+            self.outputs.delete(f"{m.stem}/{stale}")
+        with self._lock:
+            self.report.synthesized += 1
+            self.report.audio_seconds += speech.seconds
+        return self._logged(m, entry, "ok", speech.seconds, synthesis_s, None)
+
+    def _failed(
+        self, m: _Manifest, entry: Entry, result_key: str, started: str, code: str, message: str
+    ) -> tuple[str, float]:
+        self._write_result(result_key, self._record(entry, "failed", started, error=(code, message)))
+        return self._logged(m, entry, "failed", 0.0, 0.0, code)
+
+    def _previous(self, m: _Manifest, result_key: str) -> dict[str, Any]:
+        return self._read_json(result_key) if result_key in m.existing else {}
+
+    def _request(self, m: _Manifest, item: Item) -> SpeechRequest:
+        voice = self._clip_voice(m, item.speaker_wav_uri) if item.speaker_wav_uri else None
+        return SpeechRequest(
+            item.text, item.language, voice_id=item.voice_id, voice=voice, params=item.params
+        )
+
+    def _record(
+        self,
+        entry: Entry,
+        status: str,
+        started: str,
+        *,
+        error: tuple[str, str] | None = None,
+        audio_s: float = 0.0,
+        synthesis_s: float = 0.0,
+    ) -> dict[str, Any]:
+        s = self.settings
+        return {
+            "id": entry.id,
+            "status": status,
+            "error": {"code": error[0], "message": error[1]} if error else None,
+            "input_sha256": entry.input_sha256,
+            "audio_seconds": round(audio_s, 3),
+            "synthesis_s": round(synthesis_s, 3),
+            "line": entry.line,
+            "format": entry.format if isinstance(entry, Item) else None,
+            "metadata": entry.metadata if isinstance(entry, Item) else None,
+            "model": self.model,
+            "run": s.run_id,
+            "task": s.task_index,
+            "attempt": s.attempt,
+            "started_at": started,
+            "finished_at": _now(),
+        }
+
+    def _write_result(self, key: str, record: dict[str, Any]) -> None:
+        self.outputs.write_bytes(
+            key, (json.dumps(record, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+        )
+
+    def _logged(
+        self, m: _Manifest, entry: Entry, status: str, audio_s: float, synthesis_s: float, code: str | None
+    ) -> tuple[str, float]:
+        if status == "failed":
+            with self._lock:
+                self.report.failed += 1
+        log.info(
+            "%s %s: %s",
+            m.stem,
+            entry.name,
+            status,
+            extra={
+                "event": "item",
+                "manifest": m.key,
+                "id": entry.id,
+                "line": entry.line,
+                "status": status,
+                "error_code": code,
+                "audio_seconds": round(audio_s, 3),
+                "synthesis_s": round(synthesis_s, 3),
+                "real_time_factor": round(synthesis_s / audio_s, 4)
+                if audio_s > 0 and synthesis_s > 0
+                else None,
+                "task": self.settings.task_index,
+            },
+        )
+        return status, audio_s
+
+    # ---- reference clips ---------------------------------------------------------------------
+    def _clip_voice(self, m: _Manifest, uri: str) -> Voice:
+        """The voice of a clip (gs://..., an absolute path, or a path beside the manifest)."""
+        store, key = self._clip_location(m, uri)
+        try:
+            stat = store.stat(key)
+        except ObjectNotFoundError:
+            raise InvalidInput(
+                f"speaker_wav_uri {uri!r} does not exist", code="reference_not_found"
+            ) from None
+        limit = self.settings.serving.max_request_bytes
+        if stat.size > limit:
+            raise InvalidInput(
+                f"speaker_wav_uri {uri!r} is {stat.size} bytes; the limit is {limit} "
+                "(TTS_MAX_REQUEST_BYTES): send a 2-30 s clip",
+                code="reference_too_large",
+            )
+        cache_key = (store.url(key), stat.fingerprint)
+        with self._lock:
+            voice = self._voices.get(cache_key)
+            if voice is not None:
+                self._voices.move_to_end(cache_key)
+                return voice
+        try:
+            clip = store.read_bytes(key)
+        except ObjectNotFoundError:
+            raise InvalidInput(
+                f"speaker_wav_uri {uri!r} does not exist", code="reference_not_found"
+            ) from None
+        voice = self.service.voice_from_clip(clip)
+        with self._lock:
+            self._voices[cache_key] = voice
+            while len(self._voices) > _VOICE_CACHE:
+                self._voices.popitem(last=False)
+        return voice
+
+    def _clip_location(self, m: _Manifest, uri: str) -> tuple[ObjectStore, str]:
+        bad = InvalidInput(
+            f"speaker_wav_uri {uri!r} is not usable: give gs://BUCKET/OBJECT, an absolute path, or "
+            "a relative path beside the manifest (no '..')",
+            code="invalid_speaker",
+        )
+        if uri.startswith("gs://"):
+            bucket, _, key = uri[len("gs://") :].partition("/")
+            root = f"gs://{bucket}"
+        elif "://" in uri:
+            raise bad
+        elif uri.startswith("/"):
+            root, _, key = uri.rpartition("/")
+            root = root or "/"
+        else:
+            folder = m.key.rpartition("/")[0]
+            key = f"{folder}/{uri}" if folder else uri
+            root = ""
+        try:
+            check_key(key)
+        except StorageError:
+            raise bad from None
+        if not root:
+            return self.inputs, key
+        with self._lock:
+            store = self._clip_stores.get(root)
+            if store is None:
+                store = self._clip_stores[root] = self._stores(root)
+        return store, key
+
+    # ---- the summary -------------------------------------------------------------------------
+    def _summarize(self, m: _Manifest) -> None:
+        """Write `_SUMMARY.json` when every line of the manifest has a result for its current input."""
+        names = {f"{m.stem}/{e.name}.json": e for e in m.entries}
+        present = set(self.outputs.list_keys(m.stem))
+        if not names.keys() <= present:
+            return  # another task still has lines to do; the last one to finish writes it
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            records = list(pool.map(self._read_json, names))
+        if any(r.get("input_sha256") != names[k].input_sha256 for k, r in zip(names, records, strict=True)):
+            return  # a result from an earlier version of the manifest is still being redone
+        run = self.settings.run_id
+        ok = [r for r in records if r.get("status") == "ok"]
+        failed = [r for r in records if r.get("status") != "ok"]
+        ours = [r for r in records if r.get("run") == run and r.get("started_at") and r.get("finished_at")]
+        wall = (
+            max(_seconds(r["finished_at"]) for r in ours) - min(_seconds(r["started_at"]) for r in ours)
+            if ours
+            else 0.0
+        )
+        summary = {
+            "manifest": self.inputs.url(m.key),
+            "manifest_fingerprint": m.fingerprint,
+            "model": self.model,
+            "run": run,
+            "items": len(records),
+            "ok": len(ok),
+            "failed": len(failed),
+            "skipped": sum(1 for r in ok if r.get("run") != run),
+            "audio_seconds": round(sum(float(r.get("audio_seconds") or 0.0) for r in ok), 3),
+            "wall_seconds": round(wall, 3),
+            "failures": [
+                {"id": r.get("id"), "line": r.get("line"), **(r.get("error") or {})} for r in failed
+            ],
+            "completed_at": _now(),
+        }
+        self._write_result(f"{m.stem}/{SUMMARY}", summary)
+        with self._lock:
+            self.report.summaries.append(m.key)
+        log.info(
+            "manifest %s done: %d ok, %d failed",
+            m.key,
+            summary["ok"],
+            summary["failed"],
+            extra={
+                "event": "manifest_summary",
+                **{k: summary[k] for k in ("items", "ok", "failed", "skipped")},
+            },
+        )
+
+    def _read_json(self, key: str) -> dict[str, Any]:
+        """A result or summary; {} when it is gone or is not a JSON object (then it is redone)."""
+        try:
+            record = json.loads(self.outputs.read_bytes(key))
+        except (ObjectNotFoundError, ValueError):
+            return {}
+        return record if isinstance(record, dict) else {}

@@ -1,0 +1,302 @@
+"""The batch contract without a model: manifest lines, sharding, settings, and the runner's rules
+(skip, publish order, summary, retryable failures) driven by a stand-in speech service."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from function.batch.manifest import Item, LineFailure, parse_manifest, shard_of
+from function.batch.runner import SUMMARY, BatchRunner, RetryableError
+from function.config import ConfigError, load_batch_settings
+from function.service.errors import StoreUnavailable, VoiceNotFound
+from function.storage import LocalStore, StorageError
+
+LANGS = ("bn", "en")
+
+
+def parse(lines: list[Any], *, model: str = "m/1/int8", max_chars: int = 1000) -> list[Item | LineFailure]:
+    raw = b"\n".join(x if isinstance(x, bytes) else json.dumps(x).encode() for x in lines)
+    return parse_manifest(raw, model_key=model, languages=LANGS, max_text_chars=max_chars)
+
+
+def good(item_id: str = "a1", **extra: Any) -> dict[str, Any]:
+    return {"id": item_id, "text": "আমি গান গাই।", "voice_id": "voice_x", **extra}
+
+
+# ---- manifest lines ------------------------------------------------------------------------------
+def test_a_good_line_becomes_an_item_with_defaults() -> None:
+    [item] = parse([good(temperature=0.5, seed=7, metadata={"url": "https://x"})])
+    assert isinstance(item, Item)
+    assert (item.id, item.language, item.format, item.line) == ("a1", "bn", "wav", 1)
+    assert item.params == {"temperature": 0.5, "seed": 7}
+    assert item.metadata == {"url": "https://x"}
+    assert item.name == "a1"
+
+
+@pytest.mark.parametrize(
+    ("line", "code", "name"),
+    [
+        (b"not json", "invalid_json", "_line-1"),
+        (b'["a list"]', "invalid_json", "_line-1"),
+        (b"\xff\xfe", "invalid_json", "_line-1"),
+        (b"[" * 100_000, "invalid_json", "_line-1"),
+        ({"text": "no id", "voice_id": "v"}, "invalid_id", "_line-1"),
+        ({"id": "has space", "text": "t", "voice_id": "v"}, "invalid_id", "_line-1"),
+        ({"id": "x" * 129, "text": "t", "voice_id": "v"}, "invalid_id", "_line-1"),
+        ({"id": 5, "text": "t", "voice_id": "v"}, "invalid_id", "_line-1"),
+        ({"id": "a1", "voice_id": "v"}, "missing_text", "a1"),
+        ({"id": "a1", "text": "   ", "voice_id": "v"}, "missing_text", "a1"),
+        ({"id": "a1", "text": "t"}, "invalid_speaker", "a1"),
+        ({"id": "a1", "text": "t", "voice_id": "v", "speaker_wav_uri": "c.wav"}, "invalid_speaker", "a1"),
+        (good(language="xx"), "unsupported_language", "a1"),
+        (good(format="aiff"), "invalid_format", "a1"),
+        (good(temperature=9), "out_of_range", "a1"),
+        (good(top_k=1.5), "invalid_parameter", "a1"),
+        (good(temprature=0.5), "unknown_field", "a1"),
+        (good(metadata=[1]), "invalid_metadata", "a1"),
+        (good(text="অ" * 1001), "text_too_long", "a1"),
+    ],
+)
+def test_a_bad_line_fails_with_a_code_and_its_result_name(line: Any, code: str, name: str) -> None:
+    [entry] = parse([line])
+    assert isinstance(entry, LineFailure)
+    assert (entry.code, entry.name, entry.line) == (code, name, 1)
+    assert entry.message
+
+
+def test_a_repeated_id_fails_on_its_later_lines_only() -> None:
+    entries = parse([good("a1"), good("a2"), good("a1", text="again"), {"id": "a2", "text": ""}])
+    assert [type(e).__name__ for e in entries] == ["Item", "Item", "LineFailure", "LineFailure"]
+    assert [e.name for e in entries] == ["a1", "a2", "_line-3", "_line-4"]
+    assert [getattr(e, "code", None) for e in entries] == [None, None, "duplicate_id", "duplicate_id"]
+
+
+def test_blank_lines_and_a_byte_order_mark_are_not_items() -> None:
+    raw = (
+        b"\xef\xbb\xbf"
+        + json.dumps(good("a1")).encode()
+        + b"\n\n  \r\n"
+        + json.dumps(good("a2")).encode()
+        + b"\n"
+    )
+    entries = parse_manifest(raw, model_key="m", languages=LANGS, max_text_chars=100)
+    assert [(e.name, e.line) for e in entries] == [("a1", 1), ("a2", 4)]
+
+
+def test_the_input_hash_follows_content_and_model_not_key_order() -> None:
+    [a] = parse([{"id": "a1", "text": "t", "voice_id": "v"}])
+    [b] = parse([{"voice_id": "v", "text": "t", "id": "a1"}])
+    [c] = parse([{"id": "a1", "text": "t2", "voice_id": "v"}])
+    [d] = parse([{"id": "a1", "text": "t", "voice_id": "v"}], model="m/2/int8")
+    assert a.input_sha256 == b.input_sha256
+    assert len({a.input_sha256, c.input_sha256, d.input_sha256}) == 3
+
+
+def test_sharding_is_stable_and_spreads_items() -> None:
+    names = [f"item-{i}" for i in range(2000)]
+    first = [shard_of(n, 4) for n in names]
+    assert first == [shard_of(n, 4) for n in names]
+    counts = Counter(first)
+    assert set(counts) == {0, 1, 2, 3} and min(counts.values()) > 400
+    assert all(shard_of(n, 1) == 0 for n in names)
+
+
+# ---- settings ------------------------------------------------------------------------------------
+def test_batch_locations_default_beside_the_model_bucket() -> None:
+    s = load_batch_settings({"TTS_MODEL_PATH": "gs://bkt/models/x/1"}, cpu_count=8, now=0)
+    assert (s.input, s.output) == ("gs://bkt/batch/in", "gs://bkt/batch/out")
+    assert (s.task_index, s.task_count, s.run_id) == (0, 1, "local-19700101T000000Z")
+    # One process per task takes every core.
+    assert (s.serving.workers, s.serving.intra_op_threads) == (1, 8)
+
+
+def test_cloud_run_task_variables_are_read() -> None:
+    env = {
+        "TTS_MODEL_PATH": "gs://b/m",
+        "CLOUD_RUN_TASK_INDEX": "3",
+        "CLOUD_RUN_TASK_COUNT": "4",
+        "CLOUD_RUN_TASK_ATTEMPT": "2",
+        "CLOUD_RUN_EXECUTION": "job-abc",
+    }
+    s = load_batch_settings(env, cpu_count=4)
+    assert (s.task_index, s.task_count, s.attempt, s.run_id) == (3, 4, 2, "job-abc")
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"TTS_MODEL_PATH": "/models/x"}, "TTS_BATCH_INPUT"),
+        ({"TTS_MODEL_PATH": "/models/x", "TTS_BATCH_INPUT": "/in"}, "TTS_BATCH_OUTPUT"),
+        (
+            {"TTS_MODEL_PATH": "gs://b/m", "CLOUD_RUN_TASK_INDEX": "2", "CLOUD_RUN_TASK_COUNT": "2"},
+            "CLOUD_RUN_TASK_INDEX",
+        ),
+        ({"TTS_MODEL_PATH": "gs://b/m", "CLOUD_RUN_TASK_COUNT": "0"}, "CLOUD_RUN_TASK_COUNT"),
+        ({"TTS_MODEL_PATH": "gs://b/m", "TTS_BATCH_MAX_TEXT_CHARS": "lots"}, "TTS_BATCH_MAX_TEXT_CHARS"),
+        ({"TTS_MODEL_PATH": "gs://b/m", "TTS_BATCH_INPUT": "s3://x/in"}, "TTS_BATCH_INPUT"),
+    ],
+)
+def test_a_bad_batch_setting_names_its_variable(env: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        load_batch_settings(env, cpu_count=2)
+
+
+# ---- the runner with a stand-in service ----------------------------------------------------------
+class FakeService:
+    """Synthesizes one second of silence per item; `fail_voice` ids are unknown voices."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.lock = threading.Lock()
+        self.store_down = False
+
+    def synthesize(self, req: Any) -> Any:
+        if self.store_down:
+            raise StoreUnavailable("the voice store is unavailable; retry shortly", retry_after=5)
+        if req.voice_id == "voice_missing":
+            raise VoiceNotFound("no voice 'voice_missing'")
+        with self.lock:
+            self.calls.append(req.text)
+
+        class Speech:
+            audio = np.zeros(24000, np.float32)
+            sample_rate = 24000
+            seconds = 1.0
+
+        return Speech()
+
+    def voice_from_clip(self, clip: bytes) -> Any:
+        return object()
+
+
+def runner(
+    tmp: Path, service: Any, *, index: int = 0, count: int = 1, run: str = "r1", outputs: Any = None
+) -> BatchRunner:
+    env = {
+        "TTS_MODEL_PATH": str(tmp / "model"),
+        "TTS_BATCH_INPUT": str(tmp / "in"),
+        "TTS_BATCH_OUTPUT": str(tmp / "out"),
+        "CLOUD_RUN_TASK_INDEX": str(index),
+        "CLOUD_RUN_TASK_COUNT": str(count),
+        "CLOUD_RUN_EXECUTION": run,
+    }
+    settings = load_batch_settings(env, cpu_count=2)
+    return BatchRunner(
+        settings,
+        service,
+        inputs=LocalStore(tmp / "in"),
+        outputs=outputs or LocalStore(tmp / "out"),
+        workers=3,
+        model={"name": "m", "version": "1", "variant": "int8"},
+        languages=list(LANGS),
+    )
+
+
+def write_manifest(tmp: Path, name: str, lines: list[Any]) -> Path:
+    path = tmp / "in" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n")
+    return path
+
+
+def test_shards_split_the_work_and_the_last_task_writes_the_summary(tmp_path: Path) -> None:
+    write_manifest(tmp_path, "day/news.jsonl", [good(f"n{i}", text=f"খবর {i}") for i in range(12)] + ["oops"])
+    services = [FakeService() for _ in range(3)]
+    reports = [runner(tmp_path, services[i], index=i, count=3).run() for i in range(3)]
+    done = [set(s.calls) for s in services]
+    assert sum(len(d) for d in done) == 12 and len(set().union(*done)) == 12  # each item once
+    assert [bool(r.summaries) for r in reports] == [False, False, True]
+    summary = json.loads((tmp_path / "out/day/news" / SUMMARY).read_text())
+    assert {k: summary[k] for k in ("items", "ok", "failed", "skipped")} == {
+        "items": 13,
+        "ok": 12,
+        "failed": 1,
+        "skipped": 0,
+    }
+    assert summary["failures"][0]["line"] == 13 and summary["failures"][0]["code"] == "invalid_json"
+    assert summary["audio_seconds"] == 12.0
+
+
+def test_a_rerun_does_only_what_is_missing_and_a_summarized_manifest_is_not_read(tmp_path: Path) -> None:
+    path = write_manifest(tmp_path, "a.jsonl", [good(f"n{i}") for i in range(4)])
+    first = FakeService()
+    runner(tmp_path, first).run()
+    assert len(first.calls) == 4
+    (tmp_path / "out/a/n2.json").unlink()  # as if the task died before this result was written
+    (tmp_path / "out/a" / SUMMARY).unlink()
+    second = FakeService()
+    report = runner(tmp_path, second, run="r2").run()
+    assert (len(second.calls), report.skipped, report.synthesized) == (1, 3, 1)
+    summary = json.loads((tmp_path / "out/a" / SUMMARY).read_text())
+    assert (summary["ok"], summary["skipped"]) == (4, 3)
+
+    third = FakeService()
+    report = runner(tmp_path, third, run="r3").run()
+    assert (third.calls, report.manifests_skipped, report.items) == ([], 1, 0)
+
+    # A changed manifest is read again; only the changed line is redone.
+    lines = [good(f"n{i}") for i in range(4)]
+    lines[1]["text"] = "নতুন লেখা"
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    fourth = FakeService()
+    report = runner(tmp_path, fourth, run="r4").run()
+    assert (fourth.calls, report.skipped) == (["নতুন লেখা"], 3)
+
+
+def test_a_changed_format_replaces_the_old_audio_file(tmp_path: Path) -> None:
+    path = write_manifest(tmp_path, "a.jsonl", [good("n1")])
+    runner(tmp_path, FakeService()).run()
+    path.write_text(json.dumps(good("n1", format="flac")) + "\n")
+    runner(tmp_path, FakeService(), run="r2").run()
+    assert sorted(p.name for p in (tmp_path / "out/a").iterdir()) == ["_SUMMARY.json", "n1.flac", "n1.json"]
+
+
+def test_item_failures_are_results_not_task_failures(tmp_path: Path) -> None:
+    write_manifest(
+        tmp_path,
+        "a.jsonl",
+        [
+            good("ok1"),
+            good("gone", voice_id="voice_missing"),
+            {"id": "c", "text": "t", "speaker_wav_uri": "../x.wav"},
+        ],
+    )
+    report = runner(tmp_path, FakeService()).run()
+    assert (report.synthesized, report.failed) == (1, 2)
+    gone = json.loads((tmp_path / "out/a/gone.json").read_text())
+    assert gone["status"] == "failed" and gone["error"]["code"] == "voice_not_found"
+    bad_uri = json.loads((tmp_path / "out/a/c.json").read_text())
+    assert bad_uri["error"]["code"] == "invalid_speaker"
+    assert not (tmp_path / "out/a/gone.wav").exists()
+
+
+def test_an_unreachable_voice_store_is_retryable_and_leaves_no_result(tmp_path: Path) -> None:
+    write_manifest(tmp_path, "a.jsonl", [good("n1")])
+    service = FakeService()
+    service.store_down = True
+    with pytest.raises(RetryableError, match="voice store"):
+        runner(tmp_path, service).run()
+    assert not (tmp_path / "out/a/n1.json").exists()
+
+
+class FailingWrites(LocalStore):
+    """Audio writes fail as a bucket that stays unavailable would (after the client's retries)."""
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        if key.endswith(".wav"):
+            raise StorageError(f"cannot write {key}: still failing after retries (503)")
+        super().write_bytes(key, data)
+
+
+def test_a_store_that_stays_down_stops_the_task_as_retryable(tmp_path: Path) -> None:
+    write_manifest(tmp_path, "a.jsonl", [good(f"n{i}") for i in range(6)])
+    with pytest.raises(RetryableError, match="still failing"):
+        runner(tmp_path, FakeService(), outputs=FailingWrites(tmp_path / "out")).run()
+    assert not list((tmp_path / "out").rglob("*.json"))  # no result claims audio that is not there
