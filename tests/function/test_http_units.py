@@ -13,9 +13,9 @@ import pytest
 from function.config import load_settings
 from function.http.auth import authorized
 from function.http.errors import ApiError
-from function.jsonlog import JsonFormatter, cloud_trace, request_id_var, trace_var
 from function.http.openapi import build_openapi
 from function.http.requests import PARAMS, parse_speech, parse_synthesis
+from function.jsonlog import JsonFormatter, cloud_trace, request_id_var, trace_var
 from function.service.limiter import ConcurrencyLimiter
 
 LANGS = ["bn", "en"]

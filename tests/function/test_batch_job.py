@@ -1,0 +1,309 @@
+"""`python -m function.batch` end to end: real processes, the demo model (real XTTS v2 architecture,
+random weights), manifests in the gcp-storage-emulator or in a local directory.
+
+One scenario per backend: two tasks run in parallel, one is killed mid-item and rerun as Cloud Run
+would retry it, then a third full run must synthesize nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from function.batch.manifest import shard_of
+from function.engine import Engine, Voice
+from function.service.model import voices_location
+from function.storage import GcsStore, LocalStore, ObjectStore
+from function.voices import VoiceStore
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.timeout(600)
+
+BN = "আমাদের গ্রামের নাম সোনাপুর, সেখানে একটি ছোট নদী আছে।"
+LONG = " ".join(
+    [
+        "সকালবেলা গ্রামের মানুষ মাঠে কাজ করতে যায় এবং দুপুরে গাছের ছায়ায় বসে বিশ্রাম নেয়।",
+        "বিকেলে ছেলেমেয়েরা নদীর ধারে খেলা করে, আর বড়রা হাটে গিয়ে সপ্তাহের বাজার করে আনে।",
+        "সন্ধ্যায় ঘরে ঘরে আলো জ্বলে ওঠে, সবাই একসাথে বসে গল্প করে আর রাতের খাবার খায়।",
+    ]
+)
+
+
+def id_in_shard(prefix: str, shard: int, count: int = 2) -> str:
+    return next(f"{prefix}{i}" for i in range(1000) if shard_of(f"{prefix}{i}", count) == shard)
+
+
+@dataclass
+class Place:
+    """Where one scenario keeps its model, voices, manifests and results."""
+
+    env: dict[str, str]
+    inputs: ObjectStore  # the input location (manifests; `daily/clips/` beside one)
+    outputs: ObjectStore
+    voices: ObjectStore
+    clip_uri: str  # an absolute reference to a clip outside the manifest's folder
+
+
+def gcs_place(tmp: Path, bucket: Any, emulator: Any, demo_bundle: Path, helpers: Any) -> Place:
+    helpers.upload_tree(bucket, demo_bundle / "int8", "models/int8")
+    env = {
+        "TTS_MODEL_PATH": f"gs://{bucket.name}/models",  # batch/in and batch/out by default
+        "TTS_VOICES_PATH": f"gs://{bucket.name}/voices",
+        "STORAGE_EMULATOR_HOST": emulator.url,
+    }
+    store = GcsStore(bucket.name, "", client=bucket.client)
+    store.write_bytes("clips/anchor.wav", clip_bytes())
+    manifest = json.loads((demo_bundle / "int8/manifest.json").read_text())
+    return Place(
+        env,
+        GcsStore(bucket.name, "batch/in", client=bucket.client),
+        GcsStore(bucket.name, "batch/out", client=bucket.client),
+        GcsStore(bucket.name, voices_location("voices", manifest), client=bucket.client),
+        f"gs://{bucket.name}/clips/anchor.wav",
+    )
+
+
+def local_place(tmp: Path, demo_bundle: Path) -> Place:
+    env = {
+        "TTS_MODEL_PATH": str(demo_bundle),
+        "TTS_VOICES_PATH": str(tmp / "voices"),
+        "TTS_BATCH_INPUT": str(tmp / "in"),
+        "TTS_BATCH_OUTPUT": str(tmp / "out"),
+    }
+    (tmp / "clips").mkdir()
+    (tmp / "clips/anchor.wav").write_bytes(clip_bytes())
+    manifest = json.loads((demo_bundle / "int8/manifest.json").read_text())
+    return Place(
+        env,
+        LocalStore(tmp / "in"),
+        LocalStore(tmp / "out"),
+        LocalStore(Path(voices_location(str(tmp / "voices"), manifest))),
+        str(tmp / "clips/anchor.wav"),
+    )
+
+
+def clip_bytes() -> bytes:
+    sr = 22050
+    t = np.arange(int(sr * 4.0)) / sr
+    f0 = 130 + 25 * np.sin(2 * np.pi * 0.6 * t)
+    wav = 0.2 * sum(np.sin(2 * np.pi * k * np.cumsum(f0) / sr) / k for k in range(1, 6))
+    buf = io.BytesIO()
+    sf.write(buf, wav.astype(np.float32), sr, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def saved_voice(place: Place, demo_bundle: Path) -> str:
+    """A voice saved the way POST /voices saves it, in the store the job reads."""
+    engine = Engine.load(demo_bundle / "int8")
+    audio, sr = sf.read(io.BytesIO(clip_bytes()), dtype="float32")
+    store: VoiceStore[Voice] = VoiceStore(
+        place.voices, capacity=4, loads=Voice.from_bytes, dumps=lambda v: v.to_bytes(), model=engine.model_id
+    )
+    return store.add(engine.make_voice(audio, sr), name="anchor", reference_seconds=4.0).voice_id
+
+
+class Task:
+    """One `python -m function.batch` process, its JSON log lines collected from stdout."""
+
+    def __init__(self, place: Place, tmp: Path, index: int, count: int, **env: str) -> None:
+        full = {k: v for k, v in os.environ.items() if not k.startswith(("TTS_", "CLOUD_RUN_"))}
+        full.update(place.env)
+        full.update(
+            {
+                "TTS_CACHE_DIR": str(tmp / "cache"),
+                "TTS_MAX_BATCH": "3",
+                "CLOUD_RUN_TASK_INDEX": str(index),
+                "CLOUD_RUN_TASK_COUNT": str(count),
+                **env,
+            }
+        )
+        self.log = tmp / f"task-{index}-{time.monotonic_ns()}.log"
+        self._out = self.log.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "function.batch"],
+            cwd=ROOT,
+            env=full,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+        )
+
+    def records(self) -> list[dict[str, Any]]:
+        out = []
+        for line in self.log.read_text(errors="replace").splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict):
+                out.append(rec)
+        return out
+
+    def items(self, status: str) -> set[str]:
+        return {r["id"] for r in self.records() if r.get("event") == "item" and r["status"] == status}
+
+    def done(self) -> dict[str, Any]:
+        [rec] = [r for r in self.records() if r.get("event") == "batch_done"]
+        return rec
+
+    def wait(self, timeout: float = 300) -> int:
+        code = self.proc.wait(timeout)
+        self._out.close()
+        return code
+
+    def wait_for(self, check: Callable[[], bool], timeout: float = 240) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"task ended or timed out first:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.05)
+
+
+def scenario(place: Place, tmp: Path, demo_bundle: Path) -> None:
+    voice_id = saved_voice(place, demo_bundle)
+    # Task 1 gets the long item and two more: it is still busy with the long one when killed.
+    long_id = id_in_shard("long-", 1)
+    good = {
+        id_in_shard("bn-", 0): {"text": BN, "voice_id": voice_id},
+        id_in_shard("en-", 0): {"text": "Good morning, this is the news.", "language": "en",
+                                "speaker_wav_uri": place.clip_uri, "format": "mp3", "seed": 3},
+        id_in_shard("rel-", 1): {"text": BN, "speaker_wav_uri": "clips/anchor.wav", "format": "flac"},
+        id_in_shard("opus-", 1): {"text": BN, "voice_id": voice_id, "format": "opus", "temperature": 0.6},
+        long_id: {"text": LONG, "voice_id": voice_id},
+    }  # fmt: skip
+    bad = [
+        (json.dumps({"id": next(iter(good)), "text": "আবার", "voice_id": voice_id}), "duplicate_id"),
+        ("this line is not JSON", "invalid_json"),
+        (json.dumps({"id": "who", "text": BN, "voice_id": "voice_00000000000000000000"}), "voice_not_found"),
+        (
+            json.dumps({"id": "noise", "text": BN, "speaker_wav_uri": "clips/junk.wav"}),
+            "invalid_reference_audio",
+        ),
+    ]
+    lines = [json.dumps({"id": k, **v}, ensure_ascii=False) for k, v in good.items()] + [b[0] for b in bad]
+    place.inputs.write_bytes("daily/clips/anchor.wav", clip_bytes())
+    place.inputs.write_bytes("daily/clips/junk.wav", b"RIFF\x00\x00\x00\x00WAVEjunk" + os.urandom(3000))
+    place.inputs.write_bytes("daily/news.jsonl", ("\n".join(lines) + "\n").encode())
+
+    # Two tasks in parallel; task 1 is killed as soon as one of its items is done.
+    run = {"CLOUD_RUN_EXECUTION": "exec-1"}
+    t0, t1 = Task(place, tmp, 0, 2, **run), Task(place, tmp, 1, 2, **run)
+    t1.wait_for(lambda: bool(t1.items("ok")))
+    t1.proc.send_signal(signal.SIGKILL)
+    t1.wait()
+    assert t0.wait() == 0, t0.log.read_text()[-3000:]
+    done_before_kill = t1.items("ok")
+    assert long_id not in done_before_kill  # it really died mid-work
+    out = set(place.outputs.list_keys())
+    assert f"daily/news/{long_id}.json" not in out
+    assert "daily/news/_SUMMARY.json" not in out  # not every line has a result yet
+
+    # Cloud Run retries the task (same execution, next attempt): only what is missing is done.
+    retry = Task(place, tmp, 1, 2, **run, CLOUD_RUN_TASK_ATTEMPT="1")
+    assert retry.wait() == 0, retry.log.read_text()[-3000:]
+    assert retry.items("skipped") == done_before_kill
+    assert long_id in retry.items("ok")
+    # Parallel tasks never did the same item.
+    assert not t0.items("ok") & (done_before_kill | retry.items("ok"))
+    assert t0.items("ok") | done_before_kill | retry.items("ok") == set(good)
+
+    out = sorted(place.outputs.list_keys("daily/news"))
+    for item_id, spec in good.items():
+        audio = [k for k in out if k.startswith(f"daily/news/{item_id}.") and not k.endswith(".json")]
+        assert audio == [f"daily/news/{item_id}.{spec.get('format', 'wav')}"]
+        result = json.loads(place.outputs.read_bytes(f"daily/news/{item_id}.json"))
+        assert result["status"] == "ok" and result["error"] is None and len(result["input_sha256"]) == 64
+        samples, rate = sf.read(io.BytesIO(place.outputs.read_bytes(audio[0])), dtype="float32")
+        assert samples.size > 0 and np.isfinite(samples).all()
+        assert abs(samples.shape[0] / rate - result["audio_seconds"]) < 0.1
+    long_result = json.loads(place.outputs.read_bytes(f"daily/news/{long_id}.json"))
+    short_result = json.loads(place.outputs.read_bytes(f"daily/news/{next(iter(good))}.json"))
+    assert long_result["audio_seconds"] > 2.5 * short_result["audio_seconds"]  # every sentence spoken
+
+    failures = {}
+    for key in out:
+        if key.endswith(".json") and not key.endswith("_SUMMARY.json"):
+            record = json.loads(place.outputs.read_bytes(key))
+            if record["status"] == "failed":
+                failures[record["line"]] = record["error"]["code"]
+    assert failures == {len(good) + 1 + i: code for i, (_, code) in enumerate(bad)}
+    assert "daily/news/_line-6.json" in out and "daily/news/_line-7.json" in out  # duplicate, not JSON
+
+    summary = json.loads(place.outputs.read_bytes("daily/news/_SUMMARY.json"))
+    assert {k: summary[k] for k in ("items", "ok", "failed", "skipped")} == {
+        "items": len(good) + len(bad),
+        "ok": len(good),
+        "failed": len(bad),
+        "skipped": 0,
+    }
+    assert sorted(f["line"] for f in summary["failures"]) == sorted(failures)
+    assert summary["audio_seconds"] > 0 and summary["wall_seconds"] > 0
+
+    # A third, full run (a later execution, one task) synthesizes nothing: the manifest is not read.
+    before = {k: place.outputs.read_bytes(k) for k in out}
+    again = Task(place, tmp, 0, 1, CLOUD_RUN_EXECUTION="exec-2")
+    assert again.wait() == 0, again.log.read_text()[-3000:]
+    done = again.done()
+    assert (done["synthesized"], done["manifests_skipped"], done["items"]) == (0, 1, 0)
+    assert {k: place.outputs.read_bytes(k) for k in place.outputs.list_keys("daily/news")} == before
+
+
+def test_batch_job_on_the_bucket(
+    tmp_path: Path, bucket: Any, emulator: Any, demo_bundle: Path, helpers: Any
+) -> None:
+    scenario(gcs_place(tmp_path, bucket, emulator, demo_bundle, helpers), tmp_path, demo_bundle)
+
+
+def test_batch_job_on_a_local_directory(tmp_path: Path, demo_bundle: Path) -> None:
+    scenario(local_place(tmp_path, demo_bundle), tmp_path, demo_bundle)
+
+
+def test_exit_status_says_whether_a_retry_can_help(tmp_path: Path) -> None:
+    base = [
+        sys.executable,
+        "-m",
+        "function.batch",
+        "--input",
+        str(tmp_path / "in"),
+        "--output",
+        str(tmp_path / "o"),
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TTS_", "CLOUD_RUN_"))}
+    # The model cannot load (nothing there): 1, Cloud Run retries.
+    (tmp_path / "empty").mkdir()
+    broken = subprocess.run(
+        [*base, "--model", str(tmp_path / "empty")],
+        check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert broken.returncode == 1
+    assert any(
+        json.loads(line).get("event") == "batch_error"
+        for line in broken.stdout.splitlines()
+        if line.startswith("{")
+    )
+    # A bad setting: 2, and the message names the variable.
+    bad = subprocess.run(
+        [*base, "--model", str(tmp_path / "empty"), "--task-index", "2", "--task-count", "2"],
+        check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "CLOUD_RUN_TASK_INDEX" in bad.stderr
