@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from function.batch.progress import Progress
 from function.batch.runner import BatchRunner, RetryableError
-from function.config import ConfigError, load_batch_settings
+from function.config import BatchSettings, ConfigError, load_batch_settings
 from function.engine import EngineError
 from function.jsonlog import configure_logging
 from function.service.limiter import ConcurrencyLimiter
@@ -41,6 +41,27 @@ _OPTIONS = {
 @dataclass(frozen=True)
 class _Ready:
     loaded: Loaded
+
+
+def build_runner(settings: BatchSettings, loaded: Loaded, progress: Progress | None = None) -> BatchRunner:
+    """The job's runner over a loaded model: each worker is one running synthesis, i.e. one row of
+    the scheduler's decode batch."""
+    s = settings.serving
+    service = SpeechService(_Ready(loaded), ConcurrencyLimiter(s.max_batch, s.max_batch, 3600.0))
+    return BatchRunner(
+        settings,
+        service,
+        inputs=open_store(settings.input),
+        outputs=open_store(settings.output),
+        workers=s.max_batch,
+        model={
+            "name": loaded.model_name,
+            "version": loaded.model_version,
+            "variant": str(loaded.manifest.get("variant", s.model_variant)),
+        },
+        languages=loaded.languages,
+        progress=progress,
+    )
 
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -87,22 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if draw and sys.stdout.isatty():
         # Log lines and the bar share one terminal: each line wipes the bar, the next item redraws it.
         logging.getLogger().handlers[0].addFilter(progress.clear)
-    # Each worker is one running synthesis, i.e. one row of the scheduler's decode batch.
-    service = SpeechService(_Ready(loaded), ConcurrencyLimiter(s.max_batch, s.max_batch, 3600.0))
-    runner = BatchRunner(
-        settings,
-        service,
-        inputs=open_store(settings.input),
-        outputs=open_store(settings.output),
-        workers=s.max_batch,
-        model={
-            "name": loaded.model_name,
-            "version": loaded.model_version,
-            "variant": str(loaded.manifest.get("variant", s.model_variant)),
-        },
-        languages=loaded.languages,
-        progress=progress,
-    )
+    runner = build_runner(settings, loaded, progress)
     try:
         report = runner.run()
     except RetryableError as exc:
