@@ -32,17 +32,29 @@ MAX_REQUEST_TIMEOUT_S = 3600
 # The serving side admits at most 256 concurrent syntheses (TTS_MAX_CONCURRENT_REQUESTS).
 MAX_CONCURRENCY = 256
 MAX_REQUEST_BYTES = 32 * 1024 * 1024  # Cloud Run's HTTP/1 request size limit
+# Cloud Run jobs (https://cloud.google.com/run/docs/configuring/task-timeout): a task attempt runs
+# at most 168 hours (7 days), 1 hour when it uses a GPU (longer GPU tasks are a Preview feature;
+# GPU tasks are also not live-migrated, so maintenance ends them: keep them short and retried).
 MAX_TASK_TIMEOUT_S = 7 * 24 * 3600
+MAX_GPU_TASK_TIMEOUT_S = 3600
+# https://cloud.google.com/run/quotas: at most 10,000 tasks in a job and 10 retries per task;
+# parallelism is limited by quota (CPU, memory, and here the L4 GPU quota) and may not exceed the
+# task count (https://cloud.google.com/run/docs/configuring/parallelism). 0 ("as many as quota
+# allows") is not offered: with GPUs every parallel task holds one against the quota.
+MAX_TASKS = 10_000
+# https://cloud.google.com/run/docs/configuring/max-retries: 0..10 per task, default 3.
+MAX_TASK_RETRIES = 10
 # Cloud Armor matches at most 10 source ranges per rule.
 ALLOW_LIST_CHUNK = 10
 
 # Every key of the bn-xtts namespace (documented in Pulumi.example.yaml); anything else is a typo.
 KNOWN_KEYS = (
-    "alertEmail", "allowList", SECRET_KEY, "batchOutputDays", "batchParallelism", "batchSchedule",
-    "batchTaskTimeoutSeconds", "batchTasks", "batchTimeZone", "bundleVersionsKept", "concurrency", "cpu",
-    "deletionProtection", "domain", "gpuType", "gpuZonalRedundancy", "image", "latencyAlertMs", "logLevel",
-    "maxInstances", "maxRequestBytes", "maxTextChars", "memory", "minInstances", "modelName",
-    "modelVariant", "modelVersion", "name", "rateLimitPerMinute", "requestTimeoutSeconds",
+    "alertEmail", "allowList", SECRET_KEY, "batchMaxRetries", "batchOutputDays", "batchParallelism",
+    "batchSchedule", "batchTaskTimeoutSeconds", "batchTasks", "batchTimeZone", "bundleVersionsKept",
+    "concurrency", "cpu", "deletionProtection", "domain", "gpuType", "gpuZonalRedundancy", "image",
+    "latencyAlertMs", "logLevel", "maxInstances", "maxRequestBytes", "maxTextChars", "memory",
+    "minInstances", "modelName", "modelVariant", "modelVersion", "name", "rateLimitPerMinute",
+    "requestTimeoutSeconds",
 )  # fmt: skip
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{2,19}[a-z0-9]$")
@@ -96,6 +108,7 @@ class DeployConfig:
     batch_tasks: int
     batch_parallelism: int
     batch_task_timeout_s: int
+    batch_max_retries: int
     log_level: str
     max_text_chars: int
     max_request_bytes: int
@@ -208,11 +221,18 @@ def _parse(r: _Reader, gcp_get: Getter, stack: str) -> DeployConfig:
         raise ConfigError(
             r.key("batchTimeZone"), f"expected an IANA time zone such as Asia/Dhaka, got {time_zone!r}"
         ) from None
-    batch_tasks = r.integer("batchTasks", 1, low=1, high=10000)
-    batch_parallelism = r.integer("batchParallelism", 1, low=1, high=10000)
+    batch_tasks = r.integer("batchTasks", 1, low=1, high=MAX_TASKS)
+    batch_parallelism = r.integer("batchParallelism", 1, low=1, high=MAX_TASKS)
     if batch_parallelism > batch_tasks:
         raise ConfigError(
             r.key("batchParallelism"), f"{batch_parallelism} is more than batchTasks ({batch_tasks})"
+        )
+    batch_task_timeout_s = r.integer("batchTaskTimeoutSeconds", 3600, low=60, high=MAX_TASK_TIMEOUT_S)
+    if gpu and batch_task_timeout_s > MAX_GPU_TASK_TIMEOUT_S:
+        raise ConfigError(
+            r.key("batchTaskTimeoutSeconds"),
+            f"a Cloud Run job task with a GPU runs at most {MAX_GPU_TASK_TIMEOUT_S} s, got "
+            f"{batch_task_timeout_s}; split the work over more batchTasks, or use gpuType none",
         )
 
     log_level = r.string("logLevel", "INFO").upper()
@@ -244,7 +264,9 @@ def _parse(r: _Reader, gcp_get: Getter, stack: str) -> DeployConfig:
         batch_time_zone=time_zone,
         batch_tasks=batch_tasks,
         batch_parallelism=batch_parallelism,
-        batch_task_timeout_s=r.integer("batchTaskTimeoutSeconds", 3600, low=60, high=MAX_TASK_TIMEOUT_S),
+        batch_task_timeout_s=batch_task_timeout_s,
+        # The job exits non-zero only for failures a retry can fix (function.batch).
+        batch_max_retries=r.integer("batchMaxRetries", 3, low=0, high=MAX_TASK_RETRIES),
         log_level=log_level,
         max_text_chars=r.integer("maxTextChars", 1000, low=1, high=100_000),
         max_request_bytes=r.integer("maxRequestBytes", 16 * 1024 * 1024, low=1024, high=MAX_REQUEST_BYTES),
@@ -369,9 +391,49 @@ def _segment(r: _Reader, name: str, default: str) -> str:
 
 
 def _check_cron(key: str, value: str) -> None:
+    """Cloud Scheduler's unix-cron: five fields of `*`, N, N-M, lists and /STEP, in the ranges of
+    https://cloud.google.com/scheduler/docs/configuring/cron-job-schedules (months JAN-DEC and
+    days SUN-SAT by name too; 0 and 7 are both Sunday; no `L`)."""
     fields = value.split()
     if len(fields) != 5 or not all(_CRON_FIELD_RE.match(f) for f in fields):
         raise ConfigError(key, f"expected a 5-field cron expression such as '0 3 * * *', got {value!r}")
+    for field, (what, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
+        for item in field.split(","):
+            if not _cron_item_ok(item, low, high, names):
+                raise ConfigError(
+                    key, f"{item!r} is not a valid {what} ({low}-{high}, *, N-M, */STEP) in {value!r}"
+                )
+
+
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+_CRON_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
+    ("minute", 0, 59, {}),
+    ("hour", 0, 23, {}),
+    ("day of the month", 1, 31, {}),
+    ("month", 1, 12, {m: i + 1 for i, m in enumerate(_MONTHS)}),
+    ("day of the week", 0, 7, {d: i for i, d in enumerate(_DAYS)}),
+)
+
+
+def _cron_item_ok(item: str, low: int, high: int, names: dict[str, int]) -> bool:
+    base, slash, step = item.partition("/")
+    if slash and not (step.isdigit() and int(step) >= 1):
+        return False
+    if base == "*":
+        return True
+
+    def number(text: str) -> int | None:
+        if text in names:
+            return names[text]
+        return int(text) if text.isdigit() and low <= int(text) <= high else None
+
+    first, dash, last = base.partition("-")
+    start = number(first)
+    if start is None or not dash:
+        return start is not None
+    end = number(last)
+    return end is not None and end >= start
 
 
 def _allow_list(r: _Reader) -> tuple[str, ...]:

@@ -1,7 +1,13 @@
-"""Identity: who the service runs as, who starts the batch job, and the API-key secret.
+"""Identity: who the service and the batch job run as, who starts the job, and the API-key secret.
 
-No account here gets a project-wide role: the runtime account's storage access is a bucket
-binding limited by IAM conditions to object prefixes, and its secret access is on one secret.
+No account here gets a project-wide role: storage access is granted as bucket bindings limited by
+IAM conditions to object prefixes, and only the service's account may read the one secret.
+
+| account | reads | reads and writes | secret |
+| --- | --- | --- | --- |
+| `<name>-run` (service) | `models/` | `voices/` | API keys |
+| `<name>-batch` (job) | `models/`, `voices/`, `batch/in/` | `batch/out/` | none |
+| `<name>-sched` (scheduler) | nothing: it may only start the job (`infra/schedule.py`) | | none |
 """
 
 from __future__ import annotations
@@ -10,10 +16,16 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.config import DeployConfig
-from infra.storage import BATCH_PREFIX, MODELS_PREFIX, VOICES_PREFIX
+from infra.storage import BATCH_IN_PREFIX, BATCH_OUT_PREFIX, MODELS_PREFIX, VOICES_PREFIX
 
 READ_ROLE = "roles/storage.objectViewer"
+# objectUser, not objectCreator: overwriting an object also needs storage.objects.delete.
 READ_WRITE_ROLE = "roles/storage.objectUser"
+# Object prefixes each runtime identity may read, and read and write.
+SERVICE_READ = (MODELS_PREFIX,)
+SERVICE_READ_WRITE = (VOICES_PREFIX,)
+BATCH_READ = (MODELS_PREFIX, VOICES_PREFIX, BATCH_IN_PREFIX)
+BATCH_READ_WRITE = (BATCH_OUT_PREFIX,)
 
 
 def prefix_condition(bucket: str, prefixes: tuple[str, ...]) -> str:
@@ -24,6 +36,32 @@ def prefix_condition(bucket: str, prefixes: tuple[str, ...]) -> str:
         f'api.getAttribute("storage.googleapis.com/objectListPrefix", "").startsWith("{p}")' for p in prefixes
     ]
     return " || ".join(terms)
+
+
+def prefix_binding(
+    name: str,
+    *,
+    bucket_name: pulumi.Input[str],
+    role: str,
+    member: pulumi.Input[str],
+    prefixes: tuple[str, ...],
+    title: str,
+    description: str,
+    opts: pulumi.ResourceOptions,
+) -> gcp.storage.BucketIAMMember:
+    """`role` on the bucket for `member`, limited to objects (and listings) under `prefixes`."""
+    return gcp.storage.BucketIAMMember(
+        name,
+        bucket=bucket_name,
+        role=role,
+        member=member,
+        condition=gcp.storage.BucketIAMMemberConditionArgs(
+            title=title,
+            description=description,
+            expression=pulumi.Output.from_input(bucket_name).apply(lambda b: prefix_condition(b, prefixes)),
+        ),
+        opts=opts,
+    )
 
 
 class Identity(pulumi.ComponentResource):
@@ -43,7 +81,16 @@ class Identity(pulumi.ComponentResource):
             f"{name}-runtime",
             account_id=f"{cfg.name}-run",
             project=cfg.project,
-            display_name="Bangla TTS runtime (Cloud Run service and batch job)",
+            display_name="Bangla TTS runtime (Cloud Run service)",
+            opts=child,
+        )
+        # The batch job has its own account: it never holds the API keys, and the service never
+        # touches batch work.
+        self.batch = gcp.serviceaccount.Account(
+            f"{name}-batch",
+            account_id=f"{cfg.name}-batch",
+            project=cfg.project,
+            display_name="Bangla TTS batch job (Cloud Run job, python -m function.batch)",
             opts=child,
         )
         self.invoker = gcp.serviceaccount.Account(
@@ -54,33 +101,46 @@ class Identity(pulumi.ComponentResource):
             opts=child,
         )
         runtime_member = self.runtime.email.apply(lambda e: f"serviceAccount:{e}")
+        batch_member = self.batch.email.apply(lambda e: f"serviceAccount:{e}")
 
-        self.models_reader = gcp.storage.BucketIAMMember(
+        self.models_reader = prefix_binding(
             f"{name}-models-read",
-            bucket=bucket_name,
+            bucket_name=bucket_name,
             role=READ_ROLE,
             member=runtime_member,
-            condition=gcp.storage.BucketIAMMemberConditionArgs(
-                title="models-read-only",
-                description="Read bundles under models/",
-                expression=pulumi.Output.from_input(bucket_name).apply(
-                    lambda b: prefix_condition(b, (MODELS_PREFIX,))
-                ),
-            ),
+            prefixes=SERVICE_READ,
+            title="models-read-only",
+            description="Read bundles under models/",
             opts=child,
         )
-        self.data_writer = gcp.storage.BucketIAMMember(
+        self.data_writer = prefix_binding(
             f"{name}-data-rw",
-            bucket=bucket_name,
+            bucket_name=bucket_name,
             role=READ_WRITE_ROLE,
             member=runtime_member,
-            condition=gcp.storage.BucketIAMMemberConditionArgs(
-                title="voices-and-batch-read-write",
-                description="Read and write saved voices and batch work",
-                expression=pulumi.Output.from_input(bucket_name).apply(
-                    lambda b: prefix_condition(b, (VOICES_PREFIX, BATCH_PREFIX))
-                ),
-            ),
+            prefixes=SERVICE_READ_WRITE,
+            title="voices-read-write",
+            description="Read and write saved voices under voices/",
+            opts=child,
+        )
+        self.batch_reader = prefix_binding(
+            f"{name}-batch-read",
+            bucket_name=bucket_name,
+            role=READ_ROLE,
+            member=batch_member,
+            prefixes=BATCH_READ,
+            title="batch-read-only",
+            description="Read bundles, saved voices and batch manifests (models/, voices/, batch/in/)",
+            opts=child,
+        )
+        self.batch_writer = prefix_binding(
+            f"{name}-batch-rw",
+            bucket_name=bucket_name,
+            role=READ_WRITE_ROLE,
+            member=batch_member,
+            prefixes=BATCH_READ_WRITE,
+            title="batch-output-read-write",
+            description="Read, write and overwrite batch results under batch/out/",
             opts=child,
         )
 
@@ -109,5 +169,10 @@ class Identity(pulumi.ComponentResource):
             opts=child,
         )
         self.register_outputs(
-            {"runtime": self.runtime.email, "invoker": self.invoker.email, "secret": self.api_keys_secret.id}
+            {
+                "runtime": self.runtime.email,
+                "batch": self.batch.email,
+                "invoker": self.invoker.email,
+                "secret": self.api_keys_secret.id,
+            }
         )

@@ -1,5 +1,5 @@
 """Monitoring: uptime check through the load balancer, log-based metrics from the service's
-structured logs, alert policies and a dashboard."""
+structured logs, alert policies (service and batch job) and a dashboard."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.config import DeployConfig
+from infra.schedule import batch_job_name
 from infra.service import HEALTH_PATH
 
 mon = gcp.monitoring
@@ -19,6 +20,15 @@ WINDOW = "300s"
 RUN_REQUESTS = "run.googleapis.com/request_count"
 RUN_LATENCIES = "run.googleapis.com/request_latencies"
 RUN_INSTANCES = "run.googleapis.com/container/instance_count"
+# Cloud Run job metrics, on the monitored resource cloud_run_job (label job_name): completed
+# executions and completed task attempts, each counted by its `result` label ("failed" for a
+# failure). https://cloud.google.com/run/docs/monitoring lists them for jobs; the metric
+# reference is https://cloud.google.com/monitoring/api/metrics_gcp_p_z#gcp-run
+JOB_EXECUTIONS = "run.googleapis.com/job/completed_execution_count"
+JOB_TASK_ATTEMPTS = "run.googleapis.com/job/completed_task_attempt_count"
+FAILED = 'metric.label.result="failed"'
+# Failed task attempts are counted over this window: a GPU attempt may run an hour.
+RETRY_WINDOW = "3600s"
 FIVE_XX_RATIO = 0.05
 
 
@@ -63,6 +73,14 @@ def run_metric_filter(cfg: DeployConfig, metric: str, extra: str = "") -> str:
     f = (
         f'metric.type="{metric}" AND resource.type="cloud_run_revision" AND '
         f'resource.label.service_name="{cfg.name}"'
+    )
+    return f"{f} AND {extra}" if extra else f
+
+
+def job_metric_filter(cfg: DeployConfig, metric: str, extra: str = "") -> str:
+    f = (
+        f'metric.type="{metric}" AND resource.type="cloud_run_job" AND '
+        f'resource.label.job_name="{batch_job_name(cfg)}"'
     )
     return f"{f} AND {extra}" if extra else f
 
@@ -211,6 +229,36 @@ class Monitoring(pulumi.ComponentResource):
                 aggregation=_agg("ALIGN_SUM"),
                 duration="0s",
             ),
+            # An execution fails when one of its tasks failed all 1 + batchMaxRetries attempts
+            # (function.batch exits non-zero only for failures a retry can fix): that task's
+            # share of the manifests is not done.
+            "batch-failed": self._alert(
+                name,
+                cfg,
+                "batch-failed",
+                f"{batch_job_name(cfg)}: batch execution failed (a task exhausted its retries)",
+                job_metric_filter(cfg, JOB_EXECUTIONS, FAILED),
+                comparison="COMPARISON_GT",
+                threshold=0,
+                aggregation=_agg("ALIGN_SUM"),
+                duration="0s",
+                doc=batch_runbook(cfg),
+            ),
+            # More failed attempts in an hour than one task may spend (batchMaxRetries, 0: any):
+            # retries are being used up, across tasks or by one task on its way to failing.
+            "batch-retries": self._alert(
+                name,
+                cfg,
+                "batch-retries",
+                f"{batch_job_name(cfg)}: more than {cfg.batch_max_retries} failed task attempts in an hour",
+                job_metric_filter(cfg, JOB_TASK_ATTEMPTS, FAILED),
+                comparison="COMPARISON_GT",
+                threshold=cfg.batch_max_retries,
+                aggregation=_agg("ALIGN_SUM", period=RETRY_WINDOW),
+                duration="0s",
+                severity="WARNING",
+                doc=batch_runbook(cfg),
+            ),
         }
 
         self.dashboard = mon.Dashboard(
@@ -236,18 +284,20 @@ class Monitoring(pulumi.ComponentResource):
         aggregation: Any,
         denominator: str | None = None,
         duration: str = WINDOW,
+        severity: str = "ERROR",
+        doc: str | None = None,
     ) -> mon.AlertPolicy:
         return mon.AlertPolicy(
             f"{name}-{signal}",
             project=cfg.project,
             display_name=title,
             combiner="OR",
-            severity="ERROR",
+            severity=severity,
             notification_channels=[self.channel.id],
             user_labels={"app": "bn-xtts", "signal": signal.replace("-", "_")},
             documentation=mon.AlertPolicyDocumentationArgs(
                 mime_type="text/markdown",
-                content=f"Service `{cfg.name}` in `{cfg.region}`. See README.md, section Deploy.",
+                content=doc or f"Service `{cfg.name}` in `{cfg.region}`. See README.md, section Deploy.",
             ),
             conditions=[
                 mon.AlertPolicyConditionArgs(
@@ -266,6 +316,16 @@ class Monitoring(pulumi.ComponentResource):
             ],
             opts=pulumi.ResourceOptions(parent=self),
         )
+
+
+def batch_runbook(cfg: DeployConfig) -> str:
+    job = batch_job_name(cfg)
+    return (
+        f"Cloud Run job `{job}` in `{cfg.region}`. Executions and their failed tasks: "
+        f"`gcloud run jobs executions list --job {job} --region {cfg.region}`; a task's log names "
+        "the error it retried on. Finished items are kept: executing the job again redoes only "
+        "what is missing. See README.md, section Deploy."
+    )
 
 
 def _chart(
@@ -323,6 +383,13 @@ def dashboard(cfg: DeployConfig, log_metric_names: list[str]) -> dict[str, Any]:
         _chart("Time to first chunk p95 (ms)", ttfc, "ALIGN_DELTA", "REDUCE_PERCENTILE_95"),
         _chart("Real-time factor p50", rtf, "ALIGN_DELTA", "REDUCE_PERCENTILE_50"),
         _chart("Real-time factor p95", rtf, "ALIGN_DELTA", "REDUCE_PERCENTILE_95"),
+        _chart(
+            "Batch task attempts by result",
+            job_metric_filter(cfg, JOB_TASK_ATTEMPTS),
+            "ALIGN_SUM",
+            "REDUCE_SUM",
+            ["metric.label.result"],
+        ),
     ]
     width = 6
     tiles = [

@@ -1,4 +1,7 @@
-"""Schedule: the batch-synthesis Cloud Run Job (same image) and the Cloud Scheduler trigger."""
+"""Schedule: the batch-synthesis Cloud Run Job (same image) and the Cloud Scheduler trigger.
+
+The job runs as its own account (`infra/identity.py`: reads models/, voices/ and batch/in/,
+writes batch/out/, no access to the API keys) and gets no TTS_API_KEYS: it serves no HTTP."""
 
 from __future__ import annotations
 
@@ -7,12 +10,41 @@ import pulumi_gcp as gcp
 
 from infra.config import DeployConfig, tts_environment
 from infra.service import resource_limits
-from infra.storage import BATCH_PREFIX
+from infra.storage import BATCH_IN_PREFIX, BATCH_OUT_PREFIX
 
 run = gcp.cloudrunv2
 
 BATCH_COMMAND = ["python", "-m", "function.batch"]
 RUN_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+# What the job shares with the service's environment: the model, the voices, the logging, and the
+# reference-clip size limit (TTS_MAX_REQUEST_BYTES, so a clip the API refuses is refused here too).
+# Not the HTTP-only limits (TTS_MAX_CONCURRENT_REQUESTS; TTS_MAX_TEXT_CHARS, where the job has its
+# own TTS_BATCH_MAX_TEXT_CHARS), and never TTS_API_KEYS.
+SHARED_ENV = (
+    "TTS_MODEL_PATH",
+    "TTS_MODEL_VARIANT",
+    "TTS_ENABLE_GPU",
+    "TTS_CACHE_DIR",
+    "TTS_VOICES_PATH",
+    "TTS_LOG_LEVEL",
+    "TTS_MAX_REQUEST_BYTES",
+    "GOOGLE_CLOUD_PROJECT",
+)
+
+
+def batch_job_name(cfg: DeployConfig) -> str:
+    return f"{cfg.name}-batch"
+
+
+def batch_environment(cfg: DeployConfig) -> dict[str, str]:
+    """The job's environment: the shared TTS_* set plus where manifests come from and results go."""
+    shared = tts_environment(cfg)
+    bucket = f"gs://{cfg.bucket_name}"
+    return {
+        **{k: shared[k] for k in SHARED_ENV},
+        "TTS_BATCH_INPUT": f"{bucket}/{BATCH_IN_PREFIX.rstrip('/')}",
+        "TTS_BATCH_OUTPUT": f"{bucket}/{BATCH_OUT_PREFIX.rstrip('/')}",
+    }
 
 
 def run_job_uri(cfg: DeployConfig, job_name: str) -> str:
@@ -33,8 +65,8 @@ class BatchSchedule(pulumi.ComponentResource):
     ) -> None:
         super().__init__("bn-xtts:infra:BatchSchedule", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        env = {**tts_environment(cfg), "TTS_BATCH_PATH": f"gs://{cfg.bucket_name}/{BATCH_PREFIX}"}
-        job_name = f"{cfg.name}-batch"
+        env = batch_environment(cfg)
+        job_name = batch_job_name(cfg)
         self.job = run.Job(
             name,
             name=job_name,
@@ -49,7 +81,8 @@ class BatchSchedule(pulumi.ComponentResource):
                     service_account=service_account,
                     execution_environment="EXECUTION_ENVIRONMENT_GEN2",
                     timeout=f"{cfg.batch_task_timeout_s}s",
-                    max_retries=1,
+                    # function.batch exits non-zero only for failures a retry can fix.
+                    max_retries=cfg.batch_max_retries,
                     node_selector=run.JobTemplateTemplateNodeSelectorArgs(accelerator=cfg.gpu_type)
                     if cfg.gpu
                     else None,

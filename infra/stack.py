@@ -22,6 +22,7 @@ def build(cfg: DeployConfig, api_keys: pulumi.Input[str]) -> dict[str, pulumi.In
         "bucket": storage.bucket_name,
         "image_repository": registry.url,
         "runtime_service_account": identity.runtime.email,
+        "batch_service_account": identity.batch.email,
     }
     if cfg.image is None:
         # Bootstrap: the registry must exist before the first image can be pushed to it.
@@ -49,9 +50,10 @@ def build(cfg: DeployConfig, api_keys: pulumi.Input[str]) -> dict[str, pulumi.In
         "batch",
         cfg,
         image=cfg.image,
-        service_account=identity.runtime.email,
+        service_account=identity.batch.email,
         invoker_account=identity.invoker.email,
-        opts=pulumi.ResourceOptions(depends_on=[identity.models_reader, identity.data_writer]),
+        # An execution reads and writes the bucket as soon as it starts.
+        opts=pulumi.ResourceOptions(depends_on=[identity.batch_reader, identity.batch_writer]),
     )
     outputs.update(
         {

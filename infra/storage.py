@@ -10,7 +10,13 @@ from infra.config import DeployConfig
 MODELS_PREFIX = "models/"
 VOICES_PREFIX = "voices/"
 BATCH_PREFIX = "batch/"
-PREFIXES = (MODELS_PREFIX, VOICES_PREFIX, BATCH_PREFIX)
+# The batch job reads manifests from batch/in/ and writes audio, results and summaries to batch/out/.
+BATCH_IN_PREFIX = "batch/in/"
+BATCH_OUT_PREFIX = "batch/out/"
+PREFIXES = (MODELS_PREFIX, VOICES_PREFIX, BATCH_IN_PREFIX, BATCH_OUT_PREFIX)
+# Lifecycle actions run asynchronously (https://cloud.google.com/storage/docs/lifecycle); results
+# outlive their manifest by this much, so a manifest is always deleted before its results.
+BATCH_OUTPUT_MARGIN_DAYS = 1
 
 Rule = gcp.storage.BucketLifecycleRuleArgs
 When = gcp.storage.BucketLifecycleRuleConditionArgs
@@ -18,7 +24,8 @@ DELETE = gcp.storage.BucketLifecycleRuleActionArgs(type="Delete")
 
 
 class ModelStorage(pulumi.ComponentResource):
-    """One bucket; `models/<name>/<version>/` bundles, `voices/` saved voices, `batch/` jobs."""
+    """One bucket; `models/<name>/<version>/` bundles, `voices/` saved voices, `batch/in/` manifests
+    and `batch/out/` their results."""
 
     def __init__(self, name: str, cfg: DeployConfig, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("bn-xtts:infra:ModelStorage", name, None, opts)
@@ -43,7 +50,13 @@ class ModelStorage(pulumi.ComponentResource):
 
 def lifecycle_rules(cfg: DeployConfig) -> list[gcp.storage.BucketLifecycleRuleArgs]:
     """Bundles are immutable per version directory (rollback = point at an older one), so only
-    overwritten or deleted generations expire; batch output is working data and ages out."""
+    overwritten or deleted generations expire; batch work ages out.
+
+    Manifests under batch/in/ expire too, and before their results: the job skips a manifest
+    only while its `_SUMMARY.json` under batch/out/ exists, so a manifest kept after its results
+    expired would be synthesized again, in full, by the next scheduled run. A manifest is
+    therefore deleted after `batchOutputDays` and its results (always written after it) a day
+    later; re-upload a manifest to run it again."""
     return [
         Rule(
             action=DELETE,
@@ -63,7 +76,13 @@ def lifecycle_rules(cfg: DeployConfig) -> list[gcp.storage.BucketLifecycleRuleAr
         ),
         Rule(
             action=DELETE,
-            condition=When(matches_prefixes=[BATCH_PREFIX], age=cfg.batch_output_days),
+            condition=When(matches_prefixes=[BATCH_IN_PREFIX], age=cfg.batch_output_days),
+        ),
+        Rule(
+            action=DELETE,
+            condition=When(
+                matches_prefixes=[BATCH_OUT_PREFIX], age=cfg.batch_output_days + BATCH_OUTPUT_MARGIN_DAYS
+            ),
         ),
         Rule(
             action=DELETE,

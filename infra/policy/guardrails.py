@@ -39,7 +39,7 @@ CONCURRENCY_ENV = "TTS_MAX_CONCURRENT_REQUESTS"
 SECRET_ENVS = ("TTS_API_KEYS",)
 LB_ONLY_INGRESS = ("INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER", "INGRESS_TRAFFIC_INTERNAL_ONLY")
 PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
-REQUIRED_ALERT_SIGNALS = ("5xx", "latency", "max_instances", "cold_start")
+REQUIRED_ALERT_SIGNALS = ("5xx", "latency", "max_instances", "cold_start", "batch_failed")
 
 
 def _containers(props: Props, *, job: bool) -> tuple[Props, Sequence[Props]]:
@@ -137,6 +137,18 @@ def secrets_from_secret_manager(props: Props, *, job: bool = False) -> list[str]
     ]
 
 
+def job_without_api_keys(props: Props) -> list[str]:
+    """The batch job serves no HTTP: it gets no API keys, in any form (its account has no access
+    to the secret either)."""
+    _, containers = _containers(props, job=True)
+    return [
+        f"the job may not set {env['name']}: it needs no API keys"
+        for c in containers
+        for env in c.get("envs") or []
+        if env.get("name") in SECRET_ENVS
+    ]
+
+
 def bucket_not_public(props: Props) -> list[str]:
     problems = []
     if props.get("publicAccessPrevention") != "enforced":
@@ -154,8 +166,9 @@ def iam_not_public(props: Props) -> list[str]:
 
 
 def iam_prefix_scoped(props: Props) -> list[str]:
-    """Object access on the bucket is granted per prefix (models/ read-only, voices/ and batch/
-    read-write), through an IAM condition on the object name."""
+    """Object access on the bucket is granted per prefix (e.g. the service: models/ read-only,
+    voices/ read-write; the batch job: batch/in/ read-only, batch/out/ read-write), through an
+    IAM condition on the object name."""
     condition = (props.get("condition") or {}).get("expression") or ""
     if str(props.get("role", "")).startswith("roles/storage.object") and "/objects/" not in condition:
         return [f"{props.get('role')} must carry an IAM condition limiting it to object prefixes"]
@@ -210,6 +223,7 @@ RESOURCE_CHECKS: dict[str, list[tuple[str, Check]]] = {
     JOB: [
         ("cloud-run-gpu-shape", lambda p: gpu_shape(p, job=True)),
         ("cloud-run-secrets-from-secret-manager", lambda p: secrets_from_secret_manager(p, job=True)),
+        ("cloud-run-job-no-api-keys", job_without_api_keys),
     ],
     BUCKET: [("bucket-not-public", bucket_not_public)],
     **{
@@ -231,12 +245,15 @@ DESCRIPTIONS = {
     "cloud-run-health-probes": "startup and liveness probes GET /health",
     "cloud-run-ingress-lb-only": "the service is reachable only through the load balancer",
     "cloud-run-secrets-from-secret-manager": "API keys come from Secret Manager",
+    "cloud-run-job-no-api-keys": "the batch job gets no API keys",
     "bucket-not-public": "the bucket is private, uniform-access and versioned; no public members or ACLs",
     "bucket-access-by-prefix": "object roles on the bucket are limited to prefixes by IAM conditions",
     "no-project-wide-roles": "no project- or organization-wide IAM grants",
     "armor-rate-limit-429": "Cloud Armor throttles each client IP with HTTP 429",
     "scheduler-has-identity": "scheduler HTTP jobs authenticate as a service account",
-    "alerts-cover-signals": "alert policies exist for 5xx ratio, p95 latency, max instances, cold starts",
+    "alerts-cover-signals": (
+        "alert policies exist for 5xx ratio, p95 latency, max instances, cold starts, failed batch executions"
+    ),
 }
 
 

@@ -24,6 +24,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from infra.schedule import BATCH_COMMAND
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,3 +163,18 @@ def test_the_image_cmd_serves_the_demo_bundle(
         proc.terminate()
         proc.wait(30)
         log.close()
+
+    # The batch job runs the same image with the command the Pulumi program gives it.
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "clip.wav").write_bytes(make_clip(3.0))
+    line = {"id": "one", "text": "আমি", "speaker_wav_uri": "clip.wav", "format": "mp3"}
+    (tmp_path / "in" / "today.jsonl").write_text(
+        json.dumps(line, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    job_env = {**env, "TTS_BATCH_INPUT": str(tmp_path / "in"), "TTS_BATCH_OUTPUT": str(tmp_path / "out")}
+    job = subprocess.run(
+        BATCH_COMMAND, cwd=app, env=job_env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
+    result = json.loads((tmp_path / "out/today/one.json").read_text())
+    assert result["status"] == "ok" and (tmp_path / "out/today/one.mp3").stat().st_size > 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from infra.config import KNOWN_KEYS, ConfigError, DeployConfig, check_api_keys, parse_config, tts_environment
+from infra.schedule import batch_environment
 
 GOOD = {
     "domain": "tts.example.com",
@@ -84,6 +85,20 @@ def test_allow_list_accepts_json_or_commas_and_normalises() -> None:
         ({"batchSchedule": "every day"}, {}, "bn-xtts:batchSchedule"),
         ({"batchTimeZone": "Dhaka"}, {}, "bn-xtts:batchTimeZone"),
         ({"batchTasks": "2", "batchParallelism": "3"}, {}, "bn-xtts:batchParallelism"),
+        ({"batchTasks": "0"}, {}, "bn-xtts:batchTasks"),
+        ({"batchTasks": "10001"}, {}, "bn-xtts:batchTasks"),
+        ({"batchParallelism": "0"}, {}, "bn-xtts:batchParallelism"),
+        ({"batchTaskTimeoutSeconds": "3601"}, {}, "bn-xtts:batchTaskTimeoutSeconds"),  # GPU: 1 h
+        ({"gpuType": "none", "batchTaskTimeoutSeconds": "604801"}, {}, "bn-xtts:batchTaskTimeoutSeconds"),
+        ({"batchTaskTimeoutSeconds": "59"}, {}, "bn-xtts:batchTaskTimeoutSeconds"),
+        ({"batchMaxRetries": "11"}, {}, "bn-xtts:batchMaxRetries"),
+        ({"batchMaxRetries": "-1"}, {}, "bn-xtts:batchMaxRetries"),
+        ({"batchSchedule": "0 24 * * *"}, {}, "bn-xtts:batchSchedule"),
+        ({"batchSchedule": "0 3 0 * *"}, {}, "bn-xtts:batchSchedule"),
+        ({"batchSchedule": "0 3 * * 8"}, {}, "bn-xtts:batchSchedule"),
+        ({"batchSchedule": "0 3 L * *"}, {}, "bn-xtts:batchSchedule"),
+        ({"batchSchedule": "*/0 * * * *"}, {}, "bn-xtts:batchSchedule"),
+        ({"batchSchedule": "0 5-2 * * *"}, {}, "bn-xtts:batchSchedule"),
         ({"logLevel": "LOUD"}, {}, "bn-xtts:logLevel"),
         ({"maxRequestBytes": str(64 * 1024 * 1024)}, {}, "bn-xtts:maxRequestBytes"),
         ({"name": "X"}, {}, "bn-xtts:name"),
@@ -95,6 +110,56 @@ def test_bad_value_names_the_key(overrides: dict[str, str], gcp: dict[str, str],
         parse(overrides, gcp)
     assert err.value.key == key
     assert str(err.value).startswith(f"{key}: ")
+
+
+def test_a_gpu_task_runs_at_most_an_hour_a_cpu_task_up_to_seven_days() -> None:
+    """Cloud Run's job task timeout: 168 h, 1 h with a GPU (docs: run/docs/configuring/task-timeout)."""
+    assert parse({"batchTaskTimeoutSeconds": "3600"}).batch_task_timeout_s == 3600
+    with pytest.raises(ConfigError, match=r"^bn-xtts:batchTaskTimeoutSeconds: .*at most 3600 s, got 3601"):
+        parse({"gpuType": "nvidia-l4", "batchTaskTimeoutSeconds": "3601"})
+    assert parse({"gpuType": "none", "batchTaskTimeoutSeconds": "3601"}).batch_task_timeout_s == 3601
+    assert parse({"gpuType": "none", "batchTaskTimeoutSeconds": "604800"}).batch_task_timeout_s == 604800
+
+
+def test_batch_tasks_parallelism_and_retries_bounds() -> None:
+    cfg = parse()
+    assert (cfg.batch_tasks, cfg.batch_parallelism, cfg.batch_max_retries) == (1, 1, 3)
+    cfg = parse({"batchTasks": "10000", "batchParallelism": "10000", "batchMaxRetries": "10"})
+    assert (cfg.batch_tasks, cfg.batch_parallelism, cfg.batch_max_retries) == (10000, 10000, 10)
+    assert parse({"batchTasks": "4", "batchParallelism": "4", "batchMaxRetries": "0"}).batch_max_retries == 0
+
+
+@pytest.mark.parametrize(
+    "schedule", ["0 3 * * *", "*/15 * * * *", "30 1 1,15 * *", "0 9-17/2 * JAN-MAR MON-FRI", "0 0 * * 7"]
+)
+def test_cloud_scheduler_cron_expressions_are_accepted(schedule: str) -> None:
+    assert parse({"batchSchedule": schedule}).batch_schedule == schedule
+
+
+def test_a_bad_job_setting_stops_the_program_before_any_resource() -> None:
+    from tests.infra.pulumi_harness import synthesize
+
+    with pytest.raises(ConfigError, match=r"^bn-xtts:batchTaskTimeoutSeconds: "):
+        synthesize({"bn-xtts:batchTaskTimeoutSeconds": "3601"})
+
+
+@pytest.mark.parametrize("gpu_type", ["nvidia-l4", "none"])
+def test_the_batch_job_accepts_the_environment_the_stack_sets(gpu_type: str) -> None:
+    """The job's env must pass function.batch's own validation, without any API key."""
+    from function.config import load_batch_settings
+
+    cfg = parse({"gpuType": gpu_type})
+    env = batch_environment(cfg)
+    assert "TTS_API_KEYS" not in env
+    settings = load_batch_settings(env, cpu_count=cfg.cpu)
+    assert settings.input == f"gs://{cfg.bucket_name}/batch/in"
+    assert settings.output == f"gs://{cfg.bucket_name}/batch/out"
+    assert settings.serving.api_keys == ()
+    assert settings.serving.enable_gpu is cfg.gpu
+    assert settings.serving.model_variant == cfg.model_variant
+    assert settings.serving.model_path == env["TTS_MODEL_PATH"].rstrip("/")
+    assert settings.serving.voices_path == f"gs://{cfg.bucket_name}/voices"
+    assert settings.serving.max_request_bytes == cfg.max_request_bytes
 
 
 def test_image_is_optional_for_the_bootstrap_run() -> None:

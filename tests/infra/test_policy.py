@@ -131,6 +131,28 @@ def test_api_keys_may_not_be_a_plain_env_value(gpu: Synth) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"name": "TTS_API_KEYS", "value": "k" * 20},
+        {
+            "name": "TTS_API_KEYS",
+            "valueSource": {"secretKeyRef": {"secret": "bn-tts-api-keys", "version": "1"}},
+        },
+    ],
+)
+def test_the_batch_job_gets_no_api_keys_at_all(gpu: Synth, entry: dict[str, Any]) -> None:
+    p = props(gpu, g.JOB)
+    assert g.job_without_api_keys(p) == []
+    container(p, job=True)["envs"].append(entry)
+    assert (
+        g.violations(g.JOB, p).count(
+            ("cloud-run-job-no-api-keys", "the job may not set TTS_API_KEYS: it needs no API keys")
+        )
+        == 1
+    )
+
+
 # ---- storage and IAM ---------------------------------------------------------------------------
 
 
@@ -201,9 +223,10 @@ def test_scheduler_must_call_with_a_service_account_token(gpu: Synth) -> None:
     assert g.scheduler_has_identity(p) == []
 
 
-def test_alerts_must_cover_every_signal(gpu: Synth) -> None:
-    alerts = [r.inputs for r in gpu.of_type(g.ALERT) if r.inputs["userLabels"]["signal"] != "latency"]
-    assert g.alerts_cover_signals(alerts) == ["no alert policy for signal 'latency'"]
+@pytest.mark.parametrize("signal", ["latency", "batch_failed"])
+def test_alerts_must_cover_every_signal(gpu: Synth, signal: str) -> None:
+    alerts = [r.inputs for r in gpu.of_type(g.ALERT) if r.inputs["userLabels"]["signal"] != signal]
+    assert g.alerts_cover_signals(alerts) == [f"no alert policy for signal {signal!r}"]
 
 
 # ---- through pulumi_policy ---------------------------------------------------------------------

@@ -16,6 +16,10 @@ BUCKET = "gcp:storage/bucket:Bucket"
 ARMOR = "gcp:compute/securityPolicy:SecurityPolicy"
 SCHEDULER = "gcp:cloudscheduler/job:Job"
 ALERT = "gcp:monitoring/alertPolicy:AlertPolicy"
+ACCOUNT = "gcp:serviceaccount/account:Account"
+BUCKET_IAM = "gcp:storage/bucketIAMMember:BucketIAMMember"
+READ = "roles/storage.objectViewer"
+READ_WRITE = "roles/storage.objectUser"
 
 
 @pytest.fixture(scope="module")
@@ -118,21 +122,65 @@ def test_bucket_is_private_versioned_and_expires_old_data(gpu: Synth) -> None:
     assert bucket["versioning"] == {"enabled": True}
     conditions = [r["condition"] for r in bucket["lifecycleRules"]]
     assert any(c.get("numNewerVersions") and "models/" in c["matchesPrefixes"] for c in conditions)
-    assert any(c.get("age") and c["matchesPrefixes"] == ["batch/"] for c in conditions)
+    # Batch work ages out; a manifest goes a day before its results (kept after them, it would be
+    # synthesized again by the next run). Bundles and voices never age out.
+    ages = {tuple(c["matchesPrefixes"]): c["age"] for c in conditions if c.get("age")}
+    assert ages == {("batch/in/",): 30, ("batch/out/",): 31}
     bindings = gpu.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")
     assert all(not b.inputs["member"].startswith(("allUsers", "allAuthenticatedUsers")) for b in bindings)
 
 
-def test_runtime_account_reads_models_and_writes_only_voices_and_batch(gpu: Synth) -> None:
-    bindings = {
-        b.inputs["role"]: b.inputs for b in gpu.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")
+def bucket_bindings(synth: Synth, account: str) -> dict[str, str]:
+    """role -> condition expression of the bucket bindings naming `account` (one per role)."""
+    member = f"serviceAccount:{account}@{PROJECT}.iam.gserviceaccount.com"
+    found = [b.inputs for b in synth.of_type(BUCKET_IAM) if b.inputs["member"] == member]
+    roles = [b["role"] for b in found]
+    assert len(roles) == len(set(roles)), roles
+    return {b["role"]: b["condition"]["expression"] for b in found}
+
+
+def prefixes_expression(*prefixes: str) -> str:
+    """The IAM condition for objects under `prefixes`, and listings limited to them."""
+    bucket = f"{PROJECT}-bn-tts-models"
+    objects = [f'resource.name.startsWith("projects/_/buckets/{bucket}/objects/{p}")' for p in prefixes]
+    listings = [
+        f'api.getAttribute("storage.googleapis.com/objectListPrefix", "").startsWith("{p}")' for p in prefixes
+    ]
+    return " || ".join(objects + listings)
+
+
+def test_service_account_reads_models_and_writes_only_voices(gpu: Synth) -> None:
+    bindings = bucket_bindings(gpu, "bn-tts-run")
+    assert bindings == {READ: prefixes_expression("models/"), READ_WRITE: prefixes_expression("voices/")}
+    assert not any("batch/" in e for e in bindings.values())  # batch work is the job's alone
+
+
+def test_batch_account_reads_models_voices_and_manifests_and_writes_only_results(gpu: Synth) -> None:
+    bindings = bucket_bindings(gpu, "bn-tts-batch")
+    assert bindings == {
+        READ: prefixes_expression("models/", "voices/", "batch/in/"),
+        READ_WRITE: prefixes_expression("batch/out/"),
     }
-    assert set(bindings) == {"roles/storage.objectViewer", "roles/storage.objectUser"}
-    read = bindings["roles/storage.objectViewer"]["condition"]["expression"]
-    write = bindings["roles/storage.objectUser"]["condition"]["expression"]
-    assert "/objects/models/" in read and "voices/" not in read
-    assert "/objects/voices/" in write and "/objects/batch/" in write
-    assert "/objects/models/" not in write and 'startsWith("models/")' not in write
+    assert bindings[READ_WRITE] == (
+        f'resource.name.startsWith("projects/_/buckets/{PROJECT}-bn-tts-models/objects/batch/out/") || '
+        'api.getAttribute("storage.googleapis.com/objectListPrefix", "").startsWith("batch/out/")'
+    )
+    # No other account and no other role touches the bucket's objects.
+    members = {b.inputs["member"] for b in gpu.of_type(BUCKET_IAM)}
+    assert members == {
+        f"serviceAccount:bn-tts-{a}@{PROJECT}.iam.gserviceaccount.com" for a in ("run", "batch")
+    }
+
+
+def test_batch_account_has_no_access_to_the_api_keys(gpu: Synth) -> None:
+    batch = f"bn-tts-batch@{PROJECT}.iam.gserviceaccount.com"
+    account = next(a.inputs for a in gpu.of_type(ACCOUNT) if a.inputs["accountId"] == "bn-tts-batch")
+    assert "batch job" in account["displayName"]
+    secret_members = [
+        r.inputs.get("member", "") for r in gpu.resources if r.typ.startswith("gcp:secretmanager/secretIam")
+    ]
+    assert secret_members == [f"serviceAccount:bn-tts-run@{PROJECT}.iam.gserviceaccount.com"]
+    assert not [r for r in gpu.resources if batch in json.dumps(r.inputs) and "secretmanager" in r.typ]
 
 
 def test_no_project_wide_role_is_granted(gpu: Synth) -> None:
@@ -201,7 +249,7 @@ def test_edge_is_an_external_managed_https_load_balancer(gpu: Synth) -> None:
 
 def test_alert_policies_cover_each_signal(gpu: Synth) -> None:
     alerts = {a.inputs["userLabels"]["signal"]: a.inputs for a in gpu.of_type(ALERT)}
-    assert set(alerts) >= {"uptime", "5xx", "latency", "max_instances", "cold_start"}
+    assert set(alerts) >= {"uptime", "5xx", "latency", "max_instances", "cold_start", "batch_failed"}
     channel = "monitoring-email-id"
     assert all(a["notificationChannels"] == [channel] for a in alerts.values())
     five_xx = alerts["5xx"]["conditions"][0]["conditionThreshold"]
@@ -212,6 +260,43 @@ def test_alert_policies_cover_each_signal(gpu: Synth) -> None:
     assert "container/instance_count" in at_max["filter"] and at_max["thresholdValue"] == 1.5
     cold = alerts["cold_start"]["conditions"][0]["conditionThreshold"]
     assert "logging.googleapis.com/user/bn-tts_cold_start_failures" in cold["filter"]
+
+
+def test_batch_alerts_watch_failed_executions_and_failed_task_attempts(gpu: Synth) -> None:
+    alerts = {a.inputs["userLabels"]["signal"]: a.inputs for a in gpu.of_type(ALERT)}
+    job = 'resource.type="cloud_run_job" AND resource.label.job_name="bn-tts-batch"'
+    failed = alerts["batch_failed"]
+    condition = failed["conditions"][0]["conditionThreshold"]
+    assert condition["filter"] == (
+        f'metric.type="run.googleapis.com/job/completed_execution_count" AND {job} AND '
+        'metric.label.result="failed"'
+    )
+    assert (condition["comparison"], condition["thresholdValue"], condition["duration"]) == (
+        "COMPARISON_GT",
+        0,
+        "0s",
+    )
+    assert failed["severity"] == "ERROR" and failed["notificationChannels"] == ["monitoring-email-id"]
+    assert "gcloud run jobs executions list --job bn-tts-batch" in failed["documentation"]["content"]
+
+    retries = alerts["batch_retries"]
+    condition = retries["conditions"][0]["conditionThreshold"]
+    assert condition["filter"] == (
+        f'metric.type="run.googleapis.com/job/completed_task_attempt_count" AND {job} AND '
+        'metric.label.result="failed"'
+    )
+    # More failed attempts than one task may spend (batchMaxRetries) within the hour.
+    assert (condition["comparison"], condition["thresholdValue"]) == ("COMPARISON_GT", 3)
+    assert condition["aggregations"][0]["alignmentPeriod"] == "3600s"
+    assert retries["notificationChannels"] == ["monitoring-email-id"]
+
+
+def test_the_retry_alert_follows_batch_max_retries() -> None:
+    alerts = {
+        a.inputs["userLabels"]["signal"]: a.inputs
+        for a in synthesize({"bn-xtts:batchMaxRetries": "0"}).of_type(ALERT)
+    }
+    assert alerts["batch_retries"]["conditions"][0]["conditionThreshold"]["thresholdValue"] == 0
 
 
 def test_uptime_check_probes_health_through_the_load_balancer(gpu: Synth) -> None:
@@ -241,7 +326,9 @@ def test_scheduler_starts_the_batch_job_with_an_identity(gpu: Synth) -> None:
     c = tmpl["template"]["containers"][0]
     assert c["image"] == container(gpu)["image"]
     assert c["commands"] == ["python", "-m", "function.batch"]
-    assert tmpl["template"]["serviceAccount"] == f"bn-tts-run@{PROJECT}.iam.gserviceaccount.com"
+    # Its own account, not the service's (which alone may read the API keys).
+    assert tmpl["template"]["serviceAccount"] == f"bn-tts-batch@{PROJECT}.iam.gserviceaccount.com"
+    assert tmpl["template"]["maxRetries"] == 3 and tmpl["template"]["timeout"] == "3600s"
     trigger = gpu.one(SCHEDULER)
     target = trigger["httpTarget"]
     assert target["uri"].endswith(f"/projects/{PROJECT}/locations/us-central1/jobs/{job['name']}:run")
@@ -253,9 +340,52 @@ def test_scheduler_starts_the_batch_job_with_an_identity(gpu: Synth) -> None:
     assert binding["name"] == job["name"]
 
 
-def test_batch_tasks_and_parallelism_come_from_config() -> None:
-    tmpl = synthesize({"bn-xtts:batchTasks": "8", "bn-xtts:batchParallelism": "2"}).one(JOB)["template"]
+def job_env(synth: Synth) -> dict[str, Any]:
+    (c,) = synth.one(JOB)["template"]["template"]["containers"]
+    return {e["name"]: e.get("value", e.get("valueSource")) for e in c["envs"]}
+
+
+def test_batch_job_reads_manifests_from_batch_in_and_writes_batch_out(gpu: Synth) -> None:
+    e = job_env(gpu)
+    bucket = f"gs://{PROJECT}-bn-tts-models"
+    assert e["TTS_BATCH_INPUT"] == f"{bucket}/batch/in"
+    assert e["TTS_BATCH_OUTPUT"] == f"{bucket}/batch/out"
+    assert "TTS_BATCH_PATH" not in e
+    # The same model, voices and clip limit as the service; no API keys, no HTTP-only limits.
+    service = env(gpu)
+    shared = set(e) - {"TTS_BATCH_INPUT", "TTS_BATCH_OUTPUT"}
+    assert shared == {
+        "TTS_MODEL_PATH",
+        "TTS_MODEL_VARIANT",
+        "TTS_ENABLE_GPU",
+        "TTS_VOICES_PATH",
+        "TTS_CACHE_DIR",
+        "TTS_LOG_LEVEL",
+        "TTS_MAX_REQUEST_BYTES",
+        "GOOGLE_CLOUD_PROJECT",
+    }
+    assert {k: e[k] for k in shared} == {k: service[k] for k in shared}
+    assert "TTS_API_KEYS" not in e
+    assert not {"TTS_MAX_CONCURRENT_REQUESTS", "TTS_MAX_TEXT_CHARS"} & set(e)
+
+
+def test_batch_tasks_parallelism_retries_and_timeout_come_from_config() -> None:
+    synth = synthesize(
+        {
+            "bn-xtts:batchTasks": "8",
+            "bn-xtts:batchParallelism": "2",
+            "bn-xtts:batchMaxRetries": "0",
+            "bn-xtts:batchTaskTimeoutSeconds": "1800",
+        }
+    )
+    tmpl = synth.one(JOB)["template"]
     assert (tmpl["taskCount"], tmpl["parallelism"]) == (8, 2)
+    assert (tmpl["template"]["maxRetries"], tmpl["template"]["timeout"]) == (0, "1800s")
+
+
+def test_a_cpu_job_may_run_longer_than_an_hour() -> None:
+    synth = synthesize({"bn-xtts:gpuType": "none", "bn-xtts:batchTaskTimeoutSeconds": "3601"})
+    assert synth.one(JOB)["template"]["template"]["timeout"] == "3601s"
 
 
 def test_no_schedule_configured_means_no_trigger(cpu: Synth) -> None:
@@ -275,7 +405,13 @@ def test_without_an_image_only_the_foundation_is_created() -> None:
     synth = synthesize({"bn-xtts:image": None})
     assert not synth.of_type(SERVICE) and not synth.of_type(JOB)
     assert synth.of_type(BUCKET) and synth.of_type("gcp:artifactregistry/repository:Repository")
-    assert set(synth.outputs) == {"bucket", "image_repository", "runtime_service_account"}
+    assert set(synth.outputs) == {
+        "bucket",
+        "image_repository",
+        "runtime_service_account",
+        "batch_service_account",
+    }
+    assert synth.outputs["batch_service_account"] == f"bn-tts-batch@{PROJECT}.iam.gserviceaccount.com"
 
 
 def test_registry_has_a_cleanup_policy_and_immutable_tags(gpu: Synth) -> None:
