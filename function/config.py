@@ -65,6 +65,7 @@ class Settings:
     intra_op_threads: int
     download_chunk_bytes: int
     download_workers: int
+    forwarded_for_hops: int
     gcp_project: str | None
 
 
@@ -310,6 +311,16 @@ def load_settings(env: Mapping[str, str] | None = None, *, cpu_count: int | None
             "a byte count in 262144..2147483648",
         ),
         download_workers=_parse(env, "TTS_DOWNLOAD_WORKERS", 8, _int_in(1, 64), "an integer in 1..64"),
+        # Proxies in front of the app that append to X-Forwarded-For: Google's external Application
+        # Load Balancer appends "<client-ip>,<load-balancer-ip>", so the client is the 2nd entry from
+        # the right; anything left of it is whatever the client sent. 0: the socket's peer.
+        forwarded_for_hops=_parse(
+            env,
+            "TTS_FORWARDED_FOR_HOPS",
+            0,
+            _int_in(0, 16),
+            "an integer in 0..16 (0: ignore X-Forwarded-For)",
+        ),
         # Only to format trace ids as projects/<id>/traces/<trace> for Cloud Logging.
         gcp_project=_get(env, "GOOGLE_CLOUD_PROJECT"),
     )

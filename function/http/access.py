@@ -6,11 +6,25 @@ import logging
 import time
 from typing import Any
 
-from flask import Response, g, request
+from flask import Response, current_app, g, request
 
 from function.jsonlog import request_id_var, trace_var
 
 log = logging.getLogger("function.access")
+
+
+def client_ip(forwarded_for: str | None, peer: str | None, hops: int) -> str:
+    """The client's address: the entry the `hops`-th proxy from us appended to X-Forwarded-For
+    (entries further left are the client's own claims, so forgeable), else the socket's peer.
+
+    Google's external Application Load Balancer sends `<supplied>,<client-ip>,<lb-ip>`
+    (https://cloud.google.com/load-balancing/docs/https#x-forwarded-for_header): hops=2.
+    """
+    entries = [e.strip() for e in (forwarded_for or "").split(",") if e.strip()]
+    if hops and entries:
+        # Fewer entries than proxies: the request skipped one; the oldest entry is the best guess.
+        return entries[-hops] if len(entries) >= hops else entries[0]
+    return peer or ""
 
 
 def snapshot() -> dict[str, Any]:
@@ -19,7 +33,11 @@ def snapshot() -> dict[str, Any]:
         "method": request.method,
         "path": request.path,
         "user_agent": request.user_agent.string,
-        "remote_ip": request.headers.get("X-Forwarded-For", request.remote_addr or "").split(",")[0].strip(),
+        "remote_ip": client_ip(
+            request.headers.get("X-Forwarded-For"),
+            request.remote_addr,
+            current_app.config["FORWARDED_FOR_HOPS"],
+        ),
         "start": g.get("start", time.perf_counter()),
         "request_id": request_id_var.get(),
         "trace": trace_var.get(),

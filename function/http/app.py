@@ -28,6 +28,7 @@ def create_app(settings: Settings, *, on_fatal: Callable[[], None] | None = None
     """One app per process; `load` starts loading the model in the background right away."""
     app = Flask("function")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.config["FORWARDED_FOR_HOPS"] = settings.forwarded_for_hops
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # normalized Bangla text stays readable
     model = ModelState(settings, on_fatal or (lambda: None))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 
+from function.http.auth import authorized
 from function.http.context import serving
 from function.http.openapi import build_openapi
 
@@ -14,14 +15,24 @@ bp = Blueprint("meta", __name__)
 
 @bp.get("/health")
 def health() -> Response:
+    """Ready or not for anyone (probes, the load balancer); with API keys set, the model, provider
+    and queue figures only for a caller with a key (they tell an attacker what to aim at)."""
     srv = serving()
     state = srv.model
     loaded = state.loaded
+    detailed = authorized(request.headers.get("Authorization"), srv.settings.api_keys)
     if loaded is None:
-        response = jsonify({"status": state.status, "uptime_s": round(state.uptime_s, 3)})
+        body = (
+            {"status": state.status, "uptime_s": round(state.uptime_s, 3)}
+            if detailed
+            else {"status": state.status}
+        )
+        response = jsonify(body)
         response.status_code = 503
         response.headers["Retry-After"] = "5"
         return response
+    if not detailed:
+        return jsonify({"status": "ok"})
     engine = loaded.engine
     return jsonify(
         {

@@ -45,6 +45,7 @@ def env_for(demo_bundle: Path, tmp: Path, **extra: str) -> dict[str, str]:
         "TTS_MAX_TEXT_CHARS": "700",
         "TTS_WORKERS": "1",
         "TTS_INTRA_OP_THREADS": "1",
+        "TTS_FORWARDED_FOR_HOPS": "2",  # as behind Google's external Application Load Balancer
         **extra,
     }
 
@@ -82,7 +83,7 @@ def voice_id(api: Callable[..., requests.Response], clip_b64: str) -> str:
 def wait_idle(server: Any, timeout: float = 60.0) -> float:
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
-        if requests.get(server.url + "/health", timeout=5).json()["in_flight"] == 0:
+        if requests.get(server.url + "/health", headers=AUTH, timeout=5).json()["in_flight"] == 0:
             return time.monotonic() - t0
         time.sleep(0.05)
     raise AssertionError("the synthesis slot was never released")
@@ -110,8 +111,15 @@ def access_line(server: Any, request_id: str) -> dict[str, Any]:
 # ---- health, auth, documents ------------------------------------------------------------------
 
 
-def test_health_reports_the_model(server: Any) -> None:
-    r = requests.get(server.url + "/health", timeout=5)  # no key needed
+def test_health_says_ready_to_anyone_and_details_to_a_key(server: Any) -> None:
+    # No key needed to learn ready or not, and nothing more: no model, provider or queue figures.
+    public = requests.get(server.url + "/health", timeout=5)
+    assert (public.status_code, public.json()) == (200, {"status": "ok"})
+    wrong = requests.get(
+        server.url + "/health", headers={"Authorization": "Bearer not-a-key-0123456789"}, timeout=5
+    )
+    assert wrong.json() == {"status": "ok"}
+    r = requests.get(server.url + "/health", headers=AUTH, timeout=5)
     body = r.json()
     assert r.status_code == 200 and body["status"] == "ok"
     assert body["model"] == {"name": "bn-xtts-demo", "version": "demo"}
@@ -164,7 +172,11 @@ def test_synthesize_json_with_a_voice_id_is_seeded(
     api: Callable[..., requests.Response], voice_id: str, server: Any
 ) -> None:
     body = {"text": SHORT, "voice_id": voice_id, "seed": 11, "temperature": 0.5, "response_format": "json"}
-    trace = {"X-Cloud-Trace-Context": "105445aa7843bc8bf206b12000100000/1;o=1"}
+    trace = {
+        "X-Cloud-Trace-Context": "105445aa7843bc8bf206b12000100000/1;o=1",
+        # What the load balancer passes on: the client's own claim, the client, the balancer.
+        "X-Forwarded-For": "6.6.6.6, 203.0.113.9, 130.211.0.5",
+    }
     first = api("POST", "/synthesize", json=body, headers=trace)
     second = api("POST", "/synthesize", json=body)
     doc = first.json()
@@ -177,6 +189,7 @@ def test_synthesize_json_with_a_voice_id_is_seeded(
     line = access_line(server, first.headers["X-Request-Id"])
     assert line["text_chars"] == len(SHORT) and line["audio_seconds"] == pytest.approx(doc["duration_s"])
     assert line["rtf"] > 0 and line["severity"] == "INFO"
+    assert line["httpRequest"]["remoteIp"] == "203.0.113.9"  # not the forgeable first entry
     assert (
         line["logging.googleapis.com/trace"] == "105445aa7843bc8bf206b12000100000"
     )  # no GOOGLE_CLOUD_PROJECT
@@ -321,7 +334,7 @@ def test_a_queued_request_waits_for_the_slot(
             timeout=300,
         )
         deadline = time.monotonic() + 30
-        while requests.get(srv.url + "/health", timeout=5).json()["queued"] == 0:
+        while requests.get(srv.url + "/health", headers=AUTH, timeout=5).json()["queued"] == 0:
             assert time.monotonic() < deadline, "the second request never queued"
             time.sleep(0.05)
         third = requests.post(
@@ -547,7 +560,7 @@ def test_config_path_sets_defaults_and_languages(
     normal = api("POST", "/synthesize", json=body).json()
     # Both run to the demo model's token limit; at the default speed 2.0 that is half the audio.
     assert fast["duration_s"] == pytest.approx(normal["duration_s"] / 2, rel=0.05)
-    assert requests.get(srv.url + "/health", timeout=5).json()["languages"] == ["bn"]
+    assert requests.get(srv.url + "/health", headers=AUTH, timeout=5).json()["languages"] == ["bn"]
     r = requests.post(srv.url + "/synthesize", json={**body, "language": "en"}, headers=AUTH, timeout=30)
     assert_error(r, 400, "unsupported_language")
 

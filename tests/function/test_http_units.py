@@ -11,6 +11,7 @@ import time
 import pytest
 
 from function.config import load_settings
+from function.http.access import client_ip
 from function.http.auth import authorized
 from function.http.errors import ApiError
 from function.http.openapi import build_openapi
@@ -124,3 +125,29 @@ def test_openapi_ranges_are_the_enforced_ones() -> None:
     text = json.dumps(doc)
     for ref in {part.split('"')[0] for part in text.split('"$ref": "#/components/schemas/')[1:]}:
         assert ref in doc["components"]["schemas"]
+
+
+@pytest.mark.parametrize(
+    ("header", "hops", "expected"),
+    [
+        ("203.0.113.9, 130.211.0.5", 2, "203.0.113.9"),
+        ("6.6.6.6, 203.0.113.9, 130.211.0.5", 2, "203.0.113.9"),  # a forged first entry is skipped
+        ("203.0.113.9", 1, "203.0.113.9"),
+        ("203.0.113.9", 2, "203.0.113.9"),  # one proxy fewer than expected: the oldest entry
+        (" , 203.0.113.9 ,130.211.0.5, ", 2, "203.0.113.9"),
+        ("6.6.6.6, 203.0.113.9", 0, "10.0.0.1"),  # hops 0: the header is not trusted at all
+        (None, 2, "10.0.0.1"),
+        ("", 2, "10.0.0.1"),
+    ],
+)
+def test_the_client_ip_is_the_entry_our_proxies_appended(
+    header: str | None, hops: int, expected: str
+) -> None:
+    assert client_ip(header, "10.0.0.1", hops) == expected
+
+
+def test_forwarded_for_hops_is_validated() -> None:
+    assert load_settings({"TTS_MODEL_PATH": "/m"}).forwarded_for_hops == 0
+    assert load_settings({"TTS_MODEL_PATH": "/m", "TTS_FORWARDED_FOR_HOPS": "2"}).forwarded_for_hops == 2
+    with pytest.raises(ValueError, match="TTS_FORWARDED_FOR_HOPS"):
+        load_settings({"TTS_MODEL_PATH": "/m", "TTS_FORWARDED_FOR_HOPS": "-1"})
