@@ -16,13 +16,14 @@ _SF = {
     "mp3": ("MP3", "MPEG_LAYER_III"),
     "opus": ("OGG", "OPUS"),
 }
-FORMATS = ("wav", "pcm", "flac", "mp3", "opus")
+FORMATS = ("wav", "pcm", "flac", "mp3", "opus", "aac")
 CONTENT_TYPES = {
     "wav": "audio/wav",
     "pcm": "audio/pcm",
     "flac": "audio/flac",
     "mp3": "audio/mpeg",
     "opus": "audio/ogg; codecs=opus",
+    "aac": "audio/aac",
 }
 # Opus only runs at these rates; anything else is resampled to 48 kHz first.
 _OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
@@ -55,6 +56,10 @@ def encode_audio(audio: np.ndarray, sample_rate: int, fmt: str) -> bytes:
     """Encode float32 mono samples as one of FORMATS."""
     if fmt == "pcm":
         return pcm16_bytes(audio)
+    if fmt == "aac":  # libsndfile has no AAC: FFmpeg's encoder, in an ADTS stream
+        from function.audio.stream_encode import encode_whole
+
+        return encode_whole(audio, sample_rate, fmt)
     if fmt not in _SF:
         raise ValueError(f"unsupported audio format {fmt!r}; use one of {', '.join(FORMATS)}")
     container, subtype = _SF[fmt]

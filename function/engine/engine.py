@@ -121,6 +121,15 @@ class Engine:
     def max_text_chars(self) -> int:
         return self.char_limit("bn" if "bn" in self.languages else self.languages[0])
 
+    def count_tokens(self, text: str, language: str) -> int:
+        """Text tokens the GPT reads for `text` (every piece of it): what a client is billed as input."""
+        return sum(len(self.tokenizer.encode(piece, language)) for piece in self._pieces(text, language))
+
+    @property
+    def codes_per_second(self) -> float:
+        """Audio codes the GPT generates per second of speech at speed 1."""
+        return self._rt.input_sample_rate / self._rt.code_stride_len
+
     # ---- voices ---------------------------------------------------------------------------
     def make_voice(self, audio: npt.NDArray[Any], sample_rate: int) -> Voice:
         """Clone a voice from a 2-30 s reference clip (any rate, mono or (samples, channels))."""

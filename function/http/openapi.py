@@ -225,14 +225,18 @@ def build_openapi(settings: Settings, languages: list[str] | None) -> dict[str, 
             },
             "/v1/audio/speech": {
                 "post": {
-                    "summary": "OpenAI-compatible speech endpoint (`openai` client: audio.speech.create).",
+                    "summary": "OpenAI-compatible speech endpoint (`openai` client: audio.speech.create); "
+                    "the body streams as it is generated, in every format.",
                     "requestBody": _json_body("SpeechRequest"),
                     "responses": {
                         "200": {
                             "description": "Audio in the requested format (`pcm`: raw 16-bit LE mono).",
                             "content": {
-                                ct: {"schema": {"type": "string", "format": "binary"}}
-                                for ct in dict.fromkeys(CONTENT_TYPES.values())
+                                **{
+                                    ct: {"schema": {"type": "string", "format": "binary"}}
+                                    for ct in dict.fromkeys(CONTENT_TYPES.values())
+                                },
+                                "text/event-stream": {"schema": {"type": "string"}},
                             },
                         },
                         **_errors(400, *auth, 404, 405, 408, 409, 413, 415, 429, 431, 503),
@@ -329,6 +333,19 @@ def build_openapi(settings: Settings, languages: list[str] | None) -> dict[str, 
                         "response_format": {"type": "string", "enum": list(FORMATS), "default": "mp3"},
                         "speed": {**_param_props()["speed"], "default": 1.0},
                         "language": lang,
+                        "stream_format": {
+                            "type": "string",
+                            "enum": ["audio", "sse"],
+                            "default": "audio",
+                            "description": "audio: the audio bytes, streamed as generated; sse: "
+                            "text/event-stream of speech.audio.delta events (base64 audio) and a final "
+                            "speech.audio.done with usage.",
+                        },
+                        "instructions": {
+                            "type": "string",
+                            "description": "Accepted for OpenAI compatibility and ignored: the cloned "
+                            "voice sets the speaking style.",
+                        },
                     },
                 },
                 "ModelList": {

@@ -66,6 +66,7 @@ class SpeechRequest:
     response_format: str
     speed: float | None
     language: str
+    stream_format: str = "audio"  # "sse": text/event-stream of base64 audio deltas
 
 
 def bad(code: str, message: str) -> ApiError:
@@ -223,10 +224,15 @@ def parse_synthesis(
     return SynthesisRequest(text, language, speaker_wav, voice_id if has_voice else None, params, fmt)
 
 
+OPENAI_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")  # what OpenAI's clients and examples send
+STREAM_FORMATS = ("audio", "sse")
+
+
 def parse_speech(
     body: dict[str, Any], *, models: list[str], languages: list[str], max_text_chars: int
 ) -> SpeechRequest:
-    # Unknown fields are ignored here: OpenAI clients send extras (instructions, stream_format).
+    # Unknown fields are ignored here: OpenAI clients send extras. `instructions` (voice direction
+    # for OpenAI's own models) is accepted and has no effect: the cloned voice sets the style.
     model = body.get("model")
     if not isinstance(model, str) or model not in models:
         raise bad("invalid_model", f"'model' must be one of: {', '.join(models)} (see GET /v1/models)")
@@ -237,7 +243,19 @@ def parse_speech(
     fmt = body.get("response_format", "mp3")
     if fmt not in FORMATS:
         raise bad("invalid_response_format", f"'response_format' must be one of: {', '.join(FORMATS)}")
+    stream_format = body.get("stream_format", "audio")
+    if stream_format not in STREAM_FORMATS:
+        raise bad("invalid_stream_format", f"'stream_format' must be one of: {', '.join(STREAM_FORMATS)}")
+    instructions = body.get("instructions")
+    if instructions is not None and not isinstance(instructions, str):
+        raise bad("invalid_instructions", "'instructions' must be a string (it is accepted and ignored)")
     speed = _number("speed", body["speed"]) if body.get("speed") is not None else None
     return SpeechRequest(
-        model, text, voice, fmt, float(speed) if speed is not None else None, _language(body, languages)
+        model,
+        text,
+        voice,
+        fmt,
+        float(speed) if speed is not None else None,
+        _language(body, languages),
+        stream_format,
     )

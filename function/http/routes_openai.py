@@ -1,16 +1,70 @@
-"""The OpenAI speech API shape, so the official `openai` client works with base_url pointed here."""
+"""The OpenAI speech API shape, so OpenAI's clients work with base_url pointed here.
+
+`model` may be OpenAI's names (tts-1, tts-1-hd, gpt-4o-mini-tts) or the bundle's own: all select the
+bundle. The body always streams: each chunk's audio leaves as it is generated, in every format
+(incremental encoders), so `with_streaming_response` gets its first bytes while synthesis goes on
+and `audio.speech.create` simply reads to the end. `stream_format: "sse"` answers
+`text/event-stream` with `speech.audio.delta` events and a final `speech.audio.done` with usage.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+import base64
+import json
+import time
 
-from function.audio import CONTENT_TYPES, encode_audio
+from flask import Blueprint, Response, g, jsonify, request
+
+from function.audio import CONTENT_TYPES
+from function.audio.stream_encode import AudioEncoder
+from function.engine import AudioChunk
 from function.http import access
-from function.http.context import require_json, service, serving
-from function.http.requests import parse_json_object, parse_speech
+from function.http.context import SHUTTING_DOWN, require_json, service, serving
+from function.http.requests import OPENAI_MODELS, parse_json_object, parse_speech
+from function.http.streaming import AudioRender, Render, StreamBody
 from function.service.speech import SpeechRequest
 
 bp = Blueprint("openai", __name__)
+
+
+class SseRender:
+    """OpenAI's speech SSE: `speech.audio.delta` events carrying base64 audio, then
+    `speech.audio.done` with token usage (text tokens in, audio codes out)."""
+
+    def __init__(
+        self, encoder: AudioEncoder, input_tokens: int, codes_per_second: float, speed: float
+    ) -> None:
+        self.encoder = encoder
+        self.input_tokens = input_tokens
+        self.codes_per_second = codes_per_second
+        self.speed = speed
+        self.samples = 0
+
+    @staticmethod
+    def _event(doc: dict[str, object]) -> bytes:
+        return f"data: {json.dumps(doc, separators=(',', ':'))}\n\n".encode()
+
+    def _delta(self, data: bytes) -> bytes:
+        if not data:
+            return b""
+        return self._event({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode("ascii")})
+
+    def chunk(self, chunk: AudioChunk) -> bytes:
+        self.samples += int(chunk.samples.shape[0])
+        return self._delta(self.encoder.encode(chunk.samples))
+
+    def end(self) -> bytes:
+        seconds = self.samples / self.encoder.sample_rate
+        output_tokens = round(seconds * self.speed * self.codes_per_second)
+        usage = {
+            "input_tokens": self.input_tokens,
+            "output_tokens": output_tokens,
+            "total_tokens": self.input_tokens + output_tokens,
+        }
+        return self._delta(self.encoder.finish()) + self._event({"type": "speech.audio.done", "usage": usage})
+
+    def abort(self) -> None:
+        self.encoder.close()
 
 
 @bp.post("/v1/audio/speech")
@@ -19,25 +73,60 @@ def speech() -> Response:
     loaded = service().loaded()
     req = parse_speech(
         parse_json_object(request.get_data()),
-        models=[loaded.model_name],
+        models=[loaded.model_name, *OPENAI_MODELS],
         languages=loaded.languages,
         max_text_chars=serving().settings.max_text_chars,
     )
-    access.metric(text_chars=len(req.text), language=req.language, voice_source="id")
+    access.metric(
+        text_chars=len(req.text),
+        language=req.language,
+        voice_source="id",
+        response_format=req.response_format,
+    )
     params = {} if req.speed is None else {"speed": req.speed}
-    speech = service().synthesize(SpeechRequest(req.text, req.language, voice_id=req.voice_id, params=params))
-    access.metric(audio_seconds=round(speech.seconds, 3), queue_ms=round(speech.prepared.queue_ms, 1))
-    body = encode_audio(speech.audio, speech.sample_rate, req.response_format)
-    return Response(body, content_type=CONTENT_TYPES[req.response_format])
+    t_first = time.perf_counter()
+    stream = service().stream(SpeechRequest(req.text, req.language, voice_id=req.voice_id, params=params))
+    first = next(stream)
+    access.metric(
+        queue_ms=round(stream.prepared.queue_ms, 1),
+        ttfc_ms=round((time.perf_counter() - g.start) * 1000, 1),
+        engine_first_chunk_ms=round((time.perf_counter() - t_first) * 1000, 1),
+    )
+    snap = access.snapshot()
+    rate = first.sample_rate
+    encoder = AudioEncoder(req.response_format, rate)
+    render: Render
+    if req.stream_format == "sse":
+        tokens = loaded.engine.count_tokens(stream.prepared.text, req.language)
+        render = SseRender(encoder, tokens, loaded.engine.codes_per_second, stream.prepared.params.speed)
+        mimetype = "text/event-stream"
+    else:
+        render = AudioRender(encoder)
+        mimetype = CONTENT_TYPES[req.response_format]
+
+    def finish(outcome: str, samples: int, chunks_sent: int) -> None:
+        access.write(
+            snap, 200, None, outcome=outcome, audio_seconds=round(samples / rate, 3), chunks_sent=chunks_sent
+        )
+
+    body = StreamBody(first, stream, render, shutting_down=SHUTTING_DOWN, on_finish=finish)
+    g.deferred_access_log = True
+    response = Response(body, mimetype=mimetype, direct_passthrough=True)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Accel-Buffering"] = "no"  # proxies must not buffer the stream
+    return response
 
 
 @bp.get("/v1/models")
 def models() -> Response:
     loaded = service().loaded()
     created = int(serving().model.ready_at or 0)
+    names = [loaded.model_name, *OPENAI_MODELS]
     return jsonify(
         {
             "object": "list",
-            "data": [{"id": loaded.model_name, "object": "model", "created": created, "owned_by": "bn-xtts"}],
+            "data": [
+                {"id": name, "object": "model", "created": created, "owned_by": "bn-xtts"} for name in names
+            ],
         }
     )

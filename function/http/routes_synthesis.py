@@ -7,11 +7,12 @@ import time
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from function.audio import encode_audio, pcm16_bytes, wav_stream_header
+from function.audio import encode_audio
+from function.audio.stream_encode import AudioEncoder
 from function.http import access
 from function.http.context import SHUTTING_DOWN, require_json, service, serving
 from function.http.requests import SynthesisRequest, parse_json_object, parse_synthesis
-from function.http.streaming import StreamBody
+from function.http.streaming import AudioRender, StreamBody
 from function.service.speech import SpeechRequest
 
 bp = Blueprint("synthesis", __name__)
@@ -97,11 +98,7 @@ def synthesize_stream() -> Response:
         )
 
     body = StreamBody(
-        wav_stream_header(rate) + pcm16_bytes(first.samples),
-        stream,
-        first_samples=int(first.samples.shape[0]),
-        shutting_down=SHUTTING_DOWN,
-        on_finish=finish,
+        first, stream, AudioRender(AudioEncoder("wav", rate)), shutting_down=SHUTTING_DOWN, on_finish=finish
     )
     g.deferred_access_log = True
     response = Response(body, mimetype="audio/wav", direct_passthrough=True)

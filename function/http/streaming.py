@@ -1,4 +1,4 @@
-"""A streamed WAV body: header + first chunk at once, then PCM16 chunks as the engine yields them.
+"""A streamed body: the first chunk's bytes at once, then each chunk's as the engine yields them.
 
 The WSGI server calls close() when the response ends for any reason; when that happens before
 the engine finished, the client went away, so the engine's generator is closed (generation
@@ -11,29 +11,57 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Protocol
 
-from function.audio import pcm16_bytes
+from function.audio.stream_encode import AudioEncoder
 from function.engine import AudioChunk
 
 log = logging.getLogger("function.stream")
 
 
+class Render(Protocol):
+    """Turns audio chunks into body bytes (an encoder, or SSE events around one)."""
+
+    def chunk(self, chunk: AudioChunk) -> bytes: ...
+
+    def end(self) -> bytes: ...
+
+    def abort(self) -> None: ...
+
+
+class AudioRender:
+    """The audio itself, in `encoder`'s format."""
+
+    def __init__(self, encoder: AudioEncoder) -> None:
+        self.encoder = encoder
+
+    def chunk(self, chunk: AudioChunk) -> bytes:
+        return self.encoder.encode(chunk.samples)
+
+    def end(self) -> bytes:
+        return self.encoder.finish()
+
+    def abort(self) -> None:
+        self.encoder.close()
+
+
 class StreamBody:
     def __init__(
         self,
-        first: bytes,
+        first: AudioChunk,
         chunks: Iterator[AudioChunk],
+        render: Render,
         *,
-        first_samples: int,
         shutting_down: threading.Event,
         on_finish: Callable[[str, int, int], None],
     ) -> None:
-        self._pending: bytes | None = first
+        self._pending: bytes | None = render.chunk(first)
         self._chunks = chunks
+        self._render = render
         self._shutting_down = shutting_down
         self._on_finish = on_finish
         self._done = False
-        self.samples = first_samples
+        self.samples = int(first.samples.shape[0])
         self.chunks_sent = 0
 
     def __iter__(self) -> StreamBody:
@@ -52,7 +80,10 @@ class StreamBody:
         try:
             chunk = next(self._chunks)
         except StopIteration:
+            tail = self._render.end()  # the encoder's last frames and the container's end
             self._finish("completed")
+            if tail:
+                return tail
             raise
         except Exception:
             # Headers are sent: the status cannot change; end the stream and keep the cause in the log.
@@ -61,7 +92,7 @@ class StreamBody:
             raise StopIteration from None
         self.samples += int(chunk.samples.shape[0])
         self.chunks_sent += 1
-        return pcm16_bytes(chunk.samples)
+        return self._render.chunk(chunk)
 
     def close(self) -> None:
         if not self._done:
@@ -75,6 +106,8 @@ class StreamBody:
         close = getattr(self._chunks, "close", None)
         if close is not None:
             close()  # stops the engine's generation loop
+        if outcome != "completed":
+            self._render.abort()
         if outcome == "client_disconnected":
             log.info(
                 "client disconnected: generation stopped",

@@ -13,6 +13,7 @@ import io
 import json
 import signal
 import struct
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -375,47 +376,115 @@ def test_voice_lifecycle_json_and_multipart(
 # ---- OpenAI shape -----------------------------------------------------------------------------
 
 
-def test_openai_client_writes_a_file(server: Any, voice_id: str, tmp_path: Path) -> None:
+def ffprobe(data: bytes, fmt: str) -> dict[str, Any]:
+    """What ffprobe reads from a response body (raw PCM needs its shape told)."""
+    raw = ["-f", "s16le", "-ar", "24000", "-ac", "1"] if fmt == "pcm" else []
+    out = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            *raw,
+            "-show_entries",
+            "stream=codec_name,sample_rate",
+            "-of",
+            "json",
+            "-",
+        ],
+        input=data,
+        capture_output=True,
+        check=True,
+    )
+    return dict(json.loads(out.stdout)["streams"][0])
+
+
+CODECS = {"mp3": "mp3", "opus": "opus", "aac": "aac", "flac": "flac", "wav": "pcm_s16le", "pcm": "pcm_s16le"}
+
+
+def test_openai_client_lists_openai_model_names(server: Any) -> None:
     from openai import OpenAI
 
     client = OpenAI(base_url=server.url + "/v1", api_key=KEY)
-    models = client.models.list()
-    assert [m.id for m in models.data] == ["bn-xtts-demo"]
-    out = tmp_path / "speech.wav"
-    with client.audio.speech.with_streaming_response.create(
-        model="bn-xtts-demo", voice=voice_id, input=SHORT, response_format="wav", speed=1.2
-    ) as response:
-        response.stream_to_file(out)
-    audio, rate = sf.read(out, dtype="float32")
+    assert [m.id for m in client.models.list().data] == [
+        "bn-xtts-demo",
+        "tts-1",
+        "tts-1-hd",
+        "gpt-4o-mini-tts",
+    ]
+
+
+@pytest.mark.parametrize("fmt", list(CODECS))
+def test_openai_client_unchanged_in_every_format(server: Any, voice_id: str, fmt: str) -> None:
+    """The official client exactly as OpenAI's examples call it: model tts-1, whole response."""
+    from openai import OpenAI
+
+    client = OpenAI(base_url=server.url + "/v1", api_key=KEY)
+    response = client.audio.speech.create(
+        model="tts-1", voice=voice_id, input=SHORT, response_format=fmt, instructions="Speak calmly."
+    )
     # Sampled (the OpenAI shape has no seed): the random-weight demo model may pick its stop token
     # early, so the length is not asserted beyond "some audio".
-    assert rate == 24000 and len(audio) > 0
+    assert len(response.content) > 0
+    stream = ffprobe(response.content, fmt)
+    assert stream["codec_name"] == CODECS[fmt]
+    assert stream["sample_rate"] == ("48000" if fmt == "opus" else "24000")  # Opus decodes at 48 kHz
 
 
-@pytest.mark.parametrize(("fmt", "ctype"), [("mp3", "audio/mpeg"), ("pcm", "audio/pcm")])
-def test_openai_formats(api: Callable[..., requests.Response], voice_id: str, fmt: str, ctype: str) -> None:
-    r = api(
-        "POST",
-        "/v1/audio/speech",
-        json={"model": "bn-xtts-demo", "input": SHORT, "voice": voice_id, "response_format": fmt},
-    )
-    assert r.status_code == 200 and r.headers["Content-Type"] == ctype
-    # Sampled: the random-weight demo model may stop early (see test_openai_client_writes_a_file).
-    if fmt == "pcm":
-        assert len(r.content) % 2 == 0 and len(r.content) > 0
-    else:
-        audio, rate = sf.read(io.BytesIO(r.content), dtype="float32")
-        assert rate == 24000 and len(audio) > 0
+def test_openai_streaming_response_starts_before_synthesis_ends(server: Any, voice_id: str) -> None:
+    from openai import OpenAI
+
+    client = OpenAI(base_url=server.url + "/v1", api_key=KEY)
+    arrivals: list[float] = []
+    body = b""
+    t0 = time.perf_counter()
+    with client.audio.speech.with_streaming_response.create(
+        model="gpt-4o-mini-tts", voice=voice_id, input=LONG[:600], response_format="mp3"
+    ) as response:
+        for part in response.iter_bytes(1024):
+            arrivals.append(time.perf_counter() - t0)
+            body += part
+    total = arrivals[-1]
+    # Several sentences synthesized one after another: the first bytes leave with the first chunk.
+    assert len(arrivals) > 5 and arrivals[0] < 0.5 * total, (arrivals[0], total)
+    assert ffprobe(body, "mp3")["codec_name"] == "mp3"
+
+
+def test_openai_sse_stream_carries_the_audio_and_usage(
+    api: Callable[..., requests.Response], voice_id: str
+) -> None:
+    body = {
+        "model": "tts-1",
+        "input": SHORT,
+        "voice": voice_id,
+        "response_format": "pcm",
+        "stream_format": "sse",
+    }
+    r = api("POST", "/v1/audio/speech", json=body)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/event-stream")
+    events = [json.loads(line[len("data: ") :]) for line in r.text.split("\n\n") if line.startswith("data: ")]
+    deltas, done = events[:-1], events[-1]
+    assert deltas and all(e["type"] == "speech.audio.delta" for e in deltas)
+    pcm = b"".join(base64.b64decode(e["audio"]) for e in deltas)
+    assert len(pcm) > 0 and len(pcm) % 2 == 0
+    assert done["type"] == "speech.audio.done"
+    usage = done["usage"]
+    assert usage["input_tokens"] > 0 and usage["output_tokens"] > 0
+    assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
+    # About 21.5 audio codes per second of speech (22050 Hz / 1024 samples per code).
+    assert usage["output_tokens"] == pytest.approx(len(pcm) / 2 / 24000 * 22050 / 1024, abs=1)
 
 
 def test_openai_errors(api: Callable[..., requests.Response], voice_id: str) -> None:
-    base = {"model": "bn-xtts-demo", "input": SHORT, "voice": voice_id}
-    assert_error(api("POST", "/v1/audio/speech", json={**base, "model": "tts-1"}), 400, "invalid_model")
+    base = {"model": "tts-1", "input": SHORT, "voice": voice_id}
+    assert_error(api("POST", "/v1/audio/speech", json={**base, "model": "gpt-9"}), 400, "invalid_model")
     assert_error(api("POST", "/v1/audio/speech", json={**base, "voice": "alloy"}), 404, "voice_not_found")
     assert_error(
-        api("POST", "/v1/audio/speech", json={**base, "response_format": "aac"}),
+        api("POST", "/v1/audio/speech", json={**base, "response_format": "aiff"}),
         400,
         "invalid_response_format",
+    )
+    assert_error(
+        api("POST", "/v1/audio/speech", json={**base, "stream_format": "ws"}), 400, "invalid_stream_format"
     )
     assert_error(api("POST", "/v1/audio/speech", json={**base, "speed": 9}), 400, "out_of_range")
 

@@ -17,6 +17,7 @@ from function.audio import (
     pcm16_bytes,
     wav_stream_header,
 )
+from function.audio.stream_encode import STREAM_FORMATS, AudioEncoder
 
 
 def tone(seconds: float = 1.0, rate: int = 24000) -> np.ndarray:
@@ -49,12 +50,41 @@ def test_overlong_file_is_refused_before_decoding() -> None:
         decode_reference(buf.getvalue())
 
 
+def decoded(data: bytes, fmt: str, *, ffmpeg: bool = False) -> tuple[np.ndarray, int]:
+    """Samples and rate of an encoded body: libsndfile, or FFmpeg through PyAV (AAC, which libsndfile
+    lacks, and streamed FLAC, whose header cannot carry the total a stream does not know yet)."""
+    if fmt != "aac" and not ffmpeg:
+        audio, rate = sf.read(io.BytesIO(data), dtype="float32")
+        return audio, int(rate)
+    import av
+
+    with av.open(io.BytesIO(data)) as container:
+        frames = [f.to_ndarray().reshape(-1) for f in container.decode(audio=0)]
+        rate = container.streams.audio[0].rate
+    return np.concatenate(frames), int(rate)
+
+
 @pytest.mark.parametrize("fmt", [f for f in FORMATS if f != "pcm"])
 def test_encodings_round_trip(fmt: str) -> None:
     data = encode_audio(tone(2), 24000, fmt)
-    audio, rate = sf.read(io.BytesIO(data), dtype="float32")
+    audio, rate = decoded(data, fmt)
     assert abs(len(audio) / rate - 2.0) < 0.1
     assert float(np.abs(audio).max()) > 0.2
+
+
+@pytest.mark.parametrize("fmt", STREAM_FORMATS)
+def test_stream_encoders_send_bytes_as_audio_arrives(fmt: str) -> None:
+    encoder = AudioEncoder(fmt, 24000)
+    audio = tone(3)
+    parts = [encoder.encode(audio[i : i + 4800]) for i in range(0, audio.size, 4800)]  # 0.2 s chunks
+    body = b"".join(parts) + encoder.finish()
+    # Every 0.2 s chunk after the encoder's first frame yields bytes: nothing waits for the end.
+    assert all(len(p) > 0 for p in parts[1:]), [len(p) for p in parts]
+    if fmt == "pcm":
+        assert len(body) == audio.size * 2
+        return
+    samples, rate = decoded(body, fmt, ffmpeg=True)
+    assert abs(len(samples) / rate - 3.0) < 0.1 and float(np.abs(samples).max()) > 0.2
 
 
 def test_pcm_is_headerless_int16() -> None:
