@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -66,6 +67,7 @@ class Settings:
     download_chunk_bytes: int
     download_workers: int
     forwarded_for_hops: int
+    voice_aliases: dict[str, str]
     gcp_project: str | None
 
 
@@ -176,6 +178,29 @@ def _runtime_overrides(path: Path | None) -> tuple[dict[str, float | int], tuple
     ):
         raise ConfigError(f"{where}: 'languages' must be a non-empty list of language codes")
     return checked, tuple(languages) if languages is not None else None
+
+
+_ALIAS = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# A saved voice's id (function.voices makes them).
+VOICE_ID = re.compile(r"^voice_[0-9a-z]{20}$")
+
+
+def _voice_aliases(raw: str | None) -> dict[str, str]:
+    """TTS_VOICE_ALIASES: `alloy=voice_...,nova=voice_...`, the names OpenAI clients send."""
+    aliases: dict[str, str] = {}
+    for item in (raw or "").split(","):
+        if not item.strip():
+            continue
+        alias, sep, voice_id = (x.strip() for x in item.partition("="))
+        if not sep or not _ALIAS.match(alias) or not VOICE_ID.match(voice_id):
+            raise ConfigError(
+                f"TTS_VOICE_ALIASES is invalid at {item.strip()!r}: expected NAME=VOICE_ID pairs separated "
+                "by commas (NAME: 1-64 of A-Z a-z 0-9 . _ -; VOICE_ID: voice_ and 20 of a-z 0-9)"
+            )
+        if alias in aliases:
+            raise ConfigError(f"TTS_VOICE_ALIASES is invalid: {alias!r} is given twice")
+        aliases[alias] = voice_id
+    return aliases
 
 
 def load_settings(env: Mapping[str, str] | None = None, *, cpu_count: int | None = None) -> Settings:
@@ -321,6 +346,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, cpu_count: int | None
             _int_in(0, 16),
             "an integer in 0..16 (0: ignore X-Forwarded-For)",
         ),
+        voice_aliases=_voice_aliases(_get(env, "TTS_VOICE_ALIASES")),
         # Only to format trace ids as projects/<id>/traces/<trace> for Cloud Logging.
         gcp_project=_get(env, "GOOGLE_CLOUD_PROJECT"),
     )

@@ -14,6 +14,7 @@ from function.service.errors import (
     Overloaded,
     ServiceError,
     StoreUnavailable,
+    VoiceNameTaken,
     VoiceNotFound,
     VoiceUnusable,
 )
@@ -35,6 +36,7 @@ STATUS: dict[type[ServiceError], int] = {
     InvalidInput: 400,
     VoiceNotFound: 404,
     VoiceUnusable: 409,
+    VoiceNameTaken: 409,
     Overloaded: 429,
     ModelLoading: 503,
     StoreUnavailable: 503,

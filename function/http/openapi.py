@@ -175,9 +175,10 @@ def build_openapi(settings: Settings, languages: list[str] | None) -> dict[str, 
                             "multipart/form-data": {
                                 "schema": {
                                     "type": "object",
-                                    "required": ["audio"],
+                                    "required": ["speaker_wav"],
                                     "properties": {
-                                        "audio": {"type": "string", "format": "binary"},
+                                        "speaker_wav": {"type": "string", "format": "binary"},
+                                        "audio": {"type": "string", "format": "binary", "deprecated": True},
                                         "name": {"type": "string", "maxLength": 100},
                                     },
                                 }
@@ -190,17 +191,25 @@ def build_openapi(settings: Settings, languages: list[str] | None) -> dict[str, 
                             "headers": {"Location": {"schema": {"type": "string"}}},
                             "content": {"application/json": {"schema": _ref("Voice")}},
                         },
-                        **_errors(400, *auth, 405, 408, 413, 415, 429, 431, 503),
+                        **_errors(400, *auth, 405, 408, 409, 413, 415, 429, 431, 503),
                     },
                 },
                 "get": {
-                    "summary": "List voices (shared by every instance).",
+                    "summary": "List voices (shared by every instance); `?name=` finds the one so named.",
+                    "parameters": [
+                        {
+                            "name": "name",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "maxLength": 100},
+                        }
+                    ],
                     "responses": {
                         "200": {
                             "description": "Voices.",
                             "content": {"application/json": {"schema": _ref("VoiceList")}},
                         },
-                        **_errors(*auth, 405, 503),
+                        **_errors(400, *auth, 405, 503),
                     },
                 },
             },
@@ -301,11 +310,20 @@ def build_openapi(settings: Settings, languages: list[str] | None) -> dict[str, 
                 "VoiceCreate": {
                     "type": "object",
                     "additionalProperties": False,
-                    "required": ["audio"],
                     "properties": {
-                        "audio": clip,
-                        "name": {"type": ["string", "null"], "maxLength": 100},
+                        "speaker_wav": clip,
+                        "audio": {
+                            **clip,
+                            "deprecated": True,
+                            "description": "The first name of speaker_wav.",
+                        },
+                        "name": {
+                            "type": ["string", "null"],
+                            "maxLength": 100,
+                            "description": "Unique: a second voice with the same name is refused (409).",
+                        },
                     },
+                    "anyOf": [{"required": ["speaker_wav"]}, {"required": ["audio"]}],
                 },
                 "Voice": {
                     "type": "object",

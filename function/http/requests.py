@@ -239,7 +239,10 @@ def parse_speech(
     text = _text(body, "input", max_text_chars)
     voice = body.get("voice")
     if not isinstance(voice, str) or not voice:
-        raise bad("invalid_speaker", "'voice' must be a voice id from POST /voices")
+        raise bad(
+            "invalid_speaker",
+            "'voice' must be a voice id or name from POST /voices, or a TTS_VOICE_ALIASES alias",
+        )
     fmt = body.get("response_format", "mp3")
     if fmt not in FORMATS:
         raise bad("invalid_response_format", f"'response_format' must be one of: {', '.join(FORMATS)}")

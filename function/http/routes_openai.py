@@ -84,8 +84,9 @@ def speech() -> Response:
         response_format=req.response_format,
     )
     params = {} if req.speed is None else {"speed": req.speed}
+    voice_id = service().resolve_voice(req.voice_id, serving().settings.voice_aliases)
     t_first = time.perf_counter()
-    stream = service().stream(SpeechRequest(req.text, req.language, voice_id=req.voice_id, params=params))
+    stream = service().stream(SpeechRequest(req.text, req.language, voice_id=voice_id, params=params))
     first = next(stream)
     access.metric(
         queue_ms=round(stream.prepared.queue_ms, 1),

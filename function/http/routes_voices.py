@@ -17,31 +17,35 @@ from function.http.requests import (
     parse_json_object,
     reject_unknown,
 )
+from function.service.errors import VoiceNotFound
 
 bp = Blueprint("voices", __name__)
 MAX_NAME = 100
 
 
 def _clip_and_name() -> tuple[bytes, str | None]:
+    """The reference clip is `speaker_wav`, as on /synthesize; `audio` (the first name) still works."""
     if request.mimetype == "application/json":
         body = parse_json_object(request.get_data())
-        reject_unknown(body, {"audio", "name"})
-        if body.get("audio") is None:
+        reject_unknown(body, {"speaker_wav", "audio", "name"})
+        field = "speaker_wav" if body.get("speaker_wav") is not None else "audio"
+        if body.get(field) is None:
             raise bad(
-                "missing_audio", "'audio' is required: the base64 bytes of a 2-30 s WAV/FLAC/OGG/MP3 clip"
+                "missing_audio",
+                "'speaker_wav' is required: the base64 bytes of a 2-30 s WAV/FLAC/OGG/MP3 clip",
             )
-        clip, name = decode_base64_audio(body["audio"], "audio"), body.get("name")
+        clip, name = decode_base64_audio(body[field], field), body.get("name")
     elif request.mimetype == "multipart/form-data":
-        upload = request.files.get("audio")
+        upload = request.files.get("speaker_wav") or request.files.get("audio")
         if upload is None:
-            raise bad("missing_audio", "upload the reference clip in a multipart field named 'audio'")
+            raise bad("missing_audio", "upload the reference clip in a multipart field named 'speaker_wav'")
         clip, name = upload.read(), request.form.get("name")
     else:
         raise ApiError(
             415,
             "unsupported_media_type",
             f"Content-Type {request.mimetype or 'none'!r} is not accepted; send application/json "
-            "({\"audio\": base64}) or multipart/form-data (field 'audio')",
+            "({\"speaker_wav\": base64}) or multipart/form-data (field 'speaker_wav')",
         )
     return clip, _checked_name(name)
 
@@ -74,6 +78,14 @@ def create_voice() -> tuple[Response, int, dict[str, str]]:
 
 @bp.get("/voices")
 def list_voices() -> Response:
+    """Every voice, or with `?name=` the one so named (an empty list when none is)."""
+    name = request.args.get("name")
+    if name is not None:
+        try:
+            found = [service().find_voice(_checked_name(name) or "")]
+        except VoiceNotFound:
+            found = []
+        return jsonify({"voices": [asdict(i) for i in found]})
     return jsonify({"voices": [asdict(i) for i in service().list_voices()]})
 
 

@@ -33,6 +33,12 @@ class VoiceUnusable(ServiceError):  # noqa: N818
     code = "voice_unusable"
 
 
+class VoiceNameTaken(ServiceError):  # noqa: N818
+    """Another voice already has the name asked for."""
+
+    code = "voice_name_taken"
+
+
 class Overloaded(ServiceError):  # noqa: N818
     """Every synthesis slot is busy and the wait queue is full."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -33,6 +33,7 @@ from function.service.errors import (
     Overloaded,
     ServiceError,
     StoreUnavailable,
+    VoiceNameTaken,
     VoiceNotFound,
     VoiceUnusable,
 )
@@ -40,7 +41,8 @@ from function.service.limiter import ConcurrencyLimiter
 from function.service.model import Loaded
 from function.storage import StorageError
 from function.text import normalize_bangla_text
-from function.voices import VoiceInfo, VoiceNotFoundError
+from function.voices import VoiceInfo, VoiceNameTakenError, VoiceNotFoundError
+from function.voices.store import valid_voice_id
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +196,30 @@ class SpeechService:
         with self._slot():
             voice, seconds = self._voice_from_clip(loaded, clip)
         with _store_errors():
-            return loaded.voices.add(voice, name=name, reference_seconds=seconds)
+            try:
+                return loaded.voices.add(voice, name=name, reference_seconds=seconds)
+            except VoiceNameTakenError:
+                raise VoiceNameTaken(
+                    f"a voice named {name!r} already exists: pick another name, or delete that voice first"
+                ) from None
+
+    def find_voice(self, name: str) -> VoiceInfo:
+        loaded = self.loaded()
+        with _store_errors():
+            try:
+                return loaded.voices.find(name)
+            except VoiceNotFoundError:
+                raise VoiceNotFound(
+                    f"no voice named {name!r}: create one with POST /voices, list them with GET /voices"
+                ) from None
+
+    def resolve_voice(self, ref: str, aliases: Mapping[str, str]) -> str:
+        """A voice id from what a client calls a voice: an id, an alias (TTS_VOICE_ALIASES), a name."""
+        if valid_voice_id(ref):
+            return ref
+        if ref in aliases:
+            return aliases[ref]
+        return self.find_voice(ref).voice_id
 
     def voice_from_clip(self, clip: bytes) -> Voice:
         """A voice cloned from a reference clip, not stored (a caller that reuses one clip keeps it)."""

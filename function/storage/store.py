@@ -48,6 +48,8 @@ class ObjectStore(Protocol):
 
     def write_bytes(self, key: str, data: bytes) -> None: ...
 
+    def create(self, key: str, data: bytes) -> bool: ...
+
     def download(self, key: str, dest: Path) -> int: ...
 
     def exists(self, key: str) -> bool: ...
@@ -102,6 +104,24 @@ class LocalStore:
             os.replace(tmp, path)
         except OSError as exc:
             raise StorageError(f"cannot write {self.url(key)}: {exc.strerror}") from None
+
+    def create(self, key: str, data: bytes) -> bool:
+        """Write only if the key is absent (atomically: a hard link fails on an existing name)."""
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
+            finally:
+                os.unlink(tmp)
+        except OSError as exc:
+            raise StorageError(f"cannot write {self.url(key)}: {exc.strerror}") from None
+        return True
 
     def download(self, key: str, dest: Path) -> int:
         data = self.read_bytes(key)
@@ -214,6 +234,21 @@ class GcsStore:
             raise
         except Exception as exc:
             raise self._fail("write", key, exc) from exc
+
+    def create(self, key: str, data: bytes) -> bool:
+        """Write only if the object does not exist: generation-match 0 is Cloud Storage's
+        create-if-absent precondition, decided by the service, so two writers cannot both win."""
+        try:
+            self._bucket().blob(self._name(key)).upload_from_string(
+                data, if_generation_match=0, retry=self.retry
+            )
+        except gexc.PreconditionFailed:
+            return False
+        except StorageError:
+            raise
+        except Exception as exc:
+            raise self._fail("write", key, exc) from exc
+        return True
 
     def download(self, key: str, dest: Path) -> int:
         try:

@@ -10,28 +10,44 @@ and callables; it knows nothing of the engine's Voice type beyond them.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import math
-import re
 import secrets
 import threading
 import time
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Generic, TypeGuard, TypeVar
 
+from function.config import VOICE_ID
 from function.storage import ObjectNotFoundError, ObjectStore, StorageError
 
 V = TypeVar("V")
 log = logging.getLogger(__name__)
-_ID = re.compile(r"^voice_[0-9a-z]{20}$")
+
+
+# A name claimed this recently is not taken over even if its voice is not there yet: writing the
+# voice's two objects takes well under this.
+_CLAIM_GRACE_S = 60.0
 
 
 class VoiceNotFoundError(KeyError):
     """No voice with this id on this instance or in the shared store."""
+
+
+class VoiceNameTakenError(ValueError):
+    """Another voice already has this name."""
+
+
+def _name_key(name: str) -> str:
+    """Where a name's claim lives: one object per name (hashed: any Unicode name makes a safe key)."""
+    digest = hashlib.sha256(unicodedata.normalize("NFC", name).encode("utf-8")).hexdigest()
+    return f"names/{digest[:40]}.json"
 
 
 @dataclass(frozen=True)
@@ -48,7 +64,7 @@ def new_voice_id() -> str:
 
 
 def valid_voice_id(voice_id: str) -> bool:
-    return bool(_ID.match(voice_id))
+    return bool(VOICE_ID.match(voice_id))
 
 
 class VoiceStore(Generic[V]):
@@ -93,16 +109,66 @@ class VoiceStore(Generic[V]):
         if _parse_info(info.voice_id, meta) != info:
             raise ValueError(f"voice metadata does not round-trip: {info!r}")
         payload = self._dumps(voice)
-        self._store.write_bytes(f"{info.voice_id}.voice", payload)
+        # A name is claimed first, with a create-if-absent write: of two instances creating the same
+        # name at once exactly one wins. A claim whose voice is gone (a crash) is taken over.
+        if name is not None and not self._claim(name, info.voice_id):
+            raise VoiceNameTakenError(name)
         try:
-            self._store.write_bytes(f"{info.voice_id}.json", meta)
+            self._store.write_bytes(f"{info.voice_id}.voice", payload)
+            try:
+                self._store.write_bytes(f"{info.voice_id}.json", meta)
+            except BaseException:
+                # All or nothing: without its metadata the payload is an orphan nobody can list or delete.
+                with contextlib.suppress(StorageError):
+                    self._store.delete(f"{info.voice_id}.voice")
+                raise
         except BaseException:
-            # All or nothing: without its metadata the payload is an orphan nobody can list or delete.
-            with contextlib.suppress(StorageError):
-                self._store.delete(f"{info.voice_id}.voice")
+            if name is not None:
+                with contextlib.suppress(StorageError):
+                    self._store.delete(_name_key(name))
             raise
         self._remember(info.voice_id, voice)
         return info
+
+    def _claim(self, name: str, voice_id: str) -> bool:
+        record = json.dumps({"name": name, "voice_id": voice_id, "claimed_at": time.time()}).encode()
+        if self._store.create(_name_key(name), record):
+            return True
+        holder, claimed_at = self._claim_of(name)
+        if holder is not None and self._store.exists(f"{holder}.json"):
+            return False
+        if time.time() - claimed_at < _CLAIM_GRACE_S:
+            return False  # its voice is being written right now
+        self._store.write_bytes(_name_key(name), record)  # a stale claim: its voice was never finished
+        return True
+
+    def _claim_of(self, name: str) -> tuple[str | None, float]:
+        """Who claimed the name, and when (0 when unknown: an old or unreadable claim)."""
+        try:
+            doc = json.loads(self._store.read_bytes(_name_key(name)))
+        except ObjectNotFoundError:
+            return None, 0.0
+        except (ValueError, RecursionError):
+            return None, 0.0
+        if not isinstance(doc, dict):
+            return None, 0.0
+        voice_id, claimed_at = doc.get("voice_id"), doc.get("claimed_at")
+        when = float(claimed_at) if _is_number(claimed_at) else 0.0
+        return (voice_id if isinstance(voice_id, str) and valid_voice_id(voice_id) else None), when
+
+    def _named(self, name: str) -> str | None:
+        return self._claim_of(name)[0]
+
+    def find(self, name: str) -> VoiceInfo:
+        """The voice with this name (voices saved before names were claimed are found by a scan)."""
+        voice_id = self._named(name)
+        if voice_id is not None:
+            return self.info(voice_id)
+        wanted = unicodedata.normalize("NFC", name)
+        for info in self.list():
+            if info.name is not None and unicodedata.normalize("NFC", info.name) == wanted:
+                return info
+        raise VoiceNotFoundError(name)
 
     def get(self, voice_id: str) -> V:
         if not valid_voice_id(voice_id):
@@ -146,7 +212,9 @@ class VoiceStore(Generic[V]):
         return info
 
     def list(self) -> list[VoiceInfo]:
-        ids = sorted(k[: -len(".json")] for k in self._store.list_keys() if k.endswith(".json"))
+        ids = sorted(
+            k[: -len(".json")] for k in self._store.list_keys() if k.endswith(".json") and "/" not in k
+        )
 
         def read(voice_id: str) -> VoiceInfo | None:
             try:
@@ -165,6 +233,10 @@ class VoiceStore(Generic[V]):
             raise VoiceNotFoundError(voice_id)
         with self._lock:
             self._lru.pop(voice_id, None)
+        with contextlib.suppress(VoiceNotFoundError):
+            name = self.info(voice_id).name
+            if name is not None and self._named(name) == voice_id:
+                self._store.delete(_name_key(name))  # the name is free again
         # Metadata first, so a voice half-deleted by a crash is no longer listed.
         found = self._store.delete(f"{voice_id}.json")
         found = self._store.delete(f"{voice_id}.voice") or found

@@ -361,8 +361,15 @@ def test_voice_lifecycle_json_and_multipart(
     assert made.headers["Location"] == f"/voices/{info['voice_id']}"
     assert info["name"] == "মিতা" and info["reference_seconds"] == pytest.approx(3.0, abs=0.01)
     mp3 = make_clip(5.0, 24000, "MP3")
-    other = api("POST", "/voices", json={"audio": base64.b64encode(mp3).decode()})
+    other = api("POST", "/voices", json={"speaker_wav": base64.b64encode(mp3).decode()})  # as on /synthesize
     assert other.status_code == 201, other.text
+    # Names are unique, and find their voice.
+    clash = api("POST", "/voices", json={"speaker_wav": base64.b64encode(mp3).decode(), "name": "মিতা"})
+    assert_error(clash, 409, "voice_name_taken")
+    assert api("GET", "/voices", params={"name": "মিতা"}).json()["voices"] == [info]
+    assert api("GET", "/voices", params={"name": "nobody"}).json()["voices"] == []
+    by_name = api("POST", "/v1/audio/speech", json={"model": "tts-1", "input": SHORT, "voice": "মিতা"})
+    assert by_name.status_code == 200 and len(by_name.content) > 0
     listed = [v["voice_id"] for v in api("GET", "/voices").json()["voices"]]
     assert info["voice_id"] in listed and other.json()["voice_id"] in listed
     assert api("GET", f"/voices/{info['voice_id']}").json() == info

@@ -16,7 +16,14 @@ from function.engine import AudioChunk, SynthesisParams, TextError, Voice, Voice
 from function.engine.decoding import DecodeBatch, Sequence
 from function.engine.sampling import SamplingConfig
 from function.http.app import create_app
-from function.service.errors import InvalidInput, ModelLoading, Overloaded, VoiceNotFound, VoiceUnusable
+from function.service.errors import (
+    InvalidInput,
+    ModelLoading,
+    Overloaded,
+    VoiceNameTaken,
+    VoiceNotFound,
+    VoiceUnusable,
+)
 from function.service.limiter import ConcurrencyLimiter
 from function.service.model import Loaded
 from function.service.scheduler import Scheduler
@@ -303,3 +310,29 @@ def test_a_failing_batch_fails_its_requests_and_the_scheduler_goes_on(
     assert service.limiter.running == 0
     engine.decoder.step = real_step  # type: ignore[method-assign]
     assert service.synthesize(SpeechRequest("ab", "en", voice_id=vid)).audio.size == 80
+
+
+def test_a_client_names_a_voice_by_id_alias_or_name(loaded: Loaded, engine: FakeEngine) -> None:
+    service = make_service(loaded)
+    info = loaded.voices.add(engine.make_voice(None, 0), name="মিতা", reference_seconds=3.0)
+    aliases = {"alloy": info.voice_id}
+    assert service.resolve_voice(info.voice_id, aliases) == info.voice_id
+    assert service.resolve_voice("alloy", aliases) == info.voice_id
+    assert service.resolve_voice("মিতা", aliases) == info.voice_id
+    with pytest.raises(VoiceNotFound, match="no voice named 'nova'"):
+        service.resolve_voice("nova", aliases)
+
+
+def test_a_second_voice_with_a_taken_name_is_a_conflict(loaded: Loaded) -> None:
+    import io
+
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, np.sin(np.arange(3 * 22050) / 20).astype(np.float32) * 0.3, 22050, format="WAV")
+    service = make_service(loaded)
+    first = service.create_voice(buf.getvalue(), "anchor")
+    with pytest.raises(VoiceNameTaken) as info:
+        service.create_voice(buf.getvalue(), "anchor")
+    assert info.value.code == "voice_name_taken" and service.limiter.running == 0
+    assert service.find_voice("anchor") == first

@@ -77,7 +77,7 @@ def server(
 def clip_json(make_clip: Callable[..., bytes]) -> bytes:
     """A POST /voices JSON body of about 13 KB (a 2.5 s Ogg clip)."""
     clip = make_clip(2.5, 8000, "OGG")
-    return json.dumps({"audio": base64.b64encode(clip).decode(), "name": "slow"}).encode()
+    return json.dumps({"audio": base64.b64encode(clip).decode()}).encode()  # unnamed: sent many times
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from function.storage import GcsStore, LocalStore, ObjectStore
-from function.voices import VoiceNotFoundError, VoiceStore
+from function.voices import VoiceNameTakenError, VoiceNotFoundError, VoiceStore
 
 
 def voices(store: ObjectStore, capacity: int = 2) -> VoiceStore[bytes]:
@@ -73,3 +73,102 @@ def test_a_cached_voice_survives_a_store_outage(tmp_path: Path) -> None:
     vid = vs.add(b"cond", name=None, reference_seconds=3).voice_id
     store.down = True
     assert vs.get(vid) == b"cond"
+
+
+# ---- names ---------------------------------------------------------------------------------------
+def test_a_name_is_unique_found_and_freed_by_delete(tmp_path: Path) -> None:
+    vs = voices(LocalStore(tmp_path))
+    first = vs.add(b"a", name="মিতা", reference_seconds=3.0)
+    with pytest.raises(VoiceNameTakenError):
+        vs.add(b"b", name="মিতা", reference_seconds=3.0)
+    assert vs.find("মিতা") == first
+    # NFC and NFD spell the same name: one name.
+    other = vs.add(b"c", name="caf\u00e9", reference_seconds=3.0)
+    with pytest.raises(VoiceNameTakenError):
+        vs.add(b"d", name="cafe\u0301", reference_seconds=3.0)
+    assert vs.find("cafe\u0301") == other
+    assert [v.name for v in vs.list()] == ["মিতা", "caf\u00e9"]  # the claims are not voices
+    vs.delete(first.voice_id)
+    with pytest.raises(VoiceNotFoundError):
+        vs.find("মিতা")
+    again = vs.add(b"e", name="মিতা", reference_seconds=3.0)
+    assert vs.find("মিতা") == again
+
+
+def test_two_instances_racing_for_a_name_get_one_voice(tmp_path: Path) -> None:
+    """The claim is a create-if-absent write: of many instances adding the same name at once,
+    exactly one succeeds."""
+    import threading
+
+    results: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def add(i: int) -> None:
+        vs = voices(LocalStore(tmp_path))  # each thread its own instance, one shared store
+        barrier.wait()
+        try:
+            vs.add(bytes([i]), name="anchor", reference_seconds=3.0)
+            results.append("ok")
+        except VoiceNameTakenError:
+            results.append("taken")
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["ok"] + ["taken"] * 7
+    assert [v.name for v in voices(LocalStore(tmp_path)).list()] == ["anchor"]
+
+
+def test_voices_saved_before_names_were_claimed_are_found_by_name(tmp_path: Path) -> None:
+    vs = voices(LocalStore(tmp_path))
+    old = vs.add(b"a", name="legacy", reference_seconds=3.0)
+    for key in LocalStore(tmp_path).list_keys("names"):
+        LocalStore(tmp_path).delete(key)  # as an older release stored it: no claim object
+    assert vs.find("legacy") == old
+
+
+def test_a_claim_left_by_a_crash_is_taken_over_once_it_is_old(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    store = LocalStore(tmp_path)
+    vs = voices(store)
+    made = vs.add(b"a", name="anchor", reference_seconds=3.0)
+    store.delete(f"{made.voice_id}.json")  # the voice never finished (crash between claim and record)
+    store.delete(f"{made.voice_id}.voice")
+    # A fresh claim may be a voice still being written elsewhere: not taken over yet.
+    with pytest.raises(VoiceNameTakenError):
+        vs.add(b"b", name="anchor", reference_seconds=3.0)
+    later = time.time() + 61
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert vs.add(b"b", name="anchor", reference_seconds=3.0).name == "anchor"
+
+
+def test_the_bucket_claim_is_a_generation_match_precondition() -> None:
+    """Cloud Storage decides create-if-absent (ifGenerationMatch=0); the emulator ignores
+    preconditions, so the request itself is what is checked here."""
+    from google.api_core import exceptions as gexc
+
+    calls: list[dict[str, Any]] = []
+
+    class Blob:
+        def upload_from_string(self, data: bytes, **kw: Any) -> None:
+            calls.append(kw)
+            if len(calls) > 1:
+                raise gexc.PreconditionFailed("exists")
+
+    class Bucket:
+        def blob(self, name: str) -> Blob:
+            return Blob()
+
+    class Client:
+        def bucket(self, name: str) -> Bucket:
+            return Bucket()
+
+    store = GcsStore("b", "p", client=Client())
+    assert store.create("names/x.json", b"{}") is True
+    assert store.create("names/x.json", b"{}") is False
+    assert all(kw["if_generation_match"] == 0 for kw in calls)
