@@ -5,17 +5,30 @@
 #
 # GPU runtime: onnxruntime-gpu 1.26.0 with CUDA 12.9 and cuDNN 9 from pip wheels
 # (function/requirements-gpu.txt). Cloud Run's L4 driver is 535.x (CUDA 12.2); CUDA 12.x
-# user-space libraries run on any r525+ driver through CUDA minor-version compatibility, and
-# the L4's sm_89 kernels ship prebuilt, so nothing needs the newer driver's PTX JIT.
+# user-space libraries run on any r525+ driver through CUDA minor-version compatibility.
+# onnxruntime-gpu 1.26 ships kernels for sm_86 and sm_90, none for sm_89 (the L4): the L4 runs the
+# sm_86 build, since a cubin built for compute capability 8.6 runs on any 8.x device with x >= 6
+# (https://docs.nvidia.com/cuda/cuda-c-programming-guide/index.html#binary-compatibility), so
+# nothing needs the PTX JIT or a newer driver.
 # onnxruntime-gpu 1.27+ on PyPI is built for CUDA 13, which needs driver >= 580: not usable here.
 ARG TARGET=gpu
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# Pinned by digest: the tag moves with every Debian and Python point release, and the apt pins
+# below must match the Debian snapshot the image was built from. To move to a newer base:
+#   docker buildx imagetools inspect python:3.11-slim-bookworm      # the index digest
+#   docker run --rm python:3.11-slim-bookworm@sha256:NEW sh -c \
+#     'grep snapshot /etc/apt/sources.list.d/debian.sources; apt-get update -qq; apt-cache policy libsndfile1 libgomp1'
+# then update the digest here and in cloudbuild.yaml (_PYTHON_IMAGE), and the two versions below.
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b
 
 # ---- builder: a virtual environment with exactly the lock's wheels (no compilers: binaries only)
 FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /build
-RUN python -m venv /opt/venv
+# /opt/venv/site-packages: a version-free path to the venv's site-packages (derived from the
+# interpreter, so the image's Python minor version is written down nowhere else).
+RUN python -m venv /opt/venv \
+    && ln -s "$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" /opt/venv/site-packages \
+    && test -d /opt/venv/site-packages
 
 FROM builder AS deps-cpu
 COPY function/requirements.txt function/requirements.txt
@@ -31,8 +44,14 @@ FROM deps-${TARGET} AS deps
 
 # ---- runtime: the interpreter, two shared libraries, the venv and the code; runs as non-root
 FROM ${PYTHON_IMAGE} AS runtime
-# Exact Debian 12 versions: a rebuild installs what was tested (bump them with the base image).
-RUN apt-get update \
+# Exact Debian 12 versions from the Debian snapshot the pinned base image was built from (its
+# debian.sources names it in a comment): apt reads that snapshot instead of the moving archive,
+# so these versions stay installable however far Debian moves on (snapshot Release files are
+# past their Valid-Until, hence the option). Bump them with the base image.
+RUN sed -i -E '/^URIs: http:\/\/deb\.debian\.org\//d; s|^# (http://snapshot\.debian\.org/archive/[^ ]+)$|URIs: \1|' \
+        /etc/apt/sources.list.d/debian.sources \
+    && grep -q '^URIs: http://snapshot\.debian\.org/' /etc/apt/sources.list.d/debian.sources \
+    && apt-get -o Acquire::Check-Valid-Until=false update \
     && apt-get install -y --no-install-recommends \
         libsndfile1=1.2.0-1+deb12u1 \
         libgomp1=12.2.0-14+deb12u1 \
@@ -45,7 +64,7 @@ COPY --from=deps /opt/venv /opt/venv
 # The pip CUDA libraries live inside the venv; the dynamic loader must find them (the CPU build
 # has no such directories, which the loader skips).
 ENV PATH=/opt/venv/bin:$PATH \
-    NVIDIA_LIBS=/opt/venv/lib/python3.11/site-packages/nvidia
+    NVIDIA_LIBS=/opt/venv/site-packages/nvidia
 ENV LD_LIBRARY_PATH=$NVIDIA_LIBS/cublas/lib:$NVIDIA_LIBS/cuda_runtime/lib:$NVIDIA_LIBS/cudnn/lib:$NVIDIA_LIBS/cufft/lib:$NVIDIA_LIBS/curand/lib:$NVIDIA_LIBS/cuda_nvrtc/lib:$NVIDIA_LIBS/nvjitlink/lib \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -9,10 +9,11 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import json
+import os
 import re
 import zoneinfo
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pulumi
 
@@ -26,11 +27,33 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # Cloud Run limits (services and jobs).
 GPU_MIN_CPU = 4
 GPU_MIN_MEMORY_GIB = 16
-CPU_CHOICES = (1, 2, 4, 6, 8)
+# Memory each whole-CPU count accepts, in GiB (min, max): the "CPU and memory" table of
+# https://cloud.google.com/run/docs/configuring/services/cpu (jobs: .../jobs/cpu and
+# .../jobs/memory-limits give the same bounds). Anything else the Admin API refuses at deploy time.
+CPU_MEMORY_GIB = {1: (1, 4), 2: (1, 8), 4: (2, 16), 6: (4, 24), 8: (4, 32)}
+CPU_CHOICES = tuple(CPU_MEMORY_GIB)
 MAX_MEMORY_GIB = 32
 MAX_REQUEST_TIMEOUT_S = 3600
-# The serving side admits at most 256 concurrent syntheses (TTS_MAX_CONCURRENT_REQUESTS).
+# The serving side admits at most 256 concurrent syntheses (TTS_MAX_CONCURRENT_REQUESTS, and
+# TTS_MAX_BATCH rows per decode step) and queues at most 1024 more (TTS_QUEUE_SIZE).
 MAX_CONCURRENCY = 256
+MAX_QUEUE = 1024
+# Cloud Run's per-instance request concurrency is at most 1000
+# (https://cloud.google.com/run/docs/about-concurrency).
+MAX_CONTAINER_CONCURRENCY = 1000
+# Requests an instance takes beyond the engine's slots and wait queue: /health, voice listings,
+# monitoring calls and the app's own fast 429 answers. function/gunicorn.conf.py gives each worker
+# exactly this many threads more than slots + queue, so every request Cloud Run sends finds a thread.
+CONCURRENCY_HEADROOM = 4
+# Google's external Application Load Balancer appends "<client-ip>,<lb-ip>" to X-Forwarded-For
+# (https://cloud.google.com/load-balancing/docs/https#x-forwarded-for_header): the client is the
+# second entry from the right (TTS_FORWARDED_FOR_HOPS, read by the serving side).
+FORWARDED_FOR_HOPS = 2
+# Cloud Armor: a rate-based ban's duration is one of these
+# (https://cloud.google.com/armor/docs/rate-limiting-overview).
+BAN_DURATIONS_S = (60, 120, 180, 240, 300, 600, 900, 1200, 1800, 2700, 3600)
+# A rate-based ban's rate_limit_threshold count is at most 10,000 (same page).
+MAX_BAN_RATE = 10_000
 MAX_REQUEST_BYTES = 32 * 1024 * 1024  # Cloud Run's HTTP/1 request size limit
 # Cloud Run jobs (https://cloud.google.com/run/docs/configuring/task-timeout): a task attempt runs
 # at most 168 hours (7 days), 1 hour when it uses a GPU (longer GPU tasks are a Preview feature;
@@ -49,13 +72,17 @@ ALLOW_LIST_CHUNK = 10
 
 # Every key of the bn-xtts namespace (documented in Pulumi.example.yaml); anything else is a typo.
 KNOWN_KEYS = (
-    "alertEmail", "allowList", SECRET_KEY, "batchMaxRetries", "batchOutputDays", "batchParallelism",
-    "batchSchedule", "batchTaskTimeoutSeconds", "batchTasks", "batchTimeZone", "bundleVersionsKept",
-    "concurrency", "cpu", "deletionProtection", "domain", "gpuType", "gpuZonalRedundancy", "image",
+    "alertEmail", "allowList", SECRET_KEY, "banDurationSeconds", "banThreshold", "batchMaxRetries",
+    "batchOutputDays", "batchParallelism", "batchSchedule", "batchTaskTimeoutSeconds", "batchTasks",
+    "batchTimeZone", "billingAccount", "budgetAmount", "bundleVersionsKept", "concurrency", "cpu",
+    "deletionProtection", "domain", "edgeRequireAuth", "gpuType", "gpuZonalRedundancy", "image",
     "latencyAlertMs", "logLevel", "maxInstances", "maxRequestBytes", "maxTextChars", "memory",
-    "minInstances", "modelName", "modelVariant", "modelVersion", "name", "rateLimitPerMinute",
-    "requestTimeoutSeconds",
+    "minInstances", "modelName", "modelVariant", "modelVersion", "name", "queueSize",
+    "rateLimitPerMinute", "requestTimeoutSeconds", "wafPreview",
 )  # fmt: skip
+# Not a config key (a config value set with `pulumi up -c` is saved into the stack file and would
+# allow every later rollback too): set for one run only, `BN_XTTS_ALLOW_ROLLBACK=1 pulumi up`.
+ALLOW_ROLLBACK_ENV = "BN_XTTS_ALLOW_ROLLBACK"
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{2,19}[a-z0-9]$")
 _PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
@@ -69,6 +96,7 @@ _IMAGE_RE = re.compile(
 )
 _CRON_FIELD_RE = re.compile(r"^[0-9A-Za-z*,/-]+$")
 _API_KEY_RE = re.compile(r"^[A-Za-z0-9._~-]{16,256}$")
+_BILLING_ACCOUNT_RE = re.compile(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")
 
 
 class ConfigError(ValueError):
@@ -94,6 +122,7 @@ class DeployConfig:
     min_instances: int
     max_instances: int
     concurrency: int
+    queue_size: int
     request_timeout_s: int
     model_name: str
     model_version: str
@@ -103,6 +132,12 @@ class DeployConfig:
     alert_email: str
     allow_list: tuple[str, ...]
     rate_limit_per_minute: int
+    ban_threshold: int
+    ban_duration_s: int
+    edge_require_auth: bool
+    waf_preview: bool
+    billing_account: str | None
+    budget_amount: int | None
     batch_schedule: str | None
     batch_time_zone: str
     batch_tasks: int
@@ -116,6 +151,10 @@ class DeployConfig:
     bundle_versions_kept: int
     batch_output_days: int
     deletion_protection: bool
+    # Whether the stack sets modelVersion itself (else the deployed release's version is kept).
+    model_version_set: bool = False
+    # BN_XTTS_ALLOW_ROLLBACK for this run: a release older than the deployed one may be deployed.
+    allow_rollback: bool = False
 
     @property
     def gpu(self) -> bool:
@@ -138,16 +177,42 @@ class DeployConfig:
     def image_repository(self) -> str:
         return f"{self.region}-docker.pkg.dev/{self.project}/{self.name}"
 
+    @property
+    def manifest_path(self) -> str:
+        """The object whose presence makes the configured bundle variant complete (uploaded last)."""
+        return f"{self.model_prefix}{self.model_variant}/manifest.json"
+
+    @property
+    def workers(self) -> int:
+        """Model processes per instance: one owns the GPU; on CPU one per 4 cores (as the serving
+        side's own default, function/config.py; the stack sets TTS_WORKERS so both agree)."""
+        return _workers(self.gpu, self.cpu)
+
+    @property
+    def container_concurrency(self) -> int:
+        """Cloud Run's per-instance request concurrency: every worker's synthesis slots and wait
+        queue plus headroom for requests that never take a slot (/health, /voices, monitoring, the
+        app's own 429s). Equal to gunicorn's threads per instance (function/gunicorn.conf.py)."""
+        return self.workers * (self.concurrency + self.queue_size + CONCURRENCY_HEADROOM)
+
 
 Getter = Callable[[str], str | None]
 
 
-def parse_config(get: Getter, gcp_get: Getter, *, stack: str, provided: Iterable[str] = ()) -> DeployConfig:
+def parse_config(
+    get: Getter,
+    gcp_get: Getter,
+    *,
+    stack: str,
+    provided: Iterable[str] = (),
+    allow_rollback: bool = False,
+) -> DeployConfig:
     """Build a DeployConfig from raw string values (`get` reads the `bn-xtts:` namespace,
     `gcp_get` the provider's `gcp:` namespace). `provided` names the keys the stack sets, so
     that a misspelt one is an error instead of a silently ignored setting."""
     _check_known(provided)
-    return _parse(_Reader(get), gcp_get, stack)
+    cfg = _parse(_Reader(get), gcp_get, stack)
+    return replace(cfg, allow_rollback=allow_rollback)
 
 
 def _parse(r: _Reader, gcp_get: Getter, stack: str) -> DeployConfig:
@@ -177,6 +242,13 @@ def _parse(r: _Reader, gcp_get: Getter, stack: str) -> DeployConfig:
         raise ConfigError(
             key, f"a GPU instance needs at least {GPU_MIN_CPU} CPU and {GPU_MIN_MEMORY_GIB}Gi memory"
         )
+    low, high = CPU_MEMORY_GIB[cpu]
+    if not low <= memory_gib <= high:
+        raise ConfigError(
+            r.key("memory"),
+            f"Cloud Run gives {cpu} CPU {low}Gi..{high}Gi of memory, got {memory_gib}Gi; "
+            "change memory or cpu (https://cloud.google.com/run/docs/configuring/services/cpu)",
+        )
 
     min_instances = r.integer("minInstances", 0, low=0, high=1000)
     max_instances = r.integer("maxInstances", 2 if gpu else 4, low=1, high=1000)
@@ -203,6 +275,47 @@ def _parse(r: _Reader, gcp_get: Getter, stack: str) -> DeployConfig:
             raise ConfigError(
                 r.key("image"), "use an immutable tag (the commit SHA) or a digest, not 'latest'"
             )
+
+    concurrency = r.integer("concurrency", 4 if gpu else 2, low=1, high=MAX_CONCURRENCY)
+    queue_size = r.integer("queueSize", concurrency, low=0, high=MAX_QUEUE)
+    workers = _workers(gpu, cpu)
+    per_instance = workers * (concurrency + queue_size + CONCURRENCY_HEADROOM)
+    if per_instance > MAX_CONTAINER_CONCURRENCY:
+        raise ConfigError(
+            r.key("queueSize"),
+            f"{workers} worker(s) x (concurrency {concurrency} + queueSize {queue_size} + "
+            f"{CONCURRENCY_HEADROOM}) = {per_instance} requests per instance, over Cloud Run's "
+            f"{MAX_CONTAINER_CONCURRENCY}; lower queueSize or concurrency",
+        )
+
+    rate_limit = r.integer("rateLimitPerMinute", 30, low=1, high=MAX_BAN_RATE)
+    ban_duration_s = r.integer("banDurationSeconds", 600, low=BAN_DURATIONS_S[0], high=BAN_DURATIONS_S[-1])
+    if ban_duration_s not in BAN_DURATIONS_S:
+        raise ConfigError(
+            r.key("banDurationSeconds"),
+            f"one of {', '.join(map(str, BAN_DURATIONS_S))}, got {ban_duration_s}",
+        )
+
+    billing_account = r.optional("billingAccount")
+    if billing_account is not None:
+        billing_account = billing_account.upper()
+        if not _BILLING_ACCOUNT_RE.match(billing_account):
+            raise ConfigError(
+                r.key("billingAccount"),
+                f"expected a billing account id such as 012345-6789AB-CDEF01, got {billing_account!r}",
+            )
+    budget_amount = (
+        None if r.optional("budgetAmount") is None else r.integer("budgetAmount", 0, low=1, high=10**9)
+    )
+    if billing_account is not None and budget_amount is None:
+        raise ConfigError(
+            r.key("budgetAmount"),
+            "required with billingAccount: the monthly budget, in the account's currency",
+        )
+    if budget_amount is not None and billing_account is None:
+        raise ConfigError(
+            r.key("billingAccount"), "required with budgetAmount: the billing account the budget watches"
+        )
 
     domain = r.require("domain").lower()
     if not _DOMAIN_RE.match(domain):
@@ -250,16 +363,24 @@ def _parse(r: _Reader, gcp_get: Getter, stack: str) -> DeployConfig:
         memory_gib=memory_gib,
         min_instances=min_instances,
         max_instances=max_instances,
-        concurrency=r.integer("concurrency", 4 if gpu else 2, low=1, high=MAX_CONCURRENCY),
+        concurrency=concurrency,
+        queue_size=queue_size,
         request_timeout_s=r.integer("requestTimeoutSeconds", 300, low=10, high=MAX_REQUEST_TIMEOUT_S),
         model_name=_segment(r, "modelName", "bn-xtts"),
         model_version=_segment(r, "modelVersion", "v1"),
+        model_version_set=r.optional("modelVersion") is not None,
         model_variant=variant,
         image=image,
         domain=domain,
         alert_email=alert_email,
         allow_list=_allow_list(r),
-        rate_limit_per_minute=r.integer("rateLimitPerMinute", 30, low=1, high=10000),
+        rate_limit_per_minute=rate_limit,
+        ban_threshold=r.integer("banThreshold", 300, low=1, high=MAX_BAN_RATE),
+        ban_duration_s=ban_duration_s,
+        edge_require_auth=r.boolean("edgeRequireAuth", False),
+        waf_preview=r.boolean("wafPreview", False),
+        billing_account=billing_account,
+        budget_amount=budget_amount,
         batch_schedule=schedule,
         batch_time_zone=time_zone,
         batch_tasks=batch_tasks,
@@ -275,6 +396,10 @@ def _parse(r: _Reader, gcp_get: Getter, stack: str) -> DeployConfig:
         batch_output_days=r.integer("batchOutputDays", 30, low=1, high=3650),
         deletion_protection=r.boolean("deletionProtection", True),
     )
+
+
+def _workers(gpu: bool, cpu: int) -> int:
+    return 1 if gpu else max(1, cpu // 4)
 
 
 def _check_known(provided: Iterable[str]) -> None:
@@ -306,7 +431,14 @@ def tts_environment(cfg: DeployConfig) -> dict[str, str]:
         "TTS_MODEL_PATH": f"{bucket}/{cfg.model_prefix}",
         "TTS_MODEL_VARIANT": cfg.model_variant,
         "TTS_ENABLE_GPU": "true" if cfg.gpu else "false",
+        # One synthesis is one row of the GPT decode batch: the batch, the slots and the queue all
+        # follow `concurrency` (and `queueSize`), set explicitly so the serving side's defaults
+        # (16 rows on a GPU) cannot drift from what Cloud Run sends (container_concurrency).
+        "TTS_MAX_BATCH": str(cfg.concurrency),
         "TTS_MAX_CONCURRENT_REQUESTS": str(cfg.concurrency),
+        "TTS_QUEUE_SIZE": str(cfg.queue_size),
+        "TTS_WORKERS": str(cfg.workers),
+        "TTS_FORWARDED_FOR_HOPS": str(FORWARDED_FOR_HOPS),
         "TTS_CACHE_DIR": "/tmp/tts-cache",
         "TTS_VOICES_PATH": f"{bucket}/voices/",
         "TTS_LOG_LEVEL": cfg.log_level,
@@ -461,7 +593,11 @@ def from_pulumi() -> DeployConfig:
     """Read the current stack's configuration through the Pulumi SDK."""
     provided = {*pulumi.runtime.config.CONFIG.get(), *pulumi.runtime.config.get_config_env()}
     return parse_config(
-        pulumi.Config(NAMESPACE).get, pulumi.Config("gcp").get, stack=pulumi.get_stack(), provided=provided
+        pulumi.Config(NAMESPACE).get,
+        pulumi.Config("gcp").get,
+        stack=pulumi.get_stack(),
+        provided=provided,
+        allow_rollback=os.environ.get(ALLOW_ROLLBACK_ENV, "").strip().lower() in ("1", "true", "yes"),
     )
 
 

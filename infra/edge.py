@@ -13,10 +13,51 @@ compute = gcp.compute
 LB_SCHEME = "EXTERNAL_MANAGED"
 MIN_TLS = "TLS_1_2"
 DEFAULT_RULE_PRIORITY = 2147483647
+# Cloud Armor evaluates rules in priority order and stops at the first match; a throttle or
+# rate-based ban rule whose conform action is `allow` ends the evaluation for every request it
+# matches. So everything that denies comes first: the edge probe, the WAF, the missing-key rule;
+# then /health (allow-list only), then the per-IP rate rules, then the default.
+EDGE_PROBE_PRIORITY = 100
+WAF_PRIORITY = 200
+AUTH_PRIORITY = 300
 HEALTH_PRIORITY = 900
 THROTTLE_PRIORITY = 1000
 RATE_LIMIT_WINDOW_S = 60
 TOO_MANY_REQUESTS = "deny(429)"
+# Requests the edge answers itself, so that an uptime check can prove DNS, the certificate, the
+# load balancer and Cloud Armor work without ever reaching (and waking) the GPU: a request for this
+# path is denied with 403 by the first rule. The app never answers 403 (it answers 401 without a
+# key), so a 403 can only come from this rule; if the policy were detached the check would fail.
+EDGE_PROBE_PATH = "/__edge/probe"
+EDGE_PROBE_STATUS = 403
+# A ban counts requests over the per-minute limit within this window.
+BAN_WINDOW_S = 600
+
+# Cloud Armor preconfigured WAF rules (OWASP CRS 3.3, https://cloud.google.com/armor/docs/waf-rules)
+# at sensitivity 1: only the paranoia-level-1 signatures, the ones the CRS itself runs by default
+# because they rarely fire on legitimate traffic (https://cloud.google.com/armor/docs/rule-tuning).
+# From sensitivity 2 on, signatures such as 942430 ("restricted SQL character anomaly": more than a
+# dozen characters like + / = in one value) fire on every base64 reference clip. The request bodies
+# are JSON (Bangla text; clips as base64), parsed as JSON (advanced_options_config.json_parsing
+# below) so the WAF inspects the values, not the JSON syntax around them
+# (https://cloud.google.com/armor/docs/content-parsing). One level-1 signature is opted out: 941310
+# ("US-ASCII malformed encoding XSS filter") takes a byte 0xBC followed later by 0xBE or '>' for an
+# ill-encoded tag, and UTF-8 Bengali (U+0980-U+09FF) is written with exactly those continuation
+# bytes ("়" is E0 A6 BC, "া" is E0 A6 BE), so it would block ordinary Bangla sentences.
+# Multipart uploads (POST /voices with a raw audio file) are not parsed: their first bytes are
+# inspected as they are, so an audio file can match by chance; clients can send the clip as JSON
+# base64 instead. Set wafPreview to log matches without blocking while checking real traffic
+# (https://cloud.google.com/armor/docs/configure-waf), then opt out what misfires.
+WAF_SENSITIVITY = 1
+WAF_RULES: dict[str, tuple[str, ...]] = {
+    "sqli-v33-stable": (),
+    "xss-v33-stable": ("owasp-crs-v030301-id941310-xss",),
+    "lfi-v33-stable": (),
+    "rce-v33-stable": (),
+    "rfi-v33-stable": (),
+    "scannerdetection-v33-stable": (),
+    "protocolattack-v33-stable": (),
+}
 
 
 def _src_match(ranges: list[str]) -> compute.SecurityPolicyRuleMatchArgs:
@@ -26,42 +67,99 @@ def _src_match(ranges: list[str]) -> compute.SecurityPolicyRuleMatchArgs:
     )
 
 
-def armor_rules(cfg: DeployConfig) -> list[compute.SecurityPolicyRuleArgs]:
-    """Per-client-IP throttling (429 over the limit); with an allow-list, only listed ranges
-    (and /health) are throttled-and-allowed and everything else gets 403."""
-    throttle = compute.SecurityPolicyRuleRateLimitOptionsArgs(
+def _expr(expression: str) -> compute.SecurityPolicyRuleMatchArgs:
+    return compute.SecurityPolicyRuleMatchArgs(
+        expr=compute.SecurityPolicyRuleMatchExprArgs(expression=expression)
+    )
+
+
+def waf_expression(rule: str, opt_out: tuple[str, ...]) -> str:
+    options = f"'sensitivity': {WAF_SENSITIVITY}"
+    if opt_out:
+        options += ", 'opt_out_rule_ids': [" + ", ".join(f"'{i}'" for i in opt_out) + "]"
+    return f"evaluatePreconfiguredWaf('{rule}', {{{options}}})"
+
+
+# The app takes its API key only as `Authorization: Bearer <key>` (function/http/auth.py; no
+# X-API-Key or query parameter), and /health is its only public path.
+MISSING_KEY_EXPRESSION = (
+    f"request.path != '{HEALTH_PATH}' && !(has(request.headers['authorization']) && "
+    "request.headers['authorization'].lower().startsWith('bearer '))"
+)
+
+
+def rate_limit(cfg: DeployConfig) -> compute.SecurityPolicyRuleRateLimitOptionsArgs:
+    """Per client IP: over rateLimitPerMinute a request gets 429 (the throttle), and a client
+    whose over-limit requests pass banThreshold within 10 minutes gets 429 for everything for
+    banDurationSeconds (the ban). Both live in one `rate_based_ban` rule: with first-match
+    evaluation a separate ban rule would either end evaluation for every request (conform: allow)
+    before the throttle saw it, or never see them after it."""
+    return compute.SecurityPolicyRuleRateLimitOptionsArgs(
         conform_action="allow",
         exceed_action=TOO_MANY_REQUESTS,
         enforce_on_key="IP",
         rate_limit_threshold=compute.SecurityPolicyRuleRateLimitOptionsRateLimitThresholdArgs(
             count=cfg.rate_limit_per_minute, interval_sec=RATE_LIMIT_WINDOW_S
         ),
+        ban_threshold=compute.SecurityPolicyRuleRateLimitOptionsBanThresholdArgs(
+            count=cfg.ban_threshold, interval_sec=BAN_WINDOW_S
+        ),
+        ban_duration_sec=cfg.ban_duration_s,
     )
+
+
+def armor_rules(cfg: DeployConfig) -> list[compute.SecurityPolicyRuleArgs]:
+    """The edge probe, the WAF, the optional missing-key rule, then per-client-IP rate limits
+    (with an allow-list, only listed ranges and /health are rate-limited-and-allowed; everything
+    else gets 403)."""
+    limits = rate_limit(cfg)
+    rules = [
+        compute.SecurityPolicyRuleArgs(
+            priority=EDGE_PROBE_PRIORITY,
+            action=f"deny({EDGE_PROBE_STATUS})",
+            description="edge uptime probe: answered here, never reaches the service",
+            match=_expr(f"request.path == '{EDGE_PROBE_PATH}'"),
+        )
+    ]
+    rules += [
+        compute.SecurityPolicyRuleArgs(
+            priority=WAF_PRIORITY + i,
+            action="deny(403)",
+            preview=cfg.waf_preview,
+            description=f"WAF {rule} sensitivity {WAF_SENSITIVITY}",
+            match=_expr(waf_expression(rule, opt_out)),
+        )
+        for i, (rule, opt_out) in enumerate(WAF_RULES.items())
+    ]
+    if cfg.edge_require_auth:
+        # Scanners without a key are turned away here: they never start (and pay for) a GPU.
+        rules.append(
+            compute.SecurityPolicyRuleArgs(
+                priority=AUTH_PRIORITY,
+                action="deny(403)",
+                description="no 'Authorization: Bearer' header (all but /health)",
+                match=_expr(MISSING_KEY_EXPRESSION),
+            )
+        )
     sources = allow_list_chunks(cfg) or [["*"]]
-    rules = []
     if cfg.allow_list:
-        # The uptime checkers' addresses are Google's and change: /health (nothing secret in it)
-        # stays reachable for them, still rate-limited.
+        # /health (nothing secret in it) stays reachable from anywhere, still rate-limited.
         rules.append(
             compute.SecurityPolicyRuleArgs(
                 priority=HEALTH_PRIORITY,
-                action="throttle",
-                description="uptime checks: /health from anywhere, rate-limited",
-                match=compute.SecurityPolicyRuleMatchArgs(
-                    expr=compute.SecurityPolicyRuleMatchExprArgs(
-                        expression=f"request.path == '{HEALTH_PATH}'"
-                    )
-                ),
-                rate_limit_options=throttle,
+                action="rate_based_ban",
+                description="/health from anywhere, rate-limited",
+                match=_expr(f"request.path == '{HEALTH_PATH}'"),
+                rate_limit_options=limits,
             )
         )
     rules += [
         compute.SecurityPolicyRuleArgs(
             priority=THROTTLE_PRIORITY + i,
-            action="throttle",
-            description=f"per-IP rate limit: {cfg.rate_limit_per_minute} requests/minute",
+            action="rate_based_ban",
+            description=f"per-IP: 429 over {cfg.rate_limit_per_minute}/min, ban past {cfg.ban_threshold}",
             match=_src_match(ranges),
-            rate_limit_options=throttle,
+            rate_limit_options=limits,
         )
         for i, ranges in enumerate(sources)
     ]
@@ -104,7 +202,8 @@ class Edge(pulumi.ComponentResource):
             name=f"{cfg.name}-armor",
             project=p,
             type="CLOUD_ARMOR",
-            description="Bangla TTS: per-IP rate limit and optional allow-list",
+            description="Bangla TTS: edge probe, WAF, per-IP rate limit and ban, optional key and allow-list",
+            advanced_options_config=compute.SecurityPolicyAdvancedOptionsConfigArgs(json_parsing="STANDARD"),
             rules=armor_rules(cfg),
             opts=child,
         )

@@ -1,5 +1,18 @@
-"""Monitoring: uptime check through the load balancer, log-based metrics from the service's
-structured logs, alert policies (service and batch job) and a dashboard."""
+"""Monitoring: the edge watched without waking the GPU, log-based metrics from the service's
+structured logs, alert policies (service, edge and batch job) and a dashboard.
+
+Scale to zero holds: with minInstances 0 nothing scheduled reaches the container. An uptime check
+on /health every minute from every checker region kept an L4 instance up around the clock (and a
+cold instance failed the check's 10 s timeout). Instead:
+- an uptime check on a path Cloud Armor answers itself (infra/edge.py EDGE_PROBE_PATH, 403): DNS,
+  the certificate, the load balancer and the security policy, every 5 minutes, never the service;
+- an alert on that check's SSL certificate expiry (a managed certificate that stops renewing, e.g.
+  after DNS moved away);
+- an alert on the load balancer's own 5xx ratio (loadbalancing.googleapis.com/https/request_count):
+  what clients saw, including backend connection failures the service never logged;
+- the /health uptime check through the load balancer only with minInstances >= 1, where an instance
+  is up anyway.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +24,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.config import DeployConfig
+from infra.edge import EDGE_PROBE_PATH, EDGE_PROBE_STATUS
 from infra.schedule import batch_job_name
 from infra.service import HEALTH_PATH
 
@@ -20,6 +34,23 @@ WINDOW = "300s"
 RUN_REQUESTS = "run.googleapis.com/request_count"
 RUN_LATENCIES = "run.googleapis.com/request_latencies"
 RUN_INSTANCES = "run.googleapis.com/container/instance_count"
+# Instances by `state`: "active" serve requests, "idle" are kept warm (minInstances) or winding
+# down; only active instances count against "running at maxInstances"
+# (https://cloud.google.com/monitoring/api/metrics_gcp_p_z#gcp-run).
+ACTIVE = 'metric.label.state="active"'
+# Global external Application Load Balancer metrics, monitored resource https_lb_rule; the
+# response_code_class label is an integer (200, 300, 400, 500)
+# (https://cloud.google.com/load-balancing/docs/metrics).
+LB_REQUESTS = "loadbalancing.googleapis.com/https/request_count"
+UPTIME_PASSED = "monitoring.googleapis.com/uptime_check/check_passed"
+# Days left on the certificate an uptime check with validate_ssl saw
+# (https://cloud.google.com/monitoring/uptime-checks/uptime-alerting-policies).
+SSL_DAYS_LEFT = "monitoring.googleapis.com/uptime_check/time_until_ssl_cert_expires"
+CERT_ALERT_DAYS = 14
+EDGE_PROBE_PERIOD = "300s"
+# A log-match alert notifies at most once per this period and closes after this long without a match.
+LOG_ALERT_RATE = "300s"
+LOG_ALERT_AUTO_CLOSE = "1800s"
 # Cloud Run job metrics, on the monitored resource cloud_run_job (label job_name): completed
 # executions and completed task attempts, each counted by its `result` label ("failed" for a
 # failure). https://cloud.google.com/run/docs/monitoring lists them for jobs; the metric
@@ -77,6 +108,18 @@ def run_metric_filter(cfg: DeployConfig, metric: str, extra: str = "") -> str:
     return f"{f} AND {extra}" if extra else f
 
 
+def lb_metric_filter(cfg: DeployConfig, extra: str = "") -> str:
+    f = (
+        f'metric.type="{LB_REQUESTS}" AND resource.type="https_lb_rule" AND '
+        f'resource.label.url_map_name="{cfg.name}-https"'
+    )
+    return f"{f} AND {extra}" if extra else f
+
+
+def uptime_filter(metric: str, check_id: str) -> str:
+    return f'metric.type="{metric}" AND resource.type="uptime_url" AND metric.label.check_id="{check_id}"'
+
+
 def job_metric_filter(cfg: DeployConfig, metric: str, extra: str = "") -> str:
     f = (
         f'metric.type="{metric}" AND resource.type="cloud_run_job" AND '
@@ -110,28 +153,21 @@ class Monitoring(pulumi.ComponentResource):
             labels={"email_address": cfg.alert_email},
             opts=child,
         )
-        self.uptime = mon.UptimeCheckConfig(
-            f"{name}-health",
-            project=p,
-            display_name=f"{cfg.name} /health via load balancer",
-            period="60s",
-            timeout="10s",
-            checker_type="STATIC_IP_CHECKERS",
-            http_check=mon.UptimeCheckConfigHttpCheckArgs(
-                path=HEALTH_PATH,
-                port=443,
-                use_ssl=True,
-                validate_ssl=True,
-                request_method="GET",
-                accepted_response_status_codes=[
-                    mon.UptimeCheckConfigHttpCheckAcceptedResponseStatusCodeArgs(status_value=200)
-                ],
-            ),
-            monitored_resource=mon.UptimeCheckConfigMonitoredResourceArgs(
-                type="uptime_url", labels={"project_id": p, "host": cfg.domain}
-            ),
-            opts=child,
+        self.edge_probe = self._uptime_check(
+            f"{name}-edge",
+            cfg,
+            f"{cfg.name} edge (Cloud Armor answers {EDGE_PROBE_PATH}; never the service)",
+            path=EDGE_PROBE_PATH,
+            status=EDGE_PROBE_STATUS,
+            period=EDGE_PROBE_PERIOD,
         )
+        # With minInstances >= 1 an instance is up anyway: checking /health through the load
+        # balancer costs nothing more and proves the service answers. With 0 it would keep one up.
+        self.uptime: mon.UptimeCheckConfig | None = None
+        if cfg.min_instances >= 1:
+            self.uptime = self._uptime_check(
+                f"{name}-health", cfg, f"{cfg.name} /health via load balancer", path=HEALTH_PATH, status=200
+            )
 
         self.log_metrics = {
             m.suffix: gcp.logging.Metric(
@@ -153,33 +189,40 @@ class Monitoring(pulumi.ComponentResource):
             )
             for m in LOG_METRICS
         }
-        self.cold_start_metric = gcp.logging.Metric(
-            f"{name}-cold-start-failures",
-            name=f"{cfg.name}_cold_start_failures",
-            project=p,
-            description="Instances whose startup probe on /health never passed",
-            filter=cold_start_failure_filter(cfg),
-            metric_descriptor=gcp.logging.MetricMetricDescriptorArgs(
-                metric_kind="DELTA", value_type="INT64", unit="1"
-            ),
-            opts=child,
-        )
-
-        self.alerts = {
-            "uptime": self._alert(
+        self.alerts: dict[str, mon.AlertPolicy] = {
+            "edge": self._alert(
                 name,
                 cfg,
-                "uptime",
-                f"{cfg.name}: /health failing through the load balancer",
-                self.uptime.uptime_check_id.apply(
-                    lambda cid: (
-                        'metric.type="monitoring.googleapis.com/uptime_check/check_passed" AND '
-                        f'resource.type="uptime_url" AND metric.label.check_id="{cid}"'
-                    )
-                ),
+                "edge",
+                f"{cfg.name}: edge probe failing (DNS, certificate, load balancer or Cloud Armor)",
+                self.edge_probe.uptime_check_id.apply(lambda cid: uptime_filter(UPTIME_PASSED, cid)),
                 comparison="COMPARISON_LT",
                 threshold=0.5,
-                aggregation=_agg("ALIGN_FRACTION_TRUE", "REDUCE_MEAN"),
+                aggregation=_agg("ALIGN_FRACTION_TRUE", "REDUCE_MEAN", period="900s"),
+                duration="900s",
+            ),
+            "certificate": self._alert(
+                name,
+                cfg,
+                "certificate",
+                f"{cfg.name}: TLS certificate for {cfg.domain} expires in under {CERT_ALERT_DAYS} days",
+                self.edge_probe.uptime_check_id.apply(lambda cid: uptime_filter(SSL_DAYS_LEFT, cid)),
+                comparison="COMPARISON_LT",
+                threshold=CERT_ALERT_DAYS,
+                aggregation=_agg("ALIGN_MIN", "REDUCE_MIN", period="1200s"),
+                duration="600s",
+                severity="WARNING",
+            ),
+            "edge-5xx": self._alert(
+                name,
+                cfg,
+                "edge-5xx",
+                f"{cfg.name}: load balancer 5xx ratio above {FIVE_XX_RATIO:.0%}",
+                lb_metric_filter(cfg, "metric.label.response_code_class=500"),
+                comparison="COMPARISON_GT",
+                threshold=FIVE_XX_RATIO,
+                aggregation=_agg("ALIGN_RATE"),
+                denominator=lb_metric_filter(cfg),
             ),
             "5xx": self._alert(
                 name,
@@ -206,28 +249,24 @@ class Monitoring(pulumi.ComponentResource):
                 name,
                 cfg,
                 "max-instances",
-                f"{cfg.name}: running at maxInstances ({cfg.max_instances})",
-                run_metric_filter(cfg, RUN_INSTANCES),
+                f"{cfg.name}: running at maxInstances ({cfg.max_instances} active)",
+                run_metric_filter(cfg, RUN_INSTANCES, ACTIVE),
                 comparison="COMPARISON_GT",
                 threshold=cfg.max_instances - 0.5,
                 aggregation=_agg("ALIGN_MAX", period="60s"),
                 duration="600s",
             ),
-            "cold-start": self._alert(
+            # A log-match condition, not a threshold on a log-based metric: a brand-new log-based
+            # metric takes minutes to become visible to Cloud Monitoring, and an alert policy
+            # created on it in the same `pulumi up` fails on a fresh project. A log-match condition
+            # references no metric, so the first run succeeds; it notifies at most every
+            # LOG_ALERT_RATE (https://cloud.google.com/logging/docs/alerting/log-based-alerts).
+            "cold-start": self._log_alert(
                 name,
                 cfg,
                 "cold-start",
                 f"{cfg.name}: instances failing to start (startup probe on /health)",
-                self.cold_start_metric.name.apply(
-                    lambda n: (
-                        f'metric.type="logging.googleapis.com/user/{n}" AND '
-                        'resource.type="cloud_run_revision"'
-                    )
-                ),
-                comparison="COMPARISON_GT",
-                threshold=0,
-                aggregation=_agg("ALIGN_SUM"),
-                duration="0s",
+                cold_start_failure_filter(cfg),
             ),
             # An execution fails when one of its tasks failed all 1 + batchMaxRetries attempts
             # (function.batch exits non-zero only for failures a retry can fix): that task's
@@ -269,7 +308,74 @@ class Monitoring(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        self.register_outputs({"uptime_check": self.uptime.uptime_check_id})
+        if self.uptime is not None:
+            self.alerts["uptime"] = self._alert(
+                name,
+                cfg,
+                "uptime",
+                f"{cfg.name}: /health failing through the load balancer",
+                self.uptime.uptime_check_id.apply(lambda cid: uptime_filter(UPTIME_PASSED, cid)),
+                comparison="COMPARISON_LT",
+                threshold=0.5,
+                aggregation=_agg("ALIGN_FRACTION_TRUE", "REDUCE_MEAN"),
+            )
+        self.register_outputs({"edge_probe": self.edge_probe.uptime_check_id})
+
+    def _uptime_check(
+        self, name: str, cfg: DeployConfig, title: str, *, path: str, status: int, period: str = "60s"
+    ) -> mon.UptimeCheckConfig:
+        return mon.UptimeCheckConfig(
+            name,
+            project=cfg.project,
+            display_name=title,
+            period=period,
+            timeout="10s",
+            checker_type="STATIC_IP_CHECKERS",
+            http_check=mon.UptimeCheckConfigHttpCheckArgs(
+                path=path,
+                port=443,
+                use_ssl=True,
+                validate_ssl=True,
+                request_method="GET",
+                accepted_response_status_codes=[
+                    mon.UptimeCheckConfigHttpCheckAcceptedResponseStatusCodeArgs(status_value=status)
+                ],
+            ),
+            monitored_resource=mon.UptimeCheckConfigMonitoredResourceArgs(
+                type="uptime_url", labels={"project_id": cfg.project, "host": cfg.domain}
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _log_alert(
+        self, name: str, cfg: DeployConfig, signal: str, title: str, log_filter: str
+    ) -> mon.AlertPolicy:
+        return mon.AlertPolicy(
+            f"{name}-{signal}",
+            project=cfg.project,
+            display_name=title,
+            combiner="OR",
+            severity="ERROR",
+            notification_channels=[self.channel.id],
+            user_labels={"app": "bn-xtts", "signal": signal.replace("-", "_")},
+            documentation=mon.AlertPolicyDocumentationArgs(
+                mime_type="text/markdown",
+                content=f"Service `{cfg.name}` in `{cfg.region}`. See README.md, section Deploy.",
+            ),
+            conditions=[
+                mon.AlertPolicyConditionArgs(
+                    display_name=title,
+                    condition_matched_log=mon.AlertPolicyConditionConditionMatchedLogArgs(filter=log_filter),
+                )
+            ],
+            alert_strategy=mon.AlertPolicyAlertStrategyArgs(
+                notification_rate_limit=mon.AlertPolicyAlertStrategyNotificationRateLimitArgs(
+                    period=LOG_ALERT_RATE
+                ),
+                auto_close=LOG_ALERT_AUTO_CLOSE,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _alert(
         self,
@@ -362,6 +468,13 @@ def dashboard(cfg: DeployConfig, log_metric_names: list[str]) -> dict[str, Any]:
         _chart(
             "Requests by status class",
             run_metric_filter(cfg, RUN_REQUESTS),
+            "ALIGN_RATE",
+            "REDUCE_SUM",
+            ["metric.label.response_code_class"],
+        ),
+        _chart(
+            "Load balancer requests by status class (what clients saw)",
+            lb_metric_filter(cfg),
             "ALIGN_RATE",
             "REDUCE_SUM",
             ["metric.label.response_code_class"],

@@ -68,14 +68,23 @@ class TtsService(pulumi.ComponentResource):
             ingress=INGRESS,
             deletion_protection=cfg.deletion_protection,
             labels={"app": "bn-xtts", "stack": cfg.stack},
+            # Service-level bounds, not the template's: a template's max_instance_count is per
+            # revision, so during a rollout the old and the new revision could each run that many
+            # (and hold that many GPUs of the quota). The service-level maximum is "combined ... for
+            # all revisions receiving traffic", and takes effect at once, not at the next revision
+            # (https://cloud.google.com/run/docs/configuring/max-instances; pulumi-gcp 10.2
+            # cloudrunv2.ServiceScalingArgs). No scaling block on the template at all.
+            scaling=run.ServiceScalingArgs(
+                min_instance_count=cfg.min_instances, max_instance_count=cfg.max_instances
+            ),
             template=run.ServiceTemplateArgs(
                 service_account=service_account,
                 execution_environment="EXECUTION_ENVIRONMENT_GEN2",
                 timeout=f"{cfg.request_timeout_s}s",
-                max_instance_request_concurrency=cfg.concurrency,
-                scaling=run.ServiceTemplateScalingArgs(
-                    min_instance_count=cfg.min_instances, max_instance_count=cfg.max_instances
-                ),
+                # Slots + wait queue + headroom (infra/config.py): /health, /voices and monitoring
+                # calls never compete with syntheses for a slot, and an instance answers its own
+                # 429 when the queue is full instead of Cloud Run scaling out or queueing at the edge.
+                max_instance_request_concurrency=cfg.container_concurrency,
                 node_selector=run.ServiceTemplateNodeSelectorArgs(accelerator=cfg.gpu_type)
                 if cfg.gpu
                 else None,

@@ -3,33 +3,45 @@
 from __future__ import annotations
 
 import pulumi
+import pulumi_gcp as gcp
 
+from infra import release as releases
+from infra.apis import Apis
+from infra.billing import Budget
 from infra.config import DeployConfig
 from infra.edge import Edge
 from infra.identity import Identity
 from infra.monitoring import Monitoring
+from infra.preflight import Lookups, ProviderLookups
 from infra.registry import ImageRegistry
 from infra.schedule import BatchSchedule
 from infra.service import TtsService
 from infra.storage import ModelStorage
 
 
-def build(cfg: DeployConfig, api_keys: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
-    storage = ModelStorage("storage", cfg)
-    registry = ImageRegistry("registry", cfg)
-    identity = Identity("identity", cfg, bucket_name=storage.bucket_name, api_keys=api_keys)
+def build(
+    cfg: DeployConfig, api_keys: pulumi.Input[str], lookups: Lookups | None = None
+) -> dict[str, pulumi.Input[str]]:
+    # Decided before anything is declared: a refusal (missing bundle, missing image, a rollback
+    # without the flag) stops `pulumi preview` with nothing changed.
+    plan = releases.plan(cfg, lookups or ProviderLookups())
+    cfg = plan.cfg
+
+    apis = Apis("apis", cfg)
+    after_apis = pulumi.ResourceOptions(depends_on=apis.all())
+    storage = ModelStorage("storage", cfg, opts=after_apis)
+    registry = ImageRegistry("registry", cfg, opts=after_apis)
+    identity = Identity("identity", cfg, bucket_name=storage.bucket_name, api_keys=api_keys, opts=after_apis)
     outputs: dict[str, pulumi.Input[str]] = {
         "bucket": storage.bucket_name,
         "image_repository": registry.url,
         "runtime_service_account": identity.runtime.email,
         "batch_service_account": identity.batch.email,
     }
-    if cfg.image is None:
-        # Bootstrap: the registry must exist before the first image can be pushed to it.
-        pulumi.log.warn(
-            "bn-xtts:image is not set: created the bucket, registry and identities only. "
-            "Push an image to the image_repository output, set bn-xtts:image and run `pulumi up` again."
-        )
+    if plan.release is None or cfg.image is None:
+        # Bootstrap: the bucket and the registry must exist before a bundle can be uploaded and an
+        # image pushed; the service is declared only once both are there.
+        pulumi.log.warn(plan.reason)
         return outputs
 
     service = TtsService(
@@ -41,11 +53,19 @@ def build(cfg: DeployConfig, api_keys: pulumi.Input[str]) -> dict[str, pulumi.In
         api_keys_version=identity.api_keys_version.version,
         # The revision reads the secret and the bucket as soon as it starts.
         opts=pulumi.ResourceOptions(
-            depends_on=[identity.api_keys_access, identity.models_reader, identity.data_writer]
+            depends_on=[*apis.all(), identity.api_keys_access, identity.models_reader, identity.data_writer]
         ),
     )
-    edge = Edge("edge", cfg, service_name=service.service.name)
-    Monitoring("monitoring", cfg, opts=pulumi.ResourceOptions(depends_on=[edge]))
+    edge = Edge("edge", cfg, service_name=service.service.name, opts=after_apis)
+    monitoring = Monitoring("monitoring", cfg, opts=pulumi.ResourceOptions(depends_on=[*apis.all(), edge]))
+    if cfg.billing_account:
+        Budget(
+            "budget",
+            cfg,
+            notification_channel=monitoring.channel.id,
+            depends_on=apis.all(),
+            opts=after_apis,
+        )
     batch = BatchSchedule(
         "batch",
         cfg,
@@ -53,12 +73,25 @@ def build(cfg: DeployConfig, api_keys: pulumi.Input[str]) -> dict[str, pulumi.In
         service_account=identity.batch.email,
         invoker_account=identity.invoker.email,
         # An execution reads and writes the bucket as soon as it starts.
-        opts=pulumi.ResourceOptions(depends_on=[identity.batch_reader, identity.batch_writer]),
+        opts=pulumi.ResourceOptions(depends_on=[*apis.all(), identity.batch_reader, identity.batch_writer]),
+    )
+    # Written only after the service and the job took the release: the next run starts from it.
+    record = gcp.storage.BucketObject(
+        "release",
+        bucket=storage.bucket_name,
+        name=releases.record_name(cfg),
+        content=plan.release.to_json(),
+        content_type="application/json",
+        # Same object name: never create the replacement before deleting the old one (which would
+        # then delete the new content: https://github.com/pulumi/pulumi-gcp/issues/152).
+        opts=pulumi.ResourceOptions(depends_on=[service, batch], delete_before_replace=True),
     )
     outputs.update(
         {
             "url": edge.url,
             "image": cfg.image,
+            "model_version": cfg.model_version,
+            "release_record": pulumi.Output.concat("gs://", record.bucket, "/", record.name),
             "load_balancer_ip": edge.address.address,
             "run_app_url": service.service.uri,
             "service": service.service.name,

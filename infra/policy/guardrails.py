@@ -30,16 +30,43 @@ PROJECT_IAM = (
 ARMOR = "gcp:compute/securityPolicy:SecurityPolicy"
 SCHEDULER = "gcp:cloudscheduler/job:Job"
 ALERT = "gcp:monitoring/alertPolicy:AlertPolicy"
+UPTIME = "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig"
 
 GPU = "nvidia.com/gpu"
 GPU_MIN_CPU = 4
 GPU_MIN_MEMORY_GIB = 16
 HEALTH_PATH = "/health"
 CONCURRENCY_ENV = "TTS_MAX_CONCURRENT_REQUESTS"
+BATCH_ENV = "TTS_MAX_BATCH"
+QUEUE_ENV = "TTS_QUEUE_SIZE"
+WORKERS_ENV = "TTS_WORKERS"
+# Requests beyond slots + queue per worker: gunicorn's extra threads (function/gunicorn.conf.py).
+CONCURRENCY_HEADROOM = 4
+# The path Cloud Armor answers itself (infra/edge.py): the only one an uptime check may probe
+# while the service scales to zero.
+EDGE_PROBE_PATH = "/__edge/probe"
+WAF_RULES = (
+    "sqli-v33-stable",
+    "xss-v33-stable",
+    "lfi-v33-stable",
+    "rce-v33-stable",
+    "rfi-v33-stable",
+    "scannerdetection-v33-stable",
+    "protocolattack-v33-stable",
+)
 SECRET_ENVS = ("TTS_API_KEYS",)
 LB_ONLY_INGRESS = ("INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER", "INGRESS_TRAFFIC_INTERNAL_ONLY")
 PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
-REQUIRED_ALERT_SIGNALS = ("5xx", "latency", "max_instances", "cold_start", "batch_failed")
+REQUIRED_ALERT_SIGNALS = (
+    "5xx",
+    "latency",
+    "max_instances",
+    "cold_start",
+    "batch_failed",
+    "edge",
+    "edge_5xx",
+    "certificate",
+)
 
 
 def _containers(props: Props, *, job: bool) -> tuple[Props, Sequence[Props]]:
@@ -93,19 +120,54 @@ def gpu_shape(props: Props, *, job: bool = False) -> list[str]:
 
 
 def concurrency_matches_env(props: Props) -> list[str]:
-    """Cloud Run must never send an instance more requests than the engine admits."""
+    """Cloud Run sends an instance at most what its workers can hold: each worker's synthesis slots
+    (TTS_MAX_CONCURRENT_REQUESTS, equal to TTS_MAX_BATCH, the decode batch), its wait queue
+    (TTS_QUEUE_SIZE) and a few requests that never take a slot (/health, /voices, monitoring, the
+    app's own 429s). Equal to the number of gunicorn threads, so no request waits for a thread."""
     template, containers = _containers(props, job=False)
     limit = template.get("maxInstanceRequestConcurrency")
+    envs: dict[str, Any] = {}
     for c in containers:
         for env in c.get("envs") or []:
-            if env.get("name") == CONCURRENCY_ENV:
-                if limit is None or str(int(limit)) != str(env.get("value")):
-                    return [
-                        f"maxInstanceRequestConcurrency ({limit}) must equal {CONCURRENCY_ENV} "
-                        f"({env.get('value')})"
-                    ]
-                return []
-    return [f"the container must set {CONCURRENCY_ENV} to maxInstanceRequestConcurrency ({limit})"]
+            if "value" in env:
+                envs[env.get("name")] = env.get("value")
+    missing = [n for n in (CONCURRENCY_ENV, BATCH_ENV, QUEUE_ENV, WORKERS_ENV) if n not in envs]
+    if missing:
+        return [f"the container must set {', '.join(missing)} (the engine's slots, batch, queue, workers)"]
+    try:
+        slots, batch, queue, workers = (
+            int(envs[n]) for n in (CONCURRENCY_ENV, BATCH_ENV, QUEUE_ENV, WORKERS_ENV)
+        )
+    except (TypeError, ValueError):
+        return ["TTS_MAX_CONCURRENT_REQUESTS, TTS_MAX_BATCH, TTS_QUEUE_SIZE and TTS_WORKERS must be integers"]
+    problems = []
+    if batch != slots:
+        problems.append(
+            f"{BATCH_ENV} ({batch}) must equal {CONCURRENCY_ENV} ({slots}): one synthesis, one row"
+        )
+    expected = workers * (slots + queue + CONCURRENCY_HEADROOM)
+    if limit is None or int(limit) != expected:
+        problems.append(
+            f"maxInstanceRequestConcurrency ({limit}) must be {WORKERS_ENV} x ({CONCURRENCY_ENV} + "
+            f"{QUEUE_ENV} + {CONCURRENCY_HEADROOM}) = {expected}"
+        )
+    return problems
+
+
+def service_level_scaling(props: Props) -> list[str]:
+    """The instance bounds are the service's (all revisions together), not a revision's: a
+    template maximum lets an old and a new revision each hold that many GPUs during a rollout."""
+    problems = []
+    scaling = props.get("scaling") or {}
+    if scaling.get("maxInstanceCount") in (None, 0):
+        problems.append("set scaling.maxInstanceCount on the service (the combined bound for all revisions)")
+    template_scaling = (props.get("template") or {}).get("scaling") or {}
+    for field in ("maxInstanceCount", "minInstanceCount"):
+        if template_scaling.get(field) is not None:
+            problems.append(
+                f"template.scaling.{field} is per revision; set it on the service's scaling instead"
+            )
+    return problems
 
 
 def health_probes(props: Props) -> list[str]:
@@ -182,16 +244,48 @@ def forbidden(reason: str) -> Check:
     return check
 
 
+def _rate_limited(rule: Props) -> bool:
+    options = rule.get("rateLimitOptions") or {}
+    return (
+        rule.get("action") in ("throttle", "rate_based_ban")
+        and options.get("exceedAction") == "deny(429)"
+        and options.get("enforceOnKey") in ("IP", "XFF_IP")  # the API default, ALL, is one shared bucket
+    )
+
+
 def armor_rate_limits_with_429(props: Props) -> list[str]:
-    for rule in props.get("rules") or []:
-        options = rule.get("rateLimitOptions") or {}
-        if (
-            rule.get("action") in ("throttle", "rate_based_ban")
-            and options.get("exceedAction") == "deny(429)"
-            and options.get("enforceOnKey") in ("IP", "XFF_IP")  # the API default, ALL, is one shared bucket
-        ):
-            return []
+    if any(_rate_limited(rule) for rule in props.get("rules") or []):
+        return []
     return ["the Cloud Armor policy needs a per-IP throttle rule whose exceedAction is deny(429)"]
+
+
+def _expression(rule: Props) -> str:
+    return str(((rule.get("match") or {}).get("expr") or {}).get("expression") or "")
+
+
+def armor_waf_before_allow(props: Props) -> list[str]:
+    """Each preconfigured WAF rule set denies, and comes before every rule that allows: Cloud Armor
+    stops at the first matching rule, so a WAF rule after an allowing rate limit never runs."""
+    rules = list(props.get("rules") or [])
+    allowing = [
+        int(r.get("priority", 0))
+        for r in rules
+        if r.get("action") == "allow" or (r.get("rateLimitOptions") or {}).get("conformAction") == "allow"
+    ]
+    first_allow = min(allowing, default=2**31)
+    problems = []
+    for name in WAF_RULES:
+        found = [r for r in rules if f"evaluatePreconfiguredWaf('{name}'" in _expression(r)]
+        if not found:
+            problems.append(f"no Cloud Armor rule evaluates the preconfigured WAF rule {name}")
+        elif not any(
+            str(r.get("action", "")).startswith("deny") and int(r.get("priority", 0)) < first_allow
+            for r in found
+        ):
+            problems.append(
+                f"the {name} rule must deny and come before every allowing rule (priority < {first_allow})"
+            )
+    return problems
 
 
 def scheduler_has_identity(props: Props) -> list[str]:
@@ -202,6 +296,21 @@ def scheduler_has_identity(props: Props) -> list[str]:
     if not token.get("serviceAccountEmail"):
         return ["an HTTP scheduler job must call with an OAuth or OIDC token of a service account"]
     return []
+
+
+def scale_to_zero_unprobed(service_props: Iterable[Props], uptime_props: Iterable[Props]) -> list[str]:
+    """Stack-wide: while a service may scale to zero, no uptime check may reach it (one every
+    minute keeps an instance, and its GPU, up around the clock). Only the edge probe, which Cloud
+    Armor answers itself, may run."""
+    if all(int((p.get("scaling") or {}).get("minInstanceCount") or 0) >= 1 for p in service_props):
+        return []
+    paths = [str((p.get("httpCheck") or {}).get("path") or "/") for p in uptime_props]
+    return [
+        f"uptime check on {path} reaches the service, which scales to zero (minInstanceCount 0): "
+        f"probe {EDGE_PROBE_PATH} (answered by Cloud Armor) instead"
+        for path in paths
+        if path != EDGE_PROBE_PATH
+    ]
 
 
 def alerts_cover_signals(alert_props: Iterable[Props]) -> list[str]:
@@ -216,6 +325,7 @@ RESOURCE_CHECKS: dict[str, list[tuple[str, Check]]] = {
     SERVICE: [
         ("cloud-run-gpu-shape", gpu_shape),
         ("cloud-run-concurrency-matches-engine", concurrency_matches_env),
+        ("cloud-run-service-level-scaling", service_level_scaling),
         ("cloud-run-health-probes", health_probes),
         ("cloud-run-ingress-lb-only", ingress_lb_only),
         ("cloud-run-secrets-from-secret-manager", secrets_from_secret_manager),
@@ -235,13 +345,16 @@ RESOURCE_CHECKS: dict[str, list[tuple[str, Check]]] = {
         t: [("no-project-wide-roles", forbidden("grant roles on the bucket, secret or job, not the project"))]
         for t in PROJECT_IAM
     },
-    ARMOR: [("armor-rate-limit-429", armor_rate_limits_with_429)],
+    ARMOR: [("armor-rate-limit-429", armor_rate_limits_with_429), ("armor-waf", armor_waf_before_allow)],
     SCHEDULER: [("scheduler-has-identity", scheduler_has_identity)],
 }
 
 DESCRIPTIONS = {
     "cloud-run-gpu-shape": "GPU workloads: accelerator, one nvidia.com/gpu, >= 4 CPU, >= 16Gi, CPU always on",
-    "cloud-run-concurrency-matches-engine": "request concurrency equals TTS_MAX_CONCURRENT_REQUESTS",
+    "cloud-run-concurrency-matches-engine": (
+        "request concurrency = workers x (slots + queue + headroom); decode batch = slots"
+    ),
+    "cloud-run-service-level-scaling": "instance bounds are set on the service, not per revision",
     "cloud-run-health-probes": "startup and liveness probes GET /health",
     "cloud-run-ingress-lb-only": "the service is reachable only through the load balancer",
     "cloud-run-secrets-from-secret-manager": "API keys come from Secret Manager",
@@ -250,10 +363,13 @@ DESCRIPTIONS = {
     "bucket-access-by-prefix": "object roles on the bucket are limited to prefixes by IAM conditions",
     "no-project-wide-roles": "no project- or organization-wide IAM grants",
     "armor-rate-limit-429": "Cloud Armor throttles each client IP with HTTP 429",
+    "armor-waf": "Cloud Armor runs the preconfigured WAF rules, denying, before any rule that allows",
     "scheduler-has-identity": "scheduler HTTP jobs authenticate as a service account",
     "alerts-cover-signals": (
-        "alert policies exist for 5xx ratio, p95 latency, max instances, cold starts, failed batch executions"
+        "alert policies exist for 5xx ratio, p95 latency, max instances, cold starts, failed batch "
+        "executions, the edge probe, the load balancer's 5xx ratio and the certificate"
     ),
+    "scale-to-zero-unprobed": "with minInstanceCount 0, no uptime check reaches the service",
 }
 
 

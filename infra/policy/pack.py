@@ -40,6 +40,13 @@ def _alerts(args: StackValidationArgs, report: ReportViolation) -> None:
             report(message, None)
 
 
+def _scale_to_zero(args: StackValidationArgs, report: ReportViolation) -> None:
+    services = [r.props for r in args.resources if r.resource_type == guardrails.SERVICE]
+    uptime = [r.props for r in args.resources if r.resource_type == guardrails.UPTIME]
+    for message in guardrails.scale_to_zero_unprobed(services, uptime):
+        report(message, None)
+
+
 def policies() -> list[Policy]:
     names = sorted({name for checks in guardrails.RESOURCE_CHECKS.values() for name, _ in checks})
     result: list[Policy] = [_resource_policy(n) for n in names]
@@ -48,6 +55,14 @@ def policies() -> list[Policy]:
             name="alerts-cover-signals",
             description=guardrails.DESCRIPTIONS["alerts-cover-signals"],
             validate=_alerts,
+            enforcement_level=EnforcementLevel.MANDATORY,
+        )
+    )
+    result.append(
+        StackValidationPolicy(
+            name="scale-to-zero-unprobed",
+            description=guardrails.DESCRIPTIONS["scale-to-zero-unprobed"],
+            validate=_scale_to_zero,
             enforcement_level=EnforcementLevel.MANDATORY,
         )
     )

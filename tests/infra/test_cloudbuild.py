@@ -1,4 +1,6 @@
-"""cloudbuild.yaml: step order, images, substitutions, and the commit-SHA tag."""
+"""cloudbuild.yaml: step order, substitutions, the commit-SHA tag, and every step's shell logic
+run for real with stub `gcloud`, `docker` and `pulumi` on PATH (they log their arguments and answer
+from files), to prove the skip paths that make a re-run of the pipeline succeed."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 BUILTINS = {"PROJECT_ID", "COMMIT_SHA"}
 IMAGE = "${_REGION}-docker.pkg.dev/${PROJECT_ID}/${_REPOSITORY}/${_IMAGE_NAME}:${COMMIT_SHA}"
+REPO = "us-central1-docker.pkg.dev/my-project-1/bn-tts/server"
+DIGEST = "sha256:" + "12" * 32
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +38,10 @@ def test_steps_run_in_order_test_lint_build_push_export_deploy(build: dict[str, 
     assert ids == [
         "test",
         "hadolint",
+        "image-check",
         "build",
         "push",
-        "export-fetch",
+        "export-check",
         "export-build",
         "export-upload",
         "pulumi-up",
@@ -50,29 +55,21 @@ def test_first_step_is_make_test_and_second_is_hadolint(build: dict[str, Any]) -
     assert "hadolint Dockerfile" in script(step(build, "hadolint"))
 
 
-def test_image_is_built_pushed_and_recorded_with_the_commit_sha(build: dict[str, Any]) -> None:
-    args = step(build, "build")["args"]
-    assert args[0] == "build" and args[-1] == "."
-    assert args[args.index("--tag") + 1] == IMAGE
-    assert args[args.index("--build-arg") + 1] == "TARGET=${_TARGET}"
-    assert step(build, "push")["args"] == ["push", IMAGE]
-    assert build["images"] == [IMAGE]
+def test_image_is_built_and_pushed_with_the_commit_sha_and_nothing_pushes_it_again(
+    build: dict[str, Any],
+) -> None:
+    text = script(step(build, "build"))
+    assert '--tag "' + IMAGE + '"' in text and '"TARGET=${_TARGET}"' in text
+    assert f'tag="{IMAGE}"' in script(step(build, "push"))
+    # `images:` would make Cloud Build push after the steps: a skipped build has nothing to push.
+    assert "images" not in build
     assert IMAGE.rsplit(":", 1)[1] == "${COMMIT_SHA}"
 
 
-def test_pulumi_up_deploys_exactly_the_pushed_image_to_the_named_stack(build: dict[str, Any]) -> None:
-    text = script(step(build, "pulumi-up"))
-    assert f'"bn-xtts:image={IMAGE}"' in text
-    assert 'pulumi stack select "${_PULUMI_STACK}"' in text
-    assert "pulumi up --yes" in text and "--policy-pack infra/policy" in text
-
-
 def test_export_is_optional_and_versioned(build: dict[str, Any]) -> None:
-    for step_id in ("export-fetch", "export-build", "export-upload"):
+    for step_id in ("export-check", "export-build", "export-upload"):
         assert 'if [ -z "${_CHECKPOINT_URI}" ]' in script(step(build, step_id))
     assert build["substitutions"]["_CHECKPOINT_URI"] == ""
-    fetch = script(step(build, "export-fetch"))
-    assert "already exists" in fetch  # a released version is never overwritten
     assert "python -m export build" in script(step(build, "export-build"))
     assert "models/${_MODEL_NAME}/${_MODEL_VERSION}" in script(step(build, "export-upload"))
 
@@ -112,9 +109,12 @@ def test_repository_and_bucket_defaults_match_the_stack_defaults(build: dict[str
 
 
 def render(text: str, substitutions: dict[str, str]) -> str:
-    """What Cloud Build hands the shell: ${VAR} substituted, $$ unescaped to $."""
+    """What Cloud Build hands the shell: ${VAR} substituted (dynamicSubstitutions: values that name
+    other substitutions, like _BUCKET's ${PROJECT_ID}, too), $$ unescaped to $."""
     values = {**substitutions, "PROJECT_ID": "my-project-1", "COMMIT_SHA": "0123456789abcdef"}
-    text = re.sub(r"(?<!\$)\$\{([A-Z_][A-Z0-9_]*)\}", lambda m: values[m.group(1)], text)
+    pattern = re.compile(r"(?<!\$)\$\{([A-Z_][A-Z0-9_]*)\}")
+    while pattern.search(text):
+        text = pattern.sub(lambda m: values[m.group(1)], text)
     return text.replace("$$", "$")
 
 
@@ -124,7 +124,7 @@ def test_every_shell_step_is_valid_bash(build: dict[str, Any], checkpoint: str) 
 
     subs = {**build["substitutions"], "_CHECKPOINT_URI": checkpoint, "_MODEL_VERSION": "v2"}
     scripts = [s["args"][-1] for s in build["steps"] if s.get("entrypoint") == "bash"]
-    assert len(scripts) >= 5
+    assert len(scripts) >= 8
     for script in scripts:
         rendered = render(script, subs)
         assert "${_" not in rendered
@@ -132,35 +132,201 @@ def test_every_shell_step_is_valid_bash(build: dict[str, Any], checkpoint: str) 
         assert out.returncode == 0, f"{out.stderr}\n{rendered}"
 
 
-def test_export_steps_skip_cleanly_without_a_checkpoint(build: dict[str, Any], tmp_path: Path) -> None:
-    """With no _CHECKPOINT_URI the export steps exit 0 before touching gcloud or the venv."""
-    import subprocess
+# ---- the steps' shell logic, with stub tools --------------------------------------------------------
 
-    subs = {**build["substitutions"], "_CHECKPOINT_URI": "", "_MODEL_VERSION": ""}
-    for step_id in ("export-fetch", "export-build", "export-upload"):
-        script = render(step(build, step_id)["args"][-1], subs)
-        out = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            cwd=tmp_path,
-            env={"PATH": "/usr/bin:/bin"},  # no gcloud: reaching it would fail
+STUB = r"""#!/bin/bash
+# Logs the call, then answers from files under $FAKE (one file per answer).
+echo "$(basename "$0") $*" >> "$FAKE/calls.log"
+tool=$(basename "$0")
+case "$tool $1 $2 $3" in
+  "gcloud artifacts docker images")
+    [ -f "$FAKE/pushed" ] && cat "$FAKE/pushed" && exit 0; exit 1;;
+  "gcloud storage objects describe")
+    key=$(echo "$4" | tr '/:' '__'); [ -f "$FAKE/objects/$key" ] || exit 1
+    case "$*" in *crc32c_hash*) cat "$FAKE/objects/$key";; esac; exit 0;;
+  "gcloud storage cat "*)
+    key=$(echo "$3" | tr '/:' '__')
+    [ -f "$FAKE/objects/$key" ] && cat "$FAKE/objects/$key" && exit 0; exit 1;;
+  "docker inspect "*)
+    echo "us-central1-docker.pkg.dev/my-project-1/bn-tts/server@sha256:$(printf '34%.0s' $(seq 32))";;
+  "pulumi version "*) echo "v3.272.0";;
+  "pulumi stack output") echo "https://tts.example.com/";;
+esac
+exit 0
+"""
+
+
+class Stubs:
+    """A workspace and PATH where gcloud, docker and pulumi are stubs; `objects` are GCS objects."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.fake = root / "fake"
+        self.bin = root / "bin"
+        self.workspace = root / "workspace"
+        for d in (self.fake / "objects", self.bin, self.workspace):
+            d.mkdir(parents=True)
+        for tool in ("gcloud", "docker", "pulumi"):
+            (self.bin / tool).write_text(STUB)
+            (self.bin / tool).chmod(0o755)
+
+    def put(self, url: str, content: str = "") -> None:
+        (self.fake / "objects" / url.replace("/", "_").replace(":", "_")).write_text(content)
+
+    def calls(self) -> list[str]:
+        log = self.fake / "calls.log"
+        return log.read_text().splitlines() if log.exists() else []
+
+    def run(self, build: dict[str, Any], step_id: str, **subs: str) -> Any:
+        import subprocess
+
+        text = render(step(build, step_id)["args"][-1], {**build["substitutions"], **subs})
+        text = text.replace("/workspace", str(self.workspace))
+        return subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", text],
+            cwd=self.root,
+            env={"PATH": f"{self.bin}:/usr/bin:/bin", "FAKE": str(self.fake)},
             capture_output=True,
             text=True,
             check=False,
         )
+
+
+@pytest.fixture
+def stubs(tmp_path: Path) -> Stubs:
+    return Stubs(tmp_path)
+
+
+def test_a_pushed_tag_is_not_built_again_and_its_digest_is_deployed(
+    build: dict[str, Any], stubs: Stubs
+) -> None:
+    (stubs.fake / "pushed").write_text(DIGEST + "\n")
+    for step_id in ("image-check", "build", "push"):
+        out = stubs.run(build, step_id)
         assert out.returncode == 0, out.stderr
+    assert not [c for c in stubs.calls() if c.startswith("docker")]  # no build, no push
+    assert (stubs.workspace / "image.ref").read_text().strip() == f"{REPO}@{DIGEST}"
+    (check,) = stubs.calls()
+    assert check.startswith(f"gcloud artifacts docker images describe {REPO}:0123456789abcdef")
 
 
-def test_export_refuses_a_checkpoint_without_a_model_version(build: dict[str, Any], tmp_path: Path) -> None:
-    import subprocess
+def test_a_new_commit_is_built_pushed_once_and_recorded_by_digest(
+    build: dict[str, Any], stubs: Stubs
+) -> None:
+    for step_id in ("image-check", "build", "push"):
+        out = stubs.run(build, step_id)
+        assert out.returncode == 0, out.stderr
+    docker = [c.split()[:2] for c in stubs.calls() if c.startswith("docker")]
+    assert docker == [["docker", "build"], ["docker", "push"], ["docker", "inspect"]]
+    assert (stubs.workspace / "image.ref").read_text().strip() == f"{REPO}@sha256:{'34' * 32}"
 
-    subs = {**build["substitutions"], "_CHECKPOINT_URI": "gs://ckpt/run42", "_MODEL_VERSION": ""}
-    script = render(step(build, "export-fetch")["args"][-1], subs)
-    out = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script],
-        cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        check=False,
+
+def test_pulumi_up_deploys_the_recorded_digest_and_keeps_the_model_version(
+    build: dict[str, Any], stubs: Stubs
+) -> None:
+    (stubs.workspace / "image.ref").write_text(f"{REPO}@{DIGEST}\n")
+    out = stubs.run(build, "pulumi-up")
+    assert out.returncode == 0, out.stderr
+    calls = stubs.calls()
+    assert "pulumi login gs://my-project-1-pulumi-state" in calls
+    assert "pulumi stack select prod" in calls
+    (up,) = [c for c in calls if c.startswith("pulumi up")]
+    assert up == (
+        f"pulumi up --yes --non-interactive --policy-pack infra/policy --config bn-xtts:image={REPO}@{DIGEST}"
     )
+    assert not [c for c in calls if "get.pulumi.com" in c]  # the matching CLI is already there
+
+
+def test_pulumi_up_passes_a_new_model_version_and_the_rollback_flag_only_when_asked(
+    build: dict[str, Any], stubs: Stubs
+) -> None:
+    (stubs.workspace / "image.ref").write_text(f"{REPO}@{DIGEST}\n")
+    (stubs.bin / "pulumi").write_text(
+        STUB.replace('echo "$(basename', 'echo "ROLLBACK=${BN_XTTS_ALLOW_ROLLBACK:-} $(basename')
+    )
+    out = stubs.run(build, "pulumi-up", _MODEL_VERSION="v2", _ALLOW_ROLLBACK="true")
+    assert out.returncode == 0, out.stderr
+    (up,) = [c for c in stubs.calls() if " pulumi up" in c]
+    assert up.startswith("ROLLBACK=1 pulumi up") and up.endswith("--config bn-xtts:modelVersion=v2")
+    stubs.run(build, "pulumi-up")
+    assert [c for c in stubs.calls() if " pulumi up" in c][-1].startswith("ROLLBACK= pulumi up")
+
+
+CKPT = "gs://ckpt-bucket/run42"
+DEST = "gs://my-project-1-bn-tts-models/models/bn-xtts/v2"
+
+
+def checkpoint(stubs: Stubs, crc: str = "AAA=") -> str:
+    for name in ("best_checkpoint.pth", "config.json", "vocab.json"):
+        stubs.put(f"{CKPT}/{name}", crc)
+    return "".join(f"{name} {crc}\n" for name in ("best_checkpoint.pth", "config.json", "vocab.json"))
+
+
+def exported(stubs: Stubs, source: str | None) -> None:
+    for variant in ("fp32", "fp16", "int8"):
+        stubs.put(f"{DEST}/{variant}/manifest.json", "{}")
+    if source is not None:
+        stubs.put(f"{DEST}/SOURCE", source)
+
+
+def test_export_skips_cleanly_without_a_checkpoint(build: dict[str, Any], stubs: Stubs) -> None:
+    for step_id in ("export-check", "export-build", "export-upload"):
+        out = stubs.run(build, step_id, _CHECKPOINT_URI="", _MODEL_VERSION="")
+        assert out.returncode == 0, out.stderr
+    assert stubs.calls() == []  # no gcloud, and no .venv/bin/python either (it does not exist here)
+
+
+def test_export_refuses_a_checkpoint_without_a_model_version(build: dict[str, Any], stubs: Stubs) -> None:
+    out = stubs.run(build, "export-check", _CHECKPOINT_URI=CKPT, _MODEL_VERSION="")
     assert out.returncode == 1 and "_MODEL_VERSION is required" in out.stderr
+
+
+def test_a_new_version_is_fetched_exported_and_uploaded_manifests_last(
+    build: dict[str, Any], stubs: Stubs
+) -> None:
+    source = checkpoint(stubs)
+    out = stubs.run(build, "export-check", _CHECKPOINT_URI=CKPT, _MODEL_VERSION="v2")
+    assert out.returncode == 0, out.stderr
+    assert not (stubs.workspace / "export.done").exists()
+    assert (stubs.workspace / "source.txt").read_text() == source
+    assert any(c.startswith(f"gcloud storage cp {CKPT}/best_checkpoint.pth") for c in stubs.calls())
+    out = stubs.run(build, "export-upload", _CHECKPOINT_URI=CKPT, _MODEL_VERSION="v2")
+    assert out.returncode == 0, out.stderr
+    uploads = [c for c in stubs.calls() if c.startswith(("gcloud storage rsync", "gcloud storage cp /"))]
+    assert [u.split()[2] for u in uploads] == ["rsync", "cp", "rsync"]
+    assert "--exclude=(^|.*/)manifest\\.json$" in uploads[0] and uploads[1].endswith(f"{DEST}/SOURCE")
+
+
+def test_a_retry_of_an_exported_version_skips_the_export(build: dict[str, Any], stubs: Stubs) -> None:
+    """With _CHECKPOINT_URI a retry used to stop at "already exists"; now the same checkpoint's
+    complete version is recognised and the build goes on to deploy it."""
+    exported(stubs, checkpoint(stubs))
+    out = stubs.run(build, "export-check", _CHECKPOINT_URI=CKPT, _MODEL_VERSION="v2")
+    assert out.returncode == 0, out.stderr
+    assert "already exported from this checkpoint" in out.stdout
+    assert (stubs.workspace / "export.done").exists()
+    assert not [c for c in stubs.calls() if c.startswith("gcloud storage cp")]
+    before = len(stubs.calls())
+    for step_id in ("export-build", "export-upload"):
+        out = stubs.run(build, step_id, _CHECKPOINT_URI=CKPT, _MODEL_VERSION="v2")
+        assert out.returncode == 0, out.stderr
+    assert len(stubs.calls()) == before
+
+
+def test_a_half_uploaded_version_is_resumed(build: dict[str, Any], stubs: Stubs) -> None:
+    source = checkpoint(stubs)
+    stubs.put(f"{DEST}/SOURCE", source)  # data and SOURCE uploaded, manifests not yet
+    out = stubs.run(build, "export-check", _CHECKPOINT_URI=CKPT, _MODEL_VERSION="v2")
+    assert out.returncode == 0, out.stderr
+    assert not (stubs.workspace / "export.done").exists()
+
+
+@pytest.mark.parametrize("source", ["best_checkpoint.pth OTHER=\n", None])
+def test_a_version_from_another_checkpoint_is_never_overwritten(
+    build: dict[str, Any], stubs: Stubs, source: str | None
+) -> None:
+    checkpoint(stubs)
+    exported(stubs, source)
+    out = stubs.run(build, "export-check", _CHECKPOINT_URI=CKPT, _MODEL_VERSION="v2")
+    assert out.returncode == 1 and "choose a new _MODEL_VERSION" in out.stderr
+    assert not [c for c in stubs.calls() if c.startswith("gcloud storage cp")]

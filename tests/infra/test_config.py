@@ -65,6 +65,24 @@ def test_allow_list_accepts_json_or_commas_and_normalises() -> None:
         ({"gpuType": "none", "gpuZonalRedundancy": "true"}, {}, "bn-xtts:gpuZonalRedundancy"),
         ({"gpuZonalRedundancy": "yes"}, {}, "bn-xtts:gpuZonalRedundancy"),
         ({"cpu": "2"}, {}, "bn-xtts:cpu"),
+        ({"gpuType": "none", "cpu": "1", "memory": "8Gi"}, {}, "bn-xtts:memory"),  # 1 CPU: up to 4Gi
+        ({"gpuType": "none", "cpu": "2", "memory": "16Gi"}, {}, "bn-xtts:memory"),  # 2 CPU: up to 8Gi
+        ({"gpuType": "none", "cpu": "4", "memory": "1Gi"}, {}, "bn-xtts:memory"),  # 4 CPU: 2Gi..16Gi
+        ({"gpuType": "none", "cpu": "6", "memory": "2Gi"}, {}, "bn-xtts:memory"),  # 6 CPU: 4Gi..24Gi
+        ({"cpu": "4", "memory": "24Gi"}, {}, "bn-xtts:memory"),  # 4 CPU: at most 16Gi, GPU or not
+        ({"cpu": "6", "memory": "32Gi"}, {}, "bn-xtts:memory"),  # 6 CPU: at most 24Gi
+        ({"queueSize": "-1"}, {}, "bn-xtts:queueSize"),
+        ({"concurrency": "256", "queueSize": "1024"}, {}, "bn-xtts:queueSize"),  # over Cloud Run's 1000
+        ({"banDurationSeconds": "700"}, {}, "bn-xtts:banDurationSeconds"),
+        ({"banDurationSeconds": "30"}, {}, "bn-xtts:banDurationSeconds"),
+        ({"banThreshold": "0"}, {}, "bn-xtts:banThreshold"),
+        ({"rateLimitPerMinute": "10001"}, {}, "bn-xtts:rateLimitPerMinute"),  # rate-based ban: <= 10,000
+        ({"edgeRequireAuth": "yes"}, {}, "bn-xtts:edgeRequireAuth"),
+        ({"wafPreview": "1"}, {}, "bn-xtts:wafPreview"),
+        ({"billingAccount": "12345"}, {}, "bn-xtts:billingAccount"),
+        ({"billingAccount": "012345-6789AB-CDEF01"}, {}, "bn-xtts:budgetAmount"),
+        ({"budgetAmount": "500"}, {}, "bn-xtts:billingAccount"),
+        ({"billingAccount": "012345-6789AB-CDEF01", "budgetAmount": "0"}, {}, "bn-xtts:budgetAmount"),
         ({"cpu": "3"}, {}, "bn-xtts:cpu"),
         ({"memory": "8Gi"}, {}, "bn-xtts:memory"),
         ({"memory": "16G"}, {}, "bn-xtts:memory"),
@@ -205,6 +223,12 @@ def test_the_service_accepts_the_environment_the_stack_sets(gpu_type: str) -> No
     assert settings.enable_gpu is cfg.gpu
     assert settings.model_variant == cfg.model_variant
     assert settings.max_concurrent_requests == cfg.concurrency == 3
+    # One synthesis is one decode row: the engine batch follows the slots (not its GPU default 16).
+    assert settings.max_batch == 3 and settings.queue_size == cfg.queue_size == 3
+    assert settings.workers == cfg.workers
+    # Behind Google's external Application Load Balancer the client is the 2nd X-Forwarded-For
+    # entry from the right (https://cloud.google.com/load-balancing/docs/https#x-forwarded-for_header).
+    assert settings.forwarded_for_hops == 2
     assert settings.model_path == env["TTS_MODEL_PATH"].rstrip("/")
     assert settings.voices_path == f"gs://{cfg.bucket_name}/voices"
     assert settings.max_request_bytes == cfg.max_request_bytes
@@ -230,28 +254,51 @@ def test_the_program_rejects_unknown_keys_too() -> None:
 
 
 def test_the_sample_stack_file_is_valid_and_documents_every_key() -> None:
-    """Pulumi passes every config value to the program as a string (structured ones as JSON)."""
+    """Pulumi passes every config value to the program as a string (structured ones as JSON). Keys
+    best left out of a stack file are documented as comment lines `# bn-xtts:KEY: VALUE`; their
+    sample values must be valid too."""
     import json
+    import re
     from pathlib import Path
 
     import yaml
 
     root = Path(__file__).resolve().parents[2]
-    sample = yaml.safe_load((root / "Pulumi.example.yaml").read_text())["config"]
+    text = (root / "Pulumi.example.yaml").read_text()
+    sample = yaml.safe_load(text)["config"]
+    commented = {
+        m.group(1): yaml.safe_load(m.group(2)) for m in re.finditer(r"^\s*# (bn-xtts:\w+): (\S+)", text, re.M)
+    }
+    assert set(commented) == {
+        "bn-xtts:image",
+        "bn-xtts:modelVersion",
+        "bn-xtts:billingAccount",
+        "bn-xtts:budgetAmount",
+    }
+    assert not set(commented) & set(sample)
 
     def as_string(value: object) -> str:
         if isinstance(value, bool):
             return str(value).lower()
         return value if isinstance(value, str) else json.dumps(value)
 
-    ours = {k.split(":", 1)[1]: as_string(v) for k, v in sample.items() if k.startswith("bn-xtts:")}
-    provider = {k.split(":", 1)[1]: as_string(v) for k, v in sample.items() if k.startswith("gcp:")}
+    def split(values: dict[str, object]) -> tuple[dict[str, str], dict[str, str]]:
+        ours = {k.split(":", 1)[1]: as_string(v) for k, v in values.items() if k.startswith("bn-xtts:")}
+        provider = {k.split(":", 1)[1]: as_string(v) for k, v in values.items() if k.startswith("gcp:")}
+        return ours, provider
+
+    ours, provider = split(sample)
     cfg = parse_config(ours.get, provider.get, stack="prod", provided=sample)
     assert cfg.gpu and cfg.batch_schedule == "0 3 * * *" and cfg.allow_list == ()
+    assert cfg.image is None and cfg.billing_account is None and not cfg.model_version_set
+    everything, _ = split({**sample, **commented})
+    full = parse_config(everything.get, provider.get, stack="prod", provided={**sample, **commented})
+    assert full.billing_account == "012345-6789AB-CDEF01" and full.budget_amount == 1000
+    assert full.image is not None and full.image.endswith("@sha256:" + "0123456789abcdef" * 4)
 
     seen: set[str] = set()
-    parse_config(lambda k: seen.add(k) or ours.get(k), provider.get, stack="prod")
-    assert seen - {"apiKeys"} == set(ours)  # every key the program reads is in the sample
+    parse_config(lambda k: seen.add(k) or everything.get(k), provider.get, stack="prod")
+    assert seen - {"apiKeys"} == set(everything)  # every key the program reads is in the sample
     assert seen | {"apiKeys"} == set(KNOWN_KEYS)  # and the typo check knows exactly those
 
 
@@ -265,3 +312,80 @@ def test_every_key_the_deploy_guide_sets_exists() -> None:
     assert len(keys) >= 10
     unknown = [k for k in keys if not k.startswith("gcp:") and k.split("[")[0] not in KNOWN_KEYS]
     assert unknown == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({}, 1 * (4 + 4 + 4)),  # GPU: one worker, 4 slots, 4 queued, 4 for /health and friends
+        ({"concurrency": "2", "queueSize": "0"}, 2 + 0 + 4),
+        ({"gpuType": "none"}, 1 * (2 + 2 + 4)),  # 4 CPU: one worker
+        ({"gpuType": "none", "cpu": "8", "memory": "16Gi"}, 2 * (2 + 2 + 4)),  # 8 CPU: two workers
+    ],
+)
+def test_container_concurrency_is_slots_plus_queue_plus_headroom(
+    overrides: dict[str, str], expected: int
+) -> None:
+    cfg = parse(overrides)
+    assert cfg.container_concurrency == expected
+    env = tts_environment(cfg)
+    assert env["TTS_MAX_BATCH"] == env["TTS_MAX_CONCURRENT_REQUESTS"] == str(cfg.concurrency)
+    assert env["TTS_QUEUE_SIZE"] == str(cfg.queue_size) and env["TTS_WORKERS"] == str(cfg.workers)
+
+
+@pytest.mark.parametrize(
+    "overrides", [{}, {"gpuType": "none", "cpu": "8", "memory": "16Gi", "queueSize": "1"}]
+)
+def test_cloud_run_concurrency_equals_the_threads_gunicorn_starts(
+    overrides: dict[str, str], tmp_path: object
+) -> None:
+    """function/gunicorn.conf.py, read with the stack's environment: its workers x threads is
+    exactly what Cloud Run may send an instance at once, so every request finds a thread."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    cfg = parse(overrides)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TTS_")},
+        **tts_environment(cfg),
+        "TTS_API_KEYS": "key-aaaaaaaaaaaaaaaa",
+        "PORT": "8080",
+    }
+    code = (
+        "import json, runpy; ns = runpy.run_path('function/gunicorn.conf.py'); "
+        "print(json.dumps([ns['workers'], ns['threads']]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    workers, threads = json.loads(out.stdout.strip().splitlines()[-1])
+    assert workers == cfg.workers
+    assert workers * threads == cfg.container_concurrency
+
+
+def test_memory_follows_cloud_runs_cpu_table() -> None:
+    """https://cloud.google.com/run/docs/configuring/services/cpu: 1 CPU up to 4Gi, 2 up to 8Gi,
+    4: 2-16Gi, 6: 4-24Gi, 8: 4-32Gi."""
+    for cpu, (low, high) in {1: (1, 4), 2: (1, 8), 4: (2, 16), 6: (4, 24), 8: (4, 32)}.items():
+        for memory in (low, high):
+            cfg = parse({"gpuType": "none", "cpu": str(cpu), "memory": f"{memory}Gi"})
+            assert (cfg.cpu, cfg.memory_gib) == (cpu, memory)
+    assert parse({"cpu": "8", "memory": "32Gi"}).memory_gib == 32  # the largest GPU shape
+    with pytest.raises(ConfigError, match=r"^bn-xtts:memory: Cloud Run gives 2 CPU 1Gi\.\.8Gi"):
+        parse({"gpuType": "none", "cpu": "2", "memory": "9Gi"})
+
+
+def test_budget_needs_both_keys_and_normalises_the_account() -> None:
+    cfg = parse({"billingAccount": "012345-6789ab-cdef01", "budgetAmount": "250"})
+    assert (cfg.billing_account, cfg.budget_amount) == ("012345-6789AB-CDEF01", 250)
+    assert parse().billing_account is None and parse().budget_amount is None
+
+
+def test_model_version_set_only_when_the_stack_sets_it() -> None:
+    assert parse().model_version_set is False and parse().model_version == "v1"
+    assert parse({"modelVersion": "v3"}).model_version_set is True

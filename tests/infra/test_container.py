@@ -112,7 +112,12 @@ def test_gpu_library_path_names_the_directories_the_cuda_wheels_install() -> Non
     lock = (ROOT / "function" / "requirements-gpu.txt").read_text()
     wheels = re.findall(r"^nvidia-([a-z-]+)-cu12==", lock, re.M)
     assert {f"{w.replace('-', '_')}/lib" for w in wheels} == dirs
-    assert "python3.11/site-packages/nvidia" in env
+    # The venv's site-packages through a version-free link made from the interpreter itself: the
+    # Python minor version is written only in the base image reference.
+    assert "NVIDIA_LIBS=/opt/venv/site-packages/nvidia" in env
+    assert not re.search(r"python3\.\d+", env)
+    venv = " ".join(args for op, args in stages()["builder"] if op == "RUN")
+    assert 'sysconfig.get_path("purelib")' in venv and "/opt/venv/site-packages" in venv
     assert "python:3.11" in (ROOT / "Dockerfile").read_text()
 
 
@@ -149,3 +154,63 @@ def test_dockerignore_keeps_everything_but_the_function_out(path: str) -> None:
 )  # fmt: skip
 def test_dockerignore_sends_the_function_package(path: str) -> None:
     assert not _dockerignore_excludes(path)
+
+
+DIGEST_PIN = re.compile(r"^[a-z0-9./-]+:[A-Za-z0-9._-]+@sha256:[0-9a-f]{64}$")
+
+
+def base_image() -> str:
+    arg = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", (ROOT / "Dockerfile").read_text(), re.M)
+    assert arg
+    return arg.group(1)
+
+
+def test_base_image_is_pinned_by_digest_and_every_stage_uses_it() -> None:
+    """A floating tag moved under the exact Debian pins and broke the build when Debian moved."""
+    image = base_image()
+    assert DIGEST_PIN.match(image), image
+    assert image.startswith("python:3.11-slim-bookworm@sha256:")
+    froms = [args.split()[0] for op, args in instructions() if op == "FROM"]
+    assert {f for f in froms if not f.startswith("deps-") and f != "builder"} == {"${PYTHON_IMAGE}"}
+    assert "docker buildx imagetools inspect" in (ROOT / "Dockerfile").read_text()
+    # The pipeline's Python steps run on the same base.
+    import yaml
+
+    build = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
+    assert build["substitutions"]["_PYTHON_IMAGE"] == image
+
+
+def test_apt_reads_the_base_images_own_debian_snapshot(tmp_path: Path) -> None:
+    """The Dockerfile's sed turns the snapshot URL the base image records (as a comment) into the
+    source, so the pinned versions resolve however far the Debian archive has moved."""
+    run = next(args for op, args in stages()["runtime"] if op == "RUN" and "apt-get" in args)
+    assert "libsndfile1=" in run and "libgomp1=" in run
+    assert "Acquire::Check-Valid-Until=false update" in run
+    sed = re.search(r"sed -i -E ('[^']+')", run)
+    assert sed
+    sources = tmp_path / "debian.sources"
+    sources.write_text(
+        "Types: deb\n# http://snapshot.debian.org/archive/debian/20250811T000000Z\n"
+        "URIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\nComponents: main\n"
+        "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n"
+        "Types: deb\n# http://snapshot.debian.org/archive/debian-security/20250811T000000Z\n"
+        "URIs: http://deb.debian.org/debian-security\nSuites: bookworm-security\nComponents: main\n"
+        "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+    )
+    out = subprocess.run(
+        ["sh", "-c", f"sed -i -E {sed.group(1)} {sources}"], capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    text = sources.read_text()
+    assert "deb.debian.org" not in text
+    assert re.findall(r"^URIs: (\S+)$", text, re.M) == [
+        "http://snapshot.debian.org/archive/debian/20250811T000000Z",
+        "http://snapshot.debian.org/archive/debian-security/20250811T000000Z",
+    ]
+    assert "\n\n" in text and text.count("Types: deb") == 2  # the stanzas are intact
+
+
+def test_the_gpu_comment_says_which_kernels_the_l4_runs() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert "sm_86 and sm_90" in text and "the L4 runs the" in text
+    assert "sm_89 kernels ship prebuilt" not in text

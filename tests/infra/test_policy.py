@@ -4,6 +4,7 @@ through pulumi_policy's own policy objects."""
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -97,14 +98,46 @@ def test_cpu_only_service_needs_no_gpu_shape(cpu: Synth) -> None:
 # ---- concurrency, probes, ingress, secrets -----------------------------------------------------
 
 
-def test_concurrency_must_equal_the_engine_limit(gpu: Synth) -> None:
+def _set_env(p: dict[str, Any], name: str, value: str | None) -> None:
+    envs = [e for e in container(p)["envs"] if e["name"] != name]
+    if value is not None:
+        envs.append({"name": name, "value": value})
+    container(p)["envs"] = envs
+
+
+def test_concurrency_must_be_slots_plus_queue_plus_headroom(gpu: Synth) -> None:
     p = props(gpu, g.SERVICE)
-    p["template"]["maxInstanceRequestConcurrency"] = 80
+    assert g.concurrency_matches_env(p) == []
+    # The old rule (concurrency == slots) is now a violation: /health would compete for a slot.
+    p["template"]["maxInstanceRequestConcurrency"] = 4
     assert g.concurrency_matches_env(p) == [
-        "maxInstanceRequestConcurrency (80) must equal TTS_MAX_CONCURRENT_REQUESTS (4)"
+        "maxInstanceRequestConcurrency (4) must be TTS_WORKERS x (TTS_MAX_CONCURRENT_REQUESTS + "
+        "TTS_QUEUE_SIZE + 4) = 12"
     ]
-    container(p)["envs"] = [e for e in container(p)["envs"] if e["name"] != "TTS_MAX_CONCURRENT_REQUESTS"]
-    assert "must set TTS_MAX_CONCURRENT_REQUESTS" in g.concurrency_matches_env(p)[0]
+    p = props(gpu, g.SERVICE)
+    _set_env(p, "TTS_QUEUE_SIZE", "10")
+    assert "= 18" in g.concurrency_matches_env(p)[0]
+    p = props(gpu, g.SERVICE)
+    _set_env(p, "TTS_MAX_BATCH", "16")  # the serving side's GPU default, not the stack's slots
+    assert g.concurrency_matches_env(p) == [
+        "TTS_MAX_BATCH (16) must equal TTS_MAX_CONCURRENT_REQUESTS (4): one synthesis, one row"
+    ]
+    for name in ("TTS_MAX_CONCURRENT_REQUESTS", "TTS_MAX_BATCH", "TTS_QUEUE_SIZE", "TTS_WORKERS"):
+        p = props(gpu, g.SERVICE)
+        _set_env(p, name, None)
+        assert name in g.concurrency_matches_env(p)[0]
+
+
+def test_scaling_bounds_must_be_service_level(gpu: Synth) -> None:
+    p = props(gpu, g.SERVICE)
+    assert g.service_level_scaling(p) == []
+    p["template"]["scaling"] = {"maxInstanceCount": 2}
+    assert g.service_level_scaling(p) == [
+        "template.scaling.maxInstanceCount is per revision; set it on the service's scaling instead"
+    ]
+    p = props(gpu, g.SERVICE)
+    del p["scaling"]
+    assert len(g.service_level_scaling(p)) == 1
 
 
 @pytest.mark.parametrize("probe", ["startupProbe", "livenessProbe"])
@@ -205,13 +238,60 @@ def test_armor_needs_a_per_ip_429_throttle(gpu: Synth) -> None:
     p = props(gpu, g.ARMOR)
     assert g.armor_rate_limits_with_429(p) == []
     for rule in p["rules"]:
-        if rule["action"] == "throttle":
+        if "rateLimitOptions" in rule:
             rule["rateLimitOptions"]["exceedAction"] = "deny(403)"
     assert len(g.armor_rate_limits_with_429(p)) == 1
     shared = props(gpu, g.ARMOR)
     for rule in shared["rules"]:
         rule.get("rateLimitOptions", {}).pop("enforceOnKey", None)
     assert len(g.armor_rate_limits_with_429(shared)) == 1  # one bucket for all clients is not per-IP
+
+
+def test_armor_needs_every_waf_rule_before_the_first_allow(gpu: Synth) -> None:
+    p = props(gpu, g.ARMOR)
+    assert g.armor_waf_before_allow(p) == []
+    p["rules"] = [r for r in p["rules"] if "sqli-v33-stable" not in json.dumps(r)]
+    assert g.armor_waf_before_allow(p) == [
+        "no Cloud Armor rule evaluates the preconfigured WAF rule sqli-v33-stable"
+    ]
+    late = props(gpu, g.ARMOR)
+    for rule in late["rules"]:
+        if "xss-v33-stable" in json.dumps(rule):
+            rule["priority"] = 5000  # after the rate-limit rule, which allows: never evaluated
+    assert len(g.armor_waf_before_allow(late)) == 1
+
+
+def test_scale_to_zero_allows_only_the_edge_probe(gpu: Synth) -> None:
+    services = [r.inputs for r in gpu.of_type(g.SERVICE)]
+    checks = [r.inputs for r in gpu.of_type(g.UPTIME)]
+    assert g.scale_to_zero_unprobed(services, checks) == []
+    health = copy.deepcopy(checks[0])
+    health["httpCheck"]["path"] = "/health"
+    assert g.scale_to_zero_unprobed(services, [*checks, health]) == [
+        "uptime check on /health reaches the service, which scales to zero (minInstanceCount 0): "
+        "probe /__edge/probe (answered by Cloud Armor) instead"
+    ]
+    warm = synthesize({"bn-xtts:minInstances": "1"})
+    assert (
+        g.scale_to_zero_unprobed(
+            [r.inputs for r in warm.of_type(g.SERVICE)], [r.inputs for r in warm.of_type(g.UPTIME)]
+        )
+        == []
+    )
+
+
+def test_pack_stack_policy_checks_scale_to_zero(gpu: Synth) -> None:
+    policy = next(x for x in policies() if x.name == "scale-to-zero-unprobed")
+    assert isinstance(policy, StackValidationPolicy)
+    check = copy.deepcopy(gpu.of_type(g.UPTIME)[0].inputs)
+    check["httpCheck"]["path"] = "/health"
+    resources = [
+        PolicyResource(t, p, f"urn:{i}", str(i), _opts(), None, None, [], {})
+        for i, (t, p) in enumerate([(g.SERVICE, props(gpu, g.SERVICE)), (g.UPTIME, check)])
+    ]
+    reported: list[str] = []
+    policy.validate(StackValidationArgs(resources), lambda m, _u: reported.append(m))
+    assert len(reported) == 1 and "/health" in reported[0]
 
 
 def test_scheduler_must_call_with_a_service_account_token(gpu: Synth) -> None:
@@ -223,7 +303,7 @@ def test_scheduler_must_call_with_a_service_account_token(gpu: Synth) -> None:
     assert g.scheduler_has_identity(p) == []
 
 
-@pytest.mark.parametrize("signal", ["latency", "batch_failed"])
+@pytest.mark.parametrize("signal", ["latency", "batch_failed", "edge", "edge_5xx", "certificate"])
 def test_alerts_must_cover_every_signal(gpu: Synth, signal: str) -> None:
     alerts = [r.inputs for r in gpu.of_type(g.ALERT) if r.inputs["userLabels"]["signal"] != signal]
     assert g.alerts_cover_signals(alerts) == [f"no alert policy for signal {signal!r}"]
@@ -311,3 +391,12 @@ def test_pack_entry_point_starts_the_analyzer() -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_the_packs_own_constants_match_the_program() -> None:
+    """The pack runs in its own process and imports nothing from infra/ but itself."""
+    from infra import config, edge
+
+    assert g.CONCURRENCY_HEADROOM == config.CONCURRENCY_HEADROOM
+    assert g.EDGE_PROBE_PATH == edge.EDGE_PROBE_PATH
+    assert set(g.WAF_RULES) == set(edge.WAF_RULES)

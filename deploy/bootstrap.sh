@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# From an empty project to the stack's foundation; safe to run again at any point (every step checks
+# before it creates). Usage, from the repository root:
+#
+#   deploy/bootstrap.sh PROJECT REGION [STACK]
+#
+# 1. enables the APIs Pulumi itself needs before the program can enable the rest (infra/apis.py);
+# 2. creates the state bucket gs://PROJECT-pulumi-state (versioned) and the KMS key for secrets;
+# 3. logs Pulumi into that backend and creates (or selects) the stack;
+# 4. sets gcp:project and gcp:region, and stops with the exact commands if domain, alertEmail or
+#    apiKeys are still unset;
+# 5. runs `pulumi up`: on a new project this creates the bucket, the registry, the accounts, the
+#    API-key secret and the APIs, and no service (there is no bundle or image yet); once a release
+#    is deployed it re-applies that release (a no-op).
+#
+# Next: deploy/upload-bundle.sh, then the Cloud Build pipeline (README.md, section Deploy).
+set -euo pipefail
+
+usage="usage: deploy/bootstrap.sh PROJECT REGION [STACK]"
+project=${1:?$usage}
+region=${2:?$usage}
+stack=${3:-prod}
+state="gs://$project-pulumi-state"
+keyring=pulumi
+key=state
+secrets="gcpkms://projects/$project/locations/global/keyRings/$keyring/cryptoKeys/$key"
+
+say() { printf '==> %s\n' "$*"; }
+
+say "APIs Pulumi needs first (the program enables the others)"
+gcloud services enable serviceusage.googleapis.com cloudresourcemanager.googleapis.com \
+  cloudkms.googleapis.com storage.googleapis.com --project "$project"
+
+if gcloud storage buckets describe "$state" --project "$project" >/dev/null 2>&1; then
+  say "state bucket $state exists"
+else
+  say "creating the state bucket $state"
+  gcloud storage buckets create "$state" --project "$project" --location "$region" \
+    --uniform-bucket-level-access --public-access-prevention
+  gcloud storage buckets update "$state" --versioning
+fi
+
+if gcloud kms keyrings describe "$keyring" --location global --project "$project" >/dev/null 2>&1; then
+  say "KMS key ring $keyring exists"
+else
+  say "creating the KMS key ring $keyring"
+  gcloud kms keyrings create "$keyring" --location global --project "$project"
+fi
+if gcloud kms keys describe "$key" --keyring "$keyring" --location global --project "$project" >/dev/null 2>&1; then
+  say "KMS key $key exists"
+else
+  say "creating the KMS key $key (encrypts the stack's secrets)"
+  gcloud kms keys create "$key" --keyring "$keyring" --location global --purpose encryption --project "$project"
+fi
+
+pulumi login "$state"
+if pulumi stack select "$stack" >/dev/null 2>&1; then
+  say "stack $stack exists"
+else
+  say "creating the stack $stack"
+  pulumi stack init "$stack" --secrets-provider "$secrets"
+fi
+
+for setting in "gcp:project=$project" "gcp:region=$region"; do
+  name=${setting%%=*}
+  if [ -z "$(pulumi config get "$name" 2>/dev/null || true)" ]; then
+    pulumi config set "$name" "${setting#*=}"
+  fi
+done
+missing=()
+for name in domain alertEmail apiKeys; do
+  pulumi config get "bn-xtts:$name" >/dev/null 2>&1 || missing+=("$name")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "Set these first, then run deploy/bootstrap.sh again:" >&2
+  for name in "${missing[@]}"; do
+    case $name in
+      domain) echo "  pulumi config set domain tts.example.com" >&2 ;;
+      alertEmail) echo "  pulumi config set alertEmail oncall@example.com" >&2 ;;
+      apiKeys) echo "  pulumi config set --secret apiKeys \"\$(openssl rand -hex 24),\$(openssl rand -hex 24)\"" >&2 ;;
+    esac
+  done
+  exit 2
+fi
+
+# The release (image, model version) comes from the release record the program keeps in the
+# bucket, not from the stack file; an image left here would make this run try to deploy it.
+if pulumi config get bn-xtts:image >/dev/null 2>&1; then
+  say "removing bn-xtts:image from the stack file (the release record is the source of truth)"
+  pulumi config rm bn-xtts:image
+fi
+
+say "pulumi up (the foundation, or the deployed release again)"
+pulumi up --yes --policy-pack infra/policy
+say "next: deploy/upload-bundle.sh BUNDLE_DIR gs://$(pulumi stack output bucket)/models/NAME/VERSION"

@@ -1,0 +1,250 @@
+"""The first deploy, the release record, the APIs and the budget: what the program looks up before
+it declares anything (answered by FakeCloud, as the provider's data sources would), what it then
+declares, and in which order."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra import release
+from infra.apis import BASE_APIS, BUDGET_API
+from infra.config import ConfigError
+from tests.infra.pulumi_harness import (
+    BUCKET,
+    DIGEST,
+    GET_BUCKETS,
+    GET_IMAGE,
+    GET_OBJECTS,
+    IMAGE_DIGEST,
+    IMAGE_TAG,
+    REPOSITORY,
+    FakeCloud,
+    Synth,
+    synthesize,
+)
+
+SERVICE = "gcp:cloudrunv2/service:Service"
+JOB = "gcp:cloudrunv2/job:Job"
+OBJECT = "gcp:storage/bucketObject:BucketObject"
+API = "gcp:projects/service:Service"
+BUDGET = "gcp:billing/budget:Budget"
+OLD_DIGEST = f"{REPOSITORY}/server@sha256:" + "cd" * 32
+NEW_TAG = f"{REPOSITORY}/server:fedcba9"
+NEW_DIGEST = f"{REPOSITORY}/server@sha256:" + "ef" * 32
+
+
+def record(synth: Synth) -> dict[str, object]:
+    (obj,) = [o.inputs for o in synth.of_type(OBJECT) if o.inputs["name"] == "deploy/test/release.json"]
+    assert obj["bucket"] == BUCKET and obj["contentType"] == "application/json"
+    content = obj["content"]
+    if isinstance(content, dict):  # the provider marks `content` secret: kept encrypted in the state
+        content = content["value"]
+    return dict(json.loads(content))
+
+
+# ---- 1. the first deploy: bucket and registry, bundle, image, then the service --------------------
+
+
+def test_an_empty_project_gets_the_foundation_only_even_with_an_image_configured() -> None:
+    cloud = FakeCloud(buckets=set(), objects={})
+    synth = synthesize(cloud=cloud)
+    assert not synth.of_type(SERVICE) and not synth.of_type(JOB) and not synth.of_type(OBJECT)
+    assert synth.of_type("gcp:storage/bucket:Bucket")
+    assert synth.of_type("gcp:artifactregistry/repository:Repository")
+    assert "does not exist yet" in synth.warnings[0]
+    # Only the bucket was looked up: nothing else can exist before it.
+    assert [t for t, _ in cloud.calls] == [GET_BUCKETS]
+    assert cloud.calls[0][1] == {"project": "tts-prod-123", "prefix": BUCKET}
+
+
+def test_the_service_is_refused_while_the_bundle_manifest_is_missing() -> None:
+    """Declaring it anyway made the revision fail its startup probe and the create call fail, with
+    the service left in Google Cloud but not in the state (next run: 409 already exists)."""
+    cloud = FakeCloud(objects={})
+    with pytest.raises(ConfigError) as err:
+        synthesize(cloud=cloud)
+    message = str(err.value)
+    assert err.value.key == "bn-xtts:modelVersion"
+    assert f"gs://{BUCKET}/models/bn-xtts/v1/fp16/manifest.json is missing" in message
+    assert "deploy/upload-bundle.sh bundles/bn-xtts-v1 gs://" in message
+    # Looked up exactly (a glob that matches only that name), at preview time.
+    lookups = [a for t, a in cloud.calls if t == GET_OBJECTS]
+    assert {"bucket": BUCKET, "matchGlob": "models/bn-xtts/v1/fp16/manifest.json"} in lookups
+
+
+def test_the_manifest_checked_is_the_configured_variant_and_version() -> None:
+    cloud = FakeCloud(objects={"models/bn-xtts/v2/int8/manifest.json": "{}"})
+    synth = synthesize({"bn-xtts:modelVersion": "v2", "bn-xtts:gpuType": "none"}, cloud)
+    assert synth.of_type(SERVICE)
+    with pytest.raises(ConfigError, match=r"models/bn-xtts/v2/fp16/manifest\.json is missing"):
+        synthesize({"bn-xtts:modelVersion": "v2"}, cloud)
+
+
+def test_an_image_that_was_never_pushed_is_refused() -> None:
+    cloud = FakeCloud(images={})
+    with pytest.raises(ConfigError) as err:
+        synthesize(cloud=cloud)
+    assert err.value.key == "bn-xtts:image"
+    assert f"{IMAGE_TAG} is not in Artifact Registry" in str(err.value)
+    (call,) = [a for t, a in cloud.calls if t == GET_IMAGE]
+    assert call == {"project": "tts-prod-123", "location": "us-central1", "repositoryId": "bn-tts",
+                    "imageName": "server:0123abc"}  # fmt: skip
+
+
+def test_the_service_is_deployed_by_digest() -> None:
+    synth = synthesize()
+    (c,) = synth.one(SERVICE)["template"]["containers"]
+    assert c["image"] == IMAGE_DIGEST and DIGEST in c["image"]
+    assert synth.one(JOB)["template"]["template"]["containers"][0]["image"] == IMAGE_DIGEST
+
+
+# ---- 6. one source of truth for the image and the model version ----------------------------------
+
+
+def test_the_first_release_is_recorded_after_the_service_and_the_job() -> None:
+    synth = synthesize()
+    assert record(synth) == {"version": 1, "image": IMAGE_DIGEST, "modelVersion": "v1", "history": []}
+    urn = synth.urn(OBJECT, "release")
+    deps = synth.depends_on(urn)
+    assert synth.urn(SERVICE) in deps and synth.urn(JOB) in deps
+
+
+def test_a_plain_up_keeps_what_the_pipeline_deployed() -> None:
+    """The pipeline's `-c bn-xtts:image=... -c bn-xtts:modelVersion=v2` lives only in its own copy
+    of the stack file; a later run without them must deploy the recorded release, not roll back."""
+    cloud = FakeCloud()
+    cloud.objects["models/bn-xtts/v2/fp16/manifest.json"] = "{}"
+    cloud.deployed(IMAGE_DIGEST, "v2", [(OLD_DIGEST, "v1")])
+    synth = synthesize({"bn-xtts:image": None}, cloud)
+    (c,) = synth.one(SERVICE)["template"]["containers"]
+    env = {e["name"]: e.get("value") for e in c["envs"]}
+    assert c["image"] == IMAGE_DIGEST
+    assert env["TTS_MODEL_PATH"] == f"gs://{BUCKET}/models/bn-xtts/v2/"
+    assert record(synth)["history"] == [{"image": OLD_DIGEST, "modelVersion": "v1"}]  # unchanged
+
+
+def test_a_stale_stack_file_cannot_roll_the_release_back() -> None:
+    cloud = FakeCloud()
+    cloud.images[OLD_DIGEST] = OLD_DIGEST
+    cloud.deployed(IMAGE_DIGEST, "v1", [(OLD_DIGEST, "v1")])
+    with pytest.raises(ConfigError) as err:
+        synthesize({"bn-xtts:image": OLD_DIGEST}, cloud)
+    assert err.value.key == "bn-xtts:image"
+    message = str(err.value)
+    assert f"{OLD_DIGEST} is an earlier release; {IMAGE_DIGEST} is deployed" in message
+    assert "pulumi config rm image" in message and "BN_XTTS_ALLOW_ROLLBACK=1 pulumi up" in message
+
+    cloud.objects["models/bn-xtts/v2/fp16/manifest.json"] = "{}"
+    cloud.deployed(IMAGE_DIGEST, "v2", [(IMAGE_DIGEST, "v1")])
+    with pytest.raises(ConfigError, match=r"^bn-xtts:modelVersion: v1 is an earlier release; v2 is deployed"):
+        synthesize({"bn-xtts:modelVersion": "v1"}, cloud)
+
+
+def test_a_rollback_on_purpose_is_one_flag_for_one_run() -> None:
+    cloud = FakeCloud()
+    cloud.images[OLD_DIGEST] = OLD_DIGEST
+    cloud.deployed(IMAGE_DIGEST, "v1", [(OLD_DIGEST, "v1")])
+    synth = synthesize({"bn-xtts:image": OLD_DIGEST}, cloud, allow_rollback=True)
+    assert synth.one(SERVICE)["template"]["containers"][0]["image"] == OLD_DIGEST
+    assert record(synth) == {
+        "version": 1,
+        "image": OLD_DIGEST,
+        "modelVersion": "v1",
+        "history": [
+            {"image": OLD_DIGEST, "modelVersion": "v1"},
+            {"image": IMAGE_DIGEST, "modelVersion": "v1"},
+        ],
+    }
+
+
+def test_a_new_image_and_version_become_the_release_and_the_old_one_history() -> None:
+    cloud = FakeCloud()
+    cloud.images[NEW_TAG] = NEW_DIGEST
+    cloud.objects["models/bn-xtts/v2/fp16/manifest.json"] = "{}"
+    cloud.deployed(IMAGE_DIGEST, "v1")
+    synth = synthesize({"bn-xtts:image": NEW_TAG, "bn-xtts:modelVersion": "v2"}, cloud)
+    assert record(synth) == {
+        "version": 1,
+        "image": NEW_DIGEST,
+        "modelVersion": "v2",
+        "history": [{"image": IMAGE_DIGEST, "modelVersion": "v1"}],
+    }
+    assert synth.outputs["image"] == NEW_DIGEST and synth.outputs["model_version"] == "v2"
+
+
+def test_the_same_release_again_changes_nothing() -> None:
+    first = record(synthesize())
+    cloud = FakeCloud()
+    cloud.objects["deploy/test/release.json"] = release.Release(IMAGE_DIGEST, "v1").to_json()
+    assert record(synthesize(cloud=cloud)) == first  # tag and digest name the same image
+
+
+def test_a_corrupt_record_stops_the_run_with_the_way_out() -> None:
+    cloud = FakeCloud()
+    cloud.objects["deploy/test/release.json"] = "not json"
+    with pytest.raises(ConfigError, match=r"release record gs://.*/deploy/test/release\.json is not valid"):
+        synthesize(cloud=cloud)
+
+
+def test_the_record_keeps_a_bounded_history() -> None:
+    r = release.Release("i0", "v0")
+    for n in range(1, release.HISTORY_KEPT + 10):
+        r = r.advanced_to(f"i{n}", "v0")
+    assert len(r.history) == release.HISTORY_KEPT and r.history[-1] == (f"i{release.HISTORY_KEPT + 8}", "v0")
+    assert release.Release.from_json(r.to_json(), "x") == r
+
+
+# ---- APIs enabled by the program, before everything else ------------------------------------------
+
+
+def test_the_apis_are_enabled_by_the_program_and_never_disabled() -> None:
+    synth = synthesize()
+    apis = {s.inputs["service"]: s.inputs for s in synth.of_type(API)}
+    assert set(apis) == set(BASE_APIS)
+    assert {"run.googleapis.com", "compute.googleapis.com", "secretmanager.googleapis.com"} <= set(apis)
+    assert all(a["disableOnDestroy"] is False and a["project"] == "tts-prod-123" for a in apis.values())
+
+
+def test_every_resource_waits_for_the_apis() -> None:
+    synth = synthesize({"bn-xtts:billingAccount": "012345-6789AB-CDEF01", "bn-xtts:budgetAmount": "500"})
+    api_urns = {synth.urn(API, r.name) for r in synth.of_type(API)}
+    assert len(api_urns) == len(BASE_APIS) + 1
+    exempt = {API, "pulumi:providers:gcp"}
+    custom = [r for r in synth.resources if r.custom and r.typ not in exempt]
+    assert len(custom) > 30
+    for r in custom:
+        missing = api_urns - synth.depends_on(synth.urn(r.typ, r.name))
+        assert not missing, f"{r.typ} {r.name} does not wait for {sorted(missing)}"
+
+
+# ---- the budget --------------------------------------------------------------------------------------
+
+
+def test_no_budget_without_a_billing_account() -> None:
+    synth = synthesize()
+    assert not synth.of_type(BUDGET)
+    assert BUDGET_API not in {s.inputs["service"] for s in synth.of_type(API)}
+
+
+def test_budget_alerts_at_thresholds_for_this_project() -> None:
+    synth = synthesize({"bn-xtts:billingAccount": "012345-6789AB-CDEF01", "bn-xtts:budgetAmount": "500"})
+    budget = synth.one(BUDGET)
+    assert budget["billingAccount"] == "012345-6789AB-CDEF01"
+    assert budget["amount"] == {"specifiedAmount": {"units": "500"}}
+    assert budget["budgetFilter"] == {"projects": ["projects/123456789012"], "calendarPeriod": "MONTH"}
+    rules = [(r["thresholdPercent"], r.get("spendBasis", "CURRENT_SPEND")) for r in budget["thresholdRules"]]
+    assert rules == [
+        (0.5, "CURRENT_SPEND"),
+        (0.9, "CURRENT_SPEND"),
+        (1.0, "CURRENT_SPEND"),
+        (1.0, "FORECASTED_SPEND"),
+    ]
+    assert budget["allUpdatesRule"]["monitoringNotificationChannels"] == ["monitoring-email-id"]
+    (provider,) = [r for r in synth.resources if r.typ == "pulumi:providers:gcp"]
+    assert (
+        provider.inputs["userProjectOverride"] == "true"
+        and provider.inputs["billingProject"] == "tts-prod-123"
+    )
+    assert BUDGET_API in {s.inputs["service"] for s in synth.of_type(API)}
