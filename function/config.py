@@ -61,7 +61,9 @@ class Settings:
     request_buffer_bytes: int
     voices_path: str
     voice_cache_size: int
-    api_keys: tuple[str, ...]
+    api_keys: tuple[str, ...]  # every key accepted (TTS_API_KEYS and TTS_ADMIN_KEYS)
+    admin_keys: tuple[str, ...]
+    legacy_voices_owner: str | None
     workers: int
     intra_op_threads: int
     download_chunk_bytes: int
@@ -228,13 +230,21 @@ def load_settings(env: Mapping[str, str] | None = None, *, cpu_count: int | None
     voices_raw = _get(env, "TTS_VOICES_PATH")
     voices_path = _location("TTS_VOICES_PATH", voices_raw) if voices_raw else str(cache_dir / "voices")
 
-    keys_raw = _get(env, "TTS_API_KEYS") or ""
-    api_keys = tuple(k.strip() for k in keys_raw.split(",") if k.strip())
-    if any(len(k) < 16 for k in api_keys):
-        raise ConfigError("TTS_API_KEYS is invalid: every key must be at least 16 characters")
-    if any(any(ch.isspace() for ch in k) for k in api_keys):
-        # A header token is taken without the whitespace around it; inside, it could never match.
-        raise ConfigError("TTS_API_KEYS is invalid: a key may not contain whitespace")
+    user_keys = _keys(env, "TTS_API_KEYS")
+    admin_keys = _keys(env, "TTS_ADMIN_KEYS")
+    api_keys = tuple(dict.fromkeys((*user_keys, *admin_keys)))
+    # Voices saved before voices had owners: whose they are now (an owner id, see
+    # function.http.auth.owner_id). By default the only key's, so a one-key deployment keeps them.
+    legacy_owner = _get(env, "TTS_LEGACY_VOICES_OWNER")
+    if legacy_owner is not None and not re.fullmatch(r"local|key_[0-9a-f]{32}", legacy_owner):
+        raise ConfigError(
+            f"TTS_LEGACY_VOICES_OWNER={legacy_owner!r} is invalid: expected 'local' or an owner id "
+            "key_<32 hex> (the 'owner' field of that key's voices)"
+        )
+    if legacy_owner is None and len(user_keys) == 1:
+        from function.voices.store import owner_id
+
+        legacy_owner = owner_id(user_keys[0])
 
     # One model per process: on a GPU one worker owns the device; on CPU each worker gets a
     # share of the cores for ONNX Runtime's intra-op pool (autoregressive decoding stops
@@ -320,6 +330,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, cpu_count: int | None
             env, "TTS_VOICE_CACHE_SIZE", 256, _int_in(1, 100_000), "an integer in 1..100000"
         ),
         api_keys=api_keys,
+        admin_keys=admin_keys,
+        legacy_voices_owner=legacy_owner,
         workers=workers,
         intra_op_threads=_parse(
             env,
@@ -364,6 +376,16 @@ class BatchSettings:
     task_count: int
     run_id: str  # one job execution: every task of it shares the id
     attempt: int
+
+
+def _keys(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    keys = tuple(k.strip() for k in (_get(env, name) or "").split(",") if k.strip())
+    if any(len(k) < 16 for k in keys):
+        raise ConfigError(f"{name} is invalid: every key must be at least 16 characters")
+    if any(any(ch.isspace() for ch in k) for k in keys):
+        # A header token is taken without the whitespace around it; inside, it could never match.
+        raise ConfigError(f"{name} is invalid: a key may not contain whitespace")
+    return keys
 
 
 def _beside_model(env: Mapping[str, str], name: str, model_path: str, folder: str) -> str:

@@ -1,8 +1,15 @@
-"""Bearer API keys (TTS_API_KEYS), compared in constant time."""
+"""Bearer API keys (TTS_API_KEYS, TTS_ADMIN_KEYS), compared in constant time, and who a key is.
+
+Each key is a separate owner of voices, named by a stable id derived from the key with a one-way
+hash (never the key itself, which is neither stored nor logged).
+"""
 
 from __future__ import annotations
 
 import hmac
+
+from function.config import Settings
+from function.voices import Owner, owner_id
 
 
 def authorized(header: str | None, keys: tuple[str, ...]) -> bool:
@@ -20,3 +27,25 @@ def authorized(header: str | None, keys: tuple[str, ...]) -> bool:
     for key in keys:
         matched |= hmac.compare_digest(given, key.encode())
     return matched
+
+
+def _bearer(header: str | None) -> str | None:
+    parts = (header or "").split(None, 1)
+    if len(parts) != 2 or parts[0].lower() != "bearer":
+        return None
+    return parts[1].strip()
+
+
+def caller(header: str | None, settings: Settings) -> Owner:
+    """Whose voices this (already authorized) request may see and use.
+
+    Without keys there is one owner, "local". With keys, each key owns the voices it creates;
+    TTS_ADMIN_KEYS see every voice; voices saved before owners existed belong to
+    TTS_LEGACY_VOICES_OWNER (by default the only key, when there is exactly one).
+    """
+    if not settings.api_keys:
+        return Owner("local", legacy=settings.legacy_voices_owner in (None, "local"))
+    key = _bearer(header) or ""
+    oid = owner_id(key)
+    admin = any(hmac.compare_digest(key.encode(), k.encode()) for k in settings.admin_keys)
+    return Owner(oid, admin=admin, legacy=admin or settings.legacy_voices_owner == oid)

@@ -19,6 +19,7 @@ from function.audio import CONTENT_TYPES
 from function.audio.stream_encode import AudioEncoder
 from function.engine import AudioChunk
 from function.http import access
+from function.http.auth import caller
 from function.http.context import SHUTTING_DOWN, require_json, service, serving
 from function.http.requests import OPENAI_MODELS, parse_json_object, parse_speech
 from function.http.streaming import AudioRender, Render, StreamBody
@@ -84,9 +85,12 @@ def speech() -> Response:
         response_format=req.response_format,
     )
     params = {} if req.speed is None else {"speed": req.speed}
-    voice_id = service().resolve_voice(req.voice_id, serving().settings.voice_aliases)
+    owner = caller(request.headers.get("Authorization"), serving().settings)
+    voice_id = service().resolve_voice(req.voice_id, serving().settings.voice_aliases, owner)
     t_first = time.perf_counter()
-    stream = service().stream(SpeechRequest(req.text, req.language, voice_id=voice_id, params=params))
+    stream = service().stream(
+        SpeechRequest(req.text, req.language, voice_id=voice_id, params=params, owner=owner)
+    )
     first = next(stream)
     access.metric(
         queue_ms=round(stream.prepared.queue_ms, 1),

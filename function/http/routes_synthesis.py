@@ -10,6 +10,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from function.audio import encode_audio
 from function.audio.stream_encode import AudioEncoder
 from function.http import access
+from function.http.auth import caller
 from function.http.context import SHUTTING_DOWN, require_json, service, serving
 from function.http.requests import SynthesisRequest, parse_json_object, parse_synthesis
 from function.http.streaming import AudioRender, StreamBody
@@ -34,7 +35,8 @@ def _parse(formats: tuple[str, ...]) -> SynthesisRequest:
 
 
 def _speech(req: SynthesisRequest) -> SpeechRequest:
-    return SpeechRequest(req.text, req.language, req.voice_id, req.speaker_wav, req.params)
+    owner = caller(request.headers.get("Authorization"), serving().settings)
+    return SpeechRequest(req.text, req.language, req.voice_id, req.speaker_wav, req.params, owner=owner)
 
 
 @bp.post("/synthesize")

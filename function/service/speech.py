@@ -41,7 +41,7 @@ from function.service.limiter import ConcurrencyLimiter
 from function.service.model import Loaded
 from function.storage import StorageError
 from function.text import normalize_bangla_text
-from function.voices import VoiceInfo, VoiceNameTakenError, VoiceNotFoundError
+from function.voices import EVERYONE, Owner, VoiceInfo, VoiceNameTakenError, VoiceNotFoundError
 from function.voices.store import valid_voice_id
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,9 @@ class SpeechRequest:
     speaker_wav: bytes | None = None  # a reference clip instead of a stored voice
     params: dict[str, Any] = field(default_factory=dict)
     voice: Voice | None = None  # a voice the caller already made (the batch job reuses its clips')
+    # Whose voices `voice_id` may name: the HTTP layer passes the caller's; trusted in-process
+    # callers (the batch job) may use every voice.
+    owner: Owner = EVERYONE
 
 
 @dataclass
@@ -191,59 +194,60 @@ class SpeechService:
         return SpeechStream(first, chunks, prepared, release)
 
     # ---- voices ------------------------------------------------------------------------------
-    def create_voice(self, clip: bytes, name: str | None) -> VoiceInfo:
+    def create_voice(self, clip: bytes, name: str | None, owner: Owner) -> VoiceInfo:
         loaded = self.loaded()
         with self._slot():
             voice, seconds = self._voice_from_clip(loaded, clip)
         with _store_errors():
             try:
-                return loaded.voices.add(voice, name=name, reference_seconds=seconds)
+                return loaded.voices.add(voice, name=name, reference_seconds=seconds, owner=owner.id)
             except VoiceNameTakenError:
                 raise VoiceNameTaken(
                     f"a voice named {name!r} already exists: pick another name, or delete that voice first"
                 ) from None
 
-    def find_voice(self, name: str) -> VoiceInfo:
+    def find_voice(self, name: str, owner: Owner) -> VoiceInfo:
         loaded = self.loaded()
         with _store_errors():
             try:
-                return loaded.voices.find(name)
+                return loaded.voices.find(name, owner)
             except VoiceNotFoundError:
                 raise VoiceNotFound(
                     f"no voice named {name!r}: create one with POST /voices, list them with GET /voices"
                 ) from None
 
-    def resolve_voice(self, ref: str, aliases: Mapping[str, str]) -> str:
-        """A voice id from what a client calls a voice: an id, an alias (TTS_VOICE_ALIASES), a name."""
+    def resolve_voice(self, ref: str, aliases: Mapping[str, str], owner: Owner) -> str:
+        """A voice id from what a client calls a voice: an id, an alias (TTS_VOICE_ALIASES), a name.
+        Whether the owner may use that voice is checked when it is loaded."""
         if valid_voice_id(ref):
             return ref
         if ref in aliases:
             return aliases[ref]
-        return self.find_voice(ref).voice_id
+        return self.find_voice(ref, owner).voice_id
 
     def voice_from_clip(self, clip: bytes) -> Voice:
         """A voice cloned from a reference clip, not stored (a caller that reuses one clip keeps it)."""
         voice, _ = self._voice_from_clip(self.loaded(), clip)
         return voice
 
-    def list_voices(self) -> list[VoiceInfo]:
+    def list_voices(self, owner: Owner) -> list[VoiceInfo]:
         loaded = self.loaded()
         with _store_errors():
-            return loaded.voices.list()
+            return loaded.voices.list(owner)
 
-    def voice_info(self, voice_id: str) -> VoiceInfo:
+    def voice_info(self, voice_id: str, owner: Owner) -> VoiceInfo:
         loaded = self.loaded()
         with _store_errors():
             try:
-                return loaded.voices.info(voice_id)
+                return loaded.voices.info(voice_id, owner)
             except VoiceNotFoundError:
                 raise _not_found(voice_id) from None
 
-    def delete_voice(self, voice_id: str) -> None:
+    def delete_voice(self, voice_id: str, owner: Owner) -> None:
         loaded = self.loaded()
         with _store_errors():
             try:
-                loaded.voices.delete(voice_id)
+                loaded.voices.delete(voice_id, owner)
             except VoiceNotFoundError:
                 raise _not_found(voice_id) from None
 
@@ -275,7 +279,7 @@ class SpeechService:
         if req.voice is not None:
             voice = req.voice
         elif req.voice_id is not None:
-            voice = self._voice_by_id(loaded, req.voice_id)
+            voice = self._voice_by_id(loaded, req.voice_id, req.owner)
         elif req.speaker_wav is not None:
             voice, _ = self._voice_from_clip(loaded, req.speaker_wav)
         else:
@@ -310,10 +314,10 @@ class SpeechService:
         return voice, audio.shape[0] / rate
 
     @staticmethod
-    def _voice_by_id(loaded: Loaded, voice_id: str) -> Voice:
+    def _voice_by_id(loaded: Loaded, voice_id: str, owner: Owner) -> Voice:
         with _store_errors():
             try:
-                return loaded.voices.get(voice_id)
+                return loaded.voices.get(voice_id, owner)
             except VoiceFormatError as exc:  # the stored payload is damaged, or from an older format
                 raise VoiceUnusable(str(exc)) from None
             except VoiceNotFoundError:

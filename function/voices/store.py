@@ -44,10 +44,11 @@ class VoiceNameTakenError(ValueError):
     """Another voice already has this name."""
 
 
-def _name_key(name: str) -> str:
-    """Where a name's claim lives: one object per name (hashed: any Unicode name makes a safe key)."""
-    digest = hashlib.sha256(unicodedata.normalize("NFC", name).encode("utf-8")).hexdigest()
-    return f"names/{digest[:40]}.json"
+def _name_key(owner: str, name: str) -> str:
+    """Where a name's claim lives: one object per owner and name (hashed: any Unicode name makes a
+    safe key). Names are unique per owner."""
+    text = f"{owner}\0{unicodedata.normalize('NFC', name)}"
+    return f"names/{hashlib.sha256(text.encode('utf-8')).hexdigest()[:40]}.json"
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,33 @@ class VoiceInfo:
     created_at: float
     reference_seconds: float
     model: str
+    # Who made it: a stable, non-reversible id of an API key ("local" without keys); None for a
+    # voice saved before voices had owners.
+    owner: str | None = None
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who is asking: `id` owns what it creates; `admin` sees every voice; `legacy` also sees the
+    voices saved before owners existed (the migration: TTS_LEGACY_VOICES_OWNER)."""
+
+    id: str
+    admin: bool = False
+    legacy: bool = False
+
+    def sees(self, info: VoiceInfo) -> bool:
+        if self.admin:
+            return True
+        return self.legacy if info.owner is None else info.owner == self.id
+
+
+def owner_id(key: str) -> str:
+    """The owner id of an API key: stable across restarts and instances, not reversible to the key."""
+    return "key_" + hashlib.sha256(b"bn-xtts voice owner\0" + key.encode()).hexdigest()[:32]
+
+
+# Trusted callers inside the process (the batch job, tools): every voice.
+EVERYONE = Owner("admin", admin=True, legacy=True)
 
 
 def new_voice_id() -> str:
@@ -82,7 +110,7 @@ class VoiceStore(Generic[V]):
         self._loads = loads
         self._dumps = dumps
         self._model = model
-        self._lru: OrderedDict[str, V] = OrderedDict()
+        self._lru: OrderedDict[str, tuple[V, str | None]] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -93,16 +121,16 @@ class VoiceStore(Generic[V]):
         with self._lock:
             return list(self._lru)
 
-    def _remember(self, voice_id: str, voice: V) -> None:
+    def _remember(self, voice_id: str, voice: V, owner: str | None) -> None:
         with self._lock:
-            self._lru[voice_id] = voice
+            self._lru[voice_id] = (voice, owner)
             self._lru.move_to_end(voice_id)
             while len(self._lru) > self._capacity:
                 self._lru.popitem(last=False)
 
-    def add(self, voice: V, *, name: str | None, reference_seconds: float) -> VoiceInfo:
+    def add(self, voice: V, *, name: str | None, reference_seconds: float, owner: str = "local") -> VoiceInfo:
         created = round(time.time(), 3)
-        info = VoiceInfo(new_voice_id(), name, created, round(reference_seconds, 3), self._model)
+        info = VoiceInfo(new_voice_id(), name, created, round(reference_seconds, 3), self._model, owner)
         # Both objects are serialized before either is written, and the record is checked the way
         # readers check it: a voice that could not be listed is never stored.
         meta = json.dumps(asdict(info)).encode()
@@ -111,7 +139,7 @@ class VoiceStore(Generic[V]):
         payload = self._dumps(voice)
         # A name is claimed first, with a create-if-absent write: of two instances creating the same
         # name at once exactly one wins. A claim whose voice is gone (a crash) is taken over.
-        if name is not None and not self._claim(name, info.voice_id):
+        if name is not None and not self._claim(owner, name, info.voice_id):
             raise VoiceNameTakenError(name)
         try:
             self._store.write_bytes(f"{info.voice_id}.voice", payload)
@@ -125,27 +153,27 @@ class VoiceStore(Generic[V]):
         except BaseException:
             if name is not None:
                 with contextlib.suppress(StorageError):
-                    self._store.delete(_name_key(name))
+                    self._store.delete(_name_key(owner, name))
             raise
-        self._remember(info.voice_id, voice)
+        self._remember(info.voice_id, voice, owner)
         return info
 
-    def _claim(self, name: str, voice_id: str) -> bool:
+    def _claim(self, owner: str, name: str, voice_id: str) -> bool:
         record = json.dumps({"name": name, "voice_id": voice_id, "claimed_at": time.time()}).encode()
-        if self._store.create(_name_key(name), record):
+        if self._store.create(_name_key(owner, name), record):
             return True
-        holder, claimed_at = self._claim_of(name)
+        holder, claimed_at = self._claim_of(owner, name)
         if holder is not None and self._store.exists(f"{holder}.json"):
             return False
         if time.time() - claimed_at < _CLAIM_GRACE_S:
             return False  # its voice is being written right now
-        self._store.write_bytes(_name_key(name), record)  # a stale claim: its voice was never finished
+        self._store.write_bytes(_name_key(owner, name), record)  # stale: its voice was never finished
         return True
 
-    def _claim_of(self, name: str) -> tuple[str | None, float]:
+    def _claim_of(self, owner: str, name: str) -> tuple[str | None, float]:
         """Who claimed the name, and when (0 when unknown: an old or unreadable claim)."""
         try:
-            doc = json.loads(self._store.read_bytes(_name_key(name)))
+            doc = json.loads(self._store.read_bytes(_name_key(owner, name)))
         except ObjectNotFoundError:
             return None, 0.0
         except (ValueError, RecursionError):
@@ -156,28 +184,30 @@ class VoiceStore(Generic[V]):
         when = float(claimed_at) if _is_number(claimed_at) else 0.0
         return (voice_id if isinstance(voice_id, str) and valid_voice_id(voice_id) else None), when
 
-    def _named(self, name: str) -> str | None:
-        return self._claim_of(name)[0]
-
-    def find(self, name: str) -> VoiceInfo:
-        """The voice with this name (voices saved before names were claimed are found by a scan)."""
-        voice_id = self._named(name)
+    def find(self, name: str, viewer: Owner = EVERYONE) -> VoiceInfo:
+        """The viewer's voice with this name (voices saved before names were claimed: a scan)."""
+        voice_id = self._claim_of(viewer.id, name)[0]
         if voice_id is not None:
-            return self.info(voice_id)
+            with contextlib.suppress(VoiceNotFoundError):
+                return self.info(voice_id, viewer)
         wanted = unicodedata.normalize("NFC", name)
-        for info in self.list():
+        for info in self.list(viewer):
             if info.name is not None and unicodedata.normalize("NFC", info.name) == wanted:
                 return info
         raise VoiceNotFoundError(name)
 
-    def get(self, voice_id: str) -> V:
+    def get(self, voice_id: str, viewer: Owner = EVERYONE) -> V:
+        """The voice, if the viewer may use it; another owner's voice is not found, like a missing one."""
         if not valid_voice_id(voice_id):
             raise VoiceNotFoundError(voice_id)
         with self._lock:
-            voice = self._lru.get(voice_id)
-            if voice is not None:
+            cached = self._lru.get(voice_id)
+            if cached is not None:
                 self._lru.move_to_end(voice_id)
-        if voice is not None:
+        if cached is not None:
+            voice, owner = cached
+            if not viewer.sees(VoiceInfo(voice_id, None, 0.0, 0.0, self._model, owner)):
+                raise VoiceNotFoundError(voice_id)
             # A voice deleted by another instance must stop working here too: one metadata check
             # (milliseconds, next to seconds of synthesis). If the store is down, the cached copy serves.
             try:
@@ -190,15 +220,17 @@ class VoiceStore(Generic[V]):
             with self._lock:
                 self._lru.pop(voice_id, None)
             raise VoiceNotFoundError(voice_id)
+        info = self.info(voice_id, viewer)
         try:
             voice = self._loads(self._store.read_bytes(f"{voice_id}.voice"))
         except ObjectNotFoundError:
             raise VoiceNotFoundError(voice_id) from None
-        self._remember(voice_id, voice)
+        self._remember(voice_id, voice, info.owner)
         return voice
 
-    def info(self, voice_id: str) -> VoiceInfo:
-        """The voice's metadata; a record that cannot be read is logged and reported as not found."""
+    def info(self, voice_id: str, viewer: Owner = EVERYONE) -> VoiceInfo:
+        """The voice's metadata; a record that cannot be read, or that the viewer may not see, is
+        reported as not found (the unreadable one is logged)."""
         if not valid_voice_id(voice_id):
             raise VoiceNotFoundError(voice_id)
         try:
@@ -209,18 +241,20 @@ class VoiceStore(Generic[V]):
         if info is None:
             log.warning("skipping the unreadable voice record %s.json in %s", voice_id, self.location)
             raise VoiceNotFoundError(voice_id)
+        if not viewer.sees(info):
+            raise VoiceNotFoundError(voice_id)
         return info
 
-    def list(self) -> list[VoiceInfo]:
+    def list(self, viewer: Owner = EVERYONE) -> list[VoiceInfo]:
         ids = sorted(
             k[: -len(".json")] for k in self._store.list_keys() if k.endswith(".json") and "/" not in k
         )
 
         def read(voice_id: str) -> VoiceInfo | None:
             try:
-                return self.info(voice_id)
+                return self.info(voice_id, viewer)
             except VoiceNotFoundError:
-                return None  # deleted between the listing and the read, or unreadable (logged)
+                return None  # deleted since the listing, unreadable (logged), or another owner's
 
         # Metadata reads are round trips to the bucket: overlap them.
         with ThreadPoolExecutor(max_workers=16) as pool:
@@ -228,15 +262,21 @@ class VoiceStore(Generic[V]):
             out = [info for info in found if info is not None]
         return sorted(out, key=lambda i: i.created_at)
 
-    def delete(self, voice_id: str) -> None:
+    def delete(self, voice_id: str, viewer: Owner = EVERYONE) -> None:
         if not valid_voice_id(voice_id):
             raise VoiceNotFoundError(voice_id)
+        try:
+            info = self.info(voice_id, viewer)
+        except VoiceNotFoundError:
+            if self._store.exists(f"{voice_id}.json"):
+                raise  # another owner's voice: not found, exactly like a missing one
+            info = None  # a half-deleted voice: clean up what is left
         with self._lock:
             self._lru.pop(voice_id, None)
-        with contextlib.suppress(VoiceNotFoundError):
-            name = self.info(voice_id).name
-            if name is not None and self._named(name) == voice_id:
-                self._store.delete(_name_key(name))  # the name is free again
+        if info is not None and info.name is not None:
+            owner = info.owner or "local"
+            if self._claim_of(owner, info.name)[0] == voice_id:
+                self._store.delete(_name_key(owner, info.name))  # the name is free again
         # Metadata first, so a voice half-deleted by a crash is no longer listed.
         found = self._store.delete(f"{voice_id}.json")
         found = self._store.delete(f"{voice_id}.voice") or found
@@ -259,7 +299,10 @@ def _parse_info(voice_id: str, raw: bytes) -> VoiceInfo | None:
         return None
     if not _is_text(model) or not _is_number(created) or not _is_number(seconds):
         return None
-    return VoiceInfo(voice_id, name, float(created), float(seconds), model)
+    owner = doc.get("owner")
+    if not _is_text(owner, optional=True):
+        return None
+    return VoiceInfo(voice_id, name, float(created), float(seconds), model, owner)
 
 
 def _is_text(value: object, *, optional: bool = False) -> bool:

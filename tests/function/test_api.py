@@ -28,6 +28,8 @@ pytestmark = pytest.mark.slow
 
 KEY = "test-key-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {KEY}"}
+KEY2 = "second-key-abcdefghijkl"  # another owner
+ADMIN_KEY = "admin-key-0123456789abcdef"
 SHORT = "আমি ১২৩ টাকা দিলাম।"
 # Long enough for the engine to split it into several pieces: many seconds of generation.
 LONG = " ".join(["আমার সোনার বাংলা, আমি তোমায় ভালোবাসি, চিরদিন তোমার আকাশ, তোমার বাতাস।"] * 8)
@@ -39,7 +41,8 @@ def env_for(demo_bundle: Path, tmp: Path, **extra: str) -> dict[str, str]:
         "TTS_MODEL_VARIANT": "int8",
         "TTS_CACHE_DIR": str(tmp / "cache"),
         "TTS_VOICES_PATH": str(tmp / "voices"),
-        "TTS_API_KEYS": KEY + ",second-key-abcdefghijkl",
+        "TTS_API_KEYS": KEY + "," + KEY2,
+        "TTS_ADMIN_KEYS": ADMIN_KEY,
         "TTS_MAX_CONCURRENT_REQUESTS": "1",
         "TTS_QUEUE_SIZE": "0",
         "TTS_MAX_REQUEST_BYTES": str(2 * 2**20),
@@ -378,6 +381,38 @@ def test_voice_lifecycle_json_and_multipart(
     assert_error(api("DELETE", f"/voices/{info['voice_id']}"), 404, "voice_not_found")
     r = api("POST", "/synthesize", json={"text": SHORT, "voice_id": info["voice_id"]})
     assert_error(r, 404, "voice_not_found")
+
+
+def test_voices_belong_to_the_key_that_made_them(server: Any, voice_id: str, clip_b64: str) -> None:
+    """A voice is its owner's: another key gets 404 on every voice and synthesis endpoint, exactly
+    as for a voice that does not exist; an admin key sees all."""
+
+    def as_(key: str, method: str, path: str, **kw: Any) -> requests.Response:
+        return requests.request(
+            method, server.url + path, headers={"Authorization": f"Bearer {key}"}, timeout=300, **kw
+        )
+
+    assert as_(KEY, "GET", f"/voices/{voice_id}").json()["owner"].startswith("key_")
+    assert KEY not in as_(KEY, "GET", f"/voices/{voice_id}").text  # the id, never the key
+    assert_error(as_(KEY2, "GET", f"/voices/{voice_id}"), 404, "voice_not_found")
+    assert_error(as_(KEY2, "DELETE", f"/voices/{voice_id}"), 404, "voice_not_found")
+    assert voice_id not in [v["voice_id"] for v in as_(KEY2, "GET", "/voices").json()["voices"]]
+    assert as_(KEY2, "GET", "/voices", params={"name": "fixture"}).json()["voices"] == []
+    for path, body in [
+        ("/synthesize", {"text": SHORT, "voice_id": voice_id}),
+        ("/synthesize/stream", {"text": SHORT, "voice_id": voice_id}),
+        ("/v1/audio/speech", {"model": "tts-1", "input": SHORT, "voice": voice_id}),
+        ("/v1/audio/speech", {"model": "tts-1", "input": SHORT, "voice": "fixture"}),  # by name
+    ]:
+        assert_error(as_(KEY2, "POST", path, json=body), 404, "voice_not_found")
+    # The name is free for the other owner; the admin key sees both voices.
+    theirs = as_(KEY2, "POST", "/voices", json={"speaker_wav": clip_b64, "name": "fixture"})
+    assert theirs.status_code == 201, theirs.text
+    listed = {v["voice_id"] for v in as_(ADMIN_KEY, "GET", "/voices").json()["voices"]}
+    assert {voice_id, theirs.json()["voice_id"]} <= listed
+    # The owner still has its voice, under its name.
+    assert as_(KEY, "GET", "/voices", params={"name": "fixture"}).json()["voices"][0]["voice_id"] == voice_id
+    assert as_(KEY2, "DELETE", f"/voices/{theirs.json()['voice_id']}").status_code == 204
 
 
 # ---- OpenAI shape -----------------------------------------------------------------------------

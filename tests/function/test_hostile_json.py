@@ -26,7 +26,7 @@ from function.http.auth import authorized
 from function.http.errors import ApiError
 from function.http.requests import decode_base64_audio, parse_json_object, parse_synthesis
 from function.storage import LocalStore, StorageError
-from function.voices import VoiceNotFoundError, VoiceStore
+from function.voices import VoiceNotFoundError, VoiceStore, owner_id
 
 KEY = "hostile-key-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -248,8 +248,15 @@ def test_a_poisoned_record_does_not_break_the_listing(server: Any, voice_id: str
     assert voice_id in listing.text and bad not in listing.text
     assert_json_error(requests.get(server.url + f"/voices/{bad}", headers=AUTH, timeout=30), 404)
     assert requests.get(server.url + f"/voices/{voice_id}", headers=AUTH, timeout=30).status_code == 200
-    # Its payload is damaged too: using it says so (409) instead of failing inside the engine.
+    # Whose it is cannot be read, so nobody may use it: not found, like a missing voice.
     r = post(server, "/synthesize", json.dumps({"text": "আমি", "voice_id": bad}).encode())
+    assert_json_error(r, 404, "voice_not_found")
+    # A readable record over a damaged payload: using it says so (409), not a failure in the engine.
+    damaged = "voice_yyyyyyyyyyyyyyyyyyyy"
+    (server.voices_dir / f"{damaged}.voice").write_bytes(b"not a voice")
+    record = {"voice_id": damaged, "name": None, "created_at": 1.0, "reference_seconds": 3.0, "model": "m"}
+    (server.voices_dir / f"{damaged}.json").write_text(json.dumps({**record, "owner": owner_id(KEY)}))
+    r = post(server, "/synthesize", json.dumps({"text": "আমি", "voice_id": damaged}).encode())
     assert_json_error(r, 409, "voice_unusable")
     assert any(
         rec.get("severity") == "WARNING" and bad in rec.get("message", "") for rec in server.log_records()

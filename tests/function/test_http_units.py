@@ -18,6 +18,7 @@ from function.http.openapi import build_openapi
 from function.http.requests import PARAMS, parse_speech, parse_synthesis
 from function.jsonlog import JsonFormatter, cloud_trace, request_id_var, trace_var
 from function.service.limiter import ConcurrencyLimiter
+from function.voices import Owner
 
 LANGS = ["bn", "en"]
 
@@ -151,3 +152,44 @@ def test_forwarded_for_hops_is_validated() -> None:
     assert load_settings({"TTS_MODEL_PATH": "/m", "TTS_FORWARDED_FOR_HOPS": "2"}).forwarded_for_hops == 2
     with pytest.raises(ValueError, match="TTS_FORWARDED_FOR_HOPS"):
         load_settings({"TTS_MODEL_PATH": "/m", "TTS_FORWARDED_FOR_HOPS": "-1"})
+
+
+def test_the_caller_is_the_owner_its_key_names() -> None:
+    from function.http.auth import caller
+    from function.voices import owner_id
+
+    one, two, admin = "alice-key-0123456789", "bob-key-0123456789ab", "admin-key-0123456789"
+    keyless = load_settings({"TTS_MODEL_PATH": "/m"})
+    assert caller(None, keyless) == Owner("local", legacy=True)
+    single = load_settings({"TTS_MODEL_PATH": "/m", "TTS_API_KEYS": one})
+    assert caller(f"Bearer {one}", single) == Owner(owner_id(one), legacy=True)  # keeps old voices
+    many = load_settings({"TTS_MODEL_PATH": "/m", "TTS_API_KEYS": f"{one},{two}", "TTS_ADMIN_KEYS": admin})
+    assert caller(f"Bearer {one}", many) == Owner(owner_id(one))  # nobody inherits them by default
+    assert caller(f"Bearer {admin}", many).admin and admin in many.api_keys
+    heir = load_settings(
+        {"TTS_MODEL_PATH": "/m", "TTS_API_KEYS": f"{one},{two}", "TTS_LEGACY_VOICES_OWNER": owner_id(two)}
+    )
+    assert caller(f"Bearer {two}", heir).legacy and not caller(f"Bearer {one}", heir).legacy
+    assert owner_id(one) != owner_id(two) and one not in owner_id(one)
+    with pytest.raises(ValueError, match="TTS_LEGACY_VOICES_OWNER"):
+        load_settings({"TTS_MODEL_PATH": "/m", "TTS_LEGACY_VOICES_OWNER": "alice"})
+    with pytest.raises(ValueError, match="TTS_ADMIN_KEYS"):
+        load_settings({"TTS_MODEL_PATH": "/m", "TTS_ADMIN_KEYS": "short"})
+
+
+def test_voice_aliases_are_checked_at_start() -> None:
+    ok = load_settings(
+        {
+            "TTS_MODEL_PATH": "/m",
+            "TTS_VOICE_ALIASES": "alloy=voice_abcdefghij0123456789, nova=voice_00000000000000000000",
+        }
+    )
+    assert ok.voice_aliases == {"alloy": "voice_abcdefghij0123456789", "nova": "voice_00000000000000000000"}
+    for bad in (
+        "alloy",
+        "alloy=v1",
+        "a b=voice_abcdefghij0123456789",
+        "x=voice_abcdefghij0123456789,x=voice_abcdefghij0123456789",
+    ):
+        with pytest.raises(ValueError, match="TTS_VOICE_ALIASES"):
+            load_settings({"TTS_MODEL_PATH": "/m", "TTS_VOICE_ALIASES": bad})

@@ -29,7 +29,7 @@ from function.service.model import Loaded
 from function.service.scheduler import Scheduler
 from function.service.speech import SpeechRequest, SpeechService
 from function.storage import LocalStore
-from function.voices import VoiceStore
+from function.voices import Owner, VoiceStore
 
 WIDTH = 4
 GREEDY = SamplingConfig(temperature=1.0, top_k=0, top_p=1.0, repetition_penalty=1.0, greedy=True)
@@ -316,11 +316,14 @@ def test_a_client_names_a_voice_by_id_alias_or_name(loaded: Loaded, engine: Fake
     service = make_service(loaded)
     info = loaded.voices.add(engine.make_voice(None, 0), name="মিতা", reference_seconds=3.0)
     aliases = {"alloy": info.voice_id}
-    assert service.resolve_voice(info.voice_id, aliases) == info.voice_id
-    assert service.resolve_voice("alloy", aliases) == info.voice_id
-    assert service.resolve_voice("মিতা", aliases) == info.voice_id
+    local = Owner("local", legacy=True)
+    assert service.resolve_voice(info.voice_id, aliases, local) == info.voice_id
+    assert service.resolve_voice("alloy", aliases, local) == info.voice_id
+    assert service.resolve_voice("মিতা", aliases, local) == info.voice_id
     with pytest.raises(VoiceNotFound, match="no voice named 'nova'"):
-        service.resolve_voice("nova", aliases)
+        service.resolve_voice("nova", aliases, local)
+    with pytest.raises(VoiceNotFound):  # another owner does not see it by name
+        service.resolve_voice("মিতা", aliases, Owner("key_" + "0" * 32))
 
 
 def test_a_second_voice_with_a_taken_name_is_a_conflict(loaded: Loaded) -> None:
@@ -331,8 +334,12 @@ def test_a_second_voice_with_a_taken_name_is_a_conflict(loaded: Loaded) -> None:
     buf = io.BytesIO()
     sf.write(buf, np.sin(np.arange(3 * 22050) / 20).astype(np.float32) * 0.3, 22050, format="WAV")
     service = make_service(loaded)
-    first = service.create_voice(buf.getvalue(), "anchor")
+    owner = Owner("key_" + "1" * 32)
+    first = service.create_voice(buf.getvalue(), "anchor", owner)
     with pytest.raises(VoiceNameTaken) as info:
-        service.create_voice(buf.getvalue(), "anchor")
+        service.create_voice(buf.getvalue(), "anchor", owner)
     assert info.value.code == "voice_name_taken" and service.limiter.running == 0
-    assert service.find_voice("anchor") == first
+    assert service.find_voice("anchor", owner) == first
+    # Names are unique per owner: another owner may use the same one.
+    other = service.create_voice(buf.getvalue(), "anchor", Owner("key_" + "2" * 32))
+    assert other.voice_id != first.voice_id and other.owner == "key_" + "2" * 32

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from function.storage import GcsStore, LocalStore, ObjectStore
-from function.voices import VoiceNameTakenError, VoiceNotFoundError, VoiceStore
+from function.voices import Owner, VoiceNameTakenError, VoiceNotFoundError, VoiceStore, owner_id
 
 
 def voices(store: ObjectStore, capacity: int = 2) -> VoiceStore[bytes]:
@@ -172,3 +172,46 @@ def test_the_bucket_claim_is_a_generation_match_precondition() -> None:
     assert store.create("names/x.json", b"{}") is True
     assert store.create("names/x.json", b"{}") is False
     assert all(kw["if_generation_match"] == 0 for kw in calls)
+
+
+# ---- owners ------------------------------------------------------------------------------------
+def test_each_owner_sees_uses_and_deletes_only_its_own_voices(tmp_path: Path) -> None:
+    alice, bob = Owner(owner_id("alice-key-0123456789")), Owner(owner_id("bob-key-0123456789ab"))
+    admin = Owner(owner_id("admin-key-0123456789"), admin=True)
+    vs = voices(LocalStore(tmp_path))
+    a = vs.add(b"a", name="anchor", reference_seconds=3.0, owner=alice.id)
+    b = vs.add(b"b", name="anchor", reference_seconds=3.0, owner=bob.id)  # names are per owner
+    assert a.owner == alice.id and alice.id.startswith("key_") and "alice" not in alice.id
+    assert [v.voice_id for v in vs.list(alice)] == [a.voice_id]
+    assert vs.find("anchor", alice) == a and vs.find("anchor", bob) == b
+    for call in (vs.info, vs.get, vs.delete):
+        with pytest.raises(VoiceNotFoundError):
+            call(a.voice_id, bob)  # exactly like a voice that does not exist
+    # A fresh instance (nothing cached) refuses it too, and the cached path as well.
+    other_instance = voices(LocalStore(tmp_path))
+    with pytest.raises(VoiceNotFoundError):
+        other_instance.get(a.voice_id, bob)
+    assert other_instance.get(a.voice_id, alice) == b"loaded:a"
+    with pytest.raises(VoiceNotFoundError):
+        other_instance.get(a.voice_id, bob)
+    assert {v.voice_id for v in vs.list(admin)} == {a.voice_id, b.voice_id}
+    vs.delete(a.voice_id, alice)
+    assert [v.voice_id for v in vs.list(admin)] == [b.voice_id]
+
+
+def test_voices_saved_before_owners_belong_to_the_legacy_owner(tmp_path: Path) -> None:
+    import json
+
+    vs = voices(LocalStore(tmp_path))
+    old = vs.add(b"a", name=None, reference_seconds=3.0)
+    record = json.loads((tmp_path / f"{old.voice_id}.json").read_text())
+    del record["owner"]  # as a release before owners wrote it
+    (tmp_path / f"{old.voice_id}.json").write_text(json.dumps(record))
+    heir = Owner(owner_id("heir-key-0123456789"), legacy=True)
+    stranger = Owner(owner_id("someone-else-0123456"))
+    fresh = voices(LocalStore(tmp_path))
+    assert fresh.get(old.voice_id, heir) == b"loaded:a"
+    assert [v.voice_id for v in fresh.list(heir)] == [old.voice_id]
+    assert fresh.list(stranger) == []
+    with pytest.raises(VoiceNotFoundError):
+        voices(LocalStore(tmp_path)).get(old.voice_id, stranger)
