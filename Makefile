@@ -10,7 +10,7 @@ LOCKS := export/requirements.txt requirements-dev.txt
 DEMO_BUNDLE ?= bundles/demo
 PORT ?= 8080
 
-.PHONY: help run test test-fast lint bench clean env ffmpeg demo
+.PHONY: help run test test-fast lint bench clean env ffmpeg chromium demo
 
 help:
 	@echo "make run    - install what is missing, build the demo bundle if absent, serve on localhost:$(PORT)"
@@ -31,7 +31,15 @@ ffmpeg:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null) \
 	  || { echo "could not install ffmpeg: run 'apt-get install ffmpeg' as root" >&2; exit 1; }; }
 
-env: $(STAMP) ffmpeg
+# The try-it page's test drives Debian's Chromium through Playwright (no browser download); the
+# Bengali fonts make its screenshot show Bangla, not boxes.
+chromium:
+	@command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi bengali || { \
+	  echo "installing chromium and Bengali fonts (Debian)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-beng-extra >/dev/null) \
+	  || { echo "could not install chromium: run 'apt-get install chromium fonts-beng-extra' as root" >&2; exit 1; }; }
+
+env: $(STAMP) ffmpeg chromium
 
 lint: env
 	$(VENV)/bin/ruff check .
@@ -63,7 +71,7 @@ run: demo
 	voice=$$(eval "curl -sf$$auth -F audio=@bundles/demo-voice.wav localhost:$(PORT)/voices" \
 	  | $(PY) -c 'import json, sys; print(json.load(sys.stdin)["voice_id"])') || { kill $$pid; exit 1; }; \
 	body="{\"text\": \"$(DEMO_TEXT)\", \"voice_id\": \"$$voice\"}"; \
-	echo; echo "Serving $(DEMO_BUNDLE) on http://localhost:$(PORT) (Ctrl-C stops). Try:"; \
+	echo; echo "Serving $(DEMO_BUNDLE) on http://localhost:$(PORT) (Ctrl-C stops): open it in a browser, or try:"; \
 	echo "  curl -s localhost:$(PORT)/synthesize$$auth -H 'Content-Type: application/json' -d '$$body' -o speech.wav"; \
 	echo "  curl -sN localhost:$(PORT)/synthesize/stream$$auth -H 'Content-Type: application/json' -d '$$body' | ffplay -autoexit -nodisp -i -"; \
 	echo; wait $$pid

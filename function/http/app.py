@@ -11,17 +11,19 @@ from collections.abc import Callable
 from flask import Flask, Response, g, request
 
 from function.config import Settings
-from function.http import access, routes_meta, routes_openai, routes_synthesis, routes_voices
+from function.http import access, routes_meta, routes_openai, routes_page, routes_synthesis, routes_voices
 from function.http.auth import authorized
 from function.http.context import Serving
 from function.http.errors import ApiError, register_error_handlers
+from function.http.routes_page import PAGE_PATHS
 from function.jsonlog import cloud_trace, request_id_var, trace_var
 from function.service.limiter import ConcurrencyLimiter
 from function.service.model import ModelState
 from function.service.speech import SpeechService
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-PUBLIC_PATHS = {"/health"}
+# The page itself is public (it asks for a key); every API call it makes needs one.
+PUBLIC_PATHS = {"/health", *PAGE_PATHS}
 
 
 def create_app(settings: Settings, *, on_fatal: Callable[[], None] | None = None, load: bool = True) -> Flask:
@@ -65,7 +67,7 @@ def create_app(settings: Settings, *, on_fatal: Callable[[], None] | None = None
         access.after(response)
         return response
 
-    for bp in (routes_meta.bp, routes_synthesis.bp, routes_voices.bp, routes_openai.bp):
+    for bp in (routes_meta.bp, routes_synthesis.bp, routes_voices.bp, routes_openai.bp, routes_page.bp):
         app.register_blueprint(bp)
     if load:
         model.start()

@@ -1,0 +1,232 @@
+// The try-it page: save a voice from a clip (uploaded or recorded), then stream Bangla speech from
+// POST /synthesize/stream into Web Audio as it arrives. No framework, no build step, no CDN.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+// What the page measured, for people (the figures below) and for the browser test.
+const state = (window.__tts = {
+  startedAt: null, firstSamplesAt: null, doneAt: null, samples: 0, sampleRate: 0, chunks: 0, error: null,
+});
+let clip = null; // { blob, filename } to send: an uploaded file, or a recording encoded as WAV
+let controller = null;
+let audio = null;
+
+function status(message, isError = false) {
+  $("status").textContent = message;
+  $("status").className = isError ? "error" : "";
+  if (isError) state.error = message;
+}
+
+function authHeaders(extra = {}) {
+  const key = $("key").value.trim();
+  return key ? { ...extra, Authorization: `Bearer ${key}` } : extra;
+}
+
+async function problem(response) {
+  try {
+    const body = await response.json();
+    return `${response.status} ${body.error.code}: ${body.error.message}`;
+  } catch {
+    return `HTTP ${response.status}`;
+  }
+}
+
+async function loadVoices(selectId) {
+  const response = await fetch("/voices", { headers: authHeaders() });
+  if (!response.ok) {
+    status(`Could not list voices: ${await problem(response)}`, true);
+    return;
+  }
+  const select = $("voices");
+  select.replaceChildren(new Option("— none —", ""));
+  for (const voice of (await response.json()).voices) {
+    select.add(new Option(voice.name ? `${voice.name} (${voice.voice_id})` : voice.voice_id, voice.voice_id));
+  }
+  if (selectId) select.value = selectId;
+}
+
+// ---- reference clips ------------------------------------------------------------------------------
+function wavBytes(samples, sampleRate) {
+  const view = new DataView(new ArrayBuffer(44 + samples.length * 2));
+  const text = (offset, s) => [...s].forEach((c, i) => view.setUint8(offset + i, c.charCodeAt(0)));
+  text(0, "RIFF"); view.setUint32(4, 36 + samples.length * 2, true); text(8, "WAVEfmt ");
+  view.setUint32(16, 16, true); view.setUint16(20, 1, true); view.setUint16(22, 1, true);
+  view.setUint32(24, sampleRate, true); view.setUint32(28, sampleRate * 2, true);
+  view.setUint16(32, 2, true); view.setUint16(34, 16, true); text(36, "data");
+  view.setUint32(40, samples.length * 2, true);
+  samples.forEach((x, i) => view.setInt16(44 + i * 2, Math.max(-1, Math.min(1, x)) * 32767, true));
+  return new Uint8Array(view.buffer);
+}
+
+$("clip").addEventListener("change", () => {
+  const file = $("clip").files[0];
+  clip = file ? { blob: file, filename: file.name } : null;
+  $("clipInfo").textContent = file ? `${file.name}, ${Math.round(file.size / 1024)} KB` : "";
+});
+
+let recorder = null;
+$("record").addEventListener("click", async () => {
+  if (recorder) {
+    recorder.stop();
+    return;
+  }
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    const parts = [];
+    recorder = new MediaRecorder(stream);
+    recorder.ondataavailable = (e) => parts.push(e.data);
+    recorder.onstop = async () => {
+      stream.getTracks().forEach((t) => t.stop());
+      recorder = null;
+      $("record").textContent = "Record";
+      // Browsers record WebM/Ogg Opus; the server takes WAV, FLAC, Ogg or MP3: send WAV.
+      const ctx = new AudioContext();
+      const decoded = await ctx.decodeAudioData(await new Blob(parts).arrayBuffer());
+      await ctx.close();
+      clip = { blob: new Blob([wavBytes(decoded.getChannelData(0), decoded.sampleRate)], { type: "audio/wav" }), filename: "recording.wav" };
+      $("clipInfo").textContent = `recording, ${decoded.duration.toFixed(1)} s`;
+    };
+    recorder.start();
+    $("record").textContent = "Stop recording";
+  } catch (err) {
+    status(`Could not record: ${err.message}`, true);
+  }
+});
+
+$("save").addEventListener("click", async () => {
+  if (!clip) {
+    status("Choose or record a clip first.", true);
+    return;
+  }
+  const form = new FormData();
+  form.append("speaker_wav", clip.blob, clip.filename);
+  if ($("name").value.trim()) form.append("name", $("name").value.trim());
+  status("Cloning the voice…");
+  const response = await fetch("/voices", { method: "POST", body: form, headers: authHeaders() });
+  if (!response.ok) {
+    status(`Could not save the voice: ${await problem(response)}`, true);
+    return;
+  }
+  const voice = await response.json();
+  await loadVoices(voice.voice_id);
+  status(`Saved ${voice.name || voice.voice_id} (${voice.reference_seconds.toFixed(1)} s of reference).`);
+});
+
+$("refresh").addEventListener("click", () => loadVoices($("voices").value));
+
+// ---- streaming playback -----------------------------------------------------------------------------
+function base64(bytes) {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+async function requestBody() {
+  const body = { text: $("text").value, language: "bn" };
+  if ($("once").checked) {
+    if (!clip) throw new Error("choose or record a clip to use once");
+    body.speaker_wav = base64(new Uint8Array(await clip.blob.arrayBuffer()));
+  } else if ($("voices").value) {
+    body.voice_id = $("voices").value;
+  } else {
+    throw new Error("pick a saved voice, or tick 'use the clip once'");
+  }
+  return body;
+}
+
+function show() {
+  const seconds = state.sampleRate ? state.samples / state.sampleRate : 0;
+  $("ttfa").textContent = state.firstSamplesAt ? `${Math.round(state.firstSamplesAt - state.startedAt)} ms` : "—";
+  $("seconds").textContent = seconds ? `${seconds.toFixed(2)} s` : "—";
+  const end = state.doneAt ?? performance.now();
+  $("rtf").textContent = seconds ? ((end - state.startedAt) / 1000 / seconds).toFixed(3) : "—";
+}
+
+$("speak").addEventListener("click", async () => {
+  let body;
+  try {
+    body = await requestBody();
+  } catch (err) {
+    status(err.message, true);
+    return;
+  }
+  Object.assign(state, { startedAt: performance.now(), firstSamplesAt: null, doneAt: null, samples: 0, chunks: 0, error: null });
+  audio = audio || new AudioContext(); // made on a click, so the browser lets it play
+  await audio.resume();
+  controller = new AbortController();
+  $("speak").disabled = true;
+  $("stop").disabled = false;
+  status("Synthesizing…");
+  try {
+    const response = await fetch("/synthesize/stream", {
+      method: "POST",
+      body: JSON.stringify(body),
+      headers: authHeaders({ "Content-Type": "application/json" }),
+      signal: controller.signal,
+    });
+    if (!response.ok) throw new Error(await problem(response));
+    await play(response.body.getReader());
+    state.doneAt = performance.now();
+    status("Done.");
+  } catch (err) {
+    status(err.name === "AbortError" ? "Stopped." : `Synthesis failed: ${err.message}`, err.name !== "AbortError");
+  } finally {
+    show();
+    $("speak").disabled = false;
+    $("stop").disabled = true;
+  }
+});
+
+$("stop").addEventListener("click", () => controller && controller.abort());
+
+// A WAV with an open length: a 44-byte header, then PCM16 mono as the server generates it.
+async function play(reader) {
+  let header = new Uint8Array(0);
+  let carry = null; // an odd byte left from the previous read
+  let at = audio.currentTime + 0.05;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    let bytes = value;
+    if (header.length < 44) {
+      const need = 44 - header.length;
+      header = new Uint8Array([...header, ...bytes.subarray(0, need)]);
+      bytes = bytes.subarray(need);
+      if (header.length < 44) continue;
+      state.sampleRate = new DataView(header.buffer).getUint32(24, true);
+    }
+    if (carry !== null) {
+      bytes = new Uint8Array([carry, ...bytes]);
+      carry = null;
+    }
+    if (bytes.length % 2) {
+      carry = bytes[bytes.length - 1];
+      bytes = bytes.subarray(0, bytes.length - 1);
+    }
+    if (!bytes.length) continue;
+    const pcm = new Int16Array(bytes.slice().buffer);
+    const buffer = audio.createBuffer(1, pcm.length, state.sampleRate);
+    const channel = buffer.getChannelData(0);
+    for (let i = 0; i < pcm.length; i++) channel[i] = pcm[i] / 32768;
+    const source = audio.createBufferSource();
+    source.buffer = buffer;
+    source.connect(audio.destination);
+    at = Math.max(at, audio.currentTime + 0.02);
+    source.start(at);
+    at += buffer.duration;
+    if (state.firstSamplesAt === null) state.firstSamplesAt = performance.now();
+    state.samples += pcm.length;
+    state.chunks += 1;
+    show();
+  }
+}
+
+const keyRequired = document.body.dataset.auth === "required";
+$("auth").hidden = !keyRequired;
+$("key").value = localStorage.getItem("tts-key") || "";
+$("key").addEventListener("change", () => {
+  localStorage.setItem("tts-key", $("key").value.trim());
+  if ($("key").value.trim()) loadVoices();
+});
+if (!keyRequired || $("key").value.trim()) loadVoices();
+else status("This server needs an API key: enter it above.");
