@@ -222,15 +222,10 @@ def read_wav_stream(response: http.client.HTTPResponse) -> tuple[np.ndarray, lis
 
 
 def open_stream(
-    server: Any, body: dict[str, Any]
+    server: Any, body: dict[str, Any], path: str = "/synthesize/stream"
 ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=300)
-    conn.request(
-        "POST",
-        "/synthesize/stream",
-        body=json.dumps(body),
-        headers={**AUTH, "Content-Type": "application/json"},
-    )
+    conn.request("POST", path, body=json.dumps(body), headers={**AUTH, "Content-Type": "application/json"})
     return conn, conn.getresponse()
 
 
@@ -283,10 +278,23 @@ def test_stream_matches_the_whole_file(
     assert float(np.abs(streamed - whole).max()) < 2e-4  # both PCM16
 
 
-def test_a_client_that_disconnects_stops_the_generation(server: Any, voice_id: str) -> None:
-    conn, resp = open_stream(server, {"text": LONG, "voice_id": voice_id, "seed": 1})
+@pytest.mark.parametrize(
+    ("path", "extra"),
+    [("/synthesize/stream", {})]
+    + [("/v1/audio/speech", {"response_format": fmt}) for fmt in ("mp3", "opus", "aac", "flac", "wav", "pcm")]
+    + [("/v1/audio/speech", {"response_format": "mp3", "stream_format": "sse"})],
+)
+def test_a_client_that_disconnects_stops_the_generation(
+    server: Any, voice_id: str, path: str, extra: dict[str, str]
+) -> None:
+    body = (
+        {"text": LONG, "voice_id": voice_id, "seed": 1}
+        if path == "/synthesize/stream"
+        else {"model": "tts-1", "input": LONG, "voice": voice_id, **extra}
+    )
+    conn, resp = open_stream(server, body, path)
     assert resp.status == 200
-    resp.read(44 + 4096)  # the header and the first audio
+    assert resp.read1(65536)  # the first audio bytes (or event)
     request_id = resp.getheader("X-Request-Id") or ""
     conn.sock.close()  # type: ignore[union-attr]
     conn.close()
