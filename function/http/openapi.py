@@ -1,12 +1,15 @@
-"""The OpenAPI 3.1 document served at /openapi.json, built from the same tables the validators use."""
+"""The OpenAPI 3.1 document served at /openapi.json: request schemas generated from the request models
+(function.http.models) that validate the bodies; paths, responses and result schemas written here."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from function.audio import CONTENT_TYPES, FORMATS, MAX_REFERENCE_SECONDS
+from pydantic import BaseModel
+
+from function.audio import CONTENT_TYPES, MAX_REFERENCE_SECONDS
 from function.config import Settings
-from function.http.requests import PARAMS, SYNTH_FORMATS
+from function.http.models import CLIP, SpeechBody, SynthesisBody, VoiceCreateBody
 
 _ERROR_TEXT = {
     400: "Malformed JSON, missing/empty/too long text, bad base64, undecodable or too short/long reference "
@@ -47,57 +50,48 @@ def _json_body(schema: str) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": _ref(schema)}}}
 
 
-def _param_props() -> dict[str, Any]:
-    props: dict[str, Any] = {}
-    for name, spec in PARAMS.items():
-        kind = "integer" if spec.kind is int else "number"
-        props[name] = {
-            "type": [kind, "null"],
-            "minimum": spec.minimum if kind == "number" else int(spec.minimum),
-            "maximum": spec.maximum if kind == "number" else int(spec.maximum),
-            "description": f"{spec.description} Range {spec.minimum:g} to {spec.maximum:g}; "
-            "omitted or null: the model's default.",
-        }
-    return props
+def _nullable(prop: dict[str, Any]) -> dict[str, Any]:
+    """pydantic writes `X | None` as anyOf [X, null]; the document says type [X, "null"] instead."""
+    options = prop.get("anyOf")
+    if not options or len(options) != 2 or {"type": "null"} not in options:
+        return prop
+    inner = next(o for o in options if o != {"type": "null"})
+    if "type" not in inner or len(inner) == 0:
+        return prop
+    rest = {k: v for k, v in prop.items() if k != "anyOf"}
+    return {**inner, **rest, "type": [inner["type"], "null"]}
+
+
+def request_schema(model: type[BaseModel], **properties: dict[str, Any]) -> dict[str, Any]:
+    """A request model's JSON schema, with what this deployment adds to some properties."""
+    schema = model.model_json_schema()
+    schema.pop("title", None)
+    props = {name: _nullable(prop) for name, prop in schema["properties"].items()}
+    for prop in props.values():
+        prop.pop("title", None)
+    for name, extra in properties.items():
+        props[name] = {**props[name], **extra}
+    schema["properties"] = props
+    return schema
 
 
 def build_openapi(settings: Settings, languages: list[str] | None) -> dict[str, Any]:
-    lang: dict[str, Any] = {"type": "string", "default": "bn", "description": "Language code of the text."}
-    if languages:
-        lang["enum"] = languages
+    lang: dict[str, Any] = {"enum": languages} if languages else {}
+    limit = settings.max_text_chars
     text = {
-        "type": "string",
         "minLength": 1,
-        "maxLength": settings.max_text_chars,
+        "maxLength": limit,
         "description": "Text to speak (Bangla text is normalized first: numbers, dates, symbols). "
-        f"At most {settings.max_text_chars} characters (TTS_MAX_TEXT_CHARS).",
+        f"At most {limit} characters (TTS_MAX_TEXT_CHARS).",
     }
     clip = {
-        "type": "string",
         "contentEncoding": "base64",
-        "description": "Base64 of a WAV, FLAC, OGG (Vorbis/Opus) or MP3 file: 2 to 30 s of clear speech "
-        f"(files over {MAX_REFERENCE_SECONDS:.0f} s are refused before decoding).",
+        "description": f"{CLIP} Files over {MAX_REFERENCE_SECONDS:.0f} s are refused before decoding.",
     }
-    synth_request = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["text"],
-        "description": "Send exactly one of `speaker_wav` or `voice_id`.",
-        "properties": {
-            "text": text,
-            "language": lang,
-            "speaker_wav": {**clip, "type": ["string", "null"]},
-            "voice_id": {"type": ["string", "null"], "description": "A voice id from POST /voices."},
-            "response_format": {
-                "type": "string",
-                "enum": list(SYNTH_FORMATS),
-                "default": "wav",
-                "description": "`wav`: an audio/wav body. `json`: base64 audio with timings. "
-                "The stream endpoint accepts only `wav`.",
-            },
-            **_param_props(),
-        },
-    }
+    synth_request = request_schema(SynthesisBody, text=text, language=lang, speaker_wav=clip)
+    speech_request = request_schema(SpeechBody, input=text, language=lang)
+    voice_create = request_schema(VoiceCreateBody, speaker_wav=clip, audio=clip)
+    voice_create["anyOf"] = [{"required": ["speaker_wav"]}, {"required": ["audio"]}]
     wav = {"audio/wav": {"schema": {"type": "string", "format": "binary"}}}
     security: list[dict[str, list[str]]] = [{"bearerAuth": []}] if settings.api_keys else []
     auth = (401,) if settings.api_keys else ()
@@ -307,24 +301,7 @@ def build_openapi(settings: Settings, languages: list[str] | None) -> dict[str, 
                         },
                     },
                 },
-                "VoiceCreate": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {
-                        "speaker_wav": clip,
-                        "audio": {
-                            **clip,
-                            "deprecated": True,
-                            "description": "The first name of speaker_wav.",
-                        },
-                        "name": {
-                            "type": ["string", "null"],
-                            "maxLength": 100,
-                            "description": "Unique: a second voice with the same name is refused (409).",
-                        },
-                    },
-                    "anyOf": [{"required": ["speaker_wav"]}, {"required": ["audio"]}],
-                },
+                "VoiceCreate": voice_create,
                 "Voice": {
                     "type": "object",
                     "required": ["voice_id", "created_at", "reference_seconds", "model"],
@@ -341,31 +318,7 @@ def build_openapi(settings: Settings, languages: list[str] | None) -> dict[str, 
                     "required": ["voices"],
                     "properties": {"voices": {"type": "array", "items": _ref("Voice")}},
                 },
-                "SpeechRequest": {
-                    "type": "object",
-                    "required": ["model", "input", "voice"],
-                    "properties": {
-                        "model": {"type": "string", "description": "A model id from GET /v1/models."},
-                        "input": text,
-                        "voice": {"type": "string", "description": "A voice id from POST /voices."},
-                        "response_format": {"type": "string", "enum": list(FORMATS), "default": "mp3"},
-                        "speed": {**_param_props()["speed"], "default": 1.0},
-                        "language": lang,
-                        "stream_format": {
-                            "type": "string",
-                            "enum": ["audio", "sse"],
-                            "default": "audio",
-                            "description": "audio: the audio bytes, streamed as generated; sse: "
-                            "text/event-stream of speech.audio.delta events (base64 audio) and a final "
-                            "speech.audio.done with usage.",
-                        },
-                        "instructions": {
-                            "type": "string",
-                            "description": "Accepted for OpenAI compatibility and ignored: the cloned "
-                            "voice sets the speaking style.",
-                        },
-                    },
-                },
+                "SpeechRequest": speech_request,
                 "ModelList": {
                     "type": "object",
                     "required": ["object", "data"],

@@ -1,7 +1,8 @@
-"""Request models: parse and validate JSON bodies into typed requests, with 400s that say how to fix.
+"""Parse JSON bodies into typed requests, with 400s that say how to fix them.
 
-PARAMS is the single table of sampling parameters; the OpenAPI document is built from it, so the
-documented ranges and the enforced ranges cannot drift apart.
+Types, ranges and fields are checked by the pydantic models (function.http.models), from which the
+OpenAPI document's request schemas are generated; this module adds what depends on the deployment
+(text limit, languages), what spans fields, and the JSON/Unicode/base64 checks before and after.
 """
 
 from __future__ import annotations
@@ -16,30 +17,9 @@ from typing import Any
 from function.audio import FORMATS
 from function.config import SAMPLING_RANGES
 from function.http.errors import ApiError
-from function.validation import ParamError, check_sampling, shown
+from function.http.models import SYNTH_FORMATS, SpeechBody, SynthesisBody, validate
+from function.validation import shown
 
-
-@dataclass(frozen=True)
-class Param:
-    kind: type
-    minimum: float
-    maximum: float
-    description: str
-
-
-_DESCRIPTIONS = {
-    "temperature": "Sampling temperature: lower is steadier, higher more varied.",
-    "top_k": "Sample only from the k most likely audio tokens.",
-    "top_p": "Nucleus sampling: the smallest token set with this total probability.",
-    "repetition_penalty": "Penalty on repeated audio tokens (XTTS default 10).",
-    "length_penalty": "Length penalty (only affects beam search; kept for parity).",
-    "speed": "Speaking rate: 1.0 is natural, 2.0 twice as fast.",
-    "seed": "Random seed: the same seed, text and voice give the same audio.",
-}
-PARAMS: dict[str, Param] = {
-    name: Param(kind, lo, hi, _DESCRIPTIONS[name]) for name, (kind, lo, hi) in SAMPLING_RANGES.items()
-}
-SYNTH_FORMATS = ("wav", "json")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # Whitespace anywhere (MIME line wrapping) is dropped; '-' and '_' are the URL-safe alphabet.
 _BASE64_CLEAN = str.maketrans("", "", " \t\r\n\f\v")
@@ -152,12 +132,16 @@ def decode_base64_audio(value: Any, field: str) -> bytes:
         raise bad("invalid_base64", f"'{field}' is not valid base64; encode the audio file's bytes") from None
 
 
-def _text(body: dict[str, Any], field: str, max_chars: int) -> str:
-    value = body.get(field)
-    if value is None:
-        raise bad("missing_text", f"'{field}' is required: the Bangla (or other supported) text to speak")
-    if not isinstance(value, str):
-        raise bad("invalid_text", f"'{field}' must be a string")
+def _language(value: str, languages: list[str]) -> str:
+    if value not in languages:
+        raise bad(
+            "unsupported_language",
+            f"language {shown(value)} is not supported by this model; use one of: {', '.join(languages)}",
+        )
+    return value
+
+
+def _text_value(value: str, field: str, max_chars: int) -> str:
     if not value.strip():
         raise bad("empty_text", f"'{field}' is empty: send the words to speak")
     if len(value) > max_chars:
@@ -168,33 +152,6 @@ def _text(body: dict[str, Any], field: str, max_chars: int) -> str:
     return value
 
 
-def _language(body: dict[str, Any], languages: list[str]) -> str:
-    value = body.get("language", "bn")
-    if not isinstance(value, str) or value not in languages:
-        raise bad(
-            "unsupported_language",
-            f"language {shown(value)} is not supported by this model; use one of: {', '.join(languages)}",
-        )
-    return value
-
-
-def _number(name: str, value: Any) -> float | int:
-    try:
-        return check_sampling(name, value)
-    except ParamError as exc:
-        raise bad(exc.code, str(exc)) from None
-
-
-def reject_unknown(body: dict[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        names = ", ".join(shown(k) for k in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
-        raise bad("unknown_field", f"unknown field(s) {names}; accepted fields: {', '.join(sorted(allowed))}")
-
-
-SYNTH_FIELDS = {"text", "language", "speaker_wav", "voice_id", "response_format", *PARAMS}
-
-
 def parse_synthesis(
     body: dict[str, Any],
     *,
@@ -202,63 +159,36 @@ def parse_synthesis(
     max_text_chars: int,
     formats: tuple[str, ...] = SYNTH_FORMATS,
 ) -> SynthesisRequest:
-    reject_unknown(body, SYNTH_FIELDS)
-    text = _text(body, "text", max_text_chars)
-    language = _language(body, languages)
-    has_wav = body.get("speaker_wav") is not None
-    has_voice = body.get("voice_id") is not None
-    if has_wav == has_voice:
+    m = validate(SynthesisBody, body, languages=languages, formats=formats)
+    text = _text_value(m.text, "text", max_text_chars)
+    language = _language(m.language, languages)
+    if (m.speaker_wav is None) == (m.voice_id is None):
         raise bad(
             "invalid_speaker",
             "send exactly one of 'speaker_wav' (base64 reference clip, 2-30 s) "
             "or 'voice_id' (from POST /voices)",
         )
-    voice_id = body.get("voice_id")
-    if has_voice and not isinstance(voice_id, str):
-        raise bad("invalid_speaker", "'voice_id' must be a string returned by POST /voices")
-    speaker_wav = decode_base64_audio(body["speaker_wav"], "speaker_wav") if has_wav else None
-    fmt = body.get("response_format", formats[0])
-    if fmt not in formats:
+    speaker_wav = decode_base64_audio(m.speaker_wav, "speaker_wav") if m.speaker_wav is not None else None
+    if m.response_format not in formats:
         raise bad("invalid_response_format", f"'response_format' must be one of: {', '.join(formats)}")
-    params = {name: _number(name, body[name]) for name in PARAMS if body.get(name) is not None}
-    return SynthesisRequest(text, language, speaker_wav, voice_id if has_voice else None, params, fmt)
-
-
-OPENAI_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")  # what OpenAI's clients and examples send
-STREAM_FORMATS = ("audio", "sse")
+    params = {name: getattr(m, name) for name in SAMPLING_RANGES if getattr(m, name) is not None}
+    return SynthesisRequest(text, language, speaker_wav, m.voice_id, params, m.response_format)
 
 
 def parse_speech(
     body: dict[str, Any], *, models: list[str], languages: list[str], max_text_chars: int
 ) -> SpeechRequest:
-    # Unknown fields are ignored here: OpenAI clients send extras. `instructions` (voice direction
-    # for OpenAI's own models) is accepted and has no effect: the cloned voice sets the style.
-    model = body.get("model")
-    if not isinstance(model, str) or model not in models:
+    # `instructions` (voice direction for OpenAI's own models) is accepted and has no effect: the
+    # cloned voice sets the style.
+    m = validate(SpeechBody, body, languages=languages, models=models, formats=FORMATS)
+    if m.model not in models:
         raise bad("invalid_model", f"'model' must be one of: {', '.join(models)} (see GET /v1/models)")
-    text = _text(body, "input", max_text_chars)
-    voice = body.get("voice")
-    if not isinstance(voice, str) or not voice:
-        raise bad(
-            "invalid_speaker",
-            "'voice' must be a voice id or name from POST /voices, or a TTS_VOICE_ALIASES alias",
-        )
-    fmt = body.get("response_format", "mp3")
-    if fmt not in FORMATS:
-        raise bad("invalid_response_format", f"'response_format' must be one of: {', '.join(FORMATS)}")
-    stream_format = body.get("stream_format", "audio")
-    if stream_format not in STREAM_FORMATS:
-        raise bad("invalid_stream_format", f"'stream_format' must be one of: {', '.join(STREAM_FORMATS)}")
-    instructions = body.get("instructions")
-    if instructions is not None and not isinstance(instructions, str):
-        raise bad("invalid_instructions", "'instructions' must be a string (it is accepted and ignored)")
-    speed = _number("speed", body["speed"]) if body.get("speed") is not None else None
     return SpeechRequest(
-        model,
-        text,
-        voice,
-        fmt,
-        float(speed) if speed is not None else None,
-        _language(body, languages),
-        stream_format,
+        m.model,
+        _text_value(m.input, "input", max_text_chars),
+        m.voice,
+        m.response_format,
+        m.speed,
+        _language(m.language, languages),
+        m.stream_format,
     )

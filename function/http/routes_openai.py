@@ -21,7 +21,8 @@ from function.engine import AudioChunk
 from function.http import access
 from function.http.auth import caller
 from function.http.context import SHUTTING_DOWN, require_json, service, serving
-from function.http.requests import OPENAI_MODELS, parse_json_object, parse_speech
+from function.http.models import OPENAI_MODELS
+from function.http.requests import parse_json_object, parse_speech
 from function.http.streaming import AudioRender, Render, StreamBody
 from function.service.speech import SpeechRequest
 

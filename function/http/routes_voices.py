@@ -11,12 +11,12 @@ from function.http import access
 from function.http.auth import caller
 from function.http.context import service, serving
 from function.http.errors import ApiError
+from function.http.models import VoiceCreateBody, validate
 from function.http.requests import (
     bad,
     decode_base64_audio,
     has_lone_surrogate,
     parse_json_object,
-    reject_unknown,
 )
 from function.service.errors import VoiceNotFound
 from function.voices import Owner
@@ -28,15 +28,15 @@ MAX_NAME = 100
 def _clip_and_name() -> tuple[bytes, str | None]:
     """The reference clip is `speaker_wav`, as on /synthesize; `audio` (the first name) still works."""
     if request.mimetype == "application/json":
-        body = parse_json_object(request.get_data())
-        reject_unknown(body, {"speaker_wav", "audio", "name"})
-        field = "speaker_wav" if body.get("speaker_wav") is not None else "audio"
-        if body.get(field) is None:
+        body = validate(VoiceCreateBody, parse_json_object(request.get_data()))
+        field = "speaker_wav" if body.speaker_wav is not None else "audio"
+        value = body.speaker_wav if body.speaker_wav is not None else body.audio
+        if value is None:
             raise bad(
                 "missing_audio",
                 "'speaker_wav' is required: the base64 bytes of a 2-30 s WAV/FLAC/OGG/MP3 clip",
             )
-        clip, name = decode_base64_audio(body[field], field), body.get("name")
+        clip, name = decode_base64_audio(value, field), body.name
     elif request.mimetype == "multipart/form-data":
         upload = request.files.get("speaker_wav") or request.files.get("audio")
         if upload is None:

@@ -10,12 +10,12 @@ import time
 
 import pytest
 
-from function.config import load_settings
+from function.config import SAMPLING_RANGES, load_settings
 from function.http.access import client_ip
 from function.http.auth import authorized
 from function.http.errors import ApiError
 from function.http.openapi import build_openapi
-from function.http.requests import PARAMS, parse_speech, parse_synthesis
+from function.http.requests import parse_speech, parse_synthesis
 from function.jsonlog import JsonFormatter, cloud_trace, request_id_var, trace_var
 from function.service.limiter import ConcurrencyLimiter
 from function.voices import Owner
@@ -115,9 +115,9 @@ def test_openapi_ranges_are_the_enforced_ones() -> None:
     settings = load_settings({"TTS_MODEL_PATH": "/m", "TTS_API_KEYS": "k" * 16})
     doc = build_openapi(settings, LANGS)
     props = doc["components"]["schemas"]["SynthesisRequest"]["properties"]
-    for name, spec in PARAMS.items():
-        assert props[name]["minimum"] == spec.minimum and props[name]["maximum"] == spec.maximum
-        below = spec.minimum - (1 if spec.kind is int else 0.001)
+    for name, (kind, lo, hi) in SAMPLING_RANGES.items():
+        assert props[name]["minimum"] == lo and props[name]["maximum"] == hi
+        below = lo - (1 if kind is int else 0.001)
         with pytest.raises(ApiError, match="out of range"):
             parse_synthesis({"text": "x", "voice_id": "v", name: below}, languages=LANGS, max_text_chars=9)
     assert props["language"]["enum"] == LANGS
