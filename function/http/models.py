@@ -1,5 +1,6 @@
-"""Request bodies as typed models (pydantic v2): the one source of the validation of types, ranges
-and known fields, and of the OpenAPI document's request schemas (`model_json_schema`).
+"""Request and response bodies as typed models (pydantic v2). Request models are the one source of
+the validation of types, ranges and known fields; every body schema in the OpenAPI document is
+generated from these models (`model_json_schema`).
 
 What depends on this deployment (the text limit, the bundle's languages) or spans fields (exactly
 one voice source) is checked after, in function.http.requests. A validation failure becomes our
@@ -163,3 +164,97 @@ def _message(field: str, kind: str, value: Any, context: dict[str, Any]) -> tupl
     if field == "instructions":
         return "invalid_instructions", "'instructions' must be a string (it is accepted and ignored)"
     return "invalid_request", f"'{field}' is invalid"
+
+
+# ---- response bodies: their schemas in the OpenAPI document ------------------------------------------
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorDetail(_Out):
+    code: str = Field(description="Stable machine-readable name of the problem.")
+    message: str = Field(description="What was wrong and how to fix it.")
+
+
+class Error(_Out):
+    error: ErrorDetail
+
+
+class Timings(_Out):
+    normalize_ms: float | None = None
+    voice_ms: float | None = None
+    synthesis_ms: float | None = None
+    encode_ms: float | None = None
+    total_ms: float | None = None
+
+
+class SynthesisResult(_Out):
+    audio: str = Field(description="WAV bytes, base64.", json_schema_extra={"contentEncoding": "base64"})
+    format: Literal["wav"]
+    sample_rate: int
+    duration_s: float
+    normalized_text: str
+    real_time_factor: float | None = None
+    timings: Timings
+
+
+class Voice(_Out):
+    voice_id: str
+    name: str | None = None
+    created_at: float = Field(description="Unix time.")
+    reference_seconds: float
+    model: str
+    owner: str | None = Field(
+        default=None, description="The owning key's id (key_ + 32 hex; `local` without keys)."
+    )
+
+
+class VoiceList(_Out):
+    voices: list[Voice]
+
+
+class ModelCard(_Out):
+    id: str
+    object: Literal["model"]
+    created: int
+    owned_by: str
+
+
+class ModelList(_Out):
+    object: Literal["list"]
+    data: list[ModelCard]
+
+
+class ModelName(_Out):
+    name: str
+    version: str
+
+
+class Health(_Out):
+    """Ready. Without a key (when the service has keys) only `status`; with one, the details."""
+
+    status: Literal["ok"]
+    model: ModelName | None = None
+    variant: Literal["fp32", "fp16", "int8"] | None = None
+    provider: str | None = None
+    sample_rate: int | None = None
+    languages: list[str] | None = None
+    uptime_s: float | None = None
+    in_flight: int | None = None
+    queued: int | None = None
+
+
+class Loading(_Out):
+    status: Literal["loading", "failed"]
+    uptime_s: float | None = None
+
+
+RESPONSES: tuple[type[BaseModel], ...] = (
+    Error,
+    SynthesisResult,
+    Voice,
+    VoiceList,
+    ModelList,
+    Health,
+    Loading,
+)

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from function.audio import CONTENT_TYPES, MAX_REFERENCE_SECONDS
 from function.config import Settings
-from function.http.models import CLIP, SpeechBody, SynthesisBody, VoiceCreateBody
+from function.http.models import CLIP, RESPONSES, SpeechBody, SynthesisBody, VoiceCreateBody
 
 _ERROR_TEXT = {
     400: "Malformed JSON, missing/empty/too long text, bad base64, undecodable or too short/long reference "
@@ -60,6 +60,27 @@ def _nullable(prop: dict[str, Any]) -> dict[str, Any]:
         return prop
     rest = {k: v for k, v in prop.items() if k != "anyOf"}
     return {**inner, **rest, "type": [inner["type"], "null"]}
+
+
+def response_schemas() -> dict[str, Any]:
+    """Every response model's schema (and the models they use), keyed by name, as components."""
+    out: dict[str, Any] = {}
+    for model in RESPONSES:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, sub in schema.pop("$defs", {}).items():
+            out[name] = _clean(sub)
+        out[model.__name__] = _clean(schema)
+    return out
+
+
+def _clean(schema: dict[str, Any]) -> dict[str, Any]:
+    schema = {k: v for k, v in schema.items() if k != "title"}
+    if "properties" in schema:
+        schema["properties"] = {
+            n: {k: v for k, v in _nullable(p).items() if k != "title"}
+            for n, p in schema["properties"].items()
+        }
+    return schema
 
 
 def request_schema(model: type[BaseModel], **properties: dict[str, Any]) -> dict[str, Any]:
@@ -262,107 +283,10 @@ def build_openapi(settings: Settings, languages: list[str] | None) -> dict[str, 
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
             "schemas": {
-                "Error": {
-                    "type": "object",
-                    "required": ["error"],
-                    "properties": {
-                        "error": {
-                            "type": "object",
-                            "required": ["code", "message"],
-                            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-                        }
-                    },
-                },
                 "SynthesisRequest": synth_request,
-                "SynthesisResult": {
-                    "type": "object",
-                    "required": [
-                        "audio",
-                        "format",
-                        "sample_rate",
-                        "duration_s",
-                        "normalized_text",
-                        "timings",
-                    ],
-                    "properties": {
-                        "audio": {"type": "string", "contentEncoding": "base64", "description": "WAV bytes."},
-                        "format": {"const": "wav"},
-                        "sample_rate": {"type": "integer"},
-                        "duration_s": {"type": "number"},
-                        "normalized_text": {"type": "string"},
-                        "real_time_factor": {"type": ["number", "null"]},
-                        "timings": {
-                            "type": "object",
-                            "additionalProperties": {"type": "number"},
-                            "properties": {
-                                k: {"type": "number"}
-                                for k in ("normalize_ms", "voice_ms", "synthesis_ms", "encode_ms", "total_ms")
-                            },
-                        },
-                    },
-                },
                 "VoiceCreate": voice_create,
-                "Voice": {
-                    "type": "object",
-                    "required": ["voice_id", "created_at", "reference_seconds", "model"],
-                    "properties": {
-                        "voice_id": {"type": "string"},
-                        "name": {"type": ["string", "null"]},
-                        "created_at": {"type": "number", "description": "Unix time."},
-                        "reference_seconds": {"type": "number"},
-                        "model": {"type": "string"},
-                    },
-                },
-                "VoiceList": {
-                    "type": "object",
-                    "required": ["voices"],
-                    "properties": {"voices": {"type": "array", "items": _ref("Voice")}},
-                },
                 "SpeechRequest": speech_request,
-                "ModelList": {
-                    "type": "object",
-                    "required": ["object", "data"],
-                    "properties": {
-                        "object": {"const": "list"},
-                        "data": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "required": ["id", "object", "created", "owned_by"],
-                                "properties": {
-                                    "id": {"type": "string"},
-                                    "object": {"const": "model"},
-                                    "created": {"type": "integer"},
-                                    "owned_by": {"type": "string"},
-                                },
-                            },
-                        },
-                    },
-                },
-                "Health": {
-                    "type": "object",
-                    "required": ["status", "model", "variant", "provider", "uptime_s"],
-                    "properties": {
-                        "status": {"const": "ok"},
-                        "model": {
-                            "type": "object",
-                            "required": ["name", "version"],
-                            "properties": {"name": {"type": "string"}, "version": {"type": "string"}},
-                        },
-                        "variant": {"type": "string", "enum": ["fp32", "fp16", "int8"]},
-                        "provider": {"type": "string"},
-                        "sample_rate": {"type": "integer"},
-                        "languages": {"type": "array", "items": {"type": "string"}},
-                        "uptime_s": {"type": "number"},
-                        "in_flight": {"type": "integer"},
-                        "queued": {"type": "integer"},
-                    },
-                },
-                "Loading": {
-                    "type": "object",
-                    "required": ["status", "uptime_s"],
-                    "properties": {"status": {"enum": ["loading", "failed"]}, "uptime_s": {"type": "number"}},
-                },
+                **response_schemas(),
             },
         },
     }
