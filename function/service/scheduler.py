@@ -134,6 +134,8 @@ class Scheduler:
                 for stream in admitted:
                     self._admit(stream, batch, streams)
                 self._drop(batch, streams, {key for key, s in streams.items() if s.cancelled})
+                with self._cond:
+                    self._running = len(streams)  # admitted rows count before their first step
                 if streams:
                     self._step(batch, streams)
             except Exception as exc:  # a bug here must fail its requests, never strand every later one

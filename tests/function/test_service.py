@@ -216,6 +216,10 @@ def test_a_closed_stream_leaves_the_batch_at_the_next_step(loaded: Loaded, engin
     opener.join(5)
     stream = stream_holder[0]
     first.append(next(stream))
+    # The first latent reaches the stream inside the admission; the row is counted just after.
+    deadline = time.monotonic() + 5
+    while loaded.scheduler.stats().running != 1 and time.monotonic() < deadline:
+        time.sleep(0.005)
     assert loaded.scheduler.stats().running == 1
     stream.close()
     gate.release(1)  # the step in flight finishes; the cancelled row is dropped before the next
