@@ -329,12 +329,11 @@ class BatchRunner:
     def _clip_voice(self, m: _Manifest, uri: str) -> Voice:
         """The voice of a clip (gs://..., an absolute path, or a path beside the manifest)."""
         store, key = self._clip_location(m, uri)
+        missing = InvalidInput(f"speaker_wav_uri {uri!r} does not exist", code="reference_not_found")
         try:
             stat = store.stat(key)
         except ObjectNotFoundError:
-            raise InvalidInput(
-                f"speaker_wav_uri {uri!r} does not exist", code="reference_not_found"
-            ) from None
+            raise missing from None
         limit = self.settings.serving.max_request_bytes
         if stat.size > limit:
             raise InvalidInput(
@@ -351,9 +350,7 @@ class BatchRunner:
         try:
             clip = store.read_bytes(key)
         except ObjectNotFoundError:
-            raise InvalidInput(
-                f"speaker_wav_uri {uri!r} does not exist", code="reference_not_found"
-            ) from None
+            raise missing from None  # deleted since the stat
         voice = self.service.voice_from_clip(clip)
         with self._lock:
             self._voices[cache_key] = voice

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from flask import current_app, request
 
 from function.config import Settings
+from function.http.auth import caller
 from function.http.errors import ApiError
 from function.service.model import ModelState
 from function.service.speech import SpeechService
+from function.voices import Owner
 
 # Set on SIGTERM (gunicorn.conf.py): open streams end cleanly at their next chunk.
 SHUTTING_DOWN = threading.Event()
@@ -30,6 +32,11 @@ def serving() -> Serving:
 
 def service() -> SpeechService:
     return serving().service
+
+
+def request_owner() -> Owner:
+    """Whose voices this request may see and use (from its API key)."""
+    return caller(request.headers.get("Authorization"), serving().settings)
 
 
 def require_json() -> None:

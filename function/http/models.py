@@ -125,7 +125,13 @@ def _first_problem(model: type[BaseModel], exc: ValidationError, context: dict[s
     order = list(model.model_fields)  # declared in the order a person fixes a request
     first = min(errors, key=lambda e: order.index(str(e["loc"][0])) if e["loc"] else len(order))
     field = str(first["loc"][0]) if first["loc"] else ""
-    return ApiError(400, *_message(field, first["type"], first.get("input"), context))
+    return problem(field, first["type"], first.get("input"), **context)
+
+
+def problem(field: str, kind: str, value: Any, **context: Any) -> ApiError:
+    """The 400 for a bad value of `field`: the API's code and a message that says how to fix it.
+    `context` holds what the accepted values depend on (languages, models, formats)."""
+    return ApiError(400, *_message(field, kind, value, context))
 
 
 def _message(field: str, kind: str, value: Any, context: dict[str, Any]) -> tuple[str, str]:

@@ -17,8 +17,7 @@ from typing import Any
 from function.audio import FORMATS
 from function.config import SAMPLING_RANGES
 from function.http.errors import ApiError
-from function.http.models import SYNTH_FORMATS, SpeechBody, SynthesisBody, validate
-from function.validation import shown
+from function.http.models import SYNTH_FORMATS, SpeechBody, SynthesisBody, problem, validate
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # Whitespace anywhere (MIME line wrapping) is dropped; '-' and '_' are the URL-safe alphabet.
@@ -134,10 +133,7 @@ def decode_base64_audio(value: Any, field: str) -> bytes:
 
 def _language(value: str, languages: list[str]) -> str:
     if value not in languages:
-        raise bad(
-            "unsupported_language",
-            f"language {shown(value)} is not supported by this model; use one of: {', '.join(languages)}",
-        )
+        raise problem("language", "not_offered", value, languages=languages)
     return value
 
 
@@ -170,7 +166,7 @@ def parse_synthesis(
         )
     speaker_wav = decode_base64_audio(m.speaker_wav, "speaker_wav") if m.speaker_wav is not None else None
     if m.response_format not in formats:
-        raise bad("invalid_response_format", f"'response_format' must be one of: {', '.join(formats)}")
+        raise problem("response_format", "not_offered", m.response_format, formats=formats)
     params = {name: getattr(m, name) for name in SAMPLING_RANGES if getattr(m, name) is not None}
     return SynthesisRequest(text, language, speaker_wav, m.voice_id, params, m.response_format)
 
@@ -182,7 +178,7 @@ def parse_speech(
     # cloned voice sets the style.
     m = validate(SpeechBody, body, languages=languages, models=models, formats=FORMATS)
     if m.model not in models:
-        raise bad("invalid_model", f"'model' must be one of: {', '.join(models)} (see GET /v1/models)")
+        raise problem("model", "not_offered", m.model, models=models)
     return SpeechRequest(
         m.model,
         _text_value(m.input, "input", max_text_chars),

@@ -13,17 +13,16 @@ import base64
 import json
 import time
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from function.audio import CONTENT_TYPES
 from function.audio.stream_encode import AudioEncoder
 from function.engine import AudioChunk
 from function.http import access
-from function.http.auth import caller
-from function.http.context import SHUTTING_DOWN, require_json, service, serving
+from function.http.context import request_owner, require_json, service, serving
 from function.http.models import OPENAI_MODELS
 from function.http.requests import parse_json_object, parse_speech
-from function.http.streaming import AudioRender, Render, StreamBody
+from function.http.streaming import AudioRender, Render, stream_response
 from function.service.speech import SpeechRequest
 
 bp = Blueprint("openai", __name__)
@@ -86,41 +85,22 @@ def speech() -> Response:
         response_format=req.response_format,
     )
     params = {} if req.speed is None else {"speed": req.speed}
-    owner = caller(request.headers.get("Authorization"), serving().settings)
+    owner = request_owner()
     voice_id = service().resolve_voice(req.voice_id, serving().settings.voice_aliases, owner)
     t_first = time.perf_counter()
     stream = service().stream(
         SpeechRequest(req.text, req.language, voice_id=voice_id, params=params, owner=owner)
     )
-    first = next(stream)
-    access.metric(
-        queue_ms=round(stream.prepared.queue_ms, 1),
-        ttfc_ms=round((time.perf_counter() - g.start) * 1000, 1),
-        engine_first_chunk_ms=round((time.perf_counter() - t_first) * 1000, 1),
-    )
-    snap = access.snapshot()
-    rate = first.sample_rate
-    encoder = AudioEncoder(req.response_format, rate)
-    render: Render
-    if req.stream_format == "sse":
+
+    def render(first: AudioChunk) -> tuple[Render, str]:
+        encoder = AudioEncoder(req.response_format, first.sample_rate)
+        if req.stream_format != "sse":
+            return AudioRender(encoder), CONTENT_TYPES[req.response_format]
         tokens = loaded.engine.count_tokens(stream.prepared.text, req.language)
-        render = SseRender(encoder, tokens, loaded.engine.codes_per_second, stream.prepared.params.speed)
-        mimetype = "text/event-stream"
-    else:
-        render = AudioRender(encoder)
-        mimetype = CONTENT_TYPES[req.response_format]
+        speed = stream.prepared.params.speed
+        return SseRender(encoder, tokens, loaded.engine.codes_per_second, speed), "text/event-stream"
 
-    def finish(outcome: str, samples: int, chunks_sent: int) -> None:
-        access.write(
-            snap, 200, None, outcome=outcome, audio_seconds=round(samples / rate, 3), chunks_sent=chunks_sent
-        )
-
-    body = StreamBody(first, stream, render, shutting_down=SHUTTING_DOWN, on_finish=finish)
-    g.deferred_access_log = True
-    response = Response(body, mimetype=mimetype, direct_passthrough=True)
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Accel-Buffering"] = "no"  # proxies must not buffer the stream
-    return response
+    return stream_response(stream, t_first, render)
 
 
 @bp.get("/v1/models")

@@ -5,15 +5,14 @@ from __future__ import annotations
 import base64
 import time
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from function.audio import encode_audio
 from function.audio.stream_encode import AudioEncoder
 from function.http import access
-from function.http.auth import caller
-from function.http.context import SHUTTING_DOWN, require_json, service, serving
+from function.http.context import request_owner, require_json, service, serving
 from function.http.requests import SynthesisRequest, parse_json_object, parse_synthesis
-from function.http.streaming import AudioRender, StreamBody
+from function.http.streaming import AudioRender, stream_response
 from function.service.speech import SpeechRequest
 
 bp = Blueprint("synthesis", __name__)
@@ -35,8 +34,9 @@ def _parse(formats: tuple[str, ...]) -> SynthesisRequest:
 
 
 def _speech(req: SynthesisRequest) -> SpeechRequest:
-    owner = caller(request.headers.get("Authorization"), serving().settings)
-    return SpeechRequest(req.text, req.language, req.voice_id, req.speaker_wav, req.params, owner=owner)
+    return SpeechRequest(
+        req.text, req.language, req.voice_id, req.speaker_wav, req.params, owner=request_owner()
+    )
 
 
 @bp.post("/synthesize")
@@ -83,27 +83,6 @@ def synthesize_stream() -> Response:
     req = _parse(("wav",))
     t_first = time.perf_counter()
     stream = service().stream(_speech(req))
-    first = next(stream)
-    # ttfc_ms: request arrival to the first audio chunk (queueing, voice, first tokens, vocoder);
-    # engine_first_chunk_ms: from the service call on.
-    access.metric(
-        queue_ms=round(stream.prepared.queue_ms, 1),
-        ttfc_ms=round((time.perf_counter() - g.start) * 1000, 1),
-        engine_first_chunk_ms=round((time.perf_counter() - t_first) * 1000, 1),
+    return stream_response(
+        stream, t_first, lambda first: (AudioRender(AudioEncoder("wav", first.sample_rate)), "audio/wav")
     )
-    snap = access.snapshot()
-    rate = first.sample_rate
-
-    def finish(outcome: str, samples: int, chunks_sent: int) -> None:
-        access.write(
-            snap, 200, None, outcome=outcome, audio_seconds=round(samples / rate, 3), chunks_sent=chunks_sent
-        )
-
-    body = StreamBody(
-        first, stream, AudioRender(AudioEncoder("wav", rate)), shutting_down=SHUTTING_DOWN, on_finish=finish
-    )
-    g.deferred_access_log = True
-    response = Response(body, mimetype="audio/wav", direct_passthrough=True)
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Accel-Buffering"] = "no"  # proxies must not buffer the stream
-    return response

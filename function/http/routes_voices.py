@@ -8,8 +8,7 @@ from dataclasses import asdict
 from flask import Blueprint, Response, jsonify, request
 
 from function.http import access
-from function.http.auth import caller
-from function.http.context import service, serving
+from function.http.context import request_owner, service
 from function.http.errors import ApiError
 from function.http.models import VoiceCreateBody, validate
 from function.http.requests import (
@@ -19,7 +18,6 @@ from function.http.requests import (
     parse_json_object,
 )
 from function.service.errors import VoiceNotFound
-from function.voices import Owner
 
 bp = Blueprint("voices", __name__)
 MAX_NAME = 100
@@ -69,15 +67,11 @@ def _checked_name(name: object) -> str | None:
     return name
 
 
-def _caller() -> Owner:
-    return caller(request.headers.get("Authorization"), serving().settings)
-
-
 @bp.post("/voices")
 def create_voice() -> tuple[Response, int, dict[str, str]]:
     service().loaded()  # 503 while loading, before reading an upload
     clip, name = _clip_and_name()
-    info = service().create_voice(clip, name, _caller())
+    info = service().create_voice(clip, name, request_owner())
     access.metric(reference_seconds=info.reference_seconds)
     return jsonify(asdict(info)), 201, {"Location": f"/voices/{info.voice_id}"}
 
@@ -88,19 +82,19 @@ def list_voices() -> Response:
     name = request.args.get("name")
     if name is not None:
         try:
-            found = [service().find_voice(_checked_name(name) or "", _caller())]
+            found = [service().find_voice(_checked_name(name) or "", request_owner())]
         except VoiceNotFound:
             found = []
         return jsonify({"voices": [asdict(i) for i in found]})
-    return jsonify({"voices": [asdict(i) for i in service().list_voices(_caller())]})
+    return jsonify({"voices": [asdict(i) for i in service().list_voices(request_owner())]})
 
 
 @bp.get("/voices/<voice_id>")
 def get_voice(voice_id: str) -> Response:
-    return jsonify(asdict(service().voice_info(voice_id, _caller())))
+    return jsonify(asdict(service().voice_info(voice_id, request_owner())))
 
 
 @bp.delete("/voices/<voice_id>")
 def delete_voice(voice_id: str) -> tuple[str, int]:
-    service().delete_voice(voice_id, _caller())
+    service().delete_voice(voice_id, request_owner())
     return "", 204

@@ -13,8 +13,13 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
+from flask import Response, g
+
 from function.audio.stream_encode import AudioEncoder
 from function.engine import AudioChunk
+from function.http import access
+from function.http.context import SHUTTING_DOWN
+from function.service.speech import SpeechStream
 
 log = logging.getLogger("function.stream")
 
@@ -117,3 +122,34 @@ class StreamBody:
                 },
             )
         self._on_finish(outcome, self.samples, self.chunks_sent)
+
+
+def stream_response(
+    stream: SpeechStream, t_first: float, render: Callable[[AudioChunk], tuple[Render, str]]
+) -> Response:
+    """The streamed response of a started synthesis: the first chunk made (errors came out before
+    any byte), its timings in the access line, and that line written when the stream ends.
+    `render(first)` picks the body's renderer and media type (it may depend on the sample rate)."""
+    first = next(stream)
+    # ttfc_ms: request arrival to the first audio chunk (queueing, voice, first tokens, vocoder);
+    # engine_first_chunk_ms: from the service call on.
+    access.metric(
+        queue_ms=round(stream.prepared.queue_ms, 1),
+        ttfc_ms=round((time.perf_counter() - g.start) * 1000, 1),
+        engine_first_chunk_ms=round((time.perf_counter() - t_first) * 1000, 1),
+    )
+    snap = access.snapshot()
+    rate = first.sample_rate
+    renderer, mimetype = render(first)
+
+    def finish(outcome: str, samples: int, chunks_sent: int) -> None:
+        access.write(
+            snap, 200, None, outcome=outcome, audio_seconds=round(samples / rate, 3), chunks_sent=chunks_sent
+        )
+
+    body = StreamBody(first, stream, renderer, shutting_down=SHUTTING_DOWN, on_finish=finish)
+    g.deferred_access_log = True
+    response = Response(body, mimetype=mimetype, direct_passthrough=True)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Accel-Buffering"] = "no"  # proxies must not buffer the stream
+    return response

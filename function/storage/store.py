@@ -93,26 +93,19 @@ class LocalStore:
         except OSError as exc:
             raise StorageError(f"cannot read {self.url(key)}: {exc.strerror}") from None
 
-    def write_bytes(self, key: str, data: bytes) -> None:
-        path = self._path(key)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Write then rename: readers in other processes never see a partial file.
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except OSError as exc:
-            raise StorageError(f"cannot write {self.url(key)}: {exc.strerror}") from None
-
-    def create(self, key: str, data: bytes) -> bool:
-        """Write only if the key is absent (atomically: a hard link fails on an existing name)."""
+    def _publish(self, key: str, data: bytes, exclusive: bool) -> bool:
+        """Write the data to a temporary file beside the key, then give it the key's name in one
+        step, so readers in other processes never see a partial file: a rename (replacing), or a
+        hard link (exclusive: it fails when the name exists). False: it existed."""
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
+            if not exclusive:
+                os.replace(tmp, path)
+                return True
             try:
                 os.link(tmp, path)
             except FileExistsError:
@@ -122,6 +115,13 @@ class LocalStore:
         except OSError as exc:
             raise StorageError(f"cannot write {self.url(key)}: {exc.strerror}") from None
         return True
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        self._publish(key, data, exclusive=False)
+
+    def create(self, key: str, data: bytes) -> bool:
+        """Write only if the key is absent."""
+        return self._publish(key, data, exclusive=True)
 
     def download(self, key: str, dest: Path) -> int:
         data = self.read_bytes(key)

@@ -73,9 +73,13 @@ class Owner:
     legacy: bool = False
 
     def sees(self, info: VoiceInfo) -> bool:
+        return self.may_use(info.owner)
+
+    def may_use(self, owner: str | None) -> bool:
+        """Whether a voice owned by `owner` (None: saved before owners) is this caller's to use."""
         if self.admin:
             return True
-        return self.legacy if info.owner is None else info.owner == self.id
+        return self.legacy if owner is None else owner == self.id
 
 
 def owner_id(key: str) -> str:
@@ -206,7 +210,7 @@ class VoiceStore(Generic[V]):
                 self._lru.move_to_end(voice_id)
         if cached is not None:
             voice, owner = cached
-            if not viewer.sees(VoiceInfo(voice_id, None, 0.0, 0.0, self._model, owner)):
+            if not viewer.may_use(owner):
                 raise VoiceNotFoundError(voice_id)
             # A voice deleted by another instance must stop working here too: one metadata check
             # (milliseconds, next to seconds of synthesis). If the store is down, the cached copy serves.
