@@ -190,16 +190,13 @@ class Monitoring(pulumi.ComponentResource):
             for m in LOG_METRICS
         }
         self.alerts: dict[str, mon.AlertPolicy] = {
-            "edge": self._alert(
+            "edge": self._uptime_alert(
                 name,
                 cfg,
                 "edge",
                 f"{cfg.name}: edge probe failing (DNS, certificate, load balancer or Cloud Armor)",
-                self.edge_probe.uptime_check_id.apply(lambda cid: uptime_filter(UPTIME_PASSED, cid)),
-                comparison="COMPARISON_LT",
-                threshold=0.5,
-                aggregation=_agg("ALIGN_FRACTION_TRUE", "REDUCE_MEAN", period="900s"),
-                duration="900s",
+                self.edge_probe,
+                period="900s",
             ),
             "certificate": self._alert(
                 name,
@@ -309,15 +306,8 @@ class Monitoring(pulumi.ComponentResource):
             opts=child,
         )
         if self.uptime is not None:
-            self.alerts["uptime"] = self._alert(
-                name,
-                cfg,
-                "uptime",
-                f"{cfg.name}: /health failing through the load balancer",
-                self.uptime.uptime_check_id.apply(lambda cid: uptime_filter(UPTIME_PASSED, cid)),
-                comparison="COMPARISON_LT",
-                threshold=0.5,
-                aggregation=_agg("ALIGN_FRACTION_TRUE", "REDUCE_MEAN"),
+            self.alerts["uptime"] = self._uptime_alert(
+                name, cfg, "uptime", f"{cfg.name}: /health failing through the load balancer", self.uptime
             )
         self.register_outputs({"edge_probe": self.edge_probe.uptime_check_id})
 
@@ -375,6 +365,29 @@ class Monitoring(pulumi.ComponentResource):
                 auto_close=LOG_ALERT_AUTO_CLOSE,
             ),
             opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _uptime_alert(
+        self,
+        name: str,
+        cfg: DeployConfig,
+        signal: str,
+        title: str,
+        check: mon.UptimeCheckConfig,
+        *,
+        period: str = WINDOW,
+    ) -> mon.AlertPolicy:
+        """Fires when under half of an uptime check's probes pass over `period`."""
+        return self._alert(
+            name,
+            cfg,
+            signal,
+            title,
+            check.uptime_check_id.apply(lambda cid: uptime_filter(UPTIME_PASSED, cid)),
+            comparison="COMPARISON_LT",
+            threshold=0.5,
+            aggregation=_agg("ALIGN_FRACTION_TRUE", "REDUCE_MEAN", period=period),
+            duration=period,
         )
 
     def _alert(

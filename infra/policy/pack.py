@@ -50,20 +50,13 @@ def _scale_to_zero(args: StackValidationArgs, report: ReportViolation) -> None:
 def policies() -> list[Policy]:
     names = sorted({name for checks in guardrails.RESOURCE_CHECKS.values() for name, _ in checks})
     result: list[Policy] = [_resource_policy(n) for n in names]
-    result.append(
-        StackValidationPolicy(
-            name="alerts-cover-signals",
-            description=guardrails.DESCRIPTIONS["alerts-cover-signals"],
-            validate=_alerts,
-            enforcement_level=EnforcementLevel.MANDATORY,
+    for name, validate in (("alerts-cover-signals", _alerts), ("scale-to-zero-unprobed", _scale_to_zero)):
+        result.append(
+            StackValidationPolicy(
+                name=name,
+                description=guardrails.DESCRIPTIONS[name],
+                validate=validate,
+                enforcement_level=EnforcementLevel.MANDATORY,
+            )
         )
-    )
-    result.append(
-        StackValidationPolicy(
-            name="scale-to-zero-unprobed",
-            description=guardrails.DESCRIPTIONS["scale-to-zero-unprobed"],
-            validate=_scale_to_zero,
-            enforcement_level=EnforcementLevel.MANDATORY,
-        )
-    )
     return result

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.infra.stub_tools import StubTools
+
 ROOT = Path(__file__).resolve().parents[2]
 BUILTINS = {"PROJECT_ID", "COMMIT_SHA"}
 IMAGE = "${_REGION}-docker.pkg.dev/${PROJECT_ID}/${_REPOSITORY}/${_IMAGE_NAME}:${COMMIT_SHA}"
@@ -156,40 +158,20 @@ exit 0
 """
 
 
-class Stubs:
+class Stubs(StubTools):
     """A workspace and PATH where gcloud, docker and pulumi are stubs; `objects` are GCS objects."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.fake = root / "fake"
-        self.bin = root / "bin"
+        super().__init__(root, STUB, ("gcloud", "docker", "pulumi"), ("objects",))
         self.workspace = root / "workspace"
-        for d in (self.fake / "objects", self.bin, self.workspace):
-            d.mkdir(parents=True)
-        for tool in ("gcloud", "docker", "pulumi"):
-            (self.bin / tool).write_text(STUB)
-            (self.bin / tool).chmod(0o755)
+        self.workspace.mkdir()
 
     def put(self, url: str, content: str = "") -> None:
         (self.fake / "objects" / url.replace("/", "_").replace(":", "_")).write_text(content)
 
-    def calls(self) -> list[str]:
-        log = self.fake / "calls.log"
-        return log.read_text().splitlines() if log.exists() else []
-
     def run(self, build: dict[str, Any], step_id: str, **subs: str) -> Any:
-        import subprocess
-
         text = render(step(build, step_id)["args"][-1], {**build["substitutions"], **subs})
-        text = text.replace("/workspace", str(self.workspace))
-        return subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", text],
-            cwd=self.root,
-            env={"PATH": f"{self.bin}:/usr/bin:/bin", "FAKE": str(self.fake)},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        return self.bash("-euo", "pipefail", "-c", text.replace("/workspace", str(self.workspace)))
 
 
 @pytest.fixture

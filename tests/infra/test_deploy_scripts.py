@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.infra.stub_tools import StubTools
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 
@@ -55,17 +57,9 @@ esac
 """
 
 
-class Env:
+class Env(StubTools):
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.fake = root / "fake"
-        self.bin = root / "bin"
-        for d in ("exists", "config", "gcs"):
-            (self.fake / d).mkdir(parents=True)
-        self.bin.mkdir()
-        for tool in ("gcloud", "pulumi", "git"):
-            (self.bin / tool).write_text(STUB)
-            (self.bin / tool).chmod(0o755)
+        super().__init__(root, STUB, ("gcloud", "pulumi", "git"), ("exists", "config", "gcs"))
 
     def config(self, key: str, value: str) -> None:
         (self.fake / "config" / key.replace(":", "_")).write_text(value + "\n")
@@ -73,20 +67,9 @@ class Env:
     def configured(self) -> dict[str, str]:
         return {p.name: p.read_text().strip() for p in (self.fake / "config").iterdir()}
 
-    def calls(self) -> list[str]:
-        log = self.fake / "calls.log"
-        return log.read_text().splitlines() if log.exists() else []
-
     def run(self, script: str, *args: str) -> subprocess.CompletedProcess[str]:
         (self.fake / "calls.log").unlink(missing_ok=True)
-        return subprocess.run(
-            ["bash", str(DEPLOY / script), *args],
-            cwd=self.root,
-            env={"PATH": f"{self.bin}:/usr/bin:/bin", "FAKE": str(self.fake)},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        return self.bash(str(DEPLOY / script), *args)
 
 
 @pytest.fixture
