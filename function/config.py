@@ -6,6 +6,7 @@ of a half-configured server. Nothing else in function/ reads os.environ.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -187,6 +188,11 @@ _ALIAS = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 VOICE_ID = re.compile(r"^voice_[0-9a-z]{20}$")
 
 
+def owner_id(key: str) -> str:
+    """The owner id of an API key: stable across restarts and instances, not reversible to the key."""
+    return "key_" + hashlib.sha256(b"bn-xtts voice owner\0" + key.encode()).hexdigest()[:32]
+
+
 def _voice_aliases(raw: str | None) -> dict[str, str]:
     """TTS_VOICE_ALIASES: `alloy=voice_...,nova=voice_...`, the names OpenAI clients send."""
     aliases: dict[str, str] = {}
@@ -242,8 +248,6 @@ def load_settings(env: Mapping[str, str] | None = None, *, cpu_count: int | None
             "key_<32 hex> (the 'owner' field of that key's voices)"
         )
     if legacy_owner is None and len(user_keys) == 1:
-        from function.voices.store import owner_id
-
         legacy_owner = owner_id(user_keys[0])
 
     # One model per process: on a GPU one worker owns the device; on CPU each worker gets a

@@ -116,10 +116,13 @@ class BatchRunner:
             raise RetryableError(f"cannot list manifests under {self.inputs.location}: {exc}") from exc
         self.report.manifests = len(keys)
         pending = [m for m in (self._open(k) for k in keys) if m is not None]
-        mine = [(m, e) for m in pending for e in m.entries if shard_of(e.name, s.task_count) == s.task_index]
-        for m in pending:
-            m.left = sum(1 for mm, _ in mine if mm is m)
-        not_ours = [m for m in pending if m.left == 0]
+        shares = [
+            (m, [e for e in m.entries if shard_of(e.name, s.task_count) == s.task_index]) for m in pending
+        ]
+        for m, entries in shares:
+            m.left = len(entries)
+        mine = [(m, e) for m, entries in shares for e in entries]
+        not_ours = [m for m, entries in shares if not entries]
         self.report.items = len(mine)
         self.progress.start(len(mine))
         log.info(
@@ -182,10 +185,11 @@ class BatchRunner:
             with m.lock:
                 m.left -= 1
                 last = m.left == 0
-            if last:
-                self._summarize(m)
         except Exception as exc:  # a store failure, or a bug: stop the task, let Cloud Run retry
             self._fail(exc, f"item {entry.name!r} of {m.key}")
+            return
+        if last:
+            self._guarded_summary(m)
 
     def _guarded_summary(self, m: _Manifest) -> None:
         try:

@@ -1,5 +1,6 @@
 """Cloned voices: computed once, kept in a bounded LRU, persisted under TTS_VOICES_PATH."""
 
+from function.config import owner_id
 from function.voices.store import (
     EVERYONE,
     Owner,
@@ -8,7 +9,6 @@ from function.voices.store import (
     VoiceNotFoundError,
     VoiceStore,
     new_voice_id,
-    owner_id,
 )
 
 __all__ = [

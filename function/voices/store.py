@@ -82,11 +82,6 @@ class Owner:
         return self.legacy if owner is None else owner == self.id
 
 
-def owner_id(key: str) -> str:
-    """The owner id of an API key: stable across restarts and instances, not reversible to the key."""
-    return "key_" + hashlib.sha256(b"bn-xtts voice owner\0" + key.encode()).hexdigest()[:32]
-
-
 # Trusted callers inside the process (the batch job, tools): every voice.
 EVERYONE = Owner("admin", admin=True, legacy=True)
 
