@@ -340,30 +340,50 @@ class Monitoring(pulumi.ComponentResource):
     def _log_alert(
         self, name: str, cfg: DeployConfig, signal: str, title: str, log_filter: str
     ) -> mon.AlertPolicy:
-        return mon.AlertPolicy(
-            f"{name}-{signal}",
-            project=cfg.project,
-            display_name=title,
-            combiner="OR",
-            severity="ERROR",
-            notification_channels=[self.channel.id],
-            user_labels={"app": "bn-xtts", "signal": signal.replace("-", "_")},
-            documentation=mon.AlertPolicyDocumentationArgs(
-                mime_type="text/markdown",
-                content=f"Service `{cfg.name}` in `{cfg.region}`. See README.md, section Deploy.",
+        return self._policy(
+            name,
+            cfg,
+            signal,
+            title,
+            mon.AlertPolicyConditionArgs(
+                display_name=title,
+                condition_matched_log=mon.AlertPolicyConditionConditionMatchedLogArgs(filter=log_filter),
             ),
-            conditions=[
-                mon.AlertPolicyConditionArgs(
-                    display_name=title,
-                    condition_matched_log=mon.AlertPolicyConditionConditionMatchedLogArgs(filter=log_filter),
-                )
-            ],
             alert_strategy=mon.AlertPolicyAlertStrategyArgs(
                 notification_rate_limit=mon.AlertPolicyAlertStrategyNotificationRateLimitArgs(
                     period=LOG_ALERT_RATE
                 ),
                 auto_close=LOG_ALERT_AUTO_CLOSE,
             ),
+        )
+
+    def _policy(
+        self,
+        name: str,
+        cfg: DeployConfig,
+        signal: str,
+        title: str,
+        condition: mon.AlertPolicyConditionArgs,
+        *,
+        severity: str = "ERROR",
+        doc: str | None = None,
+        alert_strategy: mon.AlertPolicyAlertStrategyArgs | None = None,
+    ) -> mon.AlertPolicy:
+        """One alert policy on one condition, to the alert e-mail, labelled with its signal."""
+        return mon.AlertPolicy(
+            f"{name}-{signal}",
+            project=cfg.project,
+            display_name=title,
+            combiner="OR",
+            severity=severity,
+            notification_channels=[self.channel.id],
+            user_labels={"app": "bn-xtts", "signal": signal.replace("-", "_")},
+            documentation=mon.AlertPolicyDocumentationArgs(
+                mime_type="text/markdown",
+                content=doc or f"Service `{cfg.name}` in `{cfg.region}`. See README.md, section Deploy.",
+            ),
+            conditions=[condition],
+            alert_strategy=alert_strategy,
             opts=pulumi.ResourceOptions(parent=self),
         )
 
@@ -406,34 +426,26 @@ class Monitoring(pulumi.ComponentResource):
         severity: str = "ERROR",
         doc: str | None = None,
     ) -> mon.AlertPolicy:
-        return mon.AlertPolicy(
-            f"{name}-{signal}",
-            project=cfg.project,
-            display_name=title,
-            combiner="OR",
-            severity=severity,
-            notification_channels=[self.channel.id],
-            user_labels={"app": "bn-xtts", "signal": signal.replace("-", "_")},
-            documentation=mon.AlertPolicyDocumentationArgs(
-                mime_type="text/markdown",
-                content=doc or f"Service `{cfg.name}` in `{cfg.region}`. See README.md, section Deploy.",
+        return self._policy(
+            name,
+            cfg,
+            signal,
+            title,
+            mon.AlertPolicyConditionArgs(
+                display_name=title,
+                condition_threshold=mon.AlertPolicyConditionConditionThresholdArgs(
+                    filter=metric_filter,
+                    comparison=comparison,
+                    threshold_value=threshold,
+                    duration=duration,
+                    aggregations=[aggregation],
+                    denominator_filter=denominator,
+                    denominator_aggregations=[aggregation] if denominator else None,
+                    trigger=mon.AlertPolicyConditionConditionThresholdTriggerArgs(count=1),
+                ),
             ),
-            conditions=[
-                mon.AlertPolicyConditionArgs(
-                    display_name=title,
-                    condition_threshold=mon.AlertPolicyConditionConditionThresholdArgs(
-                        filter=metric_filter,
-                        comparison=comparison,
-                        threshold_value=threshold,
-                        duration=duration,
-                        aggregations=[aggregation],
-                        denominator_filter=denominator,
-                        denominator_aggregations=[aggregation] if denominator else None,
-                        trigger=mon.AlertPolicyConditionConditionThresholdTriggerArgs(count=1),
-                    ),
-                )
-            ],
-            opts=pulumi.ResourceOptions(parent=self),
+            severity=severity,
+            doc=doc,
         )
 
 
