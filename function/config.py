@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from function.bundle_format import VARIANTS
+from function.quality.policy import WARNING_CODES, QualityPolicy
 
 # Sampling parameters a request (or TTS_CONFIG_PATH's "defaults") may set: (type, minimum, maximum).
 # The HTTP validators and the OpenAPI document are built from this table.
@@ -72,6 +73,7 @@ class Settings:
     forwarded_for_hops: int
     voice_aliases: dict[str, str]
     gcp_project: str | None
+    quality: QualityPolicy
 
 
 def _get(env: Mapping[str, str], name: str) -> str | None:
@@ -209,6 +211,82 @@ def _voice_aliases(raw: str | None) -> dict[str, str]:
             raise ConfigError(f"TTS_VOICE_ALIASES is invalid: {alias!r} is given twice")
         aliases[alias] = voice_id
     return aliases
+
+
+_RATE = re.compile(r"^([a-z]{2,3}(?:-[a-z]{2,4})?|default)=(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)$")
+
+
+def _speech_rates(raw: str | None) -> dict[str, tuple[float, float]]:
+    """TTS_QUALITY_SPEECH_RATE: `bn=5-25,en=6-25`, over the defaults (function.quality.policy)."""
+    rates = dict(QualityPolicy().speech_rates)
+    for item in (raw or "").split(","):
+        if not item.strip():
+            continue
+        m = _RATE.match(item.strip().lower())
+        if m is None or not 0 < float(m[2]) < float(m[3]):
+            raise ConfigError(
+                f"TTS_QUALITY_SPEECH_RATE is invalid at {item.strip()!r}: expected LANGUAGE=LOW-HIGH "
+                "pairs separated by commas, in spoken characters per second, 0 < LOW < HIGH "
+                "(e.g. bn=5-25,default=2-30)"
+            )
+        rates[m[1]] = (float(m[2]), float(m[3]))
+    return rates
+
+
+def _warning_codes(raw: str) -> frozenset[str]:
+    codes = frozenset(c.strip() for c in raw.split(",") if c.strip())
+    if not codes or not codes <= set(WARNING_CODES):
+        raise ValueError
+    return codes
+
+
+def _quality(env: Mapping[str, str]) -> QualityPolicy:
+    """The quality checks' thresholds and actions (README "Quality signals" justifies the defaults)."""
+    default = QualityPolicy()
+    lufs = _get(env, "TTS_TARGET_LUFS")
+    return QualityPolicy(
+        enabled=_parse(env, "TTS_QUALITY_CHECKS", True, _bool, "true or false"),
+        speech_rates=_speech_rates(_get(env, "TTS_QUALITY_SPEECH_RATE")),
+        min_speaker_similarity=_parse(
+            env,
+            "TTS_QUALITY_MIN_SPEAKER_SIMILARITY",
+            default.min_speaker_similarity,
+            _float_in(-1.0, 1.0),
+            "a cosine similarity in -1..1",
+        ),
+        max_silence_s=_parse(
+            env,
+            "TTS_QUALITY_MAX_SILENCE_SECONDS",
+            default.max_silence_s,
+            _float_in(0.1, 600.0),
+            "a number of seconds in 0.1..600",
+        ),
+        max_clipping_share=_parse(
+            env,
+            "TTS_QUALITY_MAX_CLIPPING_SHARE",
+            default.max_clipping_share,
+            _float_in(0.0, 1.0),
+            "a share of samples in 0..1",
+        ),
+        runaway_factor=_parse(
+            env,
+            "TTS_QUALITY_RUNAWAY_FACTOR",
+            default.runaway_factor,
+            _float_in(0.0, 100.0),
+            "a number in 0..100 (0: no token budget)",
+        ),
+        retries=_parse(env, "TTS_QUALITY_RETRIES", default.retries, _int_in(0, 3), "an integer in 0..3"),
+        retry_on=_parse(
+            env,
+            "TTS_QUALITY_RETRY_ON",
+            default.retry_on,
+            _warning_codes,
+            "warning codes separated by commas, of: " + ", ".join(WARNING_CODES),
+        ),
+        target_lufs=None
+        if lufs is None
+        else _parse(env, "TTS_TARGET_LUFS", 0.0, _float_in(-70.0, -5.0), "a loudness in LUFS, -70..-5"),
+    )
 
 
 def load_settings(env: Mapping[str, str] | None = None, *, cpu_count: int | None = None) -> Settings:
@@ -365,6 +443,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, cpu_count: int | None
         voice_aliases=_voice_aliases(_get(env, "TTS_VOICE_ALIASES")),
         # Only to format trace ids as projects/<id>/traces/<trace> for Cloud Logging.
         gcp_project=_get(env, "GOOGLE_CLOUD_PROJECT"),
+        quality=_quality(env),
     )
 
 

@@ -47,7 +47,7 @@ def build_runner(settings: BatchSettings, loaded: Loaded, progress: Progress | N
     """The job's runner over a loaded model: each worker is one running synthesis, i.e. one row of
     the scheduler's decode batch."""
     s = settings.serving
-    service = SpeechService(_Ready(loaded), ConcurrencyLimiter(s.max_batch, s.max_batch, 3600.0))
+    service = SpeechService(_Ready(loaded), ConcurrencyLimiter(s.max_batch, s.max_batch, 3600.0), s.quality)
     return BatchRunner(
         settings,
         service,

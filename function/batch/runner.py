@@ -19,7 +19,7 @@ import json
 import logging
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,6 +30,7 @@ from function.batch.manifest import Entry, Item, LineFailure, parse_manifest, sh
 from function.batch.progress import Progress
 from function.config import BatchSettings
 from function.engine import Voice
+from function.quality.assess import Quality
 from function.service.errors import InvalidInput, ServiceError, VoiceNotFound, VoiceUnusable
 from function.service.speech import SpeechRequest, SpeechService
 from function.storage import ObjectNotFoundError, ObjectStore, StorageError, check_key, open_store
@@ -66,6 +67,19 @@ class _Manifest:
     existing: set[str]
     left: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _quality_summary(ok: list[dict[str, Any]]) -> dict[str, Any]:
+    """How many synthesized items were checked, warned about (by warning code) and retried."""
+    checked = [r["quality"] for r in ok if isinstance(r.get("quality"), dict)]
+    codes = Counter(w.get("code") for q in checked for w in q.get("warnings") or [] if isinstance(w, dict))
+    return {
+        "checked": len(checked),
+        "warned": sum(1 for q in checked if q.get("warnings")),
+        "retried": sum(1 for q in checked if q.get("retried")),
+        "warnings": dict(sorted(codes.items(), key=lambda kv: str(kv[0]))),
+        "warned_ids": [r.get("id") for r in ok if (r.get("quality") or {}).get("warnings")],
+    }
 
 
 def _now() -> str:
@@ -243,6 +257,7 @@ class BatchRunner:
         record = self._record(entry, "ok", started, audio_s=speech.seconds, synthesis_s=synthesis_s)
         record["audio"] = f"{entry.id}.{entry.format}"
         record["bytes"] = len(data)
+        record["quality"] = speech.quality.to_json() if speech.quality else None
         self._write_result(result_key, record)
         stale = previous.get("audio")
         if isinstance(stale, str) and stale != record["audio"]:  # the item's format changed
@@ -250,7 +265,7 @@ class BatchRunner:
         with self._lock:
             self.report.synthesized += 1
             self.report.audio_seconds += speech.seconds
-        return self._logged(m, entry, "ok", speech.seconds, synthesis_s, None)
+        return self._logged(m, entry, "ok", speech.seconds, synthesis_s, None, speech.quality)
 
     def _failed(
         self, m: _Manifest, entry: Entry, result_key: str, started: str, code: str, message: str
@@ -294,6 +309,7 @@ class BatchRunner:
             "attempt": s.attempt,
             "started_at": started,
             "finished_at": _now(),
+            "quality": None,
         }
 
     def _write_result(self, key: str, record: dict[str, Any]) -> None:
@@ -302,7 +318,14 @@ class BatchRunner:
         )
 
     def _logged(
-        self, m: _Manifest, entry: Entry, status: str, audio_s: float, synthesis_s: float, code: str | None
+        self,
+        m: _Manifest,
+        entry: Entry,
+        status: str,
+        audio_s: float,
+        synthesis_s: float,
+        code: str | None,
+        quality: Quality | None = None,
     ) -> tuple[str, float]:
         if status == "failed":
             with self._lock:
@@ -325,6 +348,7 @@ class BatchRunner:
                 if audio_s > 0 and synthesis_s > 0
                 else None,
                 "task": self.settings.task_index,
+                **(quality.log_fields() if quality else {}),
             },
         )
         return status, audio_s
@@ -426,6 +450,7 @@ class BatchRunner:
             "failures": [
                 {"id": r.get("id"), "line": r.get("line"), **(r.get("error") or {})} for r in failed
             ],
+            "quality": _quality_summary(ok),
             "completed_at": _now(),
         }
         self._write_result(f"{m.stem}/{SUMMARY}", summary)

@@ -36,6 +36,7 @@ class Sequence:
     codes: list[int] = field(default_factory=list)
     next_input: Array | None = None  # (width,): the embedding of the last chosen code
     finished: bool = False
+    stopped: bool = False  # finished on the stop token, not at `limit`
 
 
 class GptDecoder:
@@ -150,6 +151,7 @@ class GptDecoder:
         seq.codes.append(token)
         if token == self.stop_audio or n + 1 >= seq.limit:
             seq.finished = True
+            seq.stopped = token == self.stop_audio
             return
         seq.seen[token] = True
         emb = self._emb

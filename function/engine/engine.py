@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -21,7 +22,7 @@ from function.engine.sampling import SamplingConfig
 from function.engine.sessions import CUDA, choose_providers, create_session
 from function.engine.tokenizer import XttsTokenizer
 from function.engine.voice import Voice
-from function.text import split_sentences
+from function.text import split_sentences, spoken_chars
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,9 @@ class SynthesisParams:
     greedy: bool = False
     stream_chunk_tokens: int = 20  # tokens before the first streamed chunk; later chunks grow
     max_new_tokens: int | None = None  # cap below the model's own limit
+    # The runaway guard: a piece of n spoken characters may generate at most (seconds + n *
+    # seconds_per_char) seconds of audio codes; None: only the model's limit (and max_new_tokens).
+    token_budget: tuple[float, float] | None = None
     min_new_tokens: int = 0  # ban the stop token before this many tokens (benchmarks force lengths)
 
 
@@ -177,6 +181,12 @@ class Engine:
             embs.append(self._cond.run(None, {"mel": mel[None].astype(np.float32)})[0])
         return np.asarray(np.mean(np.stack(embs), axis=0), dtype=np.float32)
 
+    def embed_speaker(self, audio: Audio, sample_rate: int) -> npt.NDArray[np.float32]:
+        """The speaker encoder's d-vector (512,) of any mono clip: what a voice's speaker embedding is
+        made of, so a cosine against it says how much a clip sounds like that voice."""
+        wav = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
+        return self._speaker_embedding(wav, sample_rate).reshape(-1)
+
     def _speaker_embedding(self, wav: Audio, sr: int) -> npt.NDArray[np.float32]:
         rt, fe = self._rt, self._frontend
         wav16 = dsp.resample(wav, sr, rt.speaker_sample_rate)
@@ -188,15 +198,18 @@ class Engine:
     # ---- synthesis ------------------------------------------------------------------------
     def _prepare(
         self, text: str, voice: Voice, params: SynthesisParams | None
-    ) -> tuple[SynthesisParams, list[list[int]]]:
-        """Checked voice and parameters (unset knobs from the checkpoint's config), each piece's tokens."""
+    ) -> tuple[SynthesisParams, list[tuple[str, list[int]]]]:
+        """Checked voice and parameters (unset knobs from the checkpoint's config), each piece with
+        its tokens."""
         self._check_voice(voice)
         p = params or SynthesisParams()
         unset: dict[str, Any] = {k: v for k, v in self._rt.defaults.items() if getattr(p, k) is None}
         p = replace(p, **unset)
         if not 0.25 <= p.speed <= 4.0:
             raise TextError(f"speed {p.speed} is out of range: use 0.25 to 4.0")
-        return p, [self.tokenizer.encode(piece, p.language) for piece in self._pieces(text, p.language)]
+        return p, [
+            (piece, self.tokenizer.encode(piece, p.language)) for piece in self._pieces(text, p.language)
+        ]
 
     def _check_voice(self, voice: Voice) -> None:
         """A voice made by another model (or damaged in storage) fails as such, not inside ONNX Runtime."""
@@ -245,12 +258,19 @@ class Engine:
                 voice.cond_latents,
                 cfg,
                 seed=p.seed,
-                max_new_tokens=p.max_new_tokens,
+                max_new_tokens=self._token_limit(p, piece),
                 min_new_tokens=p.min_new_tokens,
             )
-            for tokens in pieces
+            for piece, tokens in pieces
         ]
         return p, seqs
+
+    def _token_limit(self, p: SynthesisParams, piece: str) -> int | None:
+        if p.token_budget is None:
+            return p.max_new_tokens
+        seconds, per_char = p.token_budget
+        budget = math.ceil(self.codes_per_second * (seconds + per_char * spoken_chars(piece)))
+        return budget if p.max_new_tokens is None else min(budget, p.max_new_tokens)
 
     def decode_alone(self, seq: Sequence) -> Iterator[Latent]:
         """Decode one sequence by itself (batch of one); the scheduler's `decode` batches many."""

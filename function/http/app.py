@@ -37,7 +37,8 @@ def create_app(settings: Settings, *, on_fatal: Callable[[], None] | None = None
     limiter = ConcurrencyLimiter(
         settings.max_concurrent_requests, settings.queue_size, settings.queue_timeout_s
     )
-    app.extensions["tts"] = Serving(settings=settings, model=model, service=SpeechService(model, limiter))
+    service = SpeechService(model, limiter, settings.quality)
+    app.extensions["tts"] = Serving(settings=settings, model=model, service=service)
     register_error_handlers(app, settings.max_request_bytes)
 
     @app.before_request

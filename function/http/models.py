@@ -18,6 +18,7 @@ from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, Validati
 from function.audio import FORMATS
 from function.config import SAMPLING_RANGES
 from function.http.errors import ApiError
+from function.quality.policy import WARNING_CODES
 from function.validation import ParamError, check_sampling, shown
 
 DESCRIPTIONS = {
@@ -194,6 +195,37 @@ class Timings(_Out):
     total_ms: float | None = None
 
 
+class QualityWarning(_Out):
+    code: str = Field(json_schema_extra={"enum": list(WARNING_CODES)})
+    message: str
+
+
+class QualityReport(_Out):
+    """The output's quality signals (README "Quality signals"); `warnings` lists what failed after
+    the automatic retries (`attempts`)."""
+
+    speaker_similarity: float | None = Field(
+        description="Cosine of the output's speaker embedding and the voice's (-1..1); null under 0.5 s."
+    )
+    speech_rate: float | None = Field(description="Spoken characters per second of speech.")
+    speech_rate_range: list[float] = Field(description="The expected range at this speed.")
+    runaway: bool = Field(description="A text piece ran to its token limit without a stop token.")
+    tokens: int
+    leading_silence_s: float
+    trailing_silence_s: float
+    long_pause_s: float
+    longest_pause_s: float
+    silence_share: float
+    clipping_share: float
+    loudness_lufs: float | None = Field(description="Integrated loudness (ITU-R BS.1770-4).")
+    normalized_gain_db: float | None = Field(description="Gain applied to reach TTS_TARGET_LUFS; null: none.")
+    attempts: int
+    retried: bool
+    retried_for: list[str]
+    warnings: list[QualityWarning]
+    check_ms: float
+
+
 class SynthesisResult(_Out):
     audio: str = Field(description="WAV bytes, base64.", json_schema_extra={"contentEncoding": "base64"})
     format: Literal["wav"]
@@ -202,6 +234,7 @@ class SynthesisResult(_Out):
     normalized_text: str
     real_time_factor: float | None = None
     timings: Timings
+    quality: QualityReport | None = Field(description="Null when TTS_QUALITY_CHECKS is off.")
 
 
 class Voice(_Out):

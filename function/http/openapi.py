@@ -163,6 +163,17 @@ def build_openapi(settings: Settings, languages: list[str] | None) -> dict[str, 
                     "responses": {
                         "200": {
                             "description": "`audio/wav` (PCM16 mono), or JSON when response_format is json.",
+                            "headers": {
+                                "X-Audio-Duration": {"schema": {"type": "string"}},
+                                "X-Quality-Warnings": {
+                                    "description": "Quality warning codes, comma-separated (empty: none).",
+                                    "schema": {"type": "string"},
+                                },
+                                "X-Quality-Attempts": {
+                                    "description": "Syntheses made (2: retried with another seed).",
+                                    "schema": {"type": "string"},
+                                },
+                            },
                             "content": {**wav, "application/json": {"schema": _ref("SynthesisResult")}},
                         },
                         **_errors(400, *auth, 404, 405, 408, 409, 413, 415, 429, 431, 503),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Callable
 
 from flask import Blueprint, Response, jsonify, request
 
@@ -23,6 +24,7 @@ from function.http.context import request_owner, require_json, service, serving
 from function.http.models import OPENAI_MODELS
 from function.http.requests import parse_json_object, parse_speech
 from function.http.streaming import AudioRender, Render, stream_response
+from function.quality.assess import Quality
 from function.service.speech import SpeechRequest
 
 bp = Blueprint("openai", __name__)
@@ -30,15 +32,22 @@ bp = Blueprint("openai", __name__)
 
 class SseRender:
     """OpenAI's speech SSE: `speech.audio.delta` events carrying base64 audio, then
-    `speech.audio.done` with token usage (text tokens in, audio codes out)."""
+    `speech.audio.done` with token usage (text tokens in, audio codes out) and, beyond OpenAI's
+    fields (clients ignore unknown ones), the quality verdict of the whole stream."""
 
     def __init__(
-        self, encoder: AudioEncoder, input_tokens: int, codes_per_second: float, speed: float
+        self,
+        encoder: AudioEncoder,
+        input_tokens: int,
+        codes_per_second: float,
+        speed: float,
+        quality: Callable[[], Quality | None],
     ) -> None:
         self.encoder = encoder
         self.input_tokens = input_tokens
         self.codes_per_second = codes_per_second
         self.speed = speed
+        self.quality = quality
         self.samples = 0
 
     @staticmethod
@@ -62,7 +71,11 @@ class SseRender:
             "output_tokens": output_tokens,
             "total_tokens": self.input_tokens + output_tokens,
         }
-        return self._delta(self.encoder.finish()) + self._event({"type": "speech.audio.done", "usage": usage})
+        done: dict[str, object] = {"type": "speech.audio.done", "usage": usage}
+        quality = self.quality()
+        if quality is not None:
+            done["quality"] = quality.to_json()
+        return self._delta(self.encoder.finish()) + self._event(done)
 
     def abort(self) -> None:
         self.encoder.close()
@@ -98,7 +111,8 @@ def speech() -> Response:
             return AudioRender(encoder), CONTENT_TYPES[req.response_format]
         tokens = loaded.engine.count_tokens(stream.prepared.text, req.language)
         speed = stream.prepared.params.speed
-        return SseRender(encoder, tokens, loaded.engine.codes_per_second, speed), "text/event-stream"
+        render = SseRender(encoder, tokens, loaded.engine.codes_per_second, speed, lambda: stream.quality)
+        return render, "text/event-stream"
 
     return stream_response(stream, t_first, render)
 

@@ -47,10 +47,12 @@ def synthesize() -> Response:
     t2 = time.perf_counter()
     wav = encode_audio(speech.audio, speech.sample_rate, "wav")
     t3 = time.perf_counter()
+    quality = speech.quality
     access.metric(
         audio_seconds=round(speech.seconds, 3),
         synthesis_ms=round(speech.synthesis_ms, 1),
         queue_ms=round(speech.prepared.queue_ms, 1),
+        **(quality.log_fields() if quality else {}),
     )
     if req.response_format == "json":
         prepared = speech.prepared
@@ -71,10 +73,15 @@ def synthesize() -> Response:
                 "real_time_factor": round(speech.synthesis_ms / 1000 / speech.seconds, 4)
                 if speech.seconds
                 else None,
+                "quality": quality.to_json() if quality else None,
             }
         )
     response = Response(wav, mimetype="audio/wav")
     response.headers["X-Audio-Duration"] = f"{speech.seconds:.3f}"
+    if quality is not None:
+        # The verdict for clients that take the audio itself: warning codes (empty: none) and attempts.
+        response.headers["X-Quality-Warnings"] = ",".join(quality.codes)
+        response.headers["X-Quality-Attempts"] = str(quality.attempts)
     return response
 
 

@@ -143,8 +143,15 @@ def stream_response(
     renderer, mimetype = render(first)
 
     def finish(outcome: str, samples: int, chunks_sent: int) -> None:
+        quality = stream.quality  # set when the stream ran to its end
         access.write(
-            snap, 200, None, outcome=outcome, audio_seconds=round(samples / rate, 3), chunks_sent=chunks_sent
+            snap,
+            200,
+            None,
+            outcome=outcome,
+            audio_seconds=round(samples / rate, 3),
+            chunks_sent=chunks_sent,
+            **(quality.log_fields() if quality else {}),
         )
 
     body = StreamBody(first, stream, renderer, shutting_down=SHUTTING_DOWN, on_finish=finish)

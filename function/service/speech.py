@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -27,6 +27,10 @@ from function.engine import (
     Voice,
     VoiceFormatError,
 )
+from function.engine.decoding import Sequence
+from function.quality.assess import PieceOutcome, Quality, assess
+from function.quality.policy import MAX_EMBED_S, QualityPolicy
+from function.quality.signals import cosine_similarity, normalize_loudness
 from function.service.errors import (
     InvalidInput,
     ModelLoading,
@@ -39,6 +43,7 @@ from function.service.errors import (
 )
 from function.service.limiter import ConcurrencyLimiter
 from function.service.model import Loaded
+from function.service.ports import Decode, Latent
 from function.storage import StorageError
 from function.text import normalize_bangla_text
 from function.voices import EVERYONE, Owner, VoiceInfo, VoiceNameTakenError, VoiceNotFoundError
@@ -83,6 +88,7 @@ class Speech:
     sample_rate: int
     prepared: Prepared
     synthesis_ms: float
+    quality: Quality | None = None  # None when TTS_QUALITY_CHECKS is off
 
     @property
     def seconds(self) -> float:
@@ -107,25 +113,39 @@ _ENGINE_INPUT_ERRORS = (UnsupportedLanguageError, TextError, ReferenceAudioError
 
 class SpeechStream(Iterator[AudioChunk]):
     """A started synthesis: the first chunk is already made (so errors came out before any audio);
-    iterating yields it and the rest. `close()` stops generation and frees the slot, exactly once."""
+    iterating yields it and the rest. `close()` stops generation and frees the slot, exactly once.
+    A stream that ran to its end has its `quality` (audio already sent cannot be retried)."""
 
     def __init__(
-        self, first: AudioChunk, rest: Iterator[AudioChunk], prepared: Prepared, release: Any
+        self,
+        first: AudioChunk,
+        rest: Iterator[AudioChunk],
+        prepared: Prepared,
+        release: Any,
+        check: Callable[[npt.NDArray[np.float32]], Quality | None] | None = None,
     ) -> None:
         self.prepared = prepared
+        self.quality: Quality | None = None
         self._pending: AudioChunk | None = first
         self._rest = rest
         self._release = release
+        self._check = check
+        self._sent: list[npt.NDArray[np.float32]] = []
 
     def __next__(self) -> AudioChunk:
         if self._pending is not None:
             chunk, self._pending = self._pending, None
-            return chunk
-        try:
-            return next(self._rest)
-        except StopIteration:
-            self.close()
-            raise
+        else:
+            try:
+                chunk = next(self._rest)
+            except StopIteration:
+                if self._check is not None and self._sent:
+                    self.quality = self._check(np.concatenate(self._sent))
+                self.close()
+                raise
+        if self._check is not None:
+            self._sent.append(chunk.samples)
+        return chunk
 
     def close(self) -> None:
         if self._release is None:
@@ -140,9 +160,10 @@ class SpeechStream(Iterator[AudioChunk]):
 
 
 class SpeechService:
-    def __init__(self, model: ModelSource, limiter: ConcurrencyLimiter) -> None:
+    def __init__(self, model: ModelSource, limiter: ConcurrencyLimiter, quality: QualityPolicy) -> None:
         self.model = model
         self.limiter = limiter
+        self.quality = quality
 
     def loaded(self) -> Loaded:
         loaded = self.model.loaded
@@ -157,13 +178,81 @@ class SpeechService:
             prepared = self._prepare(loaded, req, queue_ms)
             t0 = time.perf_counter()
             try:
-                audio = loaded.engine.synthesize(
-                    prepared.text, prepared.voice, prepared.params, decode=loaded.scheduler.decode
-                )
+                audio, quality = self._synthesize_checked(loaded, prepared)
             except _ENGINE_INPUT_ERRORS as exc:
                 raise engine_error(exc) from None
             synthesis_ms = (time.perf_counter() - t0) * 1000
-        return Speech(audio, loaded.engine.sample_rate, prepared, synthesis_ms)
+        return Speech(audio, loaded.engine.sample_rate, prepared, synthesis_ms, quality)
+
+    def _synthesize_checked(
+        self, loaded: Loaded, prepared: Prepared
+    ) -> tuple[npt.NDArray[np.float32], Quality | None]:
+        """Synthesize, check, and retry with another seed while a retryable warning remains (up to
+        TTS_QUALITY_RETRIES more attempts); the best attempt (fewest retryable warnings, the first
+        on a tie) is returned, saying how many attempts were made and why."""
+        policy = self.quality
+        params = prepared.params
+        audio, pieces = self._run(loaded, prepared, params)
+        if not policy.enabled:
+            return audio, None
+        best = audio, self._assess(loaded, prepared, audio, pieces, params)
+        reasons = best[1].retry_reasons(policy)
+        retried_for = tuple(reasons)
+        attempts = 1
+        # Greedy decoding is deterministic and a fixed length is what was asked: a new seed changes nothing.
+        while reasons and attempts <= policy.retries and not params.greedy and not _length_fixed(params):
+            params = replace(params, seed=None if params.seed is None else (params.seed + 1) % 2**32)
+            audio, pieces = self._run(loaded, prepared, params)
+            quality = self._assess(loaded, prepared, audio, pieces, params)
+            attempts += 1
+            reasons = quality.retry_reasons(policy)
+            if len(reasons) < len(best[1].retry_reasons(policy)):
+                best = audio, quality
+        audio, quality = best
+        quality = replace(quality, attempts=attempts, retried_for=retried_for if attempts > 1 else ())
+        if policy.target_lufs is not None:
+            audio, gain = normalize_loudness(
+                audio, loaded.engine.sample_rate, policy.target_lufs, measured=quality.loudness_lufs
+            )
+            lufs = None if quality.loudness_lufs is None else quality.loudness_lufs + gain
+            quality = replace(quality, gain_db=gain, loudness_lufs=lufs)
+        return audio, quality
+
+    @staticmethod
+    def _run(
+        loaded: Loaded, prepared: Prepared, params: SynthesisParams
+    ) -> tuple[npt.NDArray[np.float32], list[PieceOutcome]]:
+        decode, seqs = _observed(loaded.scheduler.decode)
+        audio = loaded.engine.synthesize(prepared.text, prepared.voice, params, decode=decode)
+        return audio, [PieceOutcome(len(q.codes), q.limit, q.stopped) for q in seqs]
+
+    def _assess(
+        self,
+        loaded: Loaded,
+        prepared: Prepared,
+        audio: npt.NDArray[np.float32],
+        pieces: list[PieceOutcome],
+        params: SynthesisParams,
+    ) -> Quality:
+        t0 = time.perf_counter()
+        engine, rate = loaded.engine, loaded.engine.sample_rate
+        reference = prepared.voice.speaker_embedding
+
+        def similarity(speech: npt.NDArray[np.float32]) -> float:
+            return cosine_similarity(engine.embed_speaker(speech[: int(MAX_EMBED_S * rate)], rate), reference)
+
+        quality = assess(
+            audio,
+            rate,
+            text=prepared.text,
+            language=params.language,
+            policy=self.quality,
+            speed=params.speed,
+            pieces=pieces,
+            similarity=similarity,
+            length_fixed=_length_fixed(params),
+        )
+        return replace(quality, check_ms=(time.perf_counter() - t0) * 1000)
 
     def stream(self, req: SpeechRequest) -> SpeechStream:
         loaded = self.loaded()
@@ -176,9 +265,8 @@ class SpeechService:
         chunks: Iterator[AudioChunk] | None = None
         try:
             prepared = self._prepare(loaded, req, queue_ms)
-            chunks = loaded.engine.stream(
-                prepared.text, prepared.voice, prepared.params, decode=loaded.scheduler.decode
-            )
+            decode, seqs = _observed(loaded.scheduler.decode)
+            chunks = loaded.engine.stream(prepared.text, prepared.voice, prepared.params, decode=decode)
             first = next(chunks)
         except StopIteration:
             release()
@@ -191,7 +279,12 @@ class SpeechService:
             _close(chunks)
             release()
             raise
-        return SpeechStream(first, chunks, prepared, release)
+
+        def check(audio: npt.NDArray[np.float32]) -> Quality:
+            pieces = [PieceOutcome(len(q.codes), q.limit, q.stopped) for q in seqs]
+            return self._assess(loaded, prepared, audio, pieces, prepared.params)
+
+        return SpeechStream(first, chunks, prepared, release, check if self.quality.enabled else None)
 
     # ---- voices ------------------------------------------------------------------------------
     def create_voice(self, clip: bytes, name: str | None, owner: Owner) -> VoiceInfo:
@@ -286,6 +379,8 @@ class SpeechService:
             raise InvalidInput("send a voice id or a reference clip", code="invalid_speaker")
         t2 = time.perf_counter()
         params = loaded.params(req.language, req.params)
+        if not _length_fixed(params):
+            params = replace(params, token_budget=self.quality.token_budget(req.language))
         return Prepared(text, voice, params, queue_ms, (t1 - t0) * 1000, (t2 - t1) * 1000)
 
     @staticmethod
@@ -336,6 +431,22 @@ def _store_errors() -> Iterator[None]:
         raise StoreUnavailable(
             f"the voice store is unavailable ({exc}); retry shortly", retry_after=5
         ) from None
+
+
+def _length_fixed(params: SynthesisParams) -> bool:
+    """The caller set the token count (benchmarks do): reaching it is no runaway."""
+    return params.min_new_tokens > 0 or params.max_new_tokens is not None
+
+
+def _observed(decode: Decode) -> tuple[Decode, list[Sequence]]:
+    """`decode` that also keeps each sequence it decodes, to read how its generation ended."""
+    seqs: list[Sequence] = []
+
+    def observe(seq: Sequence) -> Iterator[Latent]:
+        seqs.append(seq)
+        return decode(seq)
+
+    return observe, seqs
 
 
 def _close(chunks: Iterator[AudioChunk] | None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,10 @@ from function.engine import (
     UnsupportedLanguageError,
     Voice,
     VoiceFormatError,
+    dsp,
 )
+from function.quality.signals import cosine_similarity
+from function.text import spoken_chars
 
 pytestmark = pytest.mark.slow
 BN = "আমার সোনার বাংলা আমি তোমায় ভালোবাসি।"
@@ -160,6 +164,37 @@ def test_voice_round_trips_through_bytes(engine: Engine, voice: Voice) -> None:
     assert np.array_equal(engine.synthesize(BN, again, p), engine.synthesize(BN, voice, p))
     with pytest.raises(VoiceFormatError):
         Voice.from_bytes(b"not a voice")
+
+
+def test_the_token_budget_caps_each_piece_by_its_length(engine: Engine, voice: Voice) -> None:
+    # (seconds, seconds per spoken character) of codes at ~21.5 codes per second.
+    budget = (0.5, 0.1)
+    decoded: list[Any] = []
+
+    def decode(seq: Any) -> Any:
+        decoded.append(seq)
+        return engine.decode_alone(seq)
+
+    for text in ("আমি", "আমি ভাত খাই এবং বই পড়ি"):  # 3 and 16 spoken characters
+        limit = math.ceil(engine.codes_per_second * (budget[0] + budget[1] * spoken_chars(text)))
+        p = SynthesisParams(seed=1, token_budget=budget)
+        codes = engine.generate_codes(text, voice, p, decode=decode)
+        seq = decoded.pop()
+        assert seq.limit == limit and len(codes[0]) == limit  # random weights never stop early
+        assert seq.finished and not seq.stopped
+    p = SynthesisParams(seed=1, token_budget=budget, max_new_tokens=4)
+    assert len(engine.generate_codes("আমি ভাত খাই", voice, p)[0]) == 4  # max_new_tokens applies below it
+
+
+def test_the_speaker_embedding_of_the_reference_is_the_voices_own(engine: Engine, voice: Voice) -> None:
+    # What the quality check compares: the output's d-vector against the voice's.
+    clip = synthetic_reference()
+    wav = dsp.resample(clip, 24000, engine._rt.input_sample_rate)
+    embedding = engine.embed_speaker(wav, engine._rt.input_sample_rate)
+    assert embedding.shape == (voice.speaker_embedding.size,)
+    assert cosine_similarity(embedding, voice.speaker_embedding) > 0.99
+    noise = np.random.default_rng(3).standard_normal(48000).astype(np.float32) * 0.3
+    assert cosine_similarity(engine.embed_speaker(noise, 24000), voice.speaker_embedding) < 0.999
 
 
 def test_long_text_is_split_within_the_char_limit(engine: Engine, voice: Voice) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from function.engine import Engine, SynthesisParams
+from function.engine.decoding import Sequence
 
 pytestmark = pytest.mark.slow
 
@@ -149,10 +151,17 @@ def test_stop_token_and_min_new_tokens_match_coqui(stopping_build: Path, referen
     voice = engine.make_voice(samples, sr)
     text = "the stop token ends this sentence"
     codes, wav = _coqui_generate(model, coqui_voice, text, "en", min_new_tokens=12)
+    decoded: list[Sequence] = []
+
+    def decode(seq: Sequence) -> Any:
+        decoded.append(seq)
+        return engine.decode_alone(seq)
+
     ours_codes = engine.generate_codes(
-        text, voice, SynthesisParams(language="en", greedy=True, min_new_tokens=12)
+        text, voice, SynthesisParams(language="en", greedy=True, min_new_tokens=12), decode=decode
     )
     assert ours_codes == [codes]
+    assert decoded[0].stopped  # ended on the stop token: no runaway for the quality check
     assert codes[-1] == engine.manifest["runtime"]["gpt"]["stop_audio_token"] and len(codes) == 13
     ours = engine.synthesize(text, voice, SynthesisParams(language="en", greedy=True, min_new_tokens=12))
     assert ours.shape == wav.shape

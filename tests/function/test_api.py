@@ -172,6 +172,28 @@ def test_synthesize_wav_from_a_reference_clip(api: Callable[..., requests.Respon
     assert float(r.headers["X-Audio-Duration"]) == pytest.approx(len(audio) / rate, abs=1e-3)
 
 
+def test_every_synthesis_reports_its_quality_and_a_runaway_is_retried(
+    api: Callable[..., requests.Response], voice_id: str, server: Any
+) -> None:
+    # Random weights all but never choose the stop token: each piece runs to the model's token
+    # limit, so the service retries once with the next seed and still reports the runaway.
+    body = {"text": SHORT, "voice_id": voice_id, "seed": 5}
+    r = api("POST", "/synthesize", json={**body, "response_format": "json"})
+    q = r.json()["quality"]
+    assert q["runaway"] is True and q["attempts"] == 2 and q["retried"] is True
+    assert "runaway" in q["retried_for"] and "runaway" in [w["code"] for w in q["warnings"]]
+    assert all(len(w["message"]) > 10 for w in q["warnings"])
+    assert -1.0 <= q["speaker_similarity"] <= 1.0 and q["loudness_lufs"] < 0
+    assert 0 <= q["silence_share"] <= 1 and q["tokens"] > 0 and q["normalized_gain_db"] is None
+    line = access_line(server, r.headers["X-Request-Id"])
+    assert line["quality_attempts"] == 2 and line["quality_warned"] is True
+    assert line["quality_warnings"] == [w["code"] for w in q["warnings"]]
+    assert line["speaker_similarity"] == q["speaker_similarity"] and line["runaway"] is True
+    wav = api("POST", "/synthesize", json=body)
+    assert wav.headers["X-Quality-Warnings"] == ",".join(line["quality_warnings"])
+    assert wav.headers["X-Quality-Attempts"] == "2"
+
+
 def test_synthesize_json_with_a_voice_id_is_seeded(
     api: Callable[..., requests.Response], voice_id: str, server: Any
 ) -> None:
@@ -241,6 +263,7 @@ def test_stream_plays_as_it_arrives(server: Any, voice_id: str) -> None:
     line = access_line(server, resp.getheader("X-Request-Id") or "")
     assert line["outcome"] == "completed" and line["ttfc_ms"] < (arrivals[-1] - t0) * 1000
     assert line["audio_seconds"] == pytest.approx(len(audio) / rate, abs=1e-3)
+    assert line["quality_attempts"] == 1 and "runaway" in line["quality_warnings"]
 
 
 def test_ffmpeg_plays_the_stream_as_it_arrives(server: Any, voice_id: str) -> None:
@@ -522,6 +545,8 @@ def test_openai_sse_stream_carries_the_audio_and_usage(
     assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
     # About 21.5 audio codes per second of speech (22050 Hz / 1024 samples per code).
     assert usage["output_tokens"] == pytest.approx(len(pcm) / 2 / 24000 * 22050 / 1024, abs=1)
+    # Beyond OpenAI's fields: the stream's quality verdict (a stream is never retried).
+    assert done["quality"]["runaway"] is True and done["quality"]["attempts"] == 1
 
 
 def test_openai_errors(api: Callable[..., requests.Response], voice_id: str) -> None:

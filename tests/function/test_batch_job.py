@@ -25,12 +25,14 @@ import soundfile as sf
 
 from function.batch.manifest import shard_of
 from function.engine import Engine, Voice
+from function.quality.signals import loudness_lufs
 from function.service.model import voices_location
 from function.storage import GcsStore, LocalStore, ObjectStore
 from function.voices import VoiceStore
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(600)
+TARGET_LUFS = -20.0
 
 BN = "আমাদের গ্রামের নাম সোনাপুর, সেখানে একটি ছোট নদী আছে।"
 LONG = " ".join(
@@ -125,6 +127,7 @@ class Task:
             {
                 "TTS_CACHE_DIR": str(tmp / "cache"),
                 "TTS_MAX_BATCH": "3",
+                "TTS_TARGET_LUFS": str(TARGET_LUFS),
                 "CLOUD_RUN_TASK_INDEX": str(index),
                 "CLOUD_RUN_TASK_COUNT": str(count),
                 **env,
@@ -228,6 +231,13 @@ def scenario(place: Place, tmp: Path, demo_bundle: Path) -> None:
         samples, rate = sf.read(io.BytesIO(place.outputs.read_bytes(audio[0])), dtype="float32")
         assert samples.size > 0 and np.isfinite(samples).all()
         assert abs(samples.shape[0] / rate - result["audio_seconds"]) < 0.1
+        # Every item is checked (random weights run away: retried once, reported) and brought to
+        # TTS_TARGET_LUFS (lower only where the -1 dBFS peak limit holds it back).
+        quality = result["quality"]
+        assert quality["attempts"] == 2 and "runaway" in [w["code"] for w in quality["warnings"]]
+        assert quality["normalized_gain_db"] is not None and quality["loudness_lufs"] <= TARGET_LUFS + 0.01
+        if spec.get("format", "wav") in ("wav", "flac"):  # lossless: the file measures what was reported
+            assert loudness_lufs(samples, rate) == pytest.approx(quality["loudness_lufs"], abs=0.2)
     # Longer than one piece can ever be (max_new_tokens codes): the text was split and joined.
     runtime = json.loads((demo_bundle / "int8/manifest.json").read_text())["runtime"]
     one_piece_max = (
@@ -254,6 +264,14 @@ def scenario(place: Place, tmp: Path, demo_bundle: Path) -> None:
     }
     assert sorted(f["line"] for f in summary["failures"]) == sorted(failures)
     assert summary["audio_seconds"] > 0 and summary["wall_seconds"] > 0
+    assert summary["quality"]["checked"] == summary["quality"]["warned"] == len(good)
+    assert summary["quality"]["warnings"]["runaway"] == len(good) and set(
+        summary["quality"]["warned_ids"]
+    ) == set(good)
+    ok_lines = [r for r in t0.records() if r.get("event") == "item" and r.get("status") == "ok"]
+    assert ok_lines and all(
+        r["quality_attempts"] == 2 and "runaway" in r["quality_warnings"] for r in ok_lines
+    )
 
     # A third, full run (a later execution, one task) synthesizes nothing: the manifest is not read.
     before = {k: place.outputs.read_bytes(k) for k in out}

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from function.config import ConfigError, load_settings
+from function.quality.policy import RETRYABLE_WARNINGS
 
 BASE = {"TTS_MODEL_PATH": "gs://models-bucket/bn-xtts/v1/"}
 
@@ -49,6 +50,31 @@ def test_values_are_parsed() -> None:
     assert s.voices_path == "gs://voices/shared" and s.max_concurrent_requests == 3
 
 
+def test_quality_policy_defaults_and_values() -> None:
+    default = load_settings(BASE).quality
+    assert default.enabled and default.retries == 1 and default.target_lufs is None
+    assert default.retry_on == RETRYABLE_WARNINGS and default.speech_rate_range("bn") == (5.0, 25.0)
+    q = load_settings(
+        {
+            **BASE,
+            "TTS_QUALITY_CHECKS": "off",
+            "TTS_QUALITY_RETRIES": "2",
+            "TTS_QUALITY_RETRY_ON": "runaway, silent",
+            "TTS_QUALITY_SPEECH_RATE": "bn=6-20,default=1-40",
+            "TTS_QUALITY_MIN_SPEAKER_SIMILARITY": "0.55",
+            "TTS_QUALITY_MAX_SILENCE_SECONDS": "1.5",
+            "TTS_QUALITY_MAX_CLIPPING_SHARE": "0.01",
+            "TTS_QUALITY_RUNAWAY_FACTOR": "0",
+            "TTS_TARGET_LUFS": "-16",
+        }
+    ).quality
+    assert not q.enabled and q.retries == 2 and q.retry_on == {"runaway", "silent"}
+    assert q.speech_rate_range("bn") == (6.0, 20.0) and q.speech_rate_range("en") == (6.0, 25.0)
+    assert q.speech_rate_range("ja") == (1.0, 40.0)
+    assert (q.min_speaker_similarity, q.max_silence_s, q.max_clipping_share) == (0.55, 1.5, 0.01)
+    assert q.runaway_factor == 0 and q.target_lufs == -16.0
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
@@ -70,6 +96,16 @@ def test_values_are_parsed() -> None:
         ("TTS_REQUEST_BODY_TIMEOUT_SECONDS", "forever"),
         ("TTS_REQUEST_BODY_MIN_BYTES_PER_SECOND", "-1"),
         ("TTS_REQUEST_BUFFER_BYTES", "64MiB"),
+        ("TTS_QUALITY_CHECKS", "sometimes"),
+        ("TTS_QUALITY_RETRIES", "9"),
+        ("TTS_QUALITY_RETRY_ON", "runaway,typo"),
+        ("TTS_QUALITY_SPEECH_RATE", "bn=25-5"),
+        ("TTS_QUALITY_SPEECH_RATE", "bn:5-25"),
+        ("TTS_QUALITY_MIN_SPEAKER_SIMILARITY", "1.5"),
+        ("TTS_QUALITY_MAX_SILENCE_SECONDS", "0"),
+        ("TTS_QUALITY_MAX_CLIPPING_SHARE", "5%"),
+        ("TTS_QUALITY_RUNAWAY_FACTOR", "-1"),
+        ("TTS_TARGET_LUFS", "+3"),
     ],
 )
 def test_a_bad_value_names_the_variable(name: str, value: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from function.engine import AudioChunk, SynthesisParams, TextError, Voice, Voice
 from function.engine.decoding import DecodeBatch, Sequence
 from function.engine.sampling import SamplingConfig
 from function.http.app import create_app
+from function.quality.policy import QualityPolicy
 from function.service.errors import (
     InvalidInput,
     ModelLoading,
@@ -42,6 +44,7 @@ class FakeDecoder:
     def __init__(self) -> None:
         self.calls: list[int] = []  # rows per GPT call (1 for a prefill)
         self.gate: threading.Semaphore | None = None
+        self.stops = False  # whether a sequence ends on the stop token (else it runs to its limit)
 
     def _advance(self, seq: Sequence) -> np.ndarray:
         if self.gate is not None:
@@ -50,6 +53,7 @@ class FakeDecoder:
         seq.codes.append(len(seq.codes))
         seq.next_input = latent
         seq.finished = len(seq.codes) >= seq.limit
+        seq.stopped = seq.finished and self.stops
         return latent
 
     def prefill(self, seq: Sequence) -> tuple[np.ndarray, list[Any]]:
@@ -75,6 +79,11 @@ class FakeEngine:
         self.decoder = FakeDecoder()
         self.languages = ["bn", "en"]
         self.manifest: dict[str, Any] = {"model": {"name": "fake", "version": "1"}, "variant": "int8"}
+        self.params: list[SynthesisParams | None] = []  # what each synthesis was asked
+        self.runaways = 0  # syntheses that run away before the model behaves
+
+    def embed_speaker(self, audio: Any, sample_rate: int) -> np.ndarray:
+        return np.zeros(3, np.float32)
 
     def make_voice(self, audio: Any, sample_rate: int) -> Voice:
         return Voice(np.zeros((1, 2, WIDTH), np.float32), np.zeros((1, 3, 1), np.float32), self.model_id)
@@ -99,6 +108,8 @@ class FakeEngine:
     def stream(
         self, text: str, voice: Voice, params: SynthesisParams | None = None, *, decode: Any = None
     ) -> Iterator[AudioChunk]:
+        self.params.append(params)
+        self.decoder.stops = len(self.params) > self.runaways
         for index, seq in enumerate(self._sequences(text, voice, params)):
             latents = decode(seq)
             try:
@@ -138,8 +149,11 @@ def loaded(engine: FakeEngine, tmp_path: Any) -> Iterator[Loaded]:
     scheduler.stop()
 
 
-def make_service(loaded: Loaded | None, running: int = 2, queue: int = 0) -> SpeechService:
-    return SpeechService(FakeModel(loaded), ConcurrencyLimiter(running, queue, 0.1))
+def make_service(
+    loaded: Loaded | None, running: int = 2, queue: int = 0, quality: QualityPolicy | None = None
+) -> SpeechService:
+    policy = quality or QualityPolicy(enabled=False)
+    return SpeechService(FakeModel(loaded), ConcurrencyLimiter(running, queue, 0.1), policy)
 
 
 def voice_id(service: SpeechService, engine: FakeEngine) -> str:
@@ -347,3 +361,87 @@ def test_a_second_voice_with_a_taken_name_is_a_conflict(loaded: Loaded) -> None:
     # Names are unique per owner: another owner may use the same one.
     other = service.create_voice(buf.getvalue(), "anchor", Owner("key_" + "2" * 32))
     assert other.voice_id != first.voice_id and other.owner == "key_" + "2" * 32
+
+
+# ---- quality checks and the runaway retry -------------------------------------------------------
+# Rates that never warn: the fake engine's audio is not speech; these tests are about runaways.
+RUNAWAY_ONLY = QualityPolicy(
+    speech_rates={"default": (0.01, 1e6)}, max_silence_s=600.0, max_clipping_share=1.0
+)
+
+
+def test_a_runaway_is_retried_once_with_the_next_seed_and_what_remains_is_reported(
+    loaded: Loaded, engine: FakeEngine
+) -> None:
+    service = make_service(loaded, quality=RUNAWAY_ONLY)
+    engine.runaways = 10
+    speech = service.synthesize(
+        SpeechRequest("ab|c", "en", voice_id=voice_id(service, engine), params={"seed": 7})
+    )
+    assert [p.seed for p in engine.params if p] == [7, 8]
+    q = speech.quality
+    assert q is not None and q.attempts == 2 and q.retried_for == ("runaway",) and q.codes == ["runaway"]
+    assert q.to_json()["retried"] is True
+    assert loaded.scheduler.stats().tokens == 2 * 12 and service.limiter.running == 0
+
+
+def test_a_retry_that_fixes_the_runaway_returns_the_clean_attempt(loaded: Loaded, engine: FakeEngine) -> None:
+    service = make_service(loaded, quality=RUNAWAY_ONLY)
+    engine.runaways = 1
+    speech = service.synthesize(SpeechRequest("ab|c", "en", voice_id=voice_id(service, engine)))
+    q = speech.quality
+    assert q is not None and q.attempts == 2 and q.retried_for == ("runaway",) and q.warnings == ()
+    assert [p.seed for p in engine.params if p] == [None, None]  # unseeded: a fresh random stream
+
+
+@pytest.mark.parametrize(
+    ("params", "policy"),
+    [
+        ({"greedy": True}, RUNAWAY_ONLY),  # deterministic: another seed changes nothing
+        ({}, replace(RUNAWAY_ONLY, retries=0)),
+        ({}, replace(RUNAWAY_ONLY, retry_on=frozenset({"clipping"}))),
+    ],
+)
+def test_no_retry_when_it_cannot_help_or_is_off(
+    loaded: Loaded, engine: FakeEngine, params: dict[str, Any], policy: QualityPolicy
+) -> None:
+    service = make_service(loaded, quality=policy)
+    engine.runaways = 10
+    speech = service.synthesize(
+        SpeechRequest("ab|c", "en", voice_id=voice_id(service, engine), params=params)
+    )
+    assert len(engine.params) == 1 and speech.quality is not None
+    assert speech.quality.attempts == 1 and speech.quality.codes == ["runaway"]
+
+
+def test_the_runaway_guard_budget_reaches_the_engine_unless_the_length_is_fixed(
+    loaded: Loaded, engine: FakeEngine
+) -> None:
+    service = make_service(loaded, quality=RUNAWAY_ONLY)
+    vid = voice_id(service, engine)
+    service.synthesize(SpeechRequest("a", "bn", voice_id=vid))
+    assert engine.params[-1] is not None and engine.params[-1].token_budget == RUNAWAY_ONLY.token_budget("bn")
+    loaded.defaults.update(min_new_tokens=4, max_new_tokens=4)  # as the benchmarks force lengths
+    speech = service.synthesize(SpeechRequest("a", "bn", voice_id=vid))
+    assert engine.params[-1] is not None and engine.params[-1].token_budget is None
+    assert speech.quality is not None and speech.quality.attempts == 1 and not speech.quality.runaway
+
+
+def test_a_stream_is_checked_when_it_ends_and_never_retried(loaded: Loaded, engine: FakeEngine) -> None:
+    service = make_service(loaded, quality=RUNAWAY_ONLY)
+    vid = voice_id(service, engine)
+    engine.runaways = 10
+    stream = service.stream(SpeechRequest("ab|c", "en", voice_id=vid))
+    samples = sum(chunk.samples.shape[0] for chunk in stream)
+    assert samples == 120 and len(engine.params) == 1
+    assert stream.quality is not None and stream.quality.codes == ["runaway"] and stream.quality.attempts == 1
+    cut = service.stream(SpeechRequest("ab|c", "en", voice_id=vid))
+    next(cut)
+    cut.close()
+    assert cut.quality is None and service.limiter.running == 0  # a stream cut short has no verdict
+
+
+def test_checks_off_means_no_quality_and_no_budget(loaded: Loaded, engine: FakeEngine) -> None:
+    service = make_service(loaded)
+    speech = service.synthesize(SpeechRequest("ab|c", "en", voice_id=voice_id(service, engine)))
+    assert speech.quality is None and engine.params[-1] is not None and engine.params[-1].token_budget is None
