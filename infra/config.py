@@ -77,8 +77,8 @@ KNOWN_KEYS = (
     "batchTimeZone", "billingAccount", "budgetAmount", "bundleVersionsKept", "concurrency", "cpu",
     "deletionProtection", "domain", "edgeRequireAuth", "gpuType", "gpuZonalRedundancy", "image",
     "latencyAlertMs", "logLevel", "maxInstances", "maxRequestBytes", "maxTextChars", "memory",
-    "minInstances", "modelName", "modelVariant", "modelVersion", "name", "queueSize",
-    "rateLimitPerMinute", "requestTimeoutSeconds", "wafPreview",
+    "minInstances", "modelName", "modelVariant", "modelVersion", "name", "qualityWarningShare",
+    "queueSize", "rateLimitPerMinute", "requestTimeoutSeconds", "wafPreview",
 )  # fmt: skip
 # Not a config key (a config value set with `pulumi up -c` is saved into the stack file and would
 # allow every later rollback too): set for one run only, `BN_XTTS_ALLOW_ROLLBACK=1 pulumi up`.
@@ -148,6 +148,9 @@ class DeployConfig:
     max_text_chars: int
     max_request_bytes: int
     latency_alert_ms: int
+    # The quality alert's threshold: share of checked syntheses with a warning in an hour (None: no
+    # alert; infra/monitoring.py says why it is opt-in).
+    quality_warning_share: float | None
     bundle_versions_kept: int
     batch_output_days: int
     deletion_protection: bool
@@ -392,6 +395,7 @@ def _parse(r: _Reader, gcp_get: Getter, stack: str) -> DeployConfig:
         max_text_chars=r.integer("maxTextChars", 1000, low=1, high=100_000),
         max_request_bytes=r.integer("maxRequestBytes", 16 * 1024 * 1024, low=1024, high=MAX_REQUEST_BYTES),
         latency_alert_ms=r.integer("latencyAlertMs", 20_000, low=100, high=MAX_REQUEST_TIMEOUT_S * 1000),
+        quality_warning_share=_share(r, "qualityWarningShare"),
         bundle_versions_kept=r.integer("bundleVersionsKept", 3, low=1, high=100),
         batch_output_days=r.integer("batchOutputDays", 30, low=1, high=3650),
         deletion_protection=r.boolean("deletionProtection", True),
@@ -513,6 +517,22 @@ def _memory_gib(r: _Reader, name: str, default: str) -> int:
     if not m or not 1 <= int(m.group(1)) <= MAX_MEMORY_GIB:
         raise ConfigError(r.key(name), f"expected 1Gi..{MAX_MEMORY_GIB}Gi, got {raw!r}")
     return int(m.group(1))
+
+
+def _share(r: _Reader, name: str) -> float | None:
+    """A share 0 < x <= 1 (0.2: a fifth), or None when the key is left out."""
+    raw = r.optional(name)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 1:  # also refuses nan
+        raise ConfigError(
+            r.key(name), f"expected a share 0 < x <= 1 such as 0.2, got {raw!r}; leave the key out for none"
+        )
+    return value
 
 
 def _segment(r: _Reader, name: str, default: str) -> str:

@@ -121,6 +121,11 @@ def test_allow_list_accepts_json_or_commas_and_normalises() -> None:
         ({"maxRequestBytes": str(64 * 1024 * 1024)}, {}, "bn-xtts:maxRequestBytes"),
         ({"name": "X"}, {}, "bn-xtts:name"),
         ({"deletionProtection": "maybe"}, {}, "bn-xtts:deletionProtection"),
+        ({"qualityWarningShare": "0"}, {}, "bn-xtts:qualityWarningShare"),  # 0 < share <= 1
+        ({"qualityWarningShare": "-0.1"}, {}, "bn-xtts:qualityWarningShare"),
+        ({"qualityWarningShare": "1.5"}, {}, "bn-xtts:qualityWarningShare"),
+        ({"qualityWarningShare": "20%"}, {}, "bn-xtts:qualityWarningShare"),
+        ({"qualityWarningShare": "nan"}, {}, "bn-xtts:qualityWarningShare"),
     ],
 )
 def test_bad_value_names_the_key(overrides: dict[str, str], gcp: dict[str, str], key: str) -> None:
@@ -274,6 +279,7 @@ def test_the_sample_stack_file_is_valid_and_documents_every_key() -> None:
         "bn-xtts:modelVersion",
         "bn-xtts:billingAccount",
         "bn-xtts:budgetAmount",
+        "bn-xtts:qualityWarningShare",
     }
     assert not set(commented) & set(sample)
 
@@ -295,6 +301,7 @@ def test_the_sample_stack_file_is_valid_and_documents_every_key() -> None:
     full = parse_config(everything.get, provider.get, stack="prod", provided={**sample, **commented})
     assert full.billing_account == "012345-6789AB-CDEF01" and full.budget_amount == 1000
     assert full.image is not None and full.image.endswith("@sha256:" + "0123456789abcdef" * 4)
+    assert cfg.quality_warning_share is None and full.quality_warning_share == 0.2
 
     seen: set[str] = set()
     parse_config(lambda k: seen.add(k) or everything.get(k), provider.get, stack="prod")
@@ -389,3 +396,13 @@ def test_budget_needs_both_keys_and_normalises_the_account() -> None:
 def test_model_version_set_only_when_the_stack_sets_it() -> None:
     assert parse().model_version_set is False and parse().model_version == "v1"
     assert parse({"modelVersion": "v3"}).model_version_set is True
+
+
+def test_the_quality_alert_share_is_optional_and_a_fraction() -> None:
+    """Left out: no quality alert (infra/monitoring.py: an alert created with its log-based metrics
+    in one run fails); set: a share of checked syntheses, 0 < share <= 1."""
+    assert parse().quality_warning_share is None
+    assert parse({"qualityWarningShare": "0.2"}).quality_warning_share == 0.2
+    assert parse({"qualityWarningShare": " 1 "}).quality_warning_share == 1.0
+    with pytest.raises(ConfigError, match=r"^bn-xtts:qualityWarningShare: expected a share 0 < x <= 1 .*'0'"):
+        parse({"qualityWarningShare": "0"})

@@ -353,7 +353,8 @@ def test_cold_start_alert_needs_no_new_metric_to_exist(gpu: Synth) -> None:
     assert "probe failed" in condition["conditionMatchedLog"]["filter"]
     assert 'resource.labels.service_name="bn-tts"' in condition["conditionMatchedLog"]["filter"]
     assert cold["alertStrategy"]["notificationRateLimit"] == {"period": "300s"}  # required for log matches
-    # No alert anywhere watches a log-based (user) metric this program creates in the same run.
+    # No alert anywhere watches a log-based (user) metric this program creates in the same run (the
+    # opt-in quality alerts, set on a later run, are the exception: test_quality_monitoring.py).
     assert not [a for a in alerts.values() if "logging.googleapis.com/user/" in json.dumps(a)]
     assert "bn-tts_cold_start_failures" not in {
         m.inputs["name"] for m in gpu.of_type("gcp:logging/metric:Metric")
