@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from function.quality.policy import MIN_EMBED_S, MIN_RATE_SPEECH_S, QualityPolicy
-from function.quality.signals import Silence, clipping_share, loudness_lufs, silence
+from function.quality.policy import MIN_RATE_SPEECH_S, QualityPolicy
+from function.quality.signals import Silence, clipping_share, loudness_lufs, silence, speech_span
 from function.text import spoken_chars
 
 
@@ -112,13 +112,12 @@ def assess(
     length_fixed: bool = False,
 ) -> Quality:
     """Every signal of one output and the warnings the policy draws from them. `text` is what the
-    engine spoke (normalized); `similarity` scores the speech (leading and trailing silence cut)
-    against the voice; `length_fixed`: the caller fixed the token count, so reaching the limit is
-    what was asked for, not a runaway."""
+    engine spoke (normalized); `similarity` scores the speech (`speech_span`) against the voice;
+    `length_fixed`: the caller fixed the token count, so reaching the limit is what was asked for,
+    not a runaway."""
     sil = silence(audio, sample_rate)
-    speech = audio[round(sil.leading_s * sample_rate) : round((sil.leading_s + sil.speech_s) * sample_rate)]
-    enough = speech.shape[0] >= MIN_EMBED_S * sample_rate
-    speaker_similarity = similarity(speech) if similarity is not None and enough else None
+    span = speech_span(audio, sample_rate, sil)
+    speaker_similarity = similarity(span) if similarity is not None and span is not None else None
     clip = clipping_share(audio)
     lufs = loudness_lufs(audio, sample_rate)
     chars = spoken_chars(text)

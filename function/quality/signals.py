@@ -10,6 +10,8 @@ import numpy as np
 import numpy.typing as npt
 import pyloudnorm
 
+from function.quality.policy import MAX_EMBED_S, MIN_EMBED_S
+
 Audio = npt.NDArray[np.float32]
 
 FRAME_S = 0.02
@@ -73,6 +75,16 @@ def silence(audio: Audio, sample_rate: int) -> Silence:
         share=float(silent.mean()),
         speech_s=(last - first + 1) * FRAME_S,
     )
+
+
+def speech_span(audio: Audio, sample_rate: int, sil: Silence | None = None) -> Audio | None:
+    """What a speaker embedding is measured on: the speech with leading and trailing silence cut, at
+    most MAX_EMBED_S of it (the cost stays bounded); None under MIN_EMBED_S (too little to embed)."""
+    sil = silence(audio, sample_rate) if sil is None else sil
+    if sil.speech_s < MIN_EMBED_S:
+        return None
+    start = round(sil.leading_s * sample_rate)
+    return audio[start : start + round(min(sil.speech_s, MAX_EMBED_S) * sample_rate)]
 
 
 def clipping_share(audio: Audio) -> float:

@@ -29,7 +29,7 @@ from function.engine import (
 )
 from function.engine.decoding import Sequence
 from function.quality.assess import PieceOutcome, Quality, assess
-from function.quality.policy import MAX_EMBED_S, QualityPolicy
+from function.quality.policy import QualityPolicy
 from function.quality.signals import cosine_similarity, normalize_loudness
 from function.service.errors import (
     InvalidInput,
@@ -239,7 +239,7 @@ class SpeechService:
         reference = prepared.voice.speaker_embedding
 
         def similarity(speech: npt.NDArray[np.float32]) -> float:
-            return cosine_similarity(engine.embed_speaker(speech[: int(MAX_EMBED_S * rate)], rate), reference)
+            return cosine_similarity(engine.embed_speaker(speech, rate), reference)
 
         quality = assess(
             audio,

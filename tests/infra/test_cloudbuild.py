@@ -35,7 +35,7 @@ def script(s: dict[str, Any]) -> str:
     return " ".join(str(a) for a in s.get("args", []))
 
 
-def test_steps_run_in_order_test_lint_build_push_export_deploy(build: dict[str, Any]) -> None:
+def test_steps_run_in_order_test_lint_build_push_export_gate_deploy(build: dict[str, Any]) -> None:
     ids = [s["id"] for s in build["steps"]]
     assert ids == [
         "test",
@@ -46,6 +46,9 @@ def test_steps_run_in_order_test_lint_build_push_export_deploy(build: dict[str, 
         "export-check",
         "export-build",
         "export-upload",
+        "eval-fetch",
+        "eval-run",
+        "eval-gate",
         "pulumi-up",
     ]
     # No step waits on anything but its predecessor: a failure anywhere stops the deploy.
@@ -312,3 +315,104 @@ def test_a_version_from_another_checkpoint_is_never_overwritten(
     out = stubs.run(build, "export-check", _CHECKPOINT_URI=CKPT, _MODEL_VERSION="v2")
     assert out.returncode == 1 and "choose a new _MODEL_VERSION" in out.stderr
     assert not [c for c in stubs.calls() if c.startswith("gcloud storage cp")]
+
+
+# ---- the quality gate (python -m function.evaluate) --------------------------------------------------
+
+GATE = ("eval-fetch", "eval-run", "eval-gate")
+PYTHON_STUB = """#!/bin/bash
+echo "python $*" >> "$FAKE/calls.log"
+exit "$(cat "$FAKE/eval_rc" 2>/dev/null || echo 0)"
+"""
+
+
+@pytest.fixture
+def gate(stubs: Stubs) -> Stubs:
+    """The stubs plus the workspace's .venv/bin/python, which logs its arguments and exits with
+    $FAKE/eval_rc (the evaluator's exit status)."""
+    python = stubs.root / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(PYTHON_STUB)
+    python.chmod(0o755)
+    return stubs
+
+
+def test_the_quality_gate_is_off_by_default_and_stands_before_the_deploy(
+    build: dict[str, Any], gate: Stubs
+) -> None:
+    assert build["substitutions"]["_EVAL_GATE"] == "false"
+    ids = [s["id"] for s in build["steps"]]
+    assert (
+        ids.index("export-upload") < ids.index("eval-fetch") < ids.index("eval-gate") < ids.index("pulumi-up")
+    )
+    for step_id in GATE:
+        out = gate.run(build, step_id, _MODEL_VERSION="v2")
+        assert out.returncode == 0, out.stderr
+    assert gate.calls() == []  # no download, no evaluation, no upload
+
+
+def test_the_gate_needs_the_model_version_to_evaluate(build: dict[str, Any], gate: Stubs) -> None:
+    out = gate.run(build, "eval-fetch", _EVAL_GATE="true", _MODEL_VERSION="")
+    assert out.returncode == 1 and "needs _MODEL_VERSION" in out.stderr
+    assert gate.calls() == []
+
+
+def run_gate(build: dict[str, Any], gate: Stubs, evaluator_rc: int, **subs: str) -> list[Any]:
+    """The three steps in order, as Cloud Build runs them (stopping at the first failure)."""
+    (gate.fake / "eval_rc").write_text(str(evaluator_rc))
+    subs = {"_EVAL_GATE": "true", "_MODEL_VERSION": "v2", **subs}
+    results = []
+    for step_id in GATE:
+        out = gate.run(build, step_id, **subs)
+        results.append(out)
+        if step_id == "eval-fetch":  # what the rsync of _EVAL_DATA brings: accent clips, a recognizer
+            data = gate.workspace / "eval" / "data"
+            (data / "accent").mkdir(parents=True)
+            (data / "asr").mkdir()
+            (data / "asr" / "model.onnx").write_text("")
+        if out.returncode != 0:
+            break
+    return results
+
+
+def test_an_enabled_gate_evaluates_the_new_version_with_the_thresholds_and_publishes_the_report(
+    build: dict[str, Any], gate: Stubs
+) -> None:
+    results = run_gate(build, gate, 0, _EVAL_MAX_CER="0.3", _EVAL_MAX_WARNING_SHARE="")
+    assert [r.returncode for r in results] == [0, 0, 0], [r.stderr for r in results]
+    assert "quality gate passed" in results[-1].stdout
+    ws = str(gate.workspace)
+    calls = gate.calls()
+    fetches = [c for c in calls if c.startswith("gcloud storage rsync")][:3]
+    assert fetches == [
+        f"gcloud storage rsync --recursive {DEST}/fp32 {ws}/eval/bn-xtts-v2/fp32",
+        f"gcloud storage rsync --recursive {DEST}/int8 {ws}/eval/bn-xtts-v2/int8",
+        f"gcloud storage rsync --recursive gs://my-project-1-bn-tts-models/eval/data {ws}/eval/data",
+    ]
+    (evaluate,) = [c for c in calls if c.startswith("python")]
+    data = f"{ws}/eval/data"
+    assert evaluate == (
+        f"python -m function.evaluate --evalset {data}/evalset.tsv --bundle {ws}/eval/bn-xtts-v2 "
+        f"--out {ws}/eval/report --no-progress --accent-refs {data}/accent "
+        f"--asr {data}/asr/model.onnx --asr-vocab {data}/asr/vocab.json "
+        "--min-speaker-similarity 0.4 --max-cer 0.3 --max-runaway-share 0.05"
+    )  # an empty threshold (here the warning share) is not passed
+    assert calls[-1] == (
+        f"gcloud storage rsync --recursive {ws}/eval/report "
+        "gs://my-project-1-bn-tts-models/eval/reports/bn-xtts/v2/0123456789abcdef"
+    )
+
+
+def test_a_failed_threshold_publishes_the_report_then_stops_the_build(
+    build: dict[str, Any], gate: Stubs
+) -> None:
+    results = run_gate(build, gate, 1)
+    assert [r.returncode for r in results] == [0, 0, 1]
+    assert "quality gate failed" in results[-1].stderr
+    assert gate.calls()[-1].startswith(f"gcloud storage rsync --recursive {gate.workspace}/eval/report ")
+
+
+def test_an_evaluation_that_cannot_run_stops_the_build_at_once(build: dict[str, Any], gate: Stubs) -> None:
+    results = run_gate(build, gate, 2)
+    assert [r.returncode for r in results] == [0, 1]  # bad input: no report to publish
+    assert not [c for c in gate.calls() if c.startswith("gcloud") and "eval/report" in c]
