@@ -1,0 +1,1 @@
+"""Pulumi policy pack: the AWS deployment's guard rails (`pulumi preview --policy-pack policy`)."""
