@@ -84,3 +84,36 @@ EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=300s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT', '8080'), timeout=4)"]
 CMD ["gunicorn", "--config", "function/gunicorn.conf.py"]
+
+# ---- lambda: the CPU runtime on AWS Lambda, unchanged but for the AWS Lambda Web Adapter
+# Build with the CPU dependencies (Lambda has no GPU):
+#   docker build --build-arg TARGET=cpu --target lambda -t IMAGE .
+# The adapter is a Lambda extension: Lambda starts it from /opt/extensions/ beside the image's CMD
+# (gunicorn), it polls /health until the model is ready, then turns each invocation into an HTTP
+# request to the app; outside Lambda it never runs. Pinned by version and by digest: the 0.9.1
+# image index digest as recorded by several independent public Dockerfiles (not read from the
+# registry here: this project's build machine has no route to public.ecr.aws). Confirm it, or move
+# to a newer release, with
+#   docker buildx imagetools inspect public.ecr.aws/awsguru/aws-lambda-adapter:0.9.1
+# and check the AWS_LWA_* variables below against that release's documentation.
+FROM runtime AS lambda
+COPY --from=public.ecr.aws/awsguru/aws-lambda-adapter:0.9.1@sha256:46d6625e68cbbdd2efab4a20245977664513f13ffef47915b000d431adcea0b4 /lambda-adapter /opt/extensions/lambda-adapter
+# Lambda has no GPU: an image built with the GPU lock (gigabytes of CUDA libraries) is refused here.
+RUN test ! -e /opt/venv/site-packages/nvidia \
+    || { echo "build the lambda target with --build-arg TARGET=cpu" >&2; exit 1; }
+# The adapter reads PORT (8080), as gunicorn does. Readiness: /health answers 503 while the model
+# loads, which the adapter counts as not ready (healthy is below 500). The model load outlasts
+# Lambda's 10 s init phase: with async init the adapter ends init at 9.8 s and the first
+# invocation waits for readiness instead of Lambda restarting the init. Responses stream through
+# the Function URL (RESPONSE_STREAM): /synthesize/stream and /v1/audio/speech send audio as it is
+# made. Non-HTTP events (the batch schedule) are posted to /events (function/http/routes_events.py).
+# Lambda runs the image as its own user with a read-only file system but for /tmp: HOME too.
+ENV AWS_LWA_READINESS_CHECK_PATH=/health \
+    AWS_LWA_ASYNC_INIT=true \
+    AWS_LWA_INVOKE_MODE=response_stream \
+    AWS_LWA_PASS_THROUGH_PATH=/events \
+    HOME=/tmp
+
+# ---- the default target (docker builds the last stage when no --target is given): the Cloud Run
+# image, exactly `runtime`, so `docker build --build-arg TARGET=...` keeps building what it did.
+FROM runtime AS default

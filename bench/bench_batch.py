@@ -30,7 +30,7 @@ TEXT = "আজ সকালে ঢাকায় হালকা বৃষ্�
 
 
 def worker(build: Path, max_batch: int, work: Path, out: Path) -> None:
-    from function.batch.__main__ import build_runner
+    from function.batch.task import build_runner
     from function.config import load_batch_settings
     from function.service.model import load_model
 

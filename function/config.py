@@ -74,6 +74,15 @@ class Settings:
     voice_aliases: dict[str, str]
     gcp_project: str | None
     quality: QualityPolicy
+    # On AWS Lambda (AWS_LAMBDA_FUNCTION_NAME, set by Lambda): the function's name, the path the
+    # Lambda Web Adapter posts non-HTTP events to (AWS_LWA_PASS_THROUGH_PATH, the adapter's own
+    # variable, so both agree), and how long before the invocation's deadline a batch run stops
+    # taking new items. None off Lambda: the events route does not exist there.
+    lambda_function: str | None = None
+    events_path: str = "/events"
+    batch_deadline_margin_s: float = 120.0
+    # TTS_LEXICON_PATH: the user lexicon's file (gs://, s3:// or local), loaded at start; None: none.
+    lexicon_path: str | None = None
 
 
 def _get(env: Mapping[str, str], name: str) -> str | None:
@@ -133,16 +142,41 @@ def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
     return convert
 
 
+# S3's rules for a new bucket's name (3-63 of a-z 0-9 . -, starting and ending with a letter or digit):
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+_S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
 def _location(name: str, raw: str) -> str:
-    """A gs://bucket[/prefix] URI or a local directory path, normalised (no trailing slash)."""
-    if raw.startswith("gs://"):
-        bucket = raw[len("gs://") :].split("/", 1)[0]
-        if not bucket:
-            raise ConfigError(f"{name}={raw!r} is invalid: expected gs://BUCKET/PREFIX or a local directory")
+    """A gs://bucket[/prefix] or s3://bucket[/prefix] URI or a local directory path, normalised (no
+    trailing slash)."""
+    scheme = raw.partition("://")[0]
+    if scheme in ("gs", "s3"):
+        bucket = raw[len(scheme) + 3 :].split("/", 1)[0]
+        if not bucket or (scheme == "s3" and not _S3_BUCKET.match(bucket)):
+            raise ConfigError(
+                f"{name}={raw!r} is invalid: expected {scheme}://BUCKET/PREFIX (a valid bucket name) "
+                "or a local directory"
+            )
         return raw.rstrip("/")
     if "://" in raw:
-        raise ConfigError(f"{name}={raw!r} is invalid: only gs:// URIs and local directories are supported")
+        raise ConfigError(
+            f"{name}={raw!r} is invalid: only gs:// and s3:// URIs and local directories are supported"
+        )
     return str(Path(raw).expanduser())
+
+
+def _file_location(name: str, raw: str) -> str:
+    """A gs:// or s3:// object or a local file: a location with a file name at its end."""
+    location = _location(name, raw)
+    scheme = location.partition("://")[0]
+    has_key = "/" in location[len(scheme) + 3 :] if scheme in ("gs", "s3") else Path(location).name != ""
+    if raw.endswith("/") or not has_key:
+        raise ConfigError(
+            f"{name}={raw!r} is invalid: expected a file: gs://BUCKET/PATH/FILE, s3://BUCKET/PATH/FILE "
+            "or a local file path"
+        )
+    return location
 
 
 def _runtime_overrides(path: Path | None) -> tuple[dict[str, float | int], tuple[str, ...] | None]:
@@ -297,7 +331,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, cpu_count: int | None
     model_raw = _get(env, "TTS_MODEL_PATH")
     if model_raw is None:
         raise ConfigError(
-            "TTS_MODEL_PATH is required: set it to gs://BUCKET/PREFIX or a local bundle directory"
+            "TTS_MODEL_PATH is required: set it to gs://BUCKET/PREFIX, s3://BUCKET/PREFIX or a local "
+            "bundle directory"
         )
     model_path = _location("TTS_MODEL_PATH", model_raw)
 
@@ -313,6 +348,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, cpu_count: int | None
     cache_dir = Path(_get(env, "TTS_CACHE_DIR") or "/tmp/tts-cache").expanduser()
     voices_raw = _get(env, "TTS_VOICES_PATH")
     voices_path = _location("TTS_VOICES_PATH", voices_raw) if voices_raw else str(cache_dir / "voices")
+
+    lexicon_raw = _get(env, "TTS_LEXICON_PATH")
 
     user_keys = _keys(env, "TTS_API_KEYS")
     admin_keys = _keys(env, "TTS_ADMIN_KEYS")
@@ -331,7 +368,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, cpu_count: int | None
     # One model per process: on a GPU one worker owns the device; on CPU each worker gets a
     # share of the cores for ONNX Runtime's intra-op pool (autoregressive decoding stops
     # scaling at about 4 threads, so more workers beat more threads per worker).
-    default_workers = 1 if enable_gpu else max(1, cpus // 4)
+    # Lambda sends an execution environment one request at a time: one process, no second model.
+    on_lambda = _get(env, "AWS_LAMBDA_FUNCTION_NAME")
+    default_workers = 1 if enable_gpu or on_lambda else max(1, cpus // 4)
     workers = _parse(env, "TTS_WORKERS", default_workers, _int_in(1, 64), "an integer in 1..64")
     default_intra = 0 if enable_gpu else max(1, cpus // workers)
     # Rows per GPT decode step (function.service.scheduler). CPU: measured by `python -m bench
@@ -444,7 +483,26 @@ def load_settings(env: Mapping[str, str] | None = None, *, cpu_count: int | None
         # Only to format trace ids as projects/<id>/traces/<trace> for Cloud Logging.
         gcp_project=_get(env, "GOOGLE_CLOUD_PROJECT"),
         quality=_quality(env),
+        lambda_function=on_lambda,
+        events_path=_parse(env, "AWS_LWA_PASS_THROUGH_PATH", "/events", _url_path, "a URL path like /events"),
+        # An item started just before the stop runs to its end: the margin covers one item's
+        # synthesis and its writes (at the pace of README "Batch jobs", Throughput, a 60 s
+        # article takes about 80 s on 2 cores). Lambda's own limit is 900 s.
+        batch_deadline_margin_s=_parse(
+            env,
+            "TTS_BATCH_DEADLINE_MARGIN_SECONDS",
+            120.0,
+            _float_in(0.0, 890.0),
+            "a number of seconds in 0..890",
+        ),
+        lexicon_path=_file_location("TTS_LEXICON_PATH", lexicon_raw) if lexicon_raw else None,
     )
+
+
+def _url_path(raw: str) -> str:
+    if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", raw):
+        raise ValueError
+    return raw
 
 
 @dataclass(frozen=True)
@@ -452,7 +510,7 @@ class BatchSettings:
     """`python -m function.batch`: the serving settings it shares, plus where work comes and goes."""
 
     serving: Settings
-    input: str  # manifests: every *.jsonl under this gs:// prefix or directory
+    input: str  # manifests: every *.jsonl under this gs:// or s3:// prefix or directory
     output: str
     max_text_chars: int
     task_index: int
@@ -475,12 +533,13 @@ def _beside_model(env: Mapping[str, str], name: str, model_path: str, folder: st
     raw = _get(env, name)
     if raw is not None:
         return _location(name, raw)
-    if model_path.startswith("gs://"):
-        bucket = model_path[len("gs://") :].split("/", 1)[0]
-        return f"gs://{bucket}/batch/{folder}"
+    scheme = model_path.partition("://")[0]
+    if scheme in ("gs", "s3"):
+        bucket = model_path[len(scheme) + 3 :].split("/", 1)[0]
+        return f"{scheme}://{bucket}/batch/{folder}"
     raise ConfigError(
-        f"{name} is required when TTS_MODEL_PATH is a local directory: set it to gs://BUCKET/PREFIX "
-        "or a local directory"
+        f"{name} is required when TTS_MODEL_PATH is a local directory: set it to gs://BUCKET/PREFIX, "
+        "s3://BUCKET/PREFIX or a local directory"
     )
 
 
@@ -512,3 +571,25 @@ def load_batch_settings(
         run_id=_get(env, "CLOUD_RUN_EXECUTION") or _get(env, "TTS_BATCH_RUN_ID") or f"local-{stamp}",
         attempt=_parse(env, "CLOUD_RUN_TASK_ATTEMPT", 0, _int_in(0, 1000), "an integer in 0..1000"),
     )
+
+
+# A scheduled event's "batch" object (function.http.routes_events): each field stands for the
+# variable `python -m function.batch` reads, so both are validated, and named, the same way.
+EVENT_BATCH_FIELDS = {
+    "input": "TTS_BATCH_INPUT",
+    "output": "TTS_BATCH_OUTPUT",
+    "task_index": "CLOUD_RUN_TASK_INDEX",
+    "task_count": "CLOUD_RUN_TASK_COUNT",
+    "run_id": "TTS_BATCH_RUN_ID",
+    "attempt": "CLOUD_RUN_TASK_ATTEMPT",
+}
+
+
+def load_event_batch_settings(
+    fields: Mapping[str, str], env: Mapping[str, str] | None = None, *, now: float | None = None
+) -> BatchSettings:
+    """The batch settings of one scheduled event: the process's own variables, with the event's
+    fields (keys of EVENT_BATCH_FIELDS) in place of the variables they stand for."""
+    merged = dict(os.environ if env is None else env)
+    merged.update({EVENT_BATCH_FIELDS[k]: v for k, v in fields.items()})
+    return load_batch_settings(merged, now=now)

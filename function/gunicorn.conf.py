@@ -57,6 +57,26 @@ graceful_timeout = 8
 keepalive = 65
 # The heartbeat file on tmpfs: Cloud Run's disk is in memory anyway, and /tmp may be slow elsewhere.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# Never restart a worker after some number of requests: a restart reloads the model.
+max_requests = 0
+
+if _settings.lambda_function:
+    # AWS Lambda (README "Deploy on AWS Lambda"): the Lambda Web Adapter sends one request at a
+    # time, and the environment is frozen between invocations, for minutes or hours.
+    #  - The worker's heartbeat is judged by the clock, which runs on while frozen: the master
+    #    would kill a healthy worker (and the model with it) right after a thaw. Lambda enforces
+    #    the invocation's own timeout, so gunicorn's is off.
+    timeout = 0
+    #  - A kept-alive connection would expire during a freeze, and the adapter could reuse it in
+    #    the instant gunicorn closes it after the thaw: one connection per request instead
+    #    (loopback, so it costs nothing).
+    keepalive = 0
+    #  - Lambda shuts down only idle environments, and gives the runtime about 2 s after SIGTERM.
+    graceful_timeout = 1
+    #  - Only /tmp is writable: the heartbeat file goes there (Lambda has no /dev/shm), and no
+    #    control socket (by default under $HOME; nobody could reach it on Lambda anyway).
+    worker_tmp_dir = "/tmp"
+    control_socket_disable = True
 # Cloud Run's front end terminates TLS and sets X-Forwarded-*.
 forwarded_allow_ips = "*"
 

@@ -39,6 +39,7 @@ ARCHITECTURE = "x86_64"
 # is dropped. Ranges: 0..2 retries, 60..21600 s
 # (https://docs.aws.amazon.com/lambda/latest/api/API_FunctionEventInvokeConfig.html).
 ASYNC_RETRIES = 0
+MAX_REQUEST_BYTES = 6_000_000
 ASYNC_MAX_EVENT_AGE_S = 3600
 
 
@@ -55,6 +56,10 @@ def environment(cfg: DeployConfig, bucket: str) -> dict[str, str]:
         "AWS_LWA_INVOKE_MODE": ADAPTER_INVOKE_MODE,
         "AWS_LWA_READINESS_CHECK_PATH": HEALTH_PATH,
         "AWS_LWA_PASS_THROUGH_PATH": EVENTS_PATH,
+        # A synchronous invocation's payload is at most 6 MB
+        # (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html): Lambda refuses a
+        # larger request before the app sees it, so the app's own 413 (with its JSON body) says so first.
+        "TTS_MAX_REQUEST_BYTES": str(MAX_REQUEST_BYTES),
     }
 
 

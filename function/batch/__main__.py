@@ -9,22 +9,19 @@ thing; 2 for a configuration error (the message names the variable).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from function.batch.progress import Progress
-from function.batch.runner import BatchRunner, RetryableError
-from function.config import BatchSettings, ConfigError, load_batch_settings
+from function.batch.runner import RetryableError
+from function.batch.task import build_runner, log_done
+from function.config import ConfigError, load_batch_settings
 from function.engine import EngineError
 from function.jsonlog import configure_logging
-from function.service.limiter import ConcurrencyLimiter
-from function.service.model import Loaded, load_model
-from function.service.speech import SpeechService
-from function.storage import BundleFetchError, StorageError, open_store
+from function.service.model import load_model
+from function.storage import BundleFetchError, StorageError
 
 log = logging.getLogger("function.batch")
 
@@ -38,39 +35,17 @@ _OPTIONS = {
 }
 
 
-@dataclass(frozen=True)
-class _Ready:
-    loaded: Loaded
-
-
-def build_runner(settings: BatchSettings, loaded: Loaded, progress: Progress | None = None) -> BatchRunner:
-    """The job's runner over a loaded model: each worker is one running synthesis, i.e. one row of
-    the scheduler's decode batch."""
-    s = settings.serving
-    service = SpeechService(_Ready(loaded), ConcurrencyLimiter(s.max_batch, s.max_batch, 3600.0), s.quality)
-    return BatchRunner(
-        settings,
-        service,
-        inputs=open_store(settings.input),
-        outputs=open_store(settings.output),
-        workers=s.max_batch,
-        model={
-            "name": loaded.model_name,
-            "version": loaded.model_version,
-            "variant": str(loaded.manifest.get("variant", s.model_variant)),
-        },
-        languages=loaded.languages,
-        progress=progress,
-    )
-
-
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m function.batch",
         description="Synthesize every *.jsonl manifest under the input location (see README: Batch jobs).",
     )
-    parser.add_argument("--input", help="gs://BUCKET/PREFIX or directory of manifests (TTS_BATCH_INPUT)")
-    parser.add_argument("--output", help="gs://BUCKET/PREFIX or directory for results (TTS_BATCH_OUTPUT)")
+    parser.add_argument(
+        "--input", help="gs:// or s3://BUCKET/PREFIX, or a directory of manifests (TTS_BATCH_INPUT)"
+    )
+    parser.add_argument(
+        "--output", help="gs:// or s3://BUCKET/PREFIX, or a directory for results (TTS_BATCH_OUTPUT)"
+    )
     parser.add_argument("--model", help="the model bundle (TTS_MODEL_PATH)")
     parser.add_argument("--task-index", help="this task's index (CLOUD_RUN_TASK_INDEX, default 0)")
     parser.add_argument(
@@ -121,20 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         loaded.scheduler.stop()
-    log.info(
-        "task %d/%d done: %d synthesized, %d skipped, %d failed",
-        settings.task_index,
-        settings.task_count,
-        report.synthesized,
-        report.skipped,
-        report.failed,
-        extra={
-            "event": "batch_done",
-            "run": settings.run_id,
-            "task": settings.task_index,
-            **dataclasses.asdict(report),
-        },
-    )
+    log_done(settings, report)
     return 0
 
 

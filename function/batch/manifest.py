@@ -184,7 +184,7 @@ def _item(
         raise ParamError(
             "invalid_speaker",
             "give exactly one of 'voice_id' (saved with POST /voices) or 'speaker_wav_uri' "
-            "(gs://BUCKET/clip.wav, or a path beside the manifest)",
+            "(gs://BUCKET/clip.wav, s3://BUCKET/clip.wav, or a path beside the manifest)",
         )
     value = obj[given[0]]
     if not isinstance(value, str) or not value.strip():

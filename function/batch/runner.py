@@ -10,6 +10,10 @@ finds every line of a manifest answered writes its summary.
 Per-item problems (bad text, unknown voice, undecodable clip) become `failed` results; a store
 that stays unreachable raises `RetryableError`, which the command turns into a non-zero exit so
 Cloud Run retries the task.
+
+With `stop_at` (a time.monotonic() value: on AWS Lambda, the invocation's deadline less a margin)
+no item starts after that moment; items already running finish and write their results, the rest
+are counted as `deferred` and the manifest keeps no summary, so the next run takes up exactly them.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ class RunReport:
     synthesized: int = 0
     skipped: int = 0  # an earlier `ok` result for the same input stands
     failed: int = 0
+    deferred: int = 0  # not started before `stop_at`: left for the next run
     audio_seconds: float = 0.0
     summaries: list[str] = field(default_factory=list)
 
@@ -103,6 +108,7 @@ class BatchRunner:
         languages: list[str],
         progress: Progress | None = None,
         stores: Callable[[str], ObjectStore] = open_store,
+        stop_at: float | None = None,
     ) -> None:
         self.settings = settings
         self.service = service
@@ -114,6 +120,7 @@ class BatchRunner:
         self.languages = languages
         self.progress = progress or Progress()
         self._stores = stores
+        self.stop_at = stop_at
         self._clip_stores: dict[str, ObjectStore] = {}
         self._voices: OrderedDict[tuple[str, str], Voice] = OrderedDict()
         self._lock = threading.Lock()
@@ -156,6 +163,13 @@ class BatchRunner:
         if self._fatal is not None:
             raise RetryableError(str(self._fatal)) from self._fatal
         self.progress.finish()
+        if self.report.deferred:
+            log.warning(
+                "task %d stopped at its deadline: %d item(s) left for the next run",
+                s.task_index,
+                self.report.deferred,
+                extra={"event": "batch_deadline", "run": s.run_id, "deferred": self.report.deferred},
+            )
         return self.report
 
     def _open(self, key: str) -> _Manifest | None:
@@ -192,6 +206,10 @@ class BatchRunner:
 
     def _guarded(self, m: _Manifest, entry: Entry) -> None:
         if self._stop.is_set():
+            return
+        if self.stop_at is not None and time.monotonic() >= self.stop_at:
+            with self._lock:
+                self.report.deferred += 1  # m.left stays above 0: no summary until a later run
             return
         try:
             status, audio_s = self._do(m, entry)
@@ -355,7 +373,7 @@ class BatchRunner:
 
     # ---- reference clips ---------------------------------------------------------------------
     def _clip_voice(self, m: _Manifest, uri: str) -> Voice:
-        """The voice of a clip (gs://..., an absolute path, or a path beside the manifest)."""
+        """The voice of a clip (gs://..., s3://..., an absolute path, or a path beside the manifest)."""
         store, key = self._clip_location(m, uri)
         missing = InvalidInput(f"speaker_wav_uri {uri!r} does not exist", code="reference_not_found")
         try:
@@ -388,13 +406,13 @@ class BatchRunner:
 
     def _clip_location(self, m: _Manifest, uri: str) -> tuple[ObjectStore, str]:
         bad = InvalidInput(
-            f"speaker_wav_uri {uri!r} is not usable: give gs://BUCKET/OBJECT, an absolute path, or "
+            f"speaker_wav_uri {uri!r} is not usable: give gs:// or s3://BUCKET/OBJECT, an absolute path, or "
             "a relative path beside the manifest (no '..')",
             code="invalid_speaker",
         )
-        if uri.startswith("gs://"):
-            bucket, _, key = uri[len("gs://") :].partition("/")
-            root = f"gs://{bucket}"
+        if uri.startswith(("gs://", "s3://")):  # both schemes are 5 characters
+            bucket, _, key = uri[5:].partition("/")
+            root = uri[:5] + bucket
         elif "://" in uri:
             raise bad
         elif uri.startswith("/"):

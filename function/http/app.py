@@ -11,7 +11,15 @@ from collections.abc import Callable
 from flask import Flask, Response, g, request
 
 from function.config import Settings
-from function.http import access, routes_meta, routes_openai, routes_page, routes_synthesis, routes_voices
+from function.http import (
+    access,
+    routes_events,
+    routes_meta,
+    routes_openai,
+    routes_page,
+    routes_synthesis,
+    routes_voices,
+)
 from function.http.auth import authorized
 from function.http.context import Serving
 from function.http.errors import ApiError, register_error_handlers
@@ -40,6 +48,7 @@ def create_app(settings: Settings, *, on_fatal: Callable[[], None] | None = None
     service = SpeechService(model, limiter, settings.quality)
     app.extensions["tts"] = Serving(settings=settings, model=model, service=service)
     register_error_handlers(app, settings.max_request_bytes)
+    public = PUBLIC_PATHS | routes_events.event_paths(settings)
 
     @app.before_request
     def _before() -> None:
@@ -47,7 +56,7 @@ def create_app(settings: Settings, *, on_fatal: Callable[[], None] | None = None
         given = request.headers.get("X-Request-Id", "")
         request_id_var.set(given if _REQUEST_ID.match(given) else uuid.uuid4().hex)
         trace_var.set(cloud_trace(request.headers.get("X-Cloud-Trace-Context"), settings.gcp_project))
-        if request.path not in PUBLIC_PATHS and not authorized(
+        if request.path not in public and not authorized(
             request.headers.get("Authorization"), settings.api_keys
         ):
             raise ApiError(
@@ -70,6 +79,7 @@ def create_app(settings: Settings, *, on_fatal: Callable[[], None] | None = None
 
     for bp in (routes_meta.bp, routes_synthesis.bp, routes_voices.bp, routes_openai.bp, routes_page.bp):
         app.register_blueprint(bp)
+    routes_events.register(app, settings)
     if load:
         model.start()
     return app

@@ -20,6 +20,7 @@ from function.engine import Engine, EngineError, SynthesisParams, Voice
 from function.service.ports import SpeechEngine
 from function.service.scheduler import Scheduler
 from function.storage import BundleFetchError, StorageError, fetch_bundle, open_store
+from function.text.user_lexicon import UserLexicon
 from function.voices import VoiceStore
 
 log = logging.getLogger("function.model")
@@ -33,6 +34,7 @@ class Loaded:
     manifest: dict[str, Any]
     languages: list[str]
     defaults: dict[str, Any] = field(default_factory=dict)
+    lexicon: UserLexicon | None = None  # TTS_LEXICON_PATH, applied to Bangla text
 
     @property
     def model_name(self) -> str:
@@ -88,10 +90,29 @@ def voices_location(voices_path: str, manifest: dict[str, Any]) -> str:
     return f"{voices_path}/{model.get('name', 'model')}-{model.get('version', 'v')}"
 
 
+def load_lexicon(location: str) -> UserLexicon:
+    """TTS_LEXICON_PATH's file, read through the store (gs://, s3:// or a local path) and parsed. A
+    bad line raises WordListError (a ValueError) naming the variable and the line number."""
+    t0 = time.perf_counter()
+    folder, _, name = location.rpartition("/")
+    lexicon = UserLexicon.from_bytes(
+        open_store(folder or ".").read_bytes(name), f"TTS_LEXICON_PATH={location}"
+    )
+    log.info(
+        "user lexicon: %d entries from %s",
+        len(lexicon),
+        location,
+        extra={"phase": "lexicon", "entries": len(lexicon), "duration_s": round(time.perf_counter() - t0, 3)},
+    )
+    return lexicon
+
+
 def load_model(s: Settings) -> Loaded:
     """Fetch the bundle, create the sessions, warm up, open the voice store (the server's start
     and the batch job's). Raises BundleFetchError, StorageError, EngineError, ValueError, OSError."""
     t_all = time.perf_counter()
+    # First, so that a bad lexicon stops the start before minutes of downloading.
+    lexicon = load_lexicon(s.lexicon_path) if s.lexicon_path else None
     log.info(
         "loading %s (%s) on %s",
         s.model_path,
@@ -167,4 +188,4 @@ def load_model(s: Settings) -> Loaded:
         },
     )
     scheduler = Scheduler(engine.decoder, s.max_batch)
-    return Loaded(engine, voices, scheduler, manifest, languages, dict(s.synthesis_defaults))
+    return Loaded(engine, voices, scheduler, manifest, languages, dict(s.synthesis_defaults), lexicon)

@@ -389,7 +389,11 @@ class SpeechService:
         nukta: Literal["composed", "decomposed"] = (
             "composed" if loaded.engine.nukta_form == "composed" else "decomposed"
         )
-        out = normalize_bangla_text(text, nukta=nukta) if language == "bn" else text.strip()
+        out = (
+            normalize_bangla_text(text, nukta=nukta, lexicon=loaded.lexicon)
+            if language == "bn"
+            else text.strip()
+        )
         if not out.strip():
             raise InvalidInput(
                 "the text has nothing to speak after normalization; send words", code="empty_text"

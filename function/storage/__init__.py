@@ -1,6 +1,7 @@
-"""Where model bundles and voices live: a local directory or a gs:// bucket, behind one small interface."""
+"""Where model bundles and voices live: a local directory, a gs:// or s3:// bucket, behind one interface."""
 
 from function.storage.bundle import BundleFetchError, FetchReport, fetch_bundle, read_manifest
+from function.storage.s3 import S3Store
 from function.storage.store import (
     GcsStore,
     LocalStore,
@@ -20,6 +21,7 @@ __all__ = [
     "ObjectNotFoundError",
     "ObjectStat",
     "ObjectStore",
+    "S3Store",
     "StorageError",
     "check_key",
     "fetch_bundle",

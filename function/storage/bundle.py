@@ -1,8 +1,8 @@
 """Resolve TTS_MODEL_PATH to a verified bundle directory on local disk.
 
 A local directory is used in place (the engine verifies every file's sha256 as it loads). A
-gs:// bundle is downloaded into TTS_CACHE_DIR under an exclusive file lock, so gunicorn workers
-starting together download once; each file's size and sha256 are checked against the manifest
+bucket's bundle (gs:// or s3://) is downloaded into TTS_CACHE_DIR under an exclusive file lock, so
+gunicorn workers starting together download once; each file's size and sha256 are checked against the manifest
 before the directory is published with one atomic rename, so a half-downloaded or corrupt bundle
 is never used, and the next start reuses the published copy when the manifest is unchanged.
 """

@@ -1,7 +1,8 @@
-"""One object-store interface with two implementations: a local directory and a gs:// prefix.
+"""One object-store interface with three implementations: a local directory, a gs:// prefix, and an
+s3:// prefix (function.storage.s3).
 
 Keys are relative paths with "/" separators. Transient bucket errors (429, 5xx, connection resets,
-timeouts) are retried with exponential backoff by the google-cloud-storage retry policy; anything
+timeouts) are retried with exponential backoff by the client library's retry policy; anything
 else surfaces as StorageError (ObjectNotFoundError for a missing object) with a readable message.
 """
 
@@ -313,8 +314,14 @@ class GcsStore:
 
 
 def open_store(location: str, *, chunk_bytes: int = 32 * 2**20, workers: int = 8) -> ObjectStore:
-    """A GcsStore for gs://bucket/prefix, a LocalStore for anything else."""
+    """A GcsStore for gs://bucket/prefix, an S3Store for s3://bucket/prefix, else a LocalStore."""
     if location.startswith("gs://"):
         bucket, _, prefix = location[len("gs://") :].partition("/")
         return GcsStore(bucket, prefix, chunk_bytes=chunk_bytes, workers=workers)
+    if location.startswith("s3://"):
+        # Imported here: function.storage.s3 builds on this module's interface and errors.
+        from function.storage.s3 import S3Store
+
+        bucket, _, prefix = location[len("s3://") :].partition("/")
+        return S3Store(bucket, prefix, chunk_bytes=chunk_bytes, workers=workers)
     return LocalStore(Path(location))

@@ -250,6 +250,7 @@ _BN_ABBREVIATIONS = _nfc_map(
     }
 )
 _BN_ABBREV_RE = re.compile(rf"(?P<a>{_alternation(_BN_ABBREVIATIONS)})[.ঃ:]")
+_BN_ABBREV_COLON = re.compile(rf"(?P<a>{_alternation(_BN_ABBREVIATIONS)}):")
 # Units written without a full stop are whole words: "৫ কিমি" is handled with the number; alone
 # these only occur as the unit.
 _BN_WORDS = _nfc_map({"নং": "নম্বর", "কিমি": "কিলোমিটার", "সেমি": "সেন্টিমিটার", "মিমি": "মিলিমিটার"})
@@ -271,6 +272,7 @@ _BN_INITIALS = re.compile(rf"[{BN}](?<![{BN}.][{BN}])[{BN}]{{0,3}}+(?:\.[{BN}]{{
 _EN_ABBREVIATIONS = _nfc_map(
     {
         "Mr": "মিস্টার",
+        "Md": "মোহাম্মদ",
         "Mrs": "মিসেস",
         "Ms": "মিস",
         "Dr": "ডক্টর",
@@ -282,6 +284,8 @@ _EN_ABBREVIATIONS = _nfc_map(
         "etc": "ইত্যাদি",
         "vs": "বনাম",
         "Govt": "সরকার",
+        "e.g": "যেমন",
+        "i.e": "অর্থাৎ",
     }
 )
 _EN_ABBREV_RE = re.compile(rf"(?P<a>{_alternation(_EN_ABBREVIATIONS)})\.")
@@ -362,6 +366,11 @@ def expand_words(text: str) -> str:
     text = _GRADE.sub(lambda m: LETTER_NAMES[m["l"]] + " প্লাস", text)
     text = _ACRONYM.sub(_acronym, text)
     return _SYMBOL_RE.sub(lambda m: f" {_SYMBOLS[m.group()]} ", text)
+
+
+def expand_colon_abbreviations(text: str) -> str:
+    """ডা: written with a colon, for text where tidying brought the two together (ড😀: -> ড:)."""
+    return _BN_ABBREV_COLON.sub(_expand_from(_BN_ABBREVIATIONS, _BN_LETTERS, " "), text)
 
 
 # Words that end in a full stop without ending the sentence (for split_sentences on raw text).

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from function.text.english import read_english
 from function.text.graphemes import cut_word
-from function.text.lexicon import expand_addresses, expand_words
+from function.text.lexicon import expand_addresses, expand_colon_abbreviations, expand_words
 from function.text.numeric import expand_numbers
 from function.text.unicode_clean import (
     BN_LETTERS,
@@ -16,13 +17,15 @@ from function.text.unicode_clean import (
     repair_bangla,
     set_nukta_form,
 )
+from function.text.user_lexicon import UserLexicon
 
 # What the output may contain besides letters and spaces.
 ALLOWED_PUNCTUATION = "।,?!;:-'\"."
-# Bangla letters, vowel signs, virama, nukta (no digits, no ৳ or currency numerators), Latin
-# letters (English words are left to the model), ZWJ (only inside র‍্য), the allowed punctuation.
+# Bangla letters, vowel signs, virama, nukta (no digits, no ৳ or currency numerators), ZWJ (only
+# inside র‍্য), the allowed punctuation; Latin letters only where a user lexicon's spoken form has
+# them (every other Latin word has been read into Bangla letters by then).
 _BN_LETTERS = BN_LETTERS
-_LATIN_LETTERS = "A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f"
+_LATIN_LETTERS = "A-Za-z"
 _LETTER = _BN_LETTERS + _LATIN_LETTERS
 _OUTSIDE = re.compile(f"[^{_LETTER}\u200d {re.escape(ALLOWED_PUNCTUATION)}]+")
 MAX_WORD_CHARS = 50  # longer runs without a space are cut, so a chunk limit of >= 50 always fits
@@ -71,12 +74,17 @@ def _tidy(text: str) -> str:
     return _LONG_WORD.sub(lambda m: " ".join(cut_word(m.group(), MAX_WORD_CHARS)), text)
 
 
-def normalize_bangla_text(text: str, *, nukta: NuktaForm = "decomposed") -> str:
-    """Text as XTTS should read it: every number, date, amount, abbreviation and symbol in Bangla
-    words; only Bangla and Latin letters, single spaces and ALLOWED_PUNCTUATION remain.
+def normalize_bangla_text(
+    text: str, *, nukta: NuktaForm = "decomposed", lexicon: UserLexicon | None = None
+) -> str:
+    """Text as XTTS should read it: every number, date, amount, abbreviation, symbol and English
+    word in Bangla letters; only Bangla letters, single spaces and ALLOWED_PUNCTUATION remain (and
+    Latin letters where the lexicon's spoken forms have them).
 
     nukta picks how য় ড় ঢ় are written: "decomposed" (base + ়, what NFC and NFKC give) or
-    "composed" (U+09DF U+09DC U+09DD); use the form the model's vocab was trained on."""
+    "composed" (U+09DF U+09DC U+09DD); use the form the model's vocab was trained on. lexicon: the
+    user's readings of whole words, applied before the reading rules (addresses are split into
+    words first, so an entry also applies to a word of a web address)."""
     if nukta not in ("composed", "decomposed"):
         raise ValueError(f"nukta must be 'composed' or 'decomposed', got {nukta!r}")
     text = clean_unicode(text)
@@ -85,8 +93,17 @@ def normalize_bangla_text(text: str, *, nukta: NuktaForm = "decomposed") -> str:
     text = _NEWLINE_AFTER_STOP.sub(" ", text)
     text = _NEWLINE.sub("। ", text)
     text = expand_addresses(text)
+    if lexicon is not None:
+        text = lexicon.protect(text)
     text = expand_numbers(text)
     text = expand_words(text)
+    text = read_english(text)
+    if lexicon is not None:
+        text = lexicon.restore(text)
+    text = _tidy(text)
+    if ":" in text:  # removing a character may have put an abbreviation before a colon (ড😀: -> ড:)
+        expanded = expand_colon_abbreviations(text)
+        text = text if expanded == text else _tidy(expanded)
     # Removing characters may have joined a vowel sign to another or left a repairable pair.
-    text = repair_bangla(unicodedata.normalize("NFC", _tidy(text)))
+    text = repair_bangla(unicodedata.normalize("NFC", text))
     return set_nukta_form(text, nukta)

@@ -146,7 +146,8 @@ def mixed_fraction(whole: int, num: int, den: int) -> str:
     return f"{cardinal(whole)} এবং {fraction(str(num), str(den))}"
 
 
-_INDEPENDENT_VOWELS = frozenset("অআইঈউঊএঐওঔ")
+# After these a case ending is joined with য়: দুইয়ের, কিংয়ের, শপিংয়ে (ং ends a word like a vowel).
+_JOINED_WITH_YA = frozenset("অআইঈউঊএঐওঔং")
 _VOWEL_SIGNS = frozenset("\u09be\u09bf\u09c0\u09c1\u09c2\u09c7\u09c8\u09cb\u09cc")
 _YA = unicodedata.normalize("NFC", "য়")
 
@@ -159,12 +160,12 @@ def with_case(word: str, case: str | None) -> str:
         return word
     last = word[-1]
     if case in ("এর", "র"):
-        if last in _INDEPENDENT_VOWELS:
+        if last in _JOINED_WITH_YA:
             return word + _YA + "ের"
         return word + ("র" if last in _VOWEL_SIGNS else "ের")
     if case == "তে":
         return word + "তে"
-    if last in _INDEPENDENT_VOWELS:
+    if last in _JOINED_WITH_YA:
         return word + _YA + "ে"
     if last == "\u09be":
         return word + _YA

@@ -171,11 +171,39 @@ def _month_year(m: re.Match[str]) -> str:
     return f"{_MONTH_NAMES[m['month']]}{m['mcase'] or ''} {year(int(m['y']))}"
 
 
-# Years before a year word, or with a case ending: ১৯৭১ সালে, ১৯৭১-এর, ১৪৩১ বঙ্গাব্দ, ১৯৭১-৭৫ সাল.
+_YEAR_WORDS = _nfc("সাল|সন|খ্রি|ঈসায়ী|ইংরেজি|ইং|বঙ্গাব্দ|হিজরি")
+# A span named by its first year: ২০২৪-২৫ অর্থবছর, ২০২৩-২৪ শিক্ষাবর্ষ, ২০১৯-২০ মৌসুম.
+_FISCAL_WORDS = _nfc("অর্থবছর|অর্থ-বছর|অর্থ বছর|শিক্ষাবর্ষ|সেশন|মৌসুম")
+# Years before a year word, alone or in a list (১৯৫২, ১৯৬৯ ও ১৯৭১ সালে; ১৯৭১ থেকে ১৯৭৫ সাল), or
+# with a case ending: ১৯৭১ সালে, ১৯৭১-এর, ১৪৩১ বঙ্গাব্দ, ১৯৯৯-২০০০ অর্থবছরে.
 _YEAR_CONTEXT = re.compile(
-    rf"(?P<y>1(?<![\d,.]1)[1-9]\d\d)(?:(?=(?:\s?-\s?\d{{2,4}})?\s?(?:সাল|সন|খ্রি|ঈসায়ী|ইংরেজি|ইং|বঙ্গাব্দ|হিজরি))"
-    rf"|-?(?P<case>এর|র|এ|তে)(?![{BN}])|(?=\s(?:এর|এ|তে)(?![{BN}])))".replace("ঈসায়ী", _nfc("ঈসায়ী"))
+    rf"(?P<y>1(?<![\d,.]1)[1-9]\d\d)(?:(?=(?:\s?(?:-|,|ও|এবং|বা|আর|থেকে)\s?\d{{2,4}}){{0,5}}\s?"
+    rf"(?:{_YEAR_WORDS}|{_FISCAL_WORDS}))"
+    rf"|-?(?P<case>এর|র|এ|তে)(?![{BN}])|(?=\s(?:এর|এ|তে)(?![{BN}])))"
 )
+# A range of years: ২০২৪-২৫ অর্থবছর and a bare ১৯৪৭-৭১ keep the hyphen (দুই হাজার চব্বিশ-পঁচিশ, as a
+# fiscal year is said), and so does a pair of consecutive years before সাল (২০১৮-১৯ সালে: a season
+# or a fiscal year); a longer span before সাল is read with থেকে (উনিশশো একাত্তর থেকে পঁচাত্তর সাল).
+_YEAR_RANGE = re.compile(
+    rf"(?P<a>[12](?<![\d,.][12])\d{{3}})\s?-\s?(?P<b>\d{{4}}|\d\d)(?![\d:/]|[.,]\d)"
+    rf"(?:(?=\s?(?P<fiscal>{_FISCAL_WORDS}))|(?=\s?(?P<word>{_YEAR_WORDS})))?"
+)
+
+
+def _year_range(m: re.Match[str]) -> str:
+    a, b_text = int(m["a"]), m["b"]
+    short = len(b_text) == 2
+    if not short and not (m["fiscal"] or m["word"]):
+        return m.group()  # ১৫০০-২০০০: a range of numbers, unless a year word says otherwise
+    b = a // 100 * 100 + int(b_text) if short else int(b_text)
+    if short and b <= a:
+        b += 100  # ১৯৯৯-০০
+    if not (1100 <= a <= 2099 and a < b <= a + 100):
+        return m.group()
+    tail = cardinal(int(b_text)) if short and int(b_text) else year(b)
+    joiner = " থেকে " if m["word"] and b > a + 1 else "-"
+    return f"{year(a)}{joiner}{tail}"
+
 
 # --- times --------------------------------------------------------------------------------------
 
@@ -271,16 +299,38 @@ def _hour_ampm(m: re.Match[str]) -> str:
 
 # --- phone numbers ------------------------------------------------------------------------------
 
-# Bangladeshi mobiles: 01XXX XXX XXX, as people say them; +880 then 1XXX XXX XXX.
+# Bangladeshi mobiles: 01XXX then the six digits, however the writer grouped them (০১৭১২-৩৪৫৬৭৮,
+# ০১৭ ১২৩৪ ৫৬৭৮); +880 then 1XXX and the six.
 _PHONE_BD = re.compile(
-    r"(?P<cc>\+880|00880|8(?<![\d+]8)80)[\s-]?(?P<a>1[3-9]\d\d)[\s-]?(?P<b>\d{3})[\s-]?(?P<c>\d{3})(?!\d)"
+    r"(?P<cc>\+880|00880|8(?<![\d+]8)80)[\s-]?(?P<a>1[3-9]\d\d)(?P<rest>(?:[\s-]?\d){6})(?!\d)"
 )
-_PHONE_LOCAL = re.compile(r"(?P<a>0(?<![\d+]0)1[3-9]\d\d)[\s-]?(?P<b>\d{3})[\s-]?(?P<c>\d{3})(?!\d)")
+_PHONE_LOCAL = re.compile(r"(?P<a>0(?<![\d+]0)1[3-9](?:[\s-]?\d){2})(?P<rest>(?:[\s-]?\d){6})(?!\d)")
+# A Dhaka land line written without a break: 02 and 7 or 8 digits.
+_PHONE_DHAKA = re.compile(r"(?P<a>0(?<![\d+]0)2)(?P<rest>\d{7,8})(?!\d)")
 # Other numbers written with a + country code or a 0-prefixed area code: read in the written groups.
 _PHONE_OTHER = re.compile(
-    r"(?:\+(?<![\w+]\+)\d{1,3}(?:[\s-]\d{1,5}){1,4}|0(?<![\w+]0)\d{1,4}-\d{5,8})(?![\d-])"
+    r"(?:\+(?<![\w+]\+)\d{1,3}(?:[\s-]\d{1,8}){1,4}|0(?<![\w+]0)\d{1,4}-\d{5,8})(?![\d-])"
 )
 _PHONE_GROUP = re.compile(r"[\s-]+")
+_PHONE_SEPARATORS = re.compile(r"[\s-]")
+
+
+def phone_groups(number: str) -> list[str]:
+    """The digits after a prefix in the groups Bangladeshis say them in: threes, and a last four as
+    two pairs (৩৪৫৬৭৮: 345 678; ৯৫৫৬৬৭৭: 955 66 77; ৫৫৬৬৭৭৮৮: 556 677 88), never a lone digit."""
+    groups = []
+    while len(number) > 4:
+        groups.append(number[:3])
+        number = number[3:]
+    if len(number) == 4:
+        groups += [number[:2], number[2:]]
+    elif number:
+        groups.append(number)
+    return groups
+
+
+def _say_phone(head: str, prefix: str, rest: str) -> str:
+    return head + ", ".join(digits(g) for g in [prefix, *phone_groups(rest)])
 
 
 def _phone_bd(m: re.Match[str]) -> str:
@@ -288,13 +338,31 @@ def _phone_bd(m: re.Match[str]) -> str:
     cc = m.groupdict().get("cc")
     if cc:
         head = {"+": "প্লাস ", "0": "শূন্য শূন্য "}.get(cc[0], "") + digits("880") + ", "
-    return head + ", ".join(digits(m[g]) for g in "abc")
+    return _say_phone(head, _PHONE_SEPARATORS.sub("", m["a"]), _PHONE_SEPARATORS.sub("", m["rest"]))
 
 
 def _phone_other(m: re.Match[str]) -> str:
     text = m.group()
     head = "প্লাস " if text.startswith("+") else ""
-    return head + ", ".join(digits(g) for g in _PHONE_GROUP.split(text.lstrip("+")) if g)
+    groups = [g for g in _PHONE_GROUP.split(text.lstrip("+")) if g]
+    spoken = [
+        digits(g) for written in groups for g in (phone_groups(written) if len(written) > 4 else [written])
+    ]
+    return head + ", ".join(spoken)
+
+
+# A service number said digit by digit: ৯৯৯ নম্বরে ফোন, হটলাইন ১৬২৬৩ (a count such as ৯৯৯ টাকা is not).
+_HOTLINE_AFTER = re.compile(
+    _nfc(
+        rf"(?P<n>\d(?<![\d,.]\d)\d{{2,4}})(?: ?-?(?P<case>এ)(?![{BN}]))?"
+        rf"(?=(?(case)| ?নম্বরে) ?(?:ফোন|কল)(?![{BN}]))"
+    )
+)
+_HOTLINE_BEFORE = re.compile(_nfc(r"(?P<w>(?:হটলাইন|হেল্পলাইন)(?: নম্বর)?:? ?)(?P<n>\d{3,5})(?![\d,.])"))
+
+
+def _hotline(m: re.Match[str]) -> str:
+    return m.groupdict().get("w", "") + with_case(digits(m["n"]), m.groupdict().get("case"))
 
 
 # --- money --------------------------------------------------------------------------------------
@@ -345,30 +413,37 @@ _SCALE = (
 )
 # A case ending after the amount: ৳১০০০-এর নোট -> এক হাজার টাকার নোট.
 _MONEY_CASE = rf"(?:-?(?P<case>এর|র|এ|তে)(?![{BN}]))?"
+# The currency's word after the amount, maybe with a case ending: ৫০০ টাকায়, ১০ ডলারের.
+_CUR_WORD = _nfc("টাকা|ডলার|পাউন্ড|ইউরো|রুপি")
+_WORD_CASE = _nfc("র|য়|তে|ের|ে")
+_CASE_OF_WORD = {_nfc(k): v for k, v in {"র": "এর", "ের": "এর", "য়": "এ", "ে": "এ", "তে": "তে"}.items()}
+_CUR_WORD_AFTER = rf"(?P<word>{_CUR_WORD})(?P<wcase>{_WORD_CASE})?(?![{BN}])"
+# ৳৫০০, ৳২০-২৫ (a range), and ৳১,২৫০ টাকা: a symbol and the word for the same currency are read once.
 _CUR_BEFORE = re.compile(
     rf"(?P<cur>৳|US\$|\$|£|€|₹|¥|(?:Tk|TK|tk|Rs)(?![A-Za-z])\.?|(?:BDT|USD|EUR|GBP|INR)(?![A-Za-z]))"
-    rf"\s?(?P<num>{_NUM}){_SCALE}{_MONEY_CASE}"
+    rf"\s?(?P<num>{_NUM})(?:\s?-\s?(?P<num2>{_NUM}))?{_SCALE}{_MONEY_CASE}(?:\s?{_CUR_WORD_AFTER})?"
 )
 _CUR_AFTER = re.compile(
-    rf"(?P<num>{_NUM}){_SCALE}\s?(?P<cur>৳|টা\.|(?:টাকা|ডলার|পাউন্ড|ইউরো|রুপি)(?![{BN}])"
-    rf"|(?:Tk|BDT|USD|EUR|GBP|INR)(?![A-Za-z]))".replace("রুপি", _nfc("রুপি"))
+    rf"(?P<num>{_NUM}){_SCALE}\s?(?:(?P<cur>৳|টা\.|(?:Tk|BDT|USD|EUR|GBP|INR)(?![A-Za-z]))|{_CUR_WORD_AFTER})"
 )
+_SYMBOL_BEFORE = re.compile(r"(?:৳|\$|£|€|₹|¥|Tk\.?|TK|tk|Rs\.?|BDT|USD|EUR|GBP|INR) ?$")
 
 
 def _amount(num: str, scale: str | None, currency: tuple[str, str], case: str | None = None) -> str:
+    """The amount in words; a case ending goes on the last word (দশ টাকা পঞ্চাশ পয়সার)."""
     name, cents_name = currency
-    if case:
-        name, cents_name = with_case(name, case), with_case(cents_name, case) if cents_name else ""
     whole, frac = _split_num(num)
     if scale:
-        return f"{read_number(num)} {scale} {name}"
-    if frac and len(frac) <= 2 and cents_name:
+        out = f"{read_number(num)} {scale} {name}"
+    elif frac and len(frac) <= 2 and cents_name:
         cents = int(frac.ljust(2, "0"))
         if int(whole or "0") == 0 and cents:
-            return f"{cardinal(cents)} {cents_name}"
-        out = f"{integer(whole)} {name}"
-        return f"{out} {cardinal(cents)} {cents_name}" if cents else out
-    return f"{read_number(num)} {name}"
+            out = f"{cardinal(cents)} {cents_name}"
+        else:
+            out = f"{integer(whole)} {name}" + (f" {cardinal(cents)} {cents_name}" if cents else "")
+    else:
+        out = f"{read_number(num)} {name}"
+    return with_case(out, case)
 
 
 def _glued_to_letter(m: re.Match[str]) -> bool:
@@ -378,11 +453,26 @@ def _glued_to_letter(m: re.Match[str]) -> bool:
 
 
 def _money(m: re.Match[str]) -> str:
-    if m["cur"][0].isascii() and m["cur"][0].isalpha() and _glued_to_letter(m):
+    g = m.groupdict()
+    symbol = g.get("cur")
+    if symbol and symbol[0].isascii() and symbol[0].isalpha() and _glued_to_letter(m):
         return m.group()
-    cur = m["cur"].rstrip(".") if m["cur"] not in _CURRENCIES else m["cur"]
-    scale = m["scale"] or _LATIN_SCALES.get(m["lscale"] or "")
-    return _amount(m["num"], scale, _CURRENCIES[cur], m.groupdict().get("case"))
+    currency = _CURRENCIES[symbol if symbol in _CURRENCIES else symbol.rstrip(".")] if symbol else None
+    case, kept = g.get("case"), ""
+    if g["word"]:
+        named = _CURRENCIES[g["word"]]
+        if currency is None or currency[0].endswith(named[0]):
+            currency = currency or named
+            case = _CASE_OF_WORD.get(g["wcase"] or "", case)
+        else:  # ৳৫০ ডলার: two currencies; the word stays as written
+            kept = " " + g["word"] + (g["wcase"] or "")
+    assert currency is not None
+    scale = g["scale"] or _LATIN_SCALES.get(g["lscale"] or "")
+    amount = _amount(g.get("num2") or g["num"], scale, currency, case)
+    if g.get("num2"):
+        low, high = (float(x.replace(",", "")) for x in (g["num"], g["num2"]))
+        amount = f"{read_number(g['num'])}{' থেকে ' if low < high else '-'}{amount}"
+    return amount + kept
 
 
 # --- ranges, percentages, fractions, ordinals, units ---------------------------------------------
@@ -393,6 +483,8 @@ _RANGE = re.compile(rf"(?P<a>{_NUM})(?P<dash>-| - )(?P<b>{_INT}(?:\.\d++)?)(?![\
 
 
 def _range(m: re.Match[str]) -> str:
+    if _SYMBOL_BEFORE.search(m.string, max(0, m.start() - 5), m.start()):
+        return m.group()  # ৳২০-২৫: the money rule reads it, the currency after the range
     a = float(m["a"].replace(",", ""))
     b = float(m["b"].replace(",", ""))
     # A score or a fiscal year keeps its hyphen, without the spaces: ৩ - ২ -> তিন-দুই.
@@ -423,6 +515,17 @@ _VULGAR_PARTS = {
 _MIXED_RE = re.compile(rf"(?P<whole>\d(?<![\d.,]\d)\d{{0,5}})\s?(?P<frac>[{''.join(_VULGAR_PARTS)}])")
 _VULGAR_RE = re.compile(f"[{''.join(_VULGAR_PARTS)}]")
 _SLASH_FRACTION = re.compile(r"(?P<a>\d(?<![\d/.,]\d)\d{0,5})/(?P<b>\d{1,6})(?![\d/]|[.,]\d)")
+
+
+# Dates said as names, in English, as Bangladeshis say them: নাইন ইলেভেন (the 2001 attacks), ওয়ান
+# ইলেভেন (the 2007 takeover in Bangladesh), টোয়েন্টি ফোর সেভেন (round the clock). Not fractions.
+_SLASH_NAMES = {
+    k: _nfc(v) for k, v in {"9/11": "নাইন ইলেভেন", "1/11": "ওয়ান ইলেভেন", "24/7": "টোয়েন্টি ফোর সেভেন"}.items()
+}
+_SLASH_NAME = re.compile(
+    rf"(?P<n>[129](?<![\d/.,][129])(?:(?<=[19])/11|(?<=2)4/7))(?![\d/]|[.,]\d)"
+    rf"(?:-?(?P<case>এর|র|এ|তে)(?![{BN}]))?"
+)
 
 
 def _mixed(m: re.Match[str]) -> str:
@@ -563,6 +666,9 @@ _BN_BEFORE_DIGIT = re.compile(rf"(\d)(?<=[{BN}]\d)")
 # A case ending written after the number: ১০-এর -> দশের, ১৯৯০-এ -> উনিশশো নব্বইয়ে.
 _NUMBER = re.compile(rf"{_NUM}(?:-(?P<case>এর|র|এ|তে)(?![{BN}]))?")
 
+# ৮ টায়, ৫ টি: the classifier typed apart is still one word with the number (আটটায়, পাঁচটি).
+_SPACED_CLASSIFIER = re.compile(rf"([0-9]) (?=(?:টা|টি)(?:{_YA}|র|ই|তে|কে)?(?![{BN}]))")
+
 # Words that stay glued to a number (১০টি দশটি, ৫জন পাঁচজন, ১৯৭১এর); any other Bangla word glued
 # to it is a separate word (৫০০গ্রাম -> পাঁচশো গ্রাম, ১০টাকা -> দশ টাকা).
 _GLUED_SUFFIXES = frozenset(
@@ -586,16 +692,22 @@ Rule = tuple[re.Pattern[str], Callable[[re.Match[str]], str] | str]
 # Order matters: the specific shapes first, so that a date is never read as a fraction, a phone
 # number as a range, or a year as a plain number.
 RULES: tuple[Rule, ...] = (
+    (_SPACED_CLASSIFIER, r"\1"),
     (_PHONE_BD, _phone_bd),
     (_PHONE_LOCAL, _phone_bd),
+    (_PHONE_DHAKA, _phone_bd),
     (_PHONE_OTHER, _phone_other),
+    (_HOTLINE_BEFORE, _hotline),
+    (_HOTLINE_AFTER, _hotline),
     (_DATE_DMY, _numeric_date),
     (_DATE_ISO, _numeric_date),
     (_DATE_WORDS, _worded_date),
     (_MONTH_YEAR, _month_year),
+    (_SLASH_NAME, lambda m: with_case(_SLASH_NAMES[m["n"]], m["case"])),
     (_TIME, _time),
     (_DOT_TIME, _dot_time),
     (_HOUR_AMPM, _hour_ampm),
+    (_YEAR_RANGE, _year_range),
     (_YEAR_CONTEXT, lambda m: with_case(year(int(m["y"])), m["case"])),
     (_RANGE, _range),
     (_CUR_BEFORE, _money),

@@ -1,4 +1,5 @@
-"""Real servers for the serving tests: a gcp-storage-emulator, a fault-injecting proxy, gunicorn."""
+"""Real servers for the serving tests: a gcp-storage-emulator, a moto S3 server, a fault-injecting
+proxy, gunicorn."""
 
 from __future__ import annotations
 
@@ -85,6 +86,78 @@ def emulator() -> Iterator[Emulator]:
 _bucket_seq = iter(range(10**6))
 
 
+class MotoS3:
+    """A moto S3 server subprocess (real HTTP, in memory) on a free loopback port.
+
+    Servers and jobs reach it through boto3's own variables (`env`); the test process gets clients
+    and stores explicitly (`client`, `store`), so nothing else in the session is pointed at it.
+    """
+
+    REGION = "us-east-1"
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_port(self.port)
+
+    def env(self, endpoint: str | None = None) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL_S3": endpoint or self.url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": self.REGION,
+        }
+
+    def client(self, endpoint: str | None = None, workers: int = 8) -> Any:
+        """A client configured as S3Store makes its own (retries, pool), but pointed here explicitly."""
+        import boto3
+
+        from function.storage.s3 import client_config
+
+        return boto3.session.Session().client(
+            "s3",
+            endpoint_url=endpoint or self.url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name=self.REGION,
+            config=client_config(workers),
+        )
+
+    def store(self, bucket: str, prefix: str = "", **kwargs: Any) -> Any:
+        from function.storage import S3Store
+
+        kwargs.setdefault("client", self.client())
+        return S3Store(bucket, prefix, **kwargs)
+
+    def create_bucket(self, prefix: str = "b") -> str:
+        name = f"{prefix}-{os.getpid()}-{next(_bucket_seq)}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[MotoS3]:
+    server = MotoS3()
+    yield server
+    server.stop()
+
+
+def upload_tree_s3(store: Any, local: Path) -> None:
+    """Upload a local bundle into an S3Store the way export uploads to a bucket: manifests last."""
+    files = sorted(p for p in local.rglob("*") if p.is_file())
+    for path in sorted(files, key=lambda p: p.name == "manifest.json"):
+        store.write_bytes(path.relative_to(local).as_posix(), path.read_bytes())
+
+
 @pytest.fixture
 def bucket(emulator: Emulator) -> Any:
     """A fresh, empty bucket for one test."""
@@ -99,8 +172,8 @@ def upload_tree(bucket: Any, local: Path, prefix: str) -> None:
 class FaultProxy:
     """HTTP proxy in front of the emulator that answers 503 or resets the connection on cue.
 
-    `plan` is consumed one entry per request: "503", "429", "reset", "slow" (pass after 2 s) or
-    "pass"; when it is empty every
+    `plan` is consumed one entry per request: "503", "429", "403", "reset", "slow" (pass after 2 s)
+    or "pass"; when it is empty every
     request passes. `requests` records (method, path, range header, outcome).
     """
 
@@ -129,13 +202,14 @@ class FaultProxy:
                     return
                 if action == "slow":
                     time.sleep(2.0)  # a slow bucket: the server stays in its loading state meanwhile
-                elif action in ("503", "429"):
+                elif action in ("503", "429", "403"):
                     payload = b'{"error": {"code": %d, "message": "injected"}}' % int(action)
                     self.send_response(int(action))
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
-                    self.wfile.write(payload)
+                    if self.command != "HEAD":  # a HEAD answer has no body, whatever its length says
+                        self.wfile.write(payload)
                     return
                 conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=30)
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
@@ -143,15 +217,19 @@ class FaultProxy:
                 resp = conn.getresponse()
                 data = resp.read()
                 self.send_response(resp.status)
+                head = self.command == "HEAD"  # no body, but the object's own Content-Length
                 for k, v in resp.getheaders():
-                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                    if k.lower() not in ("transfer-encoding", "connection") and (
+                        head or k.lower() != "content-length"
+                    ):
                         self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
+                if not head:
+                    self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
                 conn.close()
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle  # noqa: N815
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle  # noqa: N815
 
         class Quiet(ThreadingHTTPServer):
             def handle_error(self, request: Any, client_address: Any) -> None:
@@ -179,7 +257,7 @@ def fault_proxy(emulator: Emulator) -> Iterator[FaultProxy]:
 class Server:
     """The real gunicorn, started with the real config from the repository root."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, wrap: list[str] | None = None) -> None:
         self.port = int(env.get("PORT") or free_port())
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -187,8 +265,9 @@ class Server:
         full_env.update(env)
         full_env["PORT"] = str(self.port)
         self._log = log_path.open("ab")
+        # `wrap`: a launcher that execs the command it is given (e.g. into a read-only mount namespace).
         self.proc = subprocess.Popen(
-            [str(VENV_BIN / "gunicorn"), "--config", "function/gunicorn.conf.py"],
+            [*(wrap or []), str(VENV_BIN / "gunicorn"), "--config", "function/gunicorn.conf.py"],
             cwd=ROOT,
             env=full_env,
             stdout=self._log,
@@ -248,9 +327,9 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
     """Factory: start_server(env) -> a running (not necessarily ready) gunicorn; stopped at module end."""
     servers: list[Server] = []
 
-    def start(env: dict[str, str]) -> Server:
+    def start(env: dict[str, str], wrap: list[str] | None = None) -> Server:
         log = tmp_path_factory.mktemp("gunicorn") / "server.log"
-        server = Server(env, log)
+        server = Server(env, log, wrap)
         servers.append(server)
         return server
 
@@ -286,6 +365,7 @@ def helpers() -> Any:
 
     return types.SimpleNamespace(
         upload_tree=upload_tree,
+        upload_tree_s3=upload_tree_s3,
         FaultProxy=FaultProxy,
         free_port=free_port,
         tone_clip=tone_clip,

@@ -1,5 +1,5 @@
 """`python -m function.batch` end to end: real processes, the demo model (real XTTS v2 architecture,
-random weights), manifests in the gcp-storage-emulator or in a local directory.
+random weights), manifests in the gcp-storage-emulator, a moto S3 server, or a local directory.
 
 One scenario per backend: two tasks run in parallel, one is killed mid-item and rerun as Cloud Run
 would retry it, then a third full run must synthesize nothing.
@@ -75,6 +75,25 @@ def gcs_place(tmp: Path, bucket: Any, emulator: Any, demo_bundle: Path, helpers:
         GcsStore(bucket.name, "batch/out", client=bucket.client),
         GcsStore(bucket.name, voices_location("voices", manifest), client=bucket.client),
         f"gs://{bucket.name}/clips/anchor.wav",
+    )
+
+
+def s3_place(tmp: Path, moto_s3: Any, demo_bundle: Path, helpers: Any) -> Place:
+    bucket = moto_s3.create_bucket()
+    helpers.upload_tree_s3(moto_s3.store(bucket, "models/int8"), demo_bundle / "int8")
+    env = {
+        "TTS_MODEL_PATH": f"s3://{bucket}/models",  # batch/in and batch/out by default
+        "TTS_VOICES_PATH": f"s3://{bucket}/voices",
+        **moto_s3.env(),
+    }
+    moto_s3.store(bucket).write_bytes("clips/anchor.wav", clip_bytes())
+    manifest = json.loads((demo_bundle / "int8/manifest.json").read_text())
+    return Place(
+        env,
+        moto_s3.store(bucket, "batch/in"),
+        moto_s3.store(bucket, "batch/out"),
+        moto_s3.store(bucket, voices_location("voices", manifest)),
+        f"s3://{bucket}/clips/anchor.wav",
     )
 
 
@@ -286,6 +305,10 @@ def test_batch_job_on_the_bucket(
     tmp_path: Path, bucket: Any, emulator: Any, demo_bundle: Path, helpers: Any
 ) -> None:
     scenario(gcs_place(tmp_path, bucket, emulator, demo_bundle, helpers), tmp_path, demo_bundle)
+
+
+def test_batch_job_on_s3(tmp_path: Path, moto_s3: Any, demo_bundle: Path, helpers: Any) -> None:
+    scenario(s3_place(tmp_path, moto_s3, demo_bundle, helpers), tmp_path, demo_bundle)
 
 
 def test_batch_job_on_a_local_directory(tmp_path: Path, demo_bundle: Path) -> None:

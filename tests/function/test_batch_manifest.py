@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,11 @@ def test_batch_locations_default_beside_the_model_bucket() -> None:
     assert (s.serving.workers, s.serving.intra_op_threads) == (1, 8)
 
 
+def test_s3_batch_locations_default_beside_the_model_bucket() -> None:
+    s = load_batch_settings({"TTS_MODEL_PATH": "s3://bkt/models/x/1"}, cpu_count=8, now=0)
+    assert (s.input, s.output) == ("s3://bkt/batch/in", "s3://bkt/batch/out")
+
+
 def test_cloud_run_task_variables_are_read() -> None:
     env = {
         "TTS_MODEL_PATH": "gs://b/m",
@@ -140,7 +146,8 @@ def test_cloud_run_task_variables_are_read() -> None:
         ),
         ({"TTS_MODEL_PATH": "gs://b/m", "CLOUD_RUN_TASK_COUNT": "0"}, "CLOUD_RUN_TASK_COUNT"),
         ({"TTS_MODEL_PATH": "gs://b/m", "TTS_BATCH_MAX_TEXT_CHARS": "lots"}, "TTS_BATCH_MAX_TEXT_CHARS"),
-        ({"TTS_MODEL_PATH": "gs://b/m", "TTS_BATCH_INPUT": "s3://x/in"}, "TTS_BATCH_INPUT"),
+        ({"TTS_MODEL_PATH": "gs://b/m", "TTS_BATCH_INPUT": "ftp://x/in"}, "TTS_BATCH_INPUT"),
+        ({"TTS_MODEL_PATH": "gs://b/m", "TTS_BATCH_OUTPUT": "s3://Not_A_Bucket/out"}, "TTS_BATCH_OUTPUT"),
     ],
 )
 def test_a_bad_batch_setting_names_its_variable(env: dict[str, str], named: str) -> None:
@@ -169,6 +176,7 @@ class FakeService:
             audio = np.zeros(24000, np.float32)
             sample_rate = 24000
             seconds = 1.0
+            quality = None  # quality checks off
 
         return Speech()
 
@@ -177,7 +185,14 @@ class FakeService:
 
 
 def runner(
-    tmp: Path, service: Any, *, index: int = 0, count: int = 1, run: str = "r1", outputs: Any = None
+    tmp: Path,
+    service: Any,
+    *,
+    index: int = 0,
+    count: int = 1,
+    run: str = "r1",
+    outputs: Any = None,
+    stop_at: float | None = None,
 ) -> BatchRunner:
     env = {
         "TTS_MODEL_PATH": str(tmp / "model"),
@@ -196,6 +211,7 @@ def runner(
         workers=3,
         model={"name": "m", "version": "1", "variant": "int8"},
         languages=list(LANGS),
+        stop_at=stop_at,
     )
 
 
@@ -248,6 +264,25 @@ def test_a_rerun_does_only_what_is_missing_and_a_summarized_manifest_is_not_read
     fourth = FakeService()
     report = runner(tmp_path, fourth, run="r4").run()
     assert (fourth.calls, report.skipped) == (["নতুন লেখা"], 3)
+
+
+def test_a_deadline_lets_running_items_finish_and_the_next_run_resumes(tmp_path: Path) -> None:
+    """On Lambda a run stops before the invocation's deadline (function.http.routes_events)."""
+
+    class SlowService(FakeService):
+        def synthesize(self, req: Any) -> Any:
+            time.sleep(1.5)
+            return super().synthesize(req)
+
+    write_manifest(tmp_path, "a.jsonl", [good(f"n{i}") for i in range(9)])
+    first = runner(tmp_path, SlowService(), stop_at=time.monotonic() + 1.0).run()
+    # Three workers started three items before the deadline; those finished, nothing else started.
+    assert (first.synthesized, first.deferred, first.summaries) == (3, 6, [])
+    written = sorted(p.name for p in (tmp_path / "out/a").iterdir())
+    assert len([n for n in written if n.endswith(".json")]) == 3 and SUMMARY not in written
+    second = runner(tmp_path, FakeService(), run="r2").run()
+    assert (second.skipped, second.synthesized, second.deferred, second.summaries) == (3, 6, 0, ["a.jsonl"])
+    assert json.loads((tmp_path / "out/a" / SUMMARY).read_text())["ok"] == 9
 
 
 def test_a_changed_format_replaces_the_old_audio_file(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from function.config import ConfigError, load_settings
+from function.config import ConfigError, load_event_batch_settings, load_settings
 from function.quality.policy import RETRYABLE_WARNINGS
 
 BASE = {"TTS_MODEL_PATH": "gs://models-bucket/bn-xtts/v1/"}
@@ -86,7 +86,11 @@ def test_quality_policy_defaults_and_values() -> None:
         ("TTS_MAX_CONCURRENT_REQUESTS", "0"),
         ("TTS_MAX_TEXT_CHARS", "-5"),
         ("TTS_MAX_REQUEST_BYTES", "1e9"),
-        ("TTS_VOICES_PATH", "s3://bucket/voices"),
+        ("TTS_VOICES_PATH", "s3://Bad_Bucket/voices"),
+        ("TTS_VOICES_PATH", "ftp://host/voices"),
+        ("TTS_MODEL_PATH", "s3:///nobucket"),
+        ("AWS_LWA_PASS_THROUGH_PATH", "events"),
+        ("TTS_BATCH_DEADLINE_MARGIN_SECONDS", "900"),
         ("TTS_MODEL_PATH", "gs:///nobucket"),
         ("TTS_API_KEYS", "short"),
         ("TTS_API_KEYS", "a key with spaces inside it"),
@@ -106,11 +110,57 @@ def test_quality_policy_defaults_and_values() -> None:
         ("TTS_QUALITY_MAX_CLIPPING_SHARE", "5%"),
         ("TTS_QUALITY_RUNAWAY_FACTOR", "-1"),
         ("TTS_TARGET_LUFS", "+3"),
+        ("TTS_LEXICON_PATH", "ftp://host/lexicon.tsv"),
+        ("TTS_LEXICON_PATH", "gs://bucket-without-a-file"),
+        ("TTS_LEXICON_PATH", "gs://bucket/a-folder/"),
+        ("TTS_LEXICON_PATH", "s3://Bad_Bucket/lexicon.tsv"),
     ],
 )
 def test_a_bad_value_names_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         load_settings({**BASE, name: value})
+
+
+def test_the_user_lexicon_is_a_file_in_a_bucket_or_on_disk() -> None:
+    assert load_settings(BASE).lexicon_path is None
+    s = load_settings({**BASE, "TTS_LEXICON_PATH": "gs://newsroom/tts/lexicon.tsv"})
+    assert s.lexicon_path == "gs://newsroom/tts/lexicon.tsv"
+    s = load_settings({**BASE, "TTS_LEXICON_PATH": "/etc/tts/lexicon.tsv"})
+    assert s.lexicon_path == "/etc/tts/lexicon.tsv"
+
+
+def test_s3_locations_are_accepted() -> None:
+    s = load_settings(
+        {"TTS_MODEL_PATH": "s3://models.example-1/bn-xtts/v1/", "TTS_VOICES_PATH": "s3://v-1/x/"}
+    )
+    assert (s.model_path, s.voices_path) == ("s3://models.example-1/bn-xtts/v1", "s3://v-1/x")
+
+
+def test_lambda_is_detected_from_its_own_variables() -> None:
+    off = load_settings(BASE, cpu_count=8)
+    assert off.lambda_function is None and off.workers == 2
+    on = load_settings(
+        {**BASE, "AWS_LAMBDA_FUNCTION_NAME": "bn-tts", "AWS_LWA_PASS_THROUGH_PATH": "/hooks/run"}, cpu_count=6
+    )
+    # One request at a time per environment: one process with every core.
+    assert (on.lambda_function, on.workers, on.intra_op_threads) == ("bn-tts", 1, 6)
+    assert on.events_path == "/hooks/run" and on.batch_deadline_margin_s == 120.0
+
+
+def test_a_scheduled_events_fields_stand_for_the_batch_variables() -> None:
+    s = load_event_batch_settings(
+        {"input": "s3://bkt/in/daily", "task_index": "1", "task_count": "2", "run_id": "sched-7"},
+        {"TTS_MODEL_PATH": "s3://bkt/models", "TTS_BATCH_OUTPUT": "s3://bkt/out"},
+    )
+    assert (s.input, s.output, s.task_index, s.task_count, s.run_id) == (
+        "s3://bkt/in/daily",
+        "s3://bkt/out",
+        1,
+        2,
+        "sched-7",
+    )
+    with pytest.raises(ConfigError, match="CLOUD_RUN_TASK_INDEX"):
+        load_event_batch_settings({"task_index": "2", "task_count": "2"}, {"TTS_MODEL_PATH": "s3://bkt/m"})
 
 
 def test_request_read_limits() -> None:

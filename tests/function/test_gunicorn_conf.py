@@ -15,7 +15,14 @@ CONF = Path(__file__).resolve().parents[2] / "function" / "gunicorn.conf.py"
 
 
 def load(monkeypatch: pytest.MonkeyPatch, **env: str) -> dict[str, Any]:
-    for key in ("TTS_WORKERS", "TTS_ENABLE_GPU", "TTS_MAX_CONCURRENT_REQUESTS", "TTS_QUEUE_SIZE", "PORT"):
+    for key in (
+        "TTS_WORKERS",
+        "TTS_ENABLE_GPU",
+        "TTS_MAX_CONCURRENT_REQUESTS",
+        "TTS_QUEUE_SIZE",
+        "PORT",
+        "AWS_LAMBDA_FUNCTION_NAME",
+    ):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("TTS_MODEL_PATH", "gs://bucket/models")
     for key, value in env.items():
@@ -37,6 +44,25 @@ def test_cloud_run_timing_and_logging(monkeypatch: pytest.MonkeyPatch) -> None:
     assert conf["graceful_timeout"] < 10 <= conf["timeout"]  # inside Cloud Run's 10 s SIGTERM grace
     assert conf["accesslog"] is None  # our JSON access log replaces gunicorn's
     assert conf["logconfig_dict"]["formatters"]["json"]["()"] == "function.jsonlog.JsonFormatter"
+
+
+def test_lambda_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AWS Lambda: one process, no heartbeat timeout or kept-alive connection to outlive a freeze,
+    nothing written outside /tmp."""
+    cloud_run = load(monkeypatch)
+    assert cloud_run["max_requests"] == 0 and cloud_run["timeout"] == 300 and cloud_run["keepalive"] == 65
+    assert "control_socket_disable" not in cloud_run
+    conf = load(monkeypatch, AWS_LAMBDA_FUNCTION_NAME="bn-tts", TTS_MAX_BATCH="2")
+    assert conf["workers"] == 1 and conf["threads"] == 2 + 2 + 4
+    assert (conf["timeout"], conf["keepalive"], conf["max_requests"]) == (0, 0, 0)
+    assert conf["graceful_timeout"] <= 2  # Lambda's shutdown phase with an external extension
+    assert conf["worker_tmp_dir"] == "/tmp" and conf["control_socket_disable"] is True
+    from gunicorn.config import Config
+
+    cfg = Config()
+    for name in ("timeout", "keepalive", "max_requests", "worker_tmp_dir", "control_socket_disable"):
+        cfg.set(name, conf[name])  # every one is a real gunicorn setting, with a value it accepts
+    assert cfg.timeout == 0 and cfg.control_socket_disable is True
 
 
 def test_a_bad_value_exits_with_status_2(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,9 +1,10 @@
 """The image smoke test without Docker: the Dockerfile's own install and CMD serve the demo bundle.
 
-From the Dockerfile: the `pip install -r` lines of the CPU build, the final stage's WORKDIR, COPY,
-ENV and CMD. A fresh venv gets exactly those requirement files (hash-checked, binary wheels only,
-as in the image); the code is laid out as the image's WORKDIR; the CMD runs there against the demo
-bundle until /health answers 200 and a synthesis works.
+From the Dockerfile: the `pip install -r` lines of the CPU build, the default target's WORKDIR,
+COPY, ENV and CMD (the last stage, with those of the stages it is built from). A fresh venv gets
+exactly those requirement files (hash-checked, binary wheels only, as in the image); the code is
+laid out as the image's WORKDIR; the CMD runs there against the demo bundle until /health answers
+200 and a synthesis works.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 class Stage:
     name: str
     instructions: list[tuple[str, str]] = field(default_factory=list)
+    base: str = ""  # what FROM names: an image, or an earlier stage
 
 
 def parse_stages(text: str) -> list[Stage]:
@@ -59,10 +61,20 @@ def parse_stages(text: str) -> list[Stage]:
         op = op.upper()
         if op == "FROM":
             m = re.search(r"\bAS\s+(\S+)", rest, re.IGNORECASE)
-            stages.append(Stage(m.group(1) if m else f"stage{len(stages)}"))
+            stages.append(Stage(m.group(1) if m else f"stage{len(stages)}", base=rest.split()[0]))
         elif stages:
             stages[-1].instructions.append((op, rest.strip()))
     return stages
+
+
+def default_target(stages: list[Stage]) -> Stage:
+    """What `docker build` without --target makes: the last stage, on top of the stages it is built
+    from (their instructions first)."""
+    by_name = {s.name: s for s in stages}
+    chain = [stages[-1]]
+    while chain[-1].base in by_name:
+        chain.append(by_name[chain[-1].base])
+    return Stage(stages[-1].name, [i for s in reversed(chain) for i in s.instructions], chain[-1].base)
 
 
 def cpu_requirement_files(stages: list[Stage]) -> list[str]:
@@ -91,15 +103,17 @@ def test_dockerfile_parses_into_an_install_and_a_cmd() -> None:
     stages = parse_stages(DOCKERFILE.read_text())
     files = cpu_requirement_files(stages)
     assert files and all((ROOT / f).is_file() for f in files), files
-    ops = dict(stages[-1].instructions)
+    target = default_target(stages)
+    ops = dict(target.instructions)
     assert json.loads(ops["CMD"])[0] == "gunicorn" and ops["WORKDIR"].startswith("/")
+    assert not any("AWS_LWA_" in rest for _, rest in target.instructions)  # not the lambda target
 
 
 def test_the_image_cmd_serves_the_demo_bundle(
     demo_bundle: Path, tmp_path: Path, make_clip: Callable[..., bytes]
 ) -> None:
     stages = parse_stages(DOCKERFILE.read_text())
-    runtime = stages[-1]
+    runtime = default_target(stages)
     ops = runtime.instructions
     workdir = next(rest for op, rest in reversed(ops) if op == "WORKDIR")
     cmd = json.loads(next(rest for op, rest in reversed(ops) if op == "CMD"))

@@ -27,10 +27,11 @@ from function.service.errors import (
     VoiceUnusable,
 )
 from function.service.limiter import ConcurrencyLimiter
-from function.service.model import Loaded
+from function.service.model import Loaded, ModelState
 from function.service.scheduler import Scheduler
 from function.service.speech import SpeechRequest, SpeechService
 from function.storage import LocalStore
+from function.text.user_lexicon import UserLexicon
 from function.voices import Owner, VoiceStore
 
 WIDTH = 4
@@ -445,3 +446,24 @@ def test_checks_off_means_no_quality_and_no_budget(loaded: Loaded, engine: FakeE
     service = make_service(loaded)
     speech = service.synthesize(SpeechRequest("ab|c", "en", voice_id=voice_id(service, engine)))
     assert speech.quality is None and engine.params[-1] is not None and engine.params[-1].token_budget is None
+
+
+def test_bangla_requests_are_read_with_the_user_lexicon(loaded: Loaded, engine: FakeEngine) -> None:
+    loaded.lexicon = UserLexicon.from_bytes("Yunus\tমুহাম্মদ ইউনূস\n".encode(), "test lexicon")
+    service = make_service(loaded)
+    vid = voice_id(service, engine)
+    speech = service.synthesize(SpeechRequest("Dr. Yunus বলেন", "bn", voice_id=vid))
+    assert speech.prepared.text == "ডক্টর মুহাম্মদ ইউনূস বলেন"
+    # Text sent as English is the engine's own to read, as before.
+    assert service.synthesize(SpeechRequest("Dr. Yunus", "en", voice_id=vid)).prepared.text == "Dr. Yunus"
+
+
+def test_a_bad_user_lexicon_stops_the_start_with_its_line(tmp_path: Any, caplog: Any) -> None:
+    lexicon = tmp_path / "lexicon.tsv"
+    lexicon.write_text("Yunus\tইউনূস\nBBC বিবিসি\n", encoding="utf-8")
+    settings = load_settings({"TTS_MODEL_PATH": str(tmp_path / "bundle"), "TTS_LEXICON_PATH": str(lexicon)})
+    stopped: list[bool] = []
+    state = ModelState(settings, on_fatal=lambda: stopped.append(True))
+    state._run()  # the loader thread's body, here in the test's thread
+    assert state.status == "failed" and stopped == [True]
+    assert f"TTS_LEXICON_PATH={lexicon}: line 2: expected the word, one tab" in caplog.text

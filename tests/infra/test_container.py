@@ -171,7 +171,7 @@ def test_base_image_is_pinned_by_digest_and_every_stage_uses_it() -> None:
     assert DIGEST_PIN.match(image), image
     assert image.startswith("python:3.11-slim-bookworm@sha256:")
     froms = [args.split()[0] for op, args in instructions() if op == "FROM"]
-    assert {f for f in froms if not f.startswith("deps-") and f != "builder"} == {"${PYTHON_IMAGE}"}
+    assert {f for f in froms if not f.startswith("deps-") and f not in stages()} == {"${PYTHON_IMAGE}"}
     assert "docker buildx imagetools inspect" in (ROOT / "Dockerfile").read_text()
     # The pipeline's Python steps run on the same base.
     import yaml
@@ -214,3 +214,68 @@ def test_the_gpu_comment_says_which_kernels_the_l4_runs() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert "sm_86 and sm_90" in text and "the L4 runs the" in text
     assert "sm_89 kernels ship prebuilt" not in text
+
+
+# ---- the AWS Lambda target -------------------------------------------------------------------------
+ADAPTER_PIN = re.compile(
+    r"^--from=public\.ecr\.aws/awsguru/aws-lambda-adapter:(\d+\.\d+\.\d+)@sha256:([0-9a-f]{64}) "
+    r"/lambda-adapter /opt/extensions/lambda-adapter$"
+)
+
+
+def lambda_env() -> dict[str, str]:
+    env = " ".join(args for op, args in stages()["lambda"] if op == "ENV")
+    return dict(word.split("=", 1) for word in shlex.split(env))
+
+
+def test_lambda_target_is_the_cpu_runtime_plus_the_pinned_adapter() -> None:
+    froms = [args for op, args in instructions() if op == "FROM"]
+    assert "runtime AS lambda" in froms  # the same image as Cloud Run's: user, CMD, code unchanged
+    lam = stages()["lambda"]
+    assert [op for op, _ in lam if op in ("CMD", "ENTRYPOINT", "USER", "WORKDIR")] == []
+    copies = [args for op, args in lam if op == "COPY"]
+    assert len(copies) == 1
+    pin = ADAPTER_PIN.match(copies[0])
+    assert pin, copies[0]  # one COPY of the extension, pinned by version and digest
+    assert pin.group(1) == "0.9.1"
+    # Built with the CPU dependencies only: the GPU venv's CUDA libraries stop the build.
+    run = next(args for op, args in lam if op == "RUN")
+    assert "/opt/venv/site-packages/nvidia" in run and "exit 1" in run
+
+
+def test_the_default_target_is_still_the_cloud_run_runtime() -> None:
+    """docker builds the last stage without --target (cloudbuild.yaml passes none): it must be the
+    runtime itself, not the lambda target after it."""
+    froms = [args for op, args in instructions() if op == "FROM"]
+    assert froms[-1] == "runtime AS default" and stages()["default"] == []
+
+
+def test_lambda_adapter_settings_match_the_app() -> None:
+    from function.config import load_settings
+
+    env = lambda_env()
+    assert env["AWS_LWA_INVOKE_MODE"] == "response_stream"  # /synthesize/stream through a Function URL
+    assert env["AWS_LWA_ASYNC_INIT"] == "true"  # the model load outlasts Lambda's 10 s init phase
+    assert env["AWS_LWA_READINESS_CHECK_PATH"] == "/health"
+    assert env["HOME"] == "/tmp"  # the only writable path on Lambda
+    assert "AWS_LWA_PORT" not in env  # the adapter falls back to PORT, which gunicorn binds
+    runtime_env = " ".join(args for op, args in stages()["runtime"] if op == "ENV")
+    assert "PYTHONDONTWRITEBYTECODE=1" in runtime_env and "TTS_CACHE_DIR=/tmp/tts-cache" in runtime_env
+    # The app serves its scheduled-event route where the adapter posts non-HTTP events.
+    s = load_settings({"TTS_MODEL_PATH": "s3://bkt/m", "AWS_LAMBDA_FUNCTION_NAME": "f", **env})
+    assert s.events_path == env["AWS_LWA_PASS_THROUGH_PATH"] == "/events" and s.lambda_function == "f"
+
+
+def test_hadolint_finds_nothing_in_the_lambda_stage() -> None:
+    """Every finding, style included, in the lines of the lambda target."""
+    lines = (ROOT / "Dockerfile").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines, 1) if line.startswith("FROM runtime AS lambda"))
+    out = subprocess.run(
+        [str(HADOLINT), "--format", "json", "--failure-threshold", "none", "Dockerfile"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    findings = json.loads(out.stdout or "[]")
+    assert [f for f in findings if f["line"] >= start] == []

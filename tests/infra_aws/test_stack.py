@@ -131,6 +131,7 @@ def test_environment_follows_the_serving_contract(public: Synth) -> None:
         "AWS_LWA_INVOKE_MODE": "response_stream",
         "AWS_LWA_READINESS_CHECK_PATH": "/health",
         "AWS_LWA_PASS_THROUGH_PATH": "/events",
+        "TTS_MAX_REQUEST_BYTES": "6000000",
         "TTS_API_KEYS": KEYS,
     }
     other = synthesize({"bn-xtts-aws:modelVersion": "v7", "bn-xtts-aws:modelVariant": "fp32"})
