@@ -28,11 +28,10 @@ from function.evaluate.targets import Target
 from function.quality.policy import QualityPolicy
 from function.service.errors import ServiceError
 from function.service.limiter import ConcurrencyLimiter
-from function.service.model import Loaded, voices_location
+from function.service.model import Loaded, voice_store, voices_location
 from function.service.scheduler import Scheduler
 from function.service.speech import Speech, SpeechRequest, SpeechService
-from function.storage import StorageError, open_store
-from function.voices import VoiceStore
+from function.storage import StorageError
 
 # The quality signals' silence, loudness and similarity measures always run; the warning thresholds
 # are serving's defaults (function/quality/policy.py).
@@ -133,13 +132,7 @@ def _service(engine: Engine, options: Options) -> Iterator[SpeechService]:
     with tempfile.TemporaryDirectory(prefix="evaluate-voices-") as empty:
         # Without --voices no row names a voice id (refused above), so the empty store is never read.
         location = voices_location(options.voices, engine.manifest) if options.voices else empty
-        voices = VoiceStore(
-            open_store(location),
-            capacity=64,
-            loads=Voice.from_bytes,
-            dumps=lambda v: v.to_bytes(),
-            model=engine.model_id,
-        )
+        voices = voice_store(location, engine.model_id, 64)
         scheduler = Scheduler(engine.decoder, 1)
         loaded = Loaded(engine, voices, scheduler, engine.manifest, engine.languages)
         try:

@@ -107,6 +107,17 @@ def load_lexicon(location: str) -> UserLexicon:
     return lexicon
 
 
+def voice_store(location: str, model_id: str, capacity: int) -> VoiceStore[Voice]:
+    """The voices at `location` (a directory, gs:// or s3://) that fit the model `model_id`."""
+    return VoiceStore(
+        open_store(location),
+        capacity=capacity,
+        loads=Voice.from_bytes,
+        dumps=lambda v: v.to_bytes(),
+        model=model_id,
+    )
+
+
 def load_model(s: Settings) -> Loaded:
     """Fetch the bundle, create the sessions, warm up, open the voice store (the server's start
     and the batch job's). Raises BundleFetchError, StorageError, EngineError, ValueError, OSError."""
@@ -160,13 +171,7 @@ def load_model(s: Settings) -> Loaded:
 
     manifest = engine.manifest
     model = manifest.get("model", {})
-    voices = VoiceStore(
-        open_store(voices_location(s.voices_path, manifest)),
-        capacity=s.voice_cache_size,
-        loads=Voice.from_bytes,
-        dumps=lambda v: v.to_bytes(),
-        model=engine.model_id,
-    )
+    voices = voice_store(voices_location(s.voices_path, manifest), engine.model_id, s.voice_cache_size)
     languages = [x for x in engine.languages if s.languages is None or x in s.languages]
     if not languages:
         raise ValueError(f"TTS_CONFIG_PATH languages {list(s.languages or [])} are not in the bundle")
