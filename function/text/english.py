@@ -5,7 +5,7 @@ Each word is looked up, in order, in
 1. the hand-checked list of loanwords and names with their conventional spellings (data/loanwords.tsv:
    ফেসবুক, ইউনিভার্সিটি, রহমান, প্রথম আলো);
 2. the CMU Pronouncing Dictionary, its phonemes turned into Bangla letters once, offline
-   (data/english_bn.tsv, written by tools/build_english_readings.py);
+   (data/english_bn.tsv.gz, written by tools/build_english_readings.py);
 then a word in neither is split where its parts are known (YouTube, iPhone, blockchain), and what is
 left is read by sound as romanised Bangla, or letter by letter when it cannot be said (romanized.py).
 Acronyms in capitals were already spelled by the rules before (বিবিসি).
@@ -27,7 +27,7 @@ from function.text.word_list import WordList, parse_word_list
 
 DATA = Path(__file__).with_name("data")
 LOANWORDS_FILE = DATA / "loanwords.tsv"
-CMU = SortedTable(DATA / "english_bn.tsv")
+CMU = SortedTable(DATA / "english_bn.tsv.gz")
 
 _LATIN = "A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f"
 

