@@ -6,6 +6,11 @@ running `Engine.stream` exactly as the service does: alone (every request its ow
 decode loop, the service before the scheduler) or through `Scheduler.decode` (one GPT call per
 step for every running stream). Each (variant, mode) runs in its own process, so its peak RSS is
 its own. Ratios come from one run on one machine.
+
+The scheduler's process also times the model calls of one lone stream (prefill, a step of one row
+and of four, the vocoder calls) and from them works out the best any scheduler could reach on these
+cores with these kernels, every call back to back and no overhead at all (`*_bound_*` ratios): what
+four streams must compute before the last of them hears audio, and before all of them end.
 """
 
 from __future__ import annotations
@@ -110,15 +115,76 @@ def run_decode_only(engine: Any, voice: Any, n: int, decode: Any) -> float:
     return n * TOKENS / together(n, one, start)
 
 
+def timed_calls(engine: Any, voice: Any) -> dict[str, Any]:
+    """One lone stream with its model calls timed (seconds), and a GPT step of four rows."""
+    from function.engine import SynthesisParams
+    from function.engine.decoding import DecodeBatch
+
+    calls: dict[str, list[float]] = {"prefill": [], "step": [], "vocode": []}
+    targets = {"prefill": engine.decoder, "step": engine.decoder, "vocode": engine}
+    names = {"prefill": "prefill", "step": "step", "vocode": "_vocode"}
+
+    def timing(kind: str, call: Any) -> Any:
+        def run(*args: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return call(*args)
+            finally:
+                calls[kind].append(time.perf_counter() - t0)
+
+        return run
+
+    for kind, target in targets.items():  # instance attributes shadow the methods for this stream
+        setattr(target, names[kind], timing(kind, getattr(target, names[kind])))
+    try:
+        run_streams(engine, voice, 1, None)
+    finally:
+        for kind, target in targets.items():
+            delattr(target, names[kind])
+    p = SynthesisParams(language="en", min_new_tokens=TOKENS, max_new_tokens=TOKENS, **SAMPLING)
+    batch = DecodeBatch()
+    for i in range(4):
+        _, (seq,) = engine._sequences(TEXT, voice, SynthesisParams(**{**p.__dict__, "seed": i}))
+        batch.add(seq, engine.decoder.prefill(seq)[1])
+    steps4 = []
+    for _ in range(CHUNK):
+        t0 = time.perf_counter()
+        engine.decoder.step(batch)
+        steps4.append(time.perf_counter() - t0)
+    return {
+        "prefill_s": statistics.median(calls["prefill"]),
+        "step_1_row_s": statistics.median(calls["step"]),
+        "step_4_rows_s": statistics.median(steps4),
+        "first_vocode_s": calls["vocode"][0],
+        "vocode_total_s": sum(calls["vocode"]),
+    }
+
+
+def bounds(c: dict[str, float], threads_4_audio_s_per_s: float, audio_s: float) -> dict[str, float]:
+    """What four streams must compute, back to back at the timed speeds: before the last of them
+    hears its first chunk (every prefill, CHUNK-1 steps of four rows, every first vocoder call),
+    and before all of them end (every prefill, TOKENS-1 steps of four rows, all vocoder calls)."""
+    alone = c["prefill_s"] + (CHUNK - 1) * c["step_1_row_s"] + c["first_vocode_s"]
+    first_of_4 = 4 * c["prefill_s"] + (CHUNK - 1) * c["step_4_rows_s"] + 4 * c["first_vocode_s"]
+    all_of_4 = 4 * c["prefill_s"] + (TOKENS - 1) * c["step_4_rows_s"] + 4 * c["vocode_total_s"]
+    return {
+        "ttfa_bound_4_vs_alone": first_of_4 / alone,
+        "throughput_bound_4": 4 * audio_s / all_of_4 / threads_4_audio_s_per_s,
+    }
+
+
 def worker(variant: str, mode: str, out: Path) -> None:
     import soundfile as sf
 
     from bench.bench_engine import prepare
+    from function.config import DEFAULT_PREFIX_CACHE_VOICES
     from function.engine import Engine
     from function.service.scheduler import Scheduler
 
     build = prepare()
-    engine = Engine.load(build / "bundle" / variant, intra_op_threads=THREADS)
+    engine = Engine.load(
+        build / "bundle" / variant, intra_op_threads=THREADS, prefix_cache_voices=DEFAULT_PREFIX_CACHE_VOICES
+    )
     audio, sr = sf.read(build / "reference.wav", dtype="float32")
     voice = engine.make_voice(audio, sr)
     scheduler = Scheduler(engine.decoder, max_batch=max(STREAMS)) if mode == "scheduler" else None
@@ -126,6 +192,7 @@ def worker(variant: str, mode: str, out: Path) -> None:
     run_streams(engine, voice, 1, decode)  # warm-up
     results = [run_streams(engine, voice, n, decode) for n in STREAMS]
     decode_only = {n: run_decode_only(engine, voice, n, decode) for n in (1, 4)}
+    calls = timed_calls(engine, voice) if scheduler else None
     if scheduler:
         scheduler.stop()
     peak = next(
@@ -133,7 +200,11 @@ def worker(variant: str, mode: str, out: Path) -> None:
         for line in Path("/proc/self/status").read_text().splitlines()
         if line.startswith("VmHWM:")
     )
-    out.write_text(json.dumps({"results": results, "decode_tokens_per_s": decode_only, "peak_rss_mb": peak}))
+    out.write_text(
+        json.dumps(
+            {"results": results, "decode_tokens_per_s": decode_only, "peak_rss_mb": peak, "calls": calls}
+        )
+    )
 
 
 def main() -> None:
@@ -190,6 +261,11 @@ def main() -> None:
         ratios[f"peak_rss_scheduler_over_threads_{v}"] = (
             runs[f"{v}-scheduler"]["peak_rss_mb"] / runs[f"{v}-threads"]["peak_rss_mb"]
         )
+        # *_bound_4_<v>: the best any scheduler could reach here (see `bounds`), beside the measured.
+        alone = at(v, "scheduler", 1)
+        best = bounds(runs[f"{v}-scheduler"]["calls"], at(v, "threads", 4)["audio_s_per_s"], alone["audio_s"])
+        ratios[f"ttfa_bound_4_vs_alone_{v}"] = best["ttfa_bound_4_vs_alone"]
+        ratios[f"throughput_bound_4_{v}"] = best["throughput_bound_4"]
     print("\nratios: " + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
     path = write_result(
         "throughput",

@@ -31,6 +31,9 @@ SAMPLING_RANGES: dict[str, tuple[type, float, float]] = {
     "seed": (int, 0, 2**32 - 1),
 }
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# Voices whose conditioning KV the GPT keeps (function.engine.prefix_cache): 16 full-size voices
+# are ~126 MB in fp32 (32 positions x 30 layers x keys and values x 1024 x 4 bytes each).
+DEFAULT_PREFIX_CACHE_VOICES = 16
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 _T = TypeVar("_T")
@@ -63,6 +66,7 @@ class Settings:
     request_buffer_bytes: int
     voices_path: str
     voice_cache_size: int
+    prefix_cache_voices: int
     api_keys: tuple[str, ...]  # every key accepted (TTS_API_KEYS and TTS_ADMIN_KEYS)
     admin_keys: tuple[str, ...]
     legacy_voices_owner: str | None
@@ -449,6 +453,13 @@ def load_settings(env: Mapping[str, str] | None = None, *, cpu_count: int | None
         voices_path=voices_path,
         voice_cache_size=_parse(
             env, "TTS_VOICE_CACHE_SIZE", 256, _int_in(1, 100_000), "an integer in 1..100000"
+        ),
+        prefix_cache_voices=_parse(
+            env,
+            "TTS_PREFIX_CACHE_VOICES",
+            DEFAULT_PREFIX_CACHE_VOICES,
+            _int_in(0, 4096),
+            "an integer in 0..4096 (0: compute every request's conditioning)",
         ),
         api_keys=api_keys,
         admin_keys=admin_keys,

@@ -5,7 +5,8 @@ limits), so its codes do not depend on what else runs beside it. `DecodeBatch` h
 of every running sequence in one set of arrays, left-padded to the longest: one GPT call advances
 every row by one token, the attention mask hides each row's padding, and the position embeddings
 are added per row outside the graph. Prefill (the voice's conditioning, the text and the start
-token) runs per sequence, since prefixes differ in length.
+token) runs per sequence, since prefixes differ in length; the conditioning's part of it is kept per
+voice (function.engine.prefix_cache).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from function.bundle_format import GptSpec
+from function.engine.prefix_cache import PrefixCache
 from function.engine.sampling import SamplingConfig, apply_repetition_penalty, choose_token
 
 Array = npt.NDArray[np.float32]
@@ -33,6 +35,7 @@ class Sequence:
     seen: npt.NDArray[np.bool_]
     limit: int
     min_new_tokens: int
+    cond_len: int = 0  # leading prefix positions that are the voice's conditioning (cached per voice)
     codes: list[int] = field(default_factory=list)
     next_input: Array | None = None  # (width,): the embedding of the last chosen code
     finished: bool = False
@@ -50,8 +53,10 @@ class GptDecoder:
         kv_dtype: Any,
         *,
         device: str | None = None,
+        prefix_cache: PrefixCache | None = None,
     ) -> None:
         self.session = session
+        self.prefix_cache = PrefixCache(0) if prefix_cache is None else prefix_cache
         # With a device ("cuda", or "cpu" to exercise the same path in CI) the KV cache stays in
         # ONNX Runtime's memory between steps through I/O binding: only the new token's embedding
         # goes in and the logits and latent come out per step; the cache crosses to the host only
@@ -87,7 +92,15 @@ class GptDecoder:
         seen = np.zeros(self._n_audio, dtype=np.bool_)
         seen[[1, self._start_audio]] = True  # the placeholder prompt ids coqui-tts passes to generate()
         limit = self.max_new_tokens if max_new_tokens is None else min(max_new_tokens, self.max_new_tokens)
-        return Sequence(prefix, cfg, np.random.default_rng(seed), seen, limit, min_new_tokens)
+        return Sequence(
+            prefix,
+            cfg,
+            np.random.default_rng(seed),
+            seen,
+            limit,
+            min_new_tokens,
+            cond_len=cond_latents.shape[1],
+        )
 
     def _run(
         self, inputs: Array, mask: npt.NDArray[np.int64], kv: list[Array]
@@ -119,9 +132,18 @@ class GptDecoder:
         return [np.zeros(shape, self._kv_dtype) for _ in range(2 * self._layers)]
 
     def prefill(self, seq: Sequence) -> tuple[Array, list[Array]]:
-        """Run the prefix; return its latent (width,) and KV cache (one row), and choose the first code."""
-        length = seq.prefix.shape[1]
-        logits, latents, kv = self._run(seq.prefix, np.ones((1, length), np.int64), self.empty_cache())
+        """Run the prefix; return its latent (width,) and KV cache (one row), and choose the first code.
+
+        The voice's conditioning positions come from the prefix cache (or run first and are kept),
+        then the rest of the prefix runs on top of them."""
+        length, cond = seq.prefix.shape[1], seq.cond_len
+        if not 0 < cond < length:
+            raise ValueError(f"a prefix of {length} positions cannot start with {cond} of conditioning")
+        head = np.ascontiguousarray(seq.prefix[:, :cond])
+        past = self.prefix_cache.get(
+            head.tobytes(), lambda: self._run(head, np.ones((1, cond), np.int64), self.empty_cache())[2]
+        )
+        logits, latents, kv = self._run(seq.prefix[:, cond:], np.ones((1, length), np.int64), past)
         self._choose(seq, logits[0])
         return latents[0], kv
 

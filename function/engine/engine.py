@@ -18,6 +18,7 @@ from function.engine.bundle import Bundle, load_bundle
 from function.engine.decoding import DecodeBatch, GptDecoder, Sequence
 from function.engine.errors import ReferenceAudioError, TextError, VoiceFormatError
 from function.engine.latents import LatentUpsampler
+from function.engine.prefix_cache import PrefixCache, PrefixCacheStats
 from function.engine.sampling import SamplingConfig
 from function.engine.sessions import CUDA, choose_providers, create_session
 from function.engine.tokenizer import XttsTokenizer
@@ -69,7 +70,13 @@ class SynthesisParams:
 
 class Engine:
     def __init__(
-        self, bundle: Bundle, *, use_gpu: bool = False, intra_op_threads: int = 0, bind_kv: bool | None = None
+        self,
+        bundle: Bundle,
+        *,
+        use_gpu: bool = False,
+        intra_op_threads: int = 0,
+        bind_kv: bool | None = None,
+        prefix_cache_voices: int = 0,
     ) -> None:
         self.bundle = bundle
         self.manifest = bundle.manifest
@@ -96,7 +103,14 @@ class Engine:
         # (measured slower), but `bind_kv=True` runs the same path there so CI tests it.
         on_gpu = self.provider == CUDA
         device = ("cuda" if on_gpu else "cpu") if (on_gpu if bind_kv is None else bind_kv) else None
-        self.decoder = GptDecoder(self._gpt, self._emb, rt.gpt, kv_dtype, device=device)
+        self.decoder = GptDecoder(
+            self._gpt,
+            self._emb,
+            rt.gpt,
+            kv_dtype,
+            device=device,
+            prefix_cache=PrefixCache(prefix_cache_voices),
+        )
         g_shape = next(i.shape for i in self._voc.get_inputs() if i.name == "g")
         self._voice_shapes = (
             (1, None, self._width),
@@ -112,9 +126,20 @@ class Engine:
         intra_op_threads: int = 0,
         verify: bool = True,
         bind_kv: bool | None = None,
+        prefix_cache_voices: int = 0,
     ) -> Engine:
         bundle = load_bundle(Path(bundle_dir), verify=verify)
-        return cls(bundle, use_gpu=use_gpu, intra_op_threads=intra_op_threads, bind_kv=bind_kv)
+        return cls(
+            bundle,
+            use_gpu=use_gpu,
+            intra_op_threads=intra_op_threads,
+            bind_kv=bind_kv,
+            prefix_cache_voices=prefix_cache_voices,
+        )
+
+    def prefix_cache_stats(self) -> PrefixCacheStats:
+        """How many voices' conditioning the GPT keeps, and how often a prefill found it there."""
+        return self.decoder.prefix_cache.stats()
 
     # ---- languages and limits -------------------------------------------------------------
     def char_limit(self, language: str) -> int:

@@ -46,6 +46,7 @@ def health() -> Response:
             "in_flight": srv.service.limiter.running,
             "queued": srv.service.limiter.waiting,
             "decode_batch": asdict(loaded.scheduler.stats()),
+            "prefix_cache": asdict(engine.prefix_cache_stats()),
         }
     )
 

@@ -148,6 +148,7 @@ def load_model(s: Settings) -> Loaded:
         use_gpu=s.enable_gpu,
         intra_op_threads=s.intra_op_threads,
         verify=not report.verified,  # hashed once, by whoever fetched it
+        prefix_cache_voices=s.prefix_cache_voices,
     )
     load_s = time.perf_counter() - t0
     log.info(

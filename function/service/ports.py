@@ -12,6 +12,7 @@ import numpy.typing as npt
 
 from function.engine import AudioChunk, SynthesisParams, Voice
 from function.engine.decoding import Sequence
+from function.engine.prefix_cache import PrefixCacheStats
 from function.service.scheduler import Decoder
 
 Latent = npt.NDArray[np.float32]
@@ -33,6 +34,8 @@ class SpeechEngine(Protocol):
     def codes_per_second(self) -> float: ...
 
     def count_tokens(self, text: str, language: str) -> int: ...
+
+    def prefix_cache_stats(self) -> PrefixCacheStats: ...
 
     def make_voice(self, audio: npt.NDArray[Any], sample_rate: int) -> Voice: ...
 

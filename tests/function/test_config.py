@@ -95,6 +95,8 @@ def test_quality_policy_defaults_and_values() -> None:
         ("TTS_API_KEYS", "short"),
         ("TTS_API_KEYS", "a key with spaces inside it"),
         ("TTS_MAX_BATCH", "0"),
+        ("TTS_PREFIX_CACHE_VOICES", "-1"),
+        ("TTS_PREFIX_CACHE_VOICES", "all"),
         ("TTS_QUEUE_TIMEOUT_SECONDS", "soon"),
         ("TTS_REQUEST_HEADER_TIMEOUT_SECONDS", "0"),
         ("TTS_REQUEST_BODY_TIMEOUT_SECONDS", "forever"),
@@ -119,6 +121,11 @@ def test_quality_policy_defaults_and_values() -> None:
 def test_a_bad_value_names_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         load_settings({**BASE, name: value})
+
+
+def test_the_prefix_cache_keeps_16_voices_unless_told() -> None:
+    assert load_settings(BASE).prefix_cache_voices == 16
+    assert load_settings({**BASE, "TTS_PREFIX_CACHE_VOICES": "0"}).prefix_cache_voices == 0
 
 
 def test_the_user_lexicon_is_a_file_in_a_bucket_or_on_disk() -> None:

@@ -15,6 +15,7 @@ import pytest
 from function.config import load_settings
 from function.engine import AudioChunk, SynthesisParams, TextError, Voice, VoiceFormatError
 from function.engine.decoding import DecodeBatch, Sequence
+from function.engine.prefix_cache import PrefixCacheStats
 from function.engine.sampling import SamplingConfig
 from function.http.app import create_app
 from function.quality.policy import QualityPolicy
@@ -85,6 +86,9 @@ class FakeEngine:
 
     def embed_speaker(self, audio: Any, sample_rate: int) -> np.ndarray:
         return np.zeros(3, np.float32)
+
+    def prefix_cache_stats(self) -> PrefixCacheStats:
+        return PrefixCacheStats(voices=0, capacity=0, hits=0, misses=0)
 
     def make_voice(self, audio: Any, sample_rate: int) -> Voice:
         return Voice(np.zeros((1, 2, WIDTH), np.float32), np.zeros((1, 3, 1), np.float32), self.model_id)
@@ -311,6 +315,7 @@ def test_http_maps_each_domain_error_to_its_status(client: Any, loaded: Loaded, 
     stream.close()
     health = client.get("/health").json
     assert health["decode_batch"]["max_batch"] == 4 and health["in_flight"] == 0
+    assert health["prefix_cache"] == {"voices": 0, "capacity": 0, "hits": 0, "misses": 0}
 
 
 def test_a_failing_batch_fails_its_requests_and_the_scheduler_goes_on(
