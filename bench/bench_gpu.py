@@ -72,11 +72,12 @@ def _bundle_root() -> Path:
 def worker(variant: str, root: Path, out: Path) -> None:
     import numpy as np
 
+    from function.config import DEFAULT_PREFIX_CACHE_VOICES
     from function.engine import Engine, SynthesisParams
     from function.service.scheduler import Scheduler
 
     memory = GpuMemory()
-    engine = Engine.load(root / variant, use_gpu=True)
+    engine = Engine.load(root / variant, use_gpu=True, prefix_cache_voices=DEFAULT_PREFIX_CACHE_VOICES)
     rng = np.random.default_rng(0)
     t = np.arange(24000 * 6) / 24000
     clip = (0.2 * np.sin(2 * np.pi * 140 * t) * (1 + rng.standard_normal(t.size) * 0.05)).astype(np.float32)

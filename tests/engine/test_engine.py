@@ -111,7 +111,9 @@ def test_stream_joins_into_the_whole_waveform(
     gpt.runs = voc.runs = voc.frames = 0
     stream = engine.stream(BN, voice, params)
     first = next(stream)
-    assert gpt.runs == chunk_tokens  # prefill + decode steps before the first chunk left
+    # before the first chunk left: prefill (the voice's conditioning, then the text; this engine
+    # keeps no prefix cache) and the decode steps of the chunk's other tokens, nothing more
+    assert gpt.runs == 2 + (chunk_tokens - 1)
     assert first.samples.size > 0 and first.sample_rate == engine.sample_rate and first.piece == 0
     chunks = [first, *stream]
     joined = np.concatenate([c.samples for c in chunks])
