@@ -5,7 +5,7 @@ int8, 1/2/4/8 concurrent streams of the same length (min = max new tokens), each
 running `Engine.stream` exactly as the service does: alone (every request its own batch-of-one
 decode loop, the service before the scheduler) or through `Scheduler.decode` (one GPT call per
 step for every running stream). Each (variant, mode) runs in its own process, so its peak RSS is
-its own. Ratios come from one run on one machine.
+its own. Every figure is the median of REPEATS runs; ratios come from one invocation on one machine.
 
 The scheduler's process also times the model calls of one lone stream (prefill, a step of one row
 and of four, the vocoder calls) and from them works out the best any scheduler could reach on these
@@ -29,6 +29,7 @@ from bench.machine import write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 STREAMS = (1, 2, 4, 8)
+REPEATS = 3  # each figure is the median of this many runs: single runs differ by ~10% on a quiet machine
 TOKENS = 100
 THREADS = 2
 CHUNK = 20
@@ -81,6 +82,16 @@ def run_streams(
         "audio_s_per_s": sum(audio) / wall,
         "ttfa_p50_s": statistics.median(ttfa),
         "ttfa_p95_s": p95(ttfa),
+    }
+
+
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure's median over repeated runs of the same streams, with every run kept."""
+    keys = ("wall_s", "audio_s", "audio_s_per_s", "ttfa_p50_s", "ttfa_p95_s")
+    return {
+        "streams": runs[0]["streams"],
+        **{k: statistics.median(r[k] for r in runs) for k in keys},
+        "repeats": runs,
     }
 
 
@@ -190,7 +201,7 @@ def worker(variant: str, mode: str, out: Path) -> None:
     scheduler = Scheduler(engine.decoder, max_batch=max(STREAMS)) if mode == "scheduler" else None
     decode = scheduler.decode if scheduler else None
     run_streams(engine, voice, 1, decode)  # warm-up
-    results = [run_streams(engine, voice, n, decode) for n in STREAMS]
+    results = [median_run([run_streams(engine, voice, n, decode) for _ in range(REPEATS)]) for n in STREAMS]
     decode_only = {n: run_decode_only(engine, voice, n, decode) for n in (1, 4)}
     calls = timed_calls(engine, voice) if scheduler else None
     if scheduler:
@@ -274,6 +285,7 @@ def main() -> None:
             "threads": THREADS,
             "streams": list(STREAMS),
             "stream_chunk_tokens": CHUNK,
+            "repeats": REPEATS,
             "text": TEXT,
             "runs": runs,
             "ratios": ratios,
