@@ -6,16 +6,18 @@ Every value is checked here, before any resource is declared, and a bad value ra
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import json
 import os
 import re
 import zoneinfo
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 import pulumi
+
+from infra import stack_config
+from infra.stack_config import ConfigError, Getter, Reader, check_known
 
 NAMESPACE = "bn-xtts"
 SECRET_KEY = "apiKeys"
@@ -87,7 +89,6 @@ ALLOW_ROLLBACK_ENV = "BN_XTTS_ALLOW_ROLLBACK"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{2,19}[a-z0-9]$")
 _PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _REGION_RE = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
-_SEGMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _DOMAIN_RE = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _IMAGE_RE = re.compile(
@@ -95,16 +96,7 @@ _IMAGE_RE = re.compile(
     r"(?P<ref>:(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})|@sha256:[0-9a-f]{64})$"
 )
 _CRON_FIELD_RE = re.compile(r"^[0-9A-Za-z*,/-]+$")
-_API_KEY_RE = re.compile(r"^[A-Za-z0-9._~-]{16,256}$")
 _BILLING_ACCOUNT_RE = re.compile(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")
-
-
-class ConfigError(ValueError):
-    """A stack configuration value is missing or invalid; `key` names it."""
-
-    def __init__(self, key: str, message: str) -> None:
-        self.key = key
-        super().__init__(f"{key}: {message}")
 
 
 @dataclass(frozen=True)
@@ -199,9 +191,6 @@ class DeployConfig:
         return self.workers * (self.concurrency + self.queue_size + CONCURRENCY_HEADROOM)
 
 
-Getter = Callable[[str], str | None]
-
-
 def parse_config(
     get: Getter,
     gcp_get: Getter,
@@ -213,12 +202,12 @@ def parse_config(
     """Build a DeployConfig from raw string values (`get` reads the `bn-xtts:` namespace,
     `gcp_get` the provider's `gcp:` namespace). `provided` names the keys the stack sets, so
     that a misspelt one is an error instead of a silently ignored setting."""
-    _check_known(provided)
-    cfg = _parse(_Reader(get), gcp_get, stack)
+    check_known(provided, NAMESPACE, KNOWN_KEYS)
+    cfg = _parse(Reader(NAMESPACE, get), gcp_get, stack)
     return replace(cfg, allow_rollback=allow_rollback)
 
 
-def _parse(r: _Reader, gcp_get: Getter, stack: str) -> DeployConfig:
+def _parse(r: Reader, gcp_get: Getter, stack: str) -> DeployConfig:
     project = _require_match(gcp_get("project"), "gcp:project", _PROJECT_RE, "a GCP project id")
     region = gcp_get("region") or "us-central1"
     if not _REGION_RE.match(region):
@@ -369,8 +358,8 @@ def _parse(r: _Reader, gcp_get: Getter, stack: str) -> DeployConfig:
         concurrency=concurrency,
         queue_size=queue_size,
         request_timeout_s=r.integer("requestTimeoutSeconds", 300, low=10, high=MAX_REQUEST_TIMEOUT_S),
-        model_name=_segment(r, "modelName", "bn-xtts"),
-        model_version=_segment(r, "modelVersion", "v1"),
+        model_name=r.segment("modelName", "bn-xtts"),
+        model_version=r.segment("modelVersion", "v1"),
         model_version_set=r.optional("modelVersion") is not None,
         model_variant=variant,
         image=image,
@@ -406,26 +395,9 @@ def _workers(gpu: bool, cpu: int) -> int:
     return 1 if gpu else max(1, cpu // 4)
 
 
-def _check_known(provided: Iterable[str]) -> None:
-    for full in provided:
-        namespace, _, name = full.partition(":")
-        if namespace == NAMESPACE and name not in KNOWN_KEYS:
-            close = difflib.get_close_matches(name, KNOWN_KEYS, n=1)
-            hint = f"did you mean {close[0]}?" if close else f"known keys: {', '.join(KNOWN_KEYS)}"
-            raise ConfigError(full, f"unknown key; {hint}")
-
-
 def check_api_keys(value: str, key: str = f"{NAMESPACE}:{SECRET_KEY}") -> str:
-    """The API keys secret: comma-separated, 16-256 URL-safe characters each, no duplicates."""
-    keys = [k.strip() for k in value.split(",") if k.strip()]
-    if not keys:
-        raise ConfigError(key, "at least one key; set it with `pulumi config set --secret apiKeys K1,K2`")
-    for i, k in enumerate(keys):
-        if not _API_KEY_RE.match(k):
-            raise ConfigError(key, f"key #{i + 1} must be 16-256 characters of A-Z a-z 0-9 . _ ~ -")
-    if len(set(keys)) != len(keys):
-        raise ConfigError(key, "the same key appears twice")
-    return ",".join(keys)
+    """The app's API keys (the serving side's own rule for TTS_API_KEYS)."""
+    return stack_config.check_api_keys(value, key)
 
 
 def tts_environment(cfg: DeployConfig) -> dict[str, str]:
@@ -458,51 +430,6 @@ def allow_list_chunks(cfg: DeployConfig) -> list[list[str]]:
     return [ranges[i : i + ALLOW_LIST_CHUNK] for i in range(0, len(ranges), ALLOW_LIST_CHUNK)]
 
 
-class _Reader:
-    def __init__(self, get: Getter) -> None:
-        self._get = get
-
-    @staticmethod
-    def key(name: str) -> str:
-        return f"{NAMESPACE}:{name}"
-
-    def optional(self, name: str) -> str | None:
-        value = self._get(name)
-        if value is None or not value.strip():
-            return None
-        return value.strip()
-
-    def require(self, name: str) -> str:
-        value = self.optional(name)
-        if value is None:
-            raise ConfigError(self.key(name), f"required; set it with `pulumi config set {name} VALUE`")
-        return value
-
-    def string(self, name: str, default: str) -> str:
-        value = self.optional(name)
-        return default if value is None else value
-
-    def integer(self, name: str, default: int, *, low: int = 1, high: int = 1 << 31) -> int:
-        raw = self.optional(name)
-        if raw is None:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ConfigError(self.key(name), f"expected an integer, got {raw!r}") from None
-        if not low <= value <= high:
-            raise ConfigError(self.key(name), f"expected {low}..{high}, got {value}")
-        return value
-
-    def boolean(self, name: str, default: bool) -> bool:
-        raw = self.optional(name)
-        if raw is None:
-            return default
-        if raw.lower() in ("true", "false"):
-            return raw.lower() == "true"
-        raise ConfigError(self.key(name), f"expected true or false, got {raw!r}")
-
-
 def _require_match(value: str | None, key: str, pattern: re.Pattern[str], what: str) -> str:
     if not value:
         raise ConfigError(key, f"required; set it with `pulumi config set {key} VALUE`")
@@ -511,7 +438,7 @@ def _require_match(value: str | None, key: str, pattern: re.Pattern[str], what: 
     return value
 
 
-def _memory_gib(r: _Reader, name: str, default: str) -> int:
+def _memory_gib(r: Reader, name: str, default: str) -> int:
     raw = r.string(name, default)
     m = re.fullmatch(r"([0-9]+)Gi", raw)
     if not m or not 1 <= int(m.group(1)) <= MAX_MEMORY_GIB:
@@ -519,7 +446,7 @@ def _memory_gib(r: _Reader, name: str, default: str) -> int:
     return int(m.group(1))
 
 
-def _share(r: _Reader, name: str) -> float | None:
+def _share(r: Reader, name: str) -> float | None:
     """A share 0 < x <= 1 (0.2: a fifth), or None when the key is left out."""
     raw = r.optional(name)
     if raw is None:
@@ -532,13 +459,6 @@ def _share(r: _Reader, name: str) -> float | None:
         raise ConfigError(
             r.key(name), f"expected a share 0 < x <= 1 such as 0.2, got {raw!r}; leave the key out for none"
         )
-    return value
-
-
-def _segment(r: _Reader, name: str, default: str) -> str:
-    value = r.string(name, default)
-    if not _SEGMENT_RE.match(value) or value in (".", ".."):
-        raise ConfigError(r.key(name), f"one path segment of letters, digits, '.', '_', '-', got {value!r}")
     return value
 
 
@@ -588,7 +508,7 @@ def _cron_item_ok(item: str, low: int, high: int, names: dict[str, int]) -> bool
     return end is not None and end >= start
 
 
-def _allow_list(r: _Reader) -> tuple[str, ...]:
+def _allow_list(r: Reader) -> tuple[str, ...]:
     raw = r.optional("allowList")
     if raw is None:
         return ()

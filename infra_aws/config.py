@@ -9,14 +9,16 @@ limit below cites the page it comes from; the program never finds out about them
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 import zoneinfo
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import pulumi
+
+from infra import stack_config
+from infra.stack_config import ConfigError, Getter, Reader, check_known
 
 NAMESPACE = "bn-xtts-aws"
 SECRET_KEY = "apiKeys"
@@ -62,23 +64,13 @@ KNOWN_KEYS = (
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{2,19}[a-z0-9]$")
 # aws:region, e.g. ap-south-1, us-gov-west-1, ap-southeast-4.
 _REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$")
-_SEGMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_API_KEY_RE = re.compile(r"^[A-Za-z0-9._~-]{16,256}$")
 # A private ECR image: ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY(:TAG|@sha256:DIGEST)
 # (https://docs.aws.amazon.com/AmazonECR/latest/userguide/docker-pull-ecr-image.html).
 _IMAGE_RE = re.compile(
     r"^(?P<account>[0-9]{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/(?P<repository>[a-z0-9._/-]+)"
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})|@(?P<digest>sha256:[0-9a-f]{64}))$"
 )
-
-
-class ConfigError(ValueError):
-    """A stack configuration value is missing or invalid; `key` names it."""
-
-    def __init__(self, key: str, message: str) -> None:
-        self.key = key
-        super().__init__(f"{key}: {message}")
 
 
 @dataclass(frozen=True)
@@ -146,9 +138,6 @@ class DeployConfig:
         return {"app": "bn-xtts", "stack": self.stack}
 
 
-Getter = Callable[[str], str | None]
-
-
 def parse_config(
     get: Getter, aws_get: Getter, *, stack: str, provided: Iterable[str] = (), has_api_keys: bool = False
 ) -> DeployConfig:
@@ -156,8 +145,8 @@ def parse_config(
     `aws_get` the provider's `aws:` namespace). `provided` names the keys the stack sets, so a
     misspelt one is an error instead of a silently ignored setting. The API keys themselves are
     validated inside their secret Output (`check_api_keys`); here only whether they are set."""
-    _check_known(provided)
-    r = _Reader(get)
+    check_known(provided, NAMESPACE, KNOWN_KEYS)
+    r = Reader(NAMESPACE, get)
 
     region = aws_get("region")
     if not region:
@@ -236,8 +225,8 @@ def parse_config(
         stack=stack,
         region=region,
         name=name,
-        model_name=_segment(r, "modelName", "bn-xtts"),
-        model_version=_segment(r, "modelVersion", "v1"),
+        model_name=r.segment("modelName", "bn-xtts"),
+        model_version=r.segment("modelVersion", "v1"),
         model_variant=variant,
         image=image,
         memory_mb=r.integer("memory", MAX_MEMORY_MB, low=MIN_MEMORY_MB, high=MAX_MEMORY_MB),
@@ -255,7 +244,7 @@ def parse_config(
     )
 
 
-def _image(r: _Reader, region: str, name: str) -> ImageRef | None:
+def _image(r: Reader, region: str, name: str) -> ImageRef | None:
     raw = r.optional("image")
     if raw is None:
         return None
@@ -366,17 +355,8 @@ def _number(text: str, low: int, high: int, names: dict[str, int]) -> int | None
 
 
 def check_api_keys(value: str, key: str = f"{NAMESPACE}:{SECRET_KEY}") -> str:
-    """The app's API keys: comma-separated, 16-256 URL-safe characters each, no duplicates (the
-    serving side's own rule for TTS_API_KEYS)."""
-    keys = [k.strip() for k in value.split(",") if k.strip()]
-    if not keys:
-        raise ConfigError(key, "at least one key; set it with `pulumi config set --secret apiKeys K1,K2`")
-    for i, k in enumerate(keys):
-        if not _API_KEY_RE.match(k):
-            raise ConfigError(key, f"key #{i + 1} must be 16-256 characters of A-Z a-z 0-9 . _ ~ -")
-    if len(set(keys)) != len(keys):
-        raise ConfigError(key, "the same key appears twice")
-    return ",".join(keys)
+    """The API keys secret (the serving side's own rule for TTS_API_KEYS)."""
+    return stack_config.check_api_keys(value, key)
 
 
 def check_environment_size(env: Mapping[str, str]) -> Mapping[str, str]:
@@ -394,67 +374,6 @@ def check_environment_size(env: Mapping[str, str]) -> Mapping[str, str]:
 
 
 # ---- reading -----------------------------------------------------------------------------------
-
-
-def _check_known(provided: Iterable[str]) -> None:
-    for full in provided:
-        namespace, _, name = full.partition(":")
-        if namespace == NAMESPACE and name not in KNOWN_KEYS:
-            close = difflib.get_close_matches(name, KNOWN_KEYS, n=1)
-            hint = f"did you mean {close[0]}?" if close else f"known keys: {', '.join(KNOWN_KEYS)}"
-            raise ConfigError(full, f"unknown key; {hint}")
-
-
-class _Reader:
-    def __init__(self, get: Getter) -> None:
-        self._get = get
-
-    @staticmethod
-    def key(name: str) -> str:
-        return f"{NAMESPACE}:{name}"
-
-    def optional(self, name: str) -> str | None:
-        value = self._get(name)
-        if value is None or not value.strip():
-            return None
-        return value.strip()
-
-    def require(self, name: str) -> str:
-        value = self.optional(name)
-        if value is None:
-            raise ConfigError(self.key(name), f"required; set it with `pulumi config set {name} VALUE`")
-        return value
-
-    def string(self, name: str, default: str) -> str:
-        value = self.optional(name)
-        return default if value is None else value
-
-    def integer(self, name: str, default: int, *, low: int, high: int) -> int:
-        raw = self.optional(name)
-        if raw is None:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ConfigError(self.key(name), f"expected an integer, got {raw!r}") from None
-        if not low <= value <= high:
-            raise ConfigError(self.key(name), f"expected {low}..{high}, got {value}")
-        return value
-
-    def boolean(self, name: str, default: bool) -> bool:
-        raw = self.optional(name)
-        if raw is None:
-            return default
-        if raw.lower() in ("true", "false"):
-            return raw.lower() == "true"
-        raise ConfigError(self.key(name), f"expected true or false, got {raw!r}")
-
-
-def _segment(r: _Reader, name: str, default: str) -> str:
-    value = r.string(name, default)
-    if not _SEGMENT_RE.match(value) or value in (".", ".."):
-        raise ConfigError(r.key(name), f"one path segment of letters, digits, '.', '_', '-', got {value!r}")
-    return value
 
 
 def from_pulumi() -> DeployConfig:

@@ -198,10 +198,10 @@ class _Recorder(pulumi.runtime.Mocks):
         return self.cloud.call(args.token, dict(args.args))
 
 
-class _Monitor(MockMonitor):
-    """Records each registration's parent and explicit dependencies."""
+class RecordingMonitor(MockMonitor):
+    """Records each registration's parent and explicit dependencies (both harnesses use it)."""
 
-    def __init__(self, mocks: _Recorder, graph: dict[str, tuple[str, list[str]]]) -> None:
+    def __init__(self, mocks: pulumi.runtime.Mocks, graph: dict[str, tuple[str, list[str]]]) -> None:
         super().__init__(mocks)
         self.graph = graph
 
@@ -211,7 +211,9 @@ class _Monitor(MockMonitor):
         return response
 
 
-class _Log:
+class WarningLog:
+    """Pulumi's logger for the mocks: keeps the warnings, drops the rest."""
+
     def __init__(self, sink: list[str]) -> None:
         self.sink = sink
 
@@ -237,14 +239,14 @@ def synthesize(
     values = {**BASE_CONFIG, **(overrides or {})}
     recorder = _Recorder(cloud or FakeCloud())
     result = Synth(recorder.resources)
-    monitor = _Monitor(recorder, result.graph)
+    monitor = RecordingMonitor(recorder, result.graph)
     pulumi.runtime.set_mocks(
         recorder,
         project="bn-xtts",
         stack="test",
         preview=False,
         monitor=monitor,
-        logger=_Log(result.warnings),  # type: ignore[arg-type]
+        logger=WarningLog(result.warnings),  # type: ignore[arg-type]
     )
     pulumi.runtime.set_all_config(
         {k: v for k, v in values.items() if v is not None}, secret_keys=["bn-xtts:apiKeys"]

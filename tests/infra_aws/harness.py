@@ -16,7 +16,8 @@ from typing import Any
 
 import pulumi
 from pulumi.runtime import rpc
-from pulumi.runtime.mocks import MockMonitor
+
+from tests.infra.pulumi_harness import RecordingMonitor, WarningLog
 
 ACCOUNT = "123456789012"
 REGION = "ap-south-1"
@@ -206,30 +207,6 @@ class _Recorder(pulumi.runtime.Mocks):
         return self.account.call(args.token, dict(args.args))
 
 
-class _Monitor(MockMonitor):
-    """Records each registration's parent and explicit dependencies."""
-
-    def __init__(self, mocks: _Recorder, graph: dict[str, tuple[str, list[str]]]) -> None:
-        super().__init__(mocks)
-        self.graph = graph
-
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method name)
-        response = super().RegisterResource(request)
-        self.graph[response.urn] = (request.parent, list(request.dependencies))
-        return response
-
-
-class _Log:
-    def __init__(self, sink: list[str]) -> None:
-        self.sink = sink
-
-    def warning(self, msg: str, *args: Any, **kwargs: Any) -> None:
-        self.sink.append(msg)
-
-    def __getattr__(self, name: str) -> Any:
-        return lambda *args, **kwargs: None
-
-
 def synthesize(
     overrides: Mapping[str, str | None] | None = None, account: FakeAccount | None = None
 ) -> Synth:
@@ -240,14 +217,14 @@ def synthesize(
     values = {**BASE_CONFIG, **(overrides or {})}
     recorder = _Recorder(account or FakeAccount())
     result = Synth(recorder.resources)
-    monitor = _Monitor(recorder, result.graph)
+    monitor = RecordingMonitor(recorder, result.graph)
     pulumi.runtime.set_mocks(
         recorder,
         project="bn-xtts-aws",
         stack="test",
         preview=False,
         monitor=monitor,
-        logger=_Log(result.warnings),  # type: ignore[arg-type]
+        logger=WarningLog(result.warnings),  # type: ignore[arg-type]
     )
     pulumi.runtime.set_all_config(
         {k: v for k, v in values.items() if v is not None}, secret_keys=["bn-xtts-aws:apiKeys"]
