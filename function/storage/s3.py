@@ -25,7 +25,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from function.storage.store import ObjectNotFoundError, ObjectStat, StorageError, check_key
+from function.storage.store import BucketStore, ObjectNotFoundError, ObjectStat, StorageError
 
 MAX_ATTEMPTS = 8
 _READS = {"read", "check", "download"}
@@ -46,14 +46,12 @@ def client_config(workers: int) -> Config:
     )
 
 
-class S3Store:
-    """Objects under s3://bucket/prefix/ (see the module docstring).
+class S3Store(BucketStore):
+    """Objects under s3://bucket/prefix/ (see the module docstring). Objects larger than
+    `chunk_bytes` are downloaded as parallel ranged GETs of that size by boto3's transfer manager
+    (`workers` threads)."""
 
-    Objects larger than `chunk_bytes` are downloaded as parallel ranged GETs of that size by
-    boto3's transfer manager (`workers` threads: the work is network-bound, and forking inside a
-    gunicorn worker that already runs threads is unsafe), the same split TTS_DOWNLOAD_CHUNK_BYTES
-    and TTS_DOWNLOAD_WORKERS give the gs:// store.
-    """
+    scheme = "s3"
 
     def __init__(
         self,
@@ -64,19 +62,8 @@ class S3Store:
         chunk_bytes: int = 32 * 2**20,
         workers: int = 8,
     ) -> None:
-        self.bucket_name = bucket
-        self.prefix = prefix.strip("/")
-        self.chunk_bytes = chunk_bytes
-        self.workers = workers
-        self._client = client
+        super().__init__(bucket, prefix, client=client, chunk_bytes=chunk_bytes, workers=workers)
         self._lock = threading.Lock()
-
-    @property
-    def location(self) -> str:
-        return f"s3://{self.bucket_name}/{self.prefix}".rstrip("/")
-
-    def url(self, key: str) -> str:
-        return f"{self.location}/{key}"
 
     @property
     def client(self) -> Any:
@@ -85,10 +72,6 @@ class S3Store:
             if self._client is None:
                 self._client = boto3.session.Session().client("s3", config=client_config(self.workers))
             return self._client
-
-    def _name(self, key: str) -> str:
-        check_key(key)
-        return f"{self.prefix}/{key}" if self.prefix else key
 
     def _fail(self, op: str, key: str, exc: Exception) -> StorageError:
         if isinstance(exc, ClientError):

@@ -162,14 +162,47 @@ class LocalStore:
         return True
 
 
-class GcsStore:
-    """Objects under gs://bucket/prefix/, read with google-cloud-storage.
+class BucketStore:
+    """What the bucket-backed stores share: the bucket, the prefix every key lives under, and how a
+    large object is split for parallel download (TTS_DOWNLOAD_CHUNK_BYTES, TTS_DOWNLOAD_WORKERS).
+    Threads rather than processes download the parts: the work is network-bound, and forking a
+    process pool inside a gunicorn worker that already runs threads is unsafe."""
 
-    Objects larger than `chunk_bytes` are fetched as parallel ranged reads with
-    transfer_manager.download_chunks_concurrently. Threads rather than processes: the work is
-    network-bound (the HTTP read and crc32c release the GIL) and forking a process pool inside a
-    gunicorn worker that already runs threads is unsafe.
-    """
+    scheme = ""
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        client: Any = None,
+        chunk_bytes: int = 32 * 2**20,
+        workers: int = 8,
+    ) -> None:
+        self.bucket_name = bucket
+        self.prefix = prefix.strip("/")
+        self._client = client
+        self.chunk_bytes = chunk_bytes
+        self.workers = workers
+
+    @property
+    def location(self) -> str:
+        return f"{self.scheme}://{self.bucket_name}/{self.prefix}".rstrip("/")
+
+    def url(self, key: str) -> str:
+        return f"{self.location}/{key}"
+
+    def _name(self, key: str) -> str:
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+
+class GcsStore(BucketStore):
+    """Objects under gs://bucket/prefix/, read with google-cloud-storage; objects larger than
+    `chunk_bytes` are fetched as parallel ranged reads with
+    transfer_manager.download_chunks_concurrently (the HTTP read and crc32c release the GIL)."""
+
+    scheme = "gs"
 
     def __init__(
         self,
@@ -181,29 +214,14 @@ class GcsStore:
         workers: int = 8,
         retry: Any = RETRY,
     ) -> None:
-        self.bucket_name = bucket
-        self.prefix = prefix.strip("/")
-        self._client = client
-        self.chunk_bytes = chunk_bytes
-        self.workers = workers
+        super().__init__(bucket, prefix, client=client, chunk_bytes=chunk_bytes, workers=workers)
         self.retry = retry
-
-    @property
-    def location(self) -> str:
-        return f"gs://{self.bucket_name}/{self.prefix}".rstrip("/")
-
-    def url(self, key: str) -> str:
-        return f"{self.location}/{key}"
 
     def _bucket(self) -> Any:
         if self._client is None:
             # With STORAGE_EMULATOR_HOST set the client talks to the emulator anonymously.
             self._client = storage.Client()
         return self._client.bucket(self.bucket_name)
-
-    def _name(self, key: str) -> str:
-        check_key(key)
-        return f"{self.prefix}/{key}" if self.prefix else key
 
     def _fail(self, op: str, key: str, exc: Exception) -> StorageError:
         if isinstance(exc, gexc.NotFound):

@@ -307,6 +307,14 @@ class Server:
                     out.append(rec)
         return out
 
+    def phases(self) -> dict[str, list[dict[str, Any]]]:
+        """The start-up log records (download, verify, session_creation, ...) by phase."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for rec in self.log_records():
+            if "phase" in rec:
+                out.setdefault(rec["phase"], []).append(rec)
+        return out
+
     def wait_exit(self, timeout: float) -> int:
         return self.proc.wait(timeout)
 
@@ -353,6 +361,50 @@ def tone_clip(seconds: float, rate: int = 22050, fmt: str = "WAV", subtype: str 
     return buf.getvalue()
 
 
+def bucket_server_env(storage: dict[str, str]) -> Callable[..., dict[str, str]]:
+    """A server's environment for a bundle in a bucket (`storage`: how to reach it): one worker,
+    one thread, int8, its own cache and voices under `tmp`."""
+
+    def make(tmp: Path, model_path: str, **extra: str) -> dict[str, str]:
+        return {
+            "TTS_MODEL_PATH": model_path,
+            "TTS_CACHE_DIR": str(tmp / "cache"),
+            "TTS_VOICES_PATH": str(tmp / "voices"),
+            "TTS_MODEL_VARIANT": "int8",
+            "TTS_WORKERS": "1",
+            "TTS_INTRA_OP_THREADS": "1",
+            **storage,
+            **extra,
+        }
+
+    return make
+
+
+def cold_start_then_reuse(
+    start_server: Callable[..., Server], env: dict[str, str]
+) -> tuple[Server, dict[str, Any], dict[str, list[dict[str, Any]]], dict[str, list[dict[str, Any]]]]:
+    """Start a server from a bucket, stop it, start another on the same cache: what every store
+    must give (a download verified once, then the cache). Returns the first server, its health,
+    and both servers' start-up phases."""
+    first = start_server(env)
+    health = first.wait_ready()
+    assert health["status"] == "ok" and health["variant"] == "int8"
+    assert first.stop() == 0
+    logged = first.phases()
+    download = logged["download"][0]
+    assert download["cached"] is False and download["bytes"] > 0 and download["throughput_mib_s"] > 0
+    assert logged["verify"][0]["bytes"] == download["bytes"]
+    assert logged["session_creation"][0]["provider"] == "CPUExecutionProvider"
+    assert logged["warm_up"][0]["duration_s"] > 0
+
+    second = start_server(env)
+    second.wait_ready()
+    again = second.phases()
+    assert again["download"][0]["cached"] is True and again["download"][0]["bytes"] == 0
+    assert "verify" not in again
+    return first, health, logged, again
+
+
 @pytest.fixture(scope="session")
 def make_clip() -> Callable[..., bytes]:
     return tone_clip
@@ -366,6 +418,8 @@ def helpers() -> Any:
     return types.SimpleNamespace(
         upload_tree=upload_tree,
         upload_tree_s3=upload_tree_s3,
+        bucket_server_env=bucket_server_env,
+        cold_start_then_reuse=cold_start_then_reuse,
         FaultProxy=FaultProxy,
         free_port=free_port,
         tone_clip=tone_clip,

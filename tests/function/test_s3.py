@@ -27,14 +27,6 @@ from function.storage import (
 )
 
 
-def phases(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
-    for rec in records:
-        if "phase" in rec:
-            out.setdefault(rec["phase"], []).append(rec)
-    return out
-
-
 # ---- the store ---------------------------------------------------------------------------------
 def test_open_store_dispatches_s3_urls() -> None:
     store = open_store("s3://bkt/models/bn", chunk_bytes=2**20, workers=3)
@@ -184,20 +176,8 @@ def bundle_bucket(moto_s3: Any, demo_bundle: Path, helpers: Any) -> str:
 
 
 @pytest.fixture
-def server_env(moto_s3: Any) -> Callable[..., dict[str, str]]:
-    def make(tmp: Path, model_path: str, **extra: str) -> dict[str, str]:
-        return {
-            "TTS_MODEL_PATH": model_path,
-            "TTS_CACHE_DIR": str(tmp / "cache"),
-            "TTS_VOICES_PATH": str(tmp / "voices"),
-            "TTS_MODEL_VARIANT": "int8",
-            "TTS_WORKERS": "1",
-            "TTS_INTRA_OP_THREADS": "1",
-            **moto_s3.env(),
-            **extra,
-        }
-
-    return make
+def server_env(moto_s3: Any, helpers: Any) -> Callable[..., dict[str, str]]:
+    return helpers.bucket_server_env(moto_s3.env())
 
 
 @pytest.mark.slow
@@ -205,26 +185,14 @@ def test_cold_start_from_s3_then_cache_reuse(
     start_server: Callable[..., Any],
     server_env: Callable[..., dict[str, str]],
     bundle_bucket: str,
+    helpers: Any,
     tmp_path: Path,
 ) -> None:
     env = server_env(tmp_path, f"s3://{bundle_bucket}/models/")
-    first = start_server(env)
-    health = first.wait_ready()
-    assert health["status"] == "ok" and health["variant"] == "int8"
-    assert first.stop() == 0
-    logged = phases(first.log_records())
-    download = logged["download"][0]
-    assert download["cached"] is False and download["bytes"] > 0 and download["throughput_mib_s"] > 0
-    assert f"from s3://{bundle_bucket}/models/int8" in download["message"]
-    assert logged["verify"][0]["bytes"] == download["bytes"]
-    assert logged["session_creation"][0]["provider"] == "CPUExecutionProvider"
-    assert logged["warm_up"][0]["duration_s"] > 0 and logged["ready"][0]["cache_hit"] is False
-
-    second = start_server(env)
-    second.wait_ready()
-    again = phases(second.log_records())
-    assert again["download"][0]["cached"] is True and again["download"][0]["bytes"] == 0
-    assert "verify" not in again and again["ready"][0]["cache_hit"] is True
+    _, _, logged, again = helpers.cold_start_then_reuse(start_server, env)
+    assert f"from s3://{bundle_bucket}/models/int8" in logged["download"][0]["message"]
+    assert logged["ready"][0]["cache_hit"] is False
+    assert again["ready"][0]["cache_hit"] is True
 
 
 @pytest.mark.slow
