@@ -84,6 +84,7 @@ class SpeechBody(BaseModel):
     )
     response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
     speed: knob("speed") = None  # type: ignore[valid-type]
+    seed: knob("seed") = None  # type: ignore[valid-type]  # not OpenAI's: for reproducible audio
     language: Text = Field(default="bn", description="Language code of the text.")
     stream_format: Literal["audio", "sse"] = Field(
         default="audio",

@@ -46,6 +46,7 @@ class SpeechRequest:
     speed: float | None
     language: str
     stream_format: str = "audio"  # "sse": text/event-stream of base64 audio deltas
+    seed: int | None = None  # an extension of ours: the same seed, text and voice give the same audio
 
 
 def bad(code: str, message: str) -> ApiError:
@@ -187,4 +188,5 @@ def parse_speech(
         m.speed,
         _language(m.language, languages),
         m.stream_format,
+        m.seed,
     )

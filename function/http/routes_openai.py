@@ -97,7 +97,7 @@ def speech() -> Response:
         voice_source="id",
         response_format=req.response_format,
     )
-    params = {} if req.speed is None else {"speed": req.speed}
+    params = {k: v for k, v in (("speed", req.speed), ("seed", req.seed)) if v is not None}
     owner = request_owner()
     voice_id = service().resolve_voice(req.voice_id, serving().settings.voice_aliases, owner)
     t_first = time.perf_counter()

@@ -567,6 +567,18 @@ def test_openai_errors(api: Callable[..., requests.Response], voice_id: str) -> 
         api("POST", "/v1/audio/speech", json={**base, "stream_format": "ws"}), 400, "invalid_stream_format"
     )
     assert_error(api("POST", "/v1/audio/speech", json={**base, "speed": 9}), 400, "out_of_range")
+    assert_error(api("POST", "/v1/audio/speech", json={**base, "seed": -1}), 400, "out_of_range")
+
+
+def test_openai_speech_with_a_seed_is_reproducible(
+    api: Callable[..., requests.Response], voice_id: str
+) -> None:
+    # `seed` is our extension (OpenAI's clients send it through extra_body), as on /synthesize.
+    body = {"model": "tts-1", "input": SHORT, "voice": voice_id, "response_format": "wav", "seed": 7}
+    first, second = (api("POST", "/v1/audio/speech", json=body) for _ in range(2))
+    assert first.status_code == second.status_code == 200
+    assert first.content == second.content
+    assert len(first.content) > 44  # more than the WAV header
 
 
 # ---- every documented error -----------------------------------------------------------------
