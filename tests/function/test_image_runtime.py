@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -110,7 +111,7 @@ def test_dockerfile_parses_into_an_install_and_a_cmd() -> None:
 
 
 def test_the_image_cmd_serves_the_demo_bundle(
-    demo_bundle: Path, tmp_path: Path, make_clip: Callable[..., bytes]
+    demo_bundle: Path, tmp_path: Path, make_clip: Callable[..., bytes], helpers: Any
 ) -> None:
     stages = parse_stages(DOCKERFILE.read_text())
     runtime = default_target(stages)
@@ -138,7 +139,9 @@ def test_the_image_cmd_serves_the_demo_bundle(
             target = image_root / dest.lstrip("/") if dest.startswith("/") else app / dest
             shutil.copytree(ROOT / src, target, ignore=shutil.ignore_patterns("__pycache__"))
 
-    port = 20000 + os.getpid() % 20000
+    # A port the kernel has just handed out as free (a pid-derived one can be some open
+    # connection's local port: it once was, and gunicorn could not bind it).
+    port = helpers.free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("TTS_", "PYTHON", "VIRTUAL_ENV"))},
         **runtime_env(runtime),
