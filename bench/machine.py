@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from function.engine.cpu import kernel_isas
+
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -31,9 +33,17 @@ def machine_info() -> dict[str, Any]:
             timeout=10,
             check=False,
         ).stdout.strip()
+    try:
+        import onnxruntime
+
+        ort_version = onnxruntime.__version__
+    except ImportError:
+        ort_version = None
     return {
         "hostname": platform.node(),
         "cpu": cpu,
+        "isa": kernel_isas(),
+        "onnxruntime": ort_version,
         "cpu_count": os.cpu_count(),
         "affinity": len(os.sched_getaffinity(0)),
         "memory_gib": round(mem_gib, 1),

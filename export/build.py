@@ -14,6 +14,7 @@ import onnx
 import torch
 import torchaudio
 
+from export import quantize
 from export.graphs import ConditioningGraph, GptStepGraph, SpeakerEncoderGraph, VocoderGraph
 from export.model_loading import load_xtts, remove_weight_norm
 from function.bundle_format import FORMAT_VERSION, MANIFEST, VARIANTS, GptSpec, RuntimeSpec, sha256_file
@@ -48,12 +49,6 @@ GRAPH_FILES = {
     "gpt": "gpt.onnx",
     "vocoder": "vocoder.onnx",
 }
-# int8: the MatMul-heavy graphs take dynamic quantization (no calibration needed); HiFi-GAN takes
-# static QDQ quantization of its convolutions, calibrated on the model's own vocoder input (dynamic
-# ConvInteger is slower than fp32 on CPU; static QLinearConv measured 2.8x faster on the full-size
-# vocoder at 39 dB SNR). The speaker encoder stays fp32 (small, and it sets the voice).
-INT8_GRAPHS = ("gpt", "conditioning")
-INT8_STATIC_GRAPHS = ("vocoder",)
 # What the int8 vocoder is calibrated on: a few sentences the fp32 bundle speaks with a synthetic voice.
 CALIBRATION_TEXTS = (
     ("bn", "আমার সোনার বাংলা, আমি তোমায় ভালোবাসি।"),
@@ -296,12 +291,6 @@ def make_fp16(src: Path, dst: Path) -> None:
     onnx.save(converted, str(dst), save_as_external_data=external, location=f"{dst.name}.data")
 
 
-def make_int8(src: Path, dst: Path) -> None:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])
-
-
 def vocoder_calibration(fp32_bundle: Path) -> list[dict[str, np.ndarray]]:
     """HiFi-GAN inputs as the engine makes them (upsampled GPT latents and a speaker embedding)."""
     from export.verify import synthetic_reference
@@ -320,28 +309,6 @@ def vocoder_calibration(fp32_bundle: Path) -> list[dict[str, np.ndarray]]:
                 z = np.ascontiguousarray(frames.T[None], dtype=np.float32)
                 inputs.append({"z": z, "g": voice.speaker_embedding})
     return inputs
-
-
-def make_int8_vocoder(fp32_bundle: Path, src: Path, dst: Path) -> None:
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self._inputs = iter(vocoder_calibration(fp32_bundle))
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            return next(self._inputs, None)
-
-    quantize_static(
-        str(src),
-        str(dst),
-        Reader(),
-        quant_format=QuantFormat.QDQ,
-        per_channel=True,  # one scale per output channel: HiFi-GAN's filters differ widely in range
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-        op_types_to_quantize=["Conv"],
-    )
 
 
 def build_bundle(
@@ -398,15 +365,12 @@ def build_bundle(
         for role, name in GRAPH_FILES.items():
             if variant == "fp16":
                 make_fp16(fp32 / name, target / name)
-            elif role in INT8_GRAPHS:
-                make_int8(fp32 / name, target / name)
-            elif role in INT8_STATIC_GRAPHS:
-                make_int8_vocoder(fp32, fp32 / name, target / name)
             else:
-                for f in (name, f"{name}.data"):
-                    if (fp32 / f).is_file():
-                        shutil.copyfile(fp32 / f, target / f)
-        manifests[variant] = write_manifest(target, base, variant)
+                quantize.make(
+                    quantize.INT8_PLAN[role], fp32 / name, target / name, lambda: vocoder_calibration(fp32)
+                )
+        extra = {"quantization": quantize.INT8_PLAN} if variant == "int8" else {}
+        manifests[variant] = write_manifest(target, {**base, **extra}, variant)
         _step(f"  {variant} done in {time.perf_counter() - t0:.1f} s")
     if "fp32" not in variants:
         shutil.rmtree(fp32)

@@ -1,4 +1,5 @@
-"""`python -m export verify BUNDLE`: checksums, every graph loads, one short synthesis per variant."""
+"""`python -m export verify BUNDLE`: checksums, every graph loads, one short synthesis per variant,
+and each reduced-precision variant's parity against the bundle's fp32 on this CPU."""
 
 from __future__ import annotations
 
@@ -30,9 +31,14 @@ def synthetic_reference(sample_rate: int = 24000, seconds: float = 3.0) -> np.nd
     return (0.2 * voiced * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
 
 
-def verify(path: Path) -> int:
+def verify(path: Path, *, parity_tokens: int = 100) -> int:
+    from export.parity import compare
+    from function.engine.cpu import describe
+
     failed = 0
-    for bundle in variant_dirs(path):
+    dirs = variant_dirs(path)
+    fp32 = next((d for d in dirs if d.name == "fp32"), None)
+    for bundle in dirs:
         t0 = time.perf_counter()
         try:
             engine = Engine.load(bundle)
@@ -53,4 +59,9 @@ def verify(path: Path) -> int:
             f"{len(engine.manifest['files'])} files verified, provider {engine.provider}, "
             f"{wav.size / engine.sample_rate:.2f} s of audio in {time.perf_counter() - t0:.1f} s"
         )
+        if fp32 is not None and bundle != fp32 and engine.manifest["variant"] != "fp32":
+            # On the building host's CPU (README "int8 formats": the formats hold on AVX2-only CPUs too).
+            parity = compare(Engine.load(fp32, verify=False), engine, tokens=parity_tokens)
+            variant = engine.manifest["variant"]
+            print(f"[verify]      {variant} vs fp32 on this CPU ({describe()}): {parity.summary()}")
     return 1 if failed else 0
