@@ -10,7 +10,7 @@ LOCKS := export/requirements.txt requirements-dev.txt
 DEMO_BUNDLE ?= bundles/demo
 PORT ?= 8080
 
-.PHONY: help run test test-fast lint bench clean env ffmpeg chromium demo
+.PHONY: help run test test-fast lint bench clean env ffmpeg qemu chromium demo
 
 help:
 	@echo "make run    - install what is missing, build the demo bundle if absent, serve on localhost:$(PORT)"
@@ -31,6 +31,13 @@ ffmpeg:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null) \
 	  || { echo "could not install ffmpeg: run 'apt-get install ffmpeg' as root" >&2; exit 1; }; }
 
+# The int8 parity tests also run on an emulated AVX2-only CPU (qemu-x86_64 -cpu Haswell-v4), where
+# onnxruntime takes other integer kernels than on a VNNI CPU.
+qemu:
+	@command -v qemu-x86_64 >/dev/null 2>&1 || { echo "installing qemu-user (Debian)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user >/dev/null) \
+	  || { echo "could not install qemu-user: run 'apt-get install qemu-user' as root" >&2; exit 1; }; }
+
 # The try-it page's test drives Debian's Chromium through Playwright (no browser download); the
 # Bengali fonts make its screenshot show Bangla, not boxes.
 chromium:
@@ -39,7 +46,7 @@ chromium:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-beng-extra >/dev/null) \
 	  || { echo "could not install chromium: run 'apt-get install chromium fonts-beng-extra' as root" >&2; exit 1; }; }
 
-env: $(STAMP) ffmpeg chromium
+env: $(STAMP) ffmpeg qemu chromium
 
 lint: env
 	$(VENV)/bin/ruff check .

@@ -133,7 +133,6 @@ def timed_calls(engine: Any, voice: Any) -> dict[str, Any]:
 
     calls: dict[str, list[float]] = {"prefill": [], "step": [], "vocode": []}
     targets = {"prefill": engine.decoder, "step": engine.decoder, "vocode": engine}
-    names = {"prefill": "prefill", "step": "step", "vocode": "_vocode"}
 
     def timing(kind: str, call: Any) -> Any:
         def run(*args: Any) -> Any:
@@ -146,16 +145,16 @@ def timed_calls(engine: Any, voice: Any) -> dict[str, Any]:
         return run
 
     for kind, target in targets.items():  # instance attributes shadow the methods for this stream
-        setattr(target, names[kind], timing(kind, getattr(target, names[kind])))
+        setattr(target, kind, timing(kind, getattr(target, kind)))
     try:
         run_streams(engine, voice, 1, None)
     finally:
         for kind, target in targets.items():
-            delattr(target, names[kind])
+            delattr(target, kind)
     p = SynthesisParams(language="en", min_new_tokens=TOKENS, max_new_tokens=TOKENS, **SAMPLING)
     batch = DecodeBatch()
     for i in range(4):
-        _, (seq,) = engine._sequences(TEXT, voice, SynthesisParams(**{**p.__dict__, "seed": i}))
+        _, (seq,) = engine.sequences(TEXT, voice, SynthesisParams(**{**p.__dict__, "seed": i}))
         batch.add(seq, engine.decoder.prefill(seq)[1])
     steps4 = []
     for _ in range(CHUNK):

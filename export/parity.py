@@ -1,20 +1,28 @@
-"""How closely a reduced-precision variant tracks fp32 on this CPU: the figures `export verify`,
+"""How closely a reduced-precision variant tracks fp32 on this CPU: what `export verify`,
 `python -m bench int8` and the tests read.
 
-Every figure compares two engines on the same host, with the same synthetic voice and greedy
-decoding. Random-weight checkpoints have narrow logit margins, so greedy paths may fork after some
-tokens; latents and audio are compared only before the first fork (after it they legitimately differ).
+Both engines run on the same host with the same clip and greedy decoding. The graphs are compared
+one at a time, each fed the same input (conditioning on the clip, the GPT on fp32's conditioning,
+HiFi-GAN on fp32's frames), then end to end. Random-weight checkpoints have narrow logit margins,
+so greedy paths may fork after some tokens; latents and audio are compared only before the first
+fork. `python -m export.parity BUNDLE --quick` is the cheap form that runs under an emulated CPU
+(`qemu-x86_64 -cpu Haswell-v4`) in the test suite.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from function.engine import Engine, SynthesisParams
+from function.engine import Engine, SynthesisParams, Voice
+from function.engine.decoding import DecodeBatch
 
 TEXTS = (
     ("bn", "আমার সোনার বাংলা, আমি তোমায় ভালোবাসি। আজ সকালে বৃষ্টি হয়েছিল, তাই আমরা দেরিতে বের হলাম।"),
@@ -35,15 +43,17 @@ class TextParity:
     tokens: int  # greedy tokens compared (the shorter of the two runs)
     first_fork: int  # first token index where the codes differ; == tokens if none
     latent_snr_db: float  # GPT latents (the vocoder's input) before the fork
-    waveform_snr_db: float  # the audio of the tokens before the fork
+    waveform_snr_db: float | None = None  # end to end, each with its own voice; None in quick mode
 
 
 @dataclass
 class Parity:
-    speaker_embedding_max_abs: float
     cond_latents_max_abs: float
     cond_latents_snr_db: float
     vocoder_snr_db: float  # HiFi-GAN alone, both fed fp32's frames
+    batch_row_max_abs: float  # a row's latents beside another row vs alone (0: rows independent)
+    batch_row_codes_equal: bool
+    speaker_embedding_max_abs: float | None = None  # None in quick mode (the graph is fp32 in every variant)
     texts: list[TextParity] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -51,61 +61,145 @@ class Parity:
 
     def summary(self) -> str:
         forks = ", ".join(f"{t.language} {t.first_fork}/{t.tokens}" for t in self.texts)
-        wave = min((t.waveform_snr_db for t in self.texts), default=float("nan"))
-        return (
+        latents = min(t.latent_snr_db for t in self.texts)
+        waves = [t.waveform_snr_db for t in self.texts if t.waveform_snr_db is not None]
+        line = (
             f"cond latents {self.cond_latents_snr_db:.1f} dB (max |diff| {self.cond_latents_max_abs:.3f}), "
-            f"speaker embedding max |diff| {self.speaker_embedding_max_abs:.1e}, vocoder "
-            f"{self.vocoder_snr_db:.1f} dB, greedy codes agree up to {forks}, waveform before the fork "
-            f">= {wave:.1f} dB"
+            f"greedy codes agree up to {forks}, GPT latents before the fork >= {latents:.1f} dB, "
+            f"vocoder {self.vocoder_snr_db:.1f} dB, a batched row vs alone max |diff| "
+            f"{self.batch_row_max_abs:.1e}"
         )
+        if waves:
+            line += f", waveform before the fork >= {min(waves):.1f} dB"
+        return line
 
 
-def compare(reference: Engine, other: Engine, *, tokens: int = 200) -> Parity:
-    """Parity of `other` against `reference` (normally the same bundle's fp32 variant)."""
+def compare(reference: Engine, other: Engine, *, tokens: int = 200, quick: bool = False) -> Parity:
+    """Parity of `other` against `reference` (normally the same bundle's fp32 variant). `quick`
+    skips the end-to-end waveforms and the speaker encoder's comparison, and vocodes 16 frames."""
     from export.verify import synthetic_reference
 
+    clip = synthetic_reference(seconds=3.0 if quick else 6.0)
+    cond_ref = reference.conditioning_latents(clip, 24000)
+    cond_other = other.conditioning_latents(clip, 24000)
+    # The speaker encoder is fp32 in every variant: quick mode embeds a short clip once (HiFi-GAN's
+    # int8 activations are calibrated on real embeddings, so it needs a real one).
+    spk = reference.embed_speaker(clip[: 24000 * 3 // 2] if quick else clip, 24000)
+    spk_diff = None if quick else float(np.abs(spk - other.embed_speaker(clip, 24000)).max())
+    spk = spk.reshape(1, -1, 1)
+    voice = Voice(cond_ref, spk, reference.model_id)  # the GPT and vocoder compared on one input
+    frames = reference.vocoder_frames(TEXTS[0][1], voice, SynthesisParams(greedy=True, max_new_tokens=40))[0]
+    if quick:
+        frames = frames[:16]
+    row_diff, row_codes = _batch_row_independence(other, voice, min(tokens, 20))
+    parity = Parity(
+        cond_latents_max_abs=float(np.abs(cond_ref - cond_other).max()),
+        cond_latents_snr_db=snr_db(cond_ref, cond_other),
+        vocoder_snr_db=snr_db(reference.vocode(frames, voice), other.vocode(frames, voice)),
+        batch_row_max_abs=row_diff,
+        batch_row_codes_equal=row_codes,
+        speaker_embedding_max_abs=spk_diff,
+    )
     rt = reference.bundle.runtime
     samples_per_token = rt.code_stride_len * rt.output_sample_rate // rt.input_sample_rate
-
-    clip = synthetic_reference(seconds=6.0)
-    v_ref, v_other = reference.make_voice(clip, 24000), other.make_voice(clip, 24000)
-    frames = reference.vocoder_frames(TEXTS[0][1], v_ref, SynthesisParams(greedy=True, max_new_tokens=40))[0]
-    wav_ref = reference._vocode(frames, v_ref)
-    wav_other = other._vocode(frames, v_ref)
-    parity = Parity(
-        speaker_embedding_max_abs=float(np.abs(v_ref.speaker_embedding - v_other.speaker_embedding).max()),
-        cond_latents_max_abs=float(np.abs(v_ref.cond_latents - v_other.cond_latents).max()),
-        cond_latents_snr_db=snr_db(v_ref.cond_latents, v_other.cond_latents),
-        vocoder_snr_db=snr_db(wav_ref, wav_other),
-    )
     for language, text in TEXTS:
         if language not in reference.languages:
             continue
         p = SynthesisParams(language=language, greedy=True, max_new_tokens=tokens)
-        lat_ref, codes_ref = _latents_and_codes(reference, text, v_ref, p)
-        lat_other, codes_other = _latents_and_codes(other, text, v_other, p)
+        lat_ref, codes_ref = _latents_and_codes(reference, text, voice, p)
+        lat_other, codes_other = _latents_and_codes(other, text, voice, p)
         n = min(len(codes_ref), len(codes_other))
         fork = next((i for i in range(n) if codes_ref[i] != codes_other[i]), n)
-        # Audio up to two tokens before the fork: later samples already hear the forked latents.
-        cut = max(fork - 2, 1) * samples_per_token
-        wav_a = reference.synthesize(text, v_ref, p)[:cut]
-        wav_b = other.synthesize(text, v_other, p)[:cut]
-        parity.texts.append(
-            TextParity(
-                language=language,
-                tokens=n,
-                first_fork=fork,
-                latent_snr_db=snr_db(lat_ref[: max(fork, 1)], lat_other[: max(fork, 1)]),
-                waveform_snr_db=snr_db(wav_a, wav_b[: len(wav_a)]),
-            )
-        )
+        result = TextParity(language, n, fork, snr_db(lat_ref[: max(fork, 1)], lat_other[: max(fork, 1)]))
+        if not quick:
+            # Each variant with its own voice, as a user hears it; the audio up to two tokens
+            # before the fork (later samples already hear the forked latents).
+            v_ref, v_other = reference.make_voice(clip, 24000), other.make_voice(clip, 24000)
+            cut = max(fork - 2, 1) * samples_per_token
+            wav_ref = reference.synthesize(text, v_ref, p)[:cut]
+            result.waveform_snr_db = snr_db(wav_ref, other.synthesize(text, v_other, p)[: len(wav_ref)])
+        parity.texts.append(result)
     return parity
 
 
 def _latents_and_codes(
-    engine: Engine, text: str, voice: Any, params: SynthesisParams
+    engine: Engine, text: str, voice: Voice, params: SynthesisParams
 ) -> tuple[npt.NDArray[np.float32], list[int]]:
-    _, seqs = engine._sequences(text, voice, params)
-    seq = seqs[0]
-    latents = np.stack(list(engine.decode_alone(seq)))
-    return latents, list(seq.codes)
+    seq = _sequence(engine, text, voice, params)
+    return np.stack(list(engine.decode_alone(seq))), list(seq.codes)
+
+
+def _sequence(engine: Engine, text: str, voice: Voice, params: SynthesisParams) -> Any:
+    _, (seq,) = engine.sequences(text, voice, params)  # one piece: the texts fit every char limit
+    return seq
+
+
+def _batch_row_independence(engine: Engine, voice: Voice, tokens: int) -> tuple[float, bool]:
+    """A row decoded beside a louder, longer other row against the same row decoded alone."""
+    p = SynthesisParams(greedy=True, max_new_tokens=tokens)
+    alone, codes = _latents_and_codes(engine, TEXTS[0][1], voice, p)
+    seq = _sequence(engine, TEXTS[0][1], voice, p)
+    loud = Voice(voice.cond_latents * 8, voice.speaker_embedding, voice.model)
+    other = _sequence(engine, TEXTS[-1][1], loud, SynthesisParams(greedy=True, max_new_tokens=tokens + 5))
+    batch, latents = DecodeBatch(), []
+    for s in (seq, other):
+        latent, kv = engine.decoder.prefill(s)
+        if s is seq:
+            latents.append(latent)
+        batch.add(s, kv)
+    while not seq.finished:
+        rows = list(batch.rows)
+        out = engine.decoder.step(batch)
+        latents.append(out[rows.index(seq)])
+        batch.remove({id(s) for s in rows if s.finished})
+    n = min(len(latents), len(alone))
+    return float(np.abs(np.stack(latents[:n]) - alone[:n]).max()), list(seq.codes) == codes
+
+
+def saturation_canary_snr_db() -> float:
+    """SNR of a U8S8 dynamically quantized matmul (the format bundles shipped before) on inputs that
+    make `VPMADDUBSW` saturate: about 40 dB on a VNNI CPU, far lower where the AVX2 path runs.
+    Proves that an emulated CPU really takes the saturating kernels."""
+    import tempfile
+
+    import onnx
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    rng = np.random.default_rng(0)
+    # Weights near +-max and non-negative inputs: int8 weights near +-127 times uint8 inputs near
+    # 255, so a pair of products of one sign (2 * 255 * 127) overflows VPMADDUBSW's 16 bits.
+    w = (np.sign(rng.standard_normal((256, 64))) * rng.uniform(0.9, 1.0, (256, 64))).astype(np.float32)
+    x = rng.uniform(0.8, 1.0, (8, 256)).astype(np.float32)
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "canary",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [None, 256])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [None, 64])],
+        [onnx.numpy_helper.from_array(w, "w")],
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "m.onnx", Path(tmp) / "q.onnx"
+        onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 18)]), src)
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+        y = ort.InferenceSession(str(dst), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    return snr_db(x @ w, y)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m export.parity", description=__doc__)
+    parser.add_argument("bundle", type=Path, help="a bundle directory holding fp32/ and the variant")
+    parser.add_argument("--variant", default="int8")
+    parser.add_argument("--tokens", type=int, default=200)
+    parser.add_argument("--quick", action="store_true", help="the cheap form, for an emulated CPU")
+    args = parser.parse_args(argv)
+    reference = Engine.load(args.bundle / "fp32", intra_op_threads=1, verify=False)
+    other = Engine.load(args.bundle / args.variant, intra_op_threads=1, verify=False)
+    parity = compare(reference, other, tokens=args.tokens, quick=args.quick)
+    json.dump({"parity": parity.to_dict(), "canary_snr_db": saturation_canary_snr_db()}, sys.stdout)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -162,6 +162,17 @@ class Engine:
     # ---- voices ---------------------------------------------------------------------------
     def make_voice(self, audio: npt.NDArray[Any], sample_rate: int) -> Voice:
         """Clone a voice from a 2-30 s reference clip (any rate, mono or (samples, channels))."""
+        wav = self._reference(audio, sample_rate)
+        sr = self._rt.input_sample_rate
+        return Voice(self._cond_latents(wav, sr), self._speaker_embedding(wav, sr), self.model_id)
+
+    def conditioning_latents(self, audio: npt.NDArray[Any], sample_rate: int) -> npt.NDArray[np.float32]:
+        """The GPT conditioning part of a voice alone (what `make_voice` computes, without the
+        speaker encoder): parity checks compare it across variants."""
+        return self._cond_latents(self._reference(audio, sample_rate), self._rt.input_sample_rate)
+
+    def _reference(self, audio: npt.NDArray[Any], sample_rate: int) -> Audio:
+        """A checked reference clip, mono at the model's input rate, cut and normalized as coqui-tts does."""
         wav = np.asarray(audio, dtype=np.float32)
         if wav.ndim == 2:
             wav = wav.mean(axis=1)
@@ -189,7 +200,7 @@ class Engine:
         wav = wav[: sr * rt.max_ref_len]
         if rt.sound_norm_refs:
             wav = (wav / np.abs(wav).max() * 0.75).astype(np.float32)
-        return Voice(self._cond_latents(wav, sr), self._speaker_embedding(wav, sr), self.model_id)
+        return np.asarray(wav, dtype=np.float32)
 
     def _cond_latents(self, wav: Audio, sr: int) -> npt.NDArray[np.float32]:
         rt, fe = self._rt, self._frontend
@@ -265,7 +276,7 @@ class Engine:
             return [text]
         return [p for p in split_sentences(text, limit) if p.strip()]
 
-    def _sequences(
+    def sequences(
         self, text: str, voice: Voice, params: SynthesisParams | None
     ) -> tuple[SynthesisParams, list[Sequence]]:
         """One decoding sequence per text piece, each with its own random stream (seeded alike)."""
@@ -310,7 +321,7 @@ class Engine:
         self, text: str, voice: Voice, params: SynthesisParams | None = None, *, decode: Decode | None = None
     ) -> list[list[int]]:
         """The GPT's audio codes for each text piece (what coqui-tts's gpt.generate returns)."""
-        _, seqs = self._sequences(text, voice, params)
+        _, seqs = self.sequences(text, voice, params)
         for seq in seqs:
             for _ in (decode or self.decode_alone)(seq):
                 pass
@@ -326,7 +337,8 @@ class Engine:
             rt.output_sample_rate,
         )
 
-    def _vocode(self, frames: npt.NDArray[np.float32], voice: Voice) -> Audio:
+    def vocode(self, frames: npt.NDArray[np.float32], voice: Voice) -> Audio:
+        """HiFi-GAN on vocoder input frames (time, width) with the voice's speaker embedding."""
         if frames.shape[0] == 0:
             return np.zeros(0, np.float32)
         z = np.ascontiguousarray(frames.T[None], dtype=np.float32)
@@ -338,7 +350,7 @@ class Engine:
     ) -> list[npt.NDArray[np.float32]]:
         """Each text piece's vocoder input frames (time, width): what HiFi-GAN turns into audio.
         The exporter calibrates the int8 vocoder on these."""
-        p, seqs = self._sequences(text, voice, params)
+        p, seqs = self.sequences(text, voice, params)
         return [
             self._upsampler(p.speed).push(np.stack(list((decode or self.decode_alone)(seq))), final=True)
             for seq in seqs
@@ -349,7 +361,7 @@ class Engine:
     ) -> Audio:
         """Whole waveform (float32, mono, `sample_rate`) for already-normalized text."""
         wavs = [
-            self._vocode(frames, voice) for frames in self.vocoder_frames(text, voice, params, decode=decode)
+            self.vocode(frames, voice) for frames in self.vocoder_frames(text, voice, params, decode=decode)
         ]
         return np.concatenate(wavs) if wavs else np.zeros(0, np.float32)
 
@@ -363,7 +375,7 @@ class Engine:
         non-streaming waveform (no crossfade needed). `decode` turns a sequence into its latents:
         alone by default, or through the batching scheduler.
         """
-        p, seqs = self._sequences(text, voice, params)
+        p, seqs = self.sequences(text, voice, params)
         context = self._rt.vocoder_context_frames
         hop = self._rt.output_hop_length
         for index, seq in enumerate(seqs):
@@ -421,7 +433,7 @@ class Engine:
             frames[:] = [all_frames]
         lo = max(0, start - context)
         hi = min(all_frames.shape[0], end + context)
-        wav = self._vocode(all_frames[lo:hi], voice)
+        wav = self.vocode(all_frames[lo:hi], voice)
         return wav[(start - lo) * hop : (end - lo) * hop]
 
     def warm_up(self) -> None:

@@ -4,8 +4,8 @@ Every prompt starts with the voice's conditioning latents (32 positions of ~100 
 prefill) and position embeddings are added outside the graph, so under causal attention those
 positions' keys and values depend on the voice alone. Prefill always runs in two calls, the
 conditioning and then the text, whether the first is cached or not: a request's numbers never
-depend on what ran before it (int8's dynamic activation scales would otherwise differ with the
-call's shape). Kept per process, least recently used first out, keyed by the latents' bytes.
+depend on what ran before it (a call of another shape rounds differently). Kept per process, least
+recently used first out, keyed by the latents' bytes.
 """
 
 from __future__ import annotations
