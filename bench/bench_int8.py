@@ -1,0 +1,223 @@
+"""int8 formats: parity with fp32 on this CPU and on an emulated AVX2-only CPU, and speed on this CPU.
+
+The released full-size XTTS v2 architecture with random weights (the engine bench's cached fp32
+bundle). For each graph that the int8 variant quantizes, every format in `export.quantize.FORMATS`
+that applies is built into a variant that differs from fp32 in that graph alone, and compared with
+fp32 (`export.parity`, quick form: the GPT over up to 200 greedy tokens of two sentences, the
+conditioning on a clip, HiFi-GAN on fp32's frames, a batched row against the same row alone). The
+same comparison then runs under `qemu-x86_64 -cpu Haswell-v4` (AVX2, no AVX-512, no VNNI) with
+fewer tokens; emulated timings mean nothing, so speed is timed natively only: per GPT call (prefill
+of 100 positions, one decode step at 1 and 4 rows), the conditioning of a 6 s clip, HiFi-GAN on 200
+frames. `python -m bench int8` writes bench/results/int8-<time>.json. The emulated column covers the
+shipped bundle and each graph's old format by default (`BENCH_INT8_EMULATED=all`: every format,
+about 40 minutes on 2 cores; `none`: skip it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.bench_engine import CACHE, ROOT, prepare
+from bench.machine import write_result
+
+THREADS = 2
+EMULATED_TOKENS = 12
+GRAPHS = {"gpt": "matmul", "conditioning": "matmul", "vocoder": "conv"}
+
+
+def candidates(fp32: Path) -> dict[str, Path]:
+    """`<graph>/<format>` -> a variant directory equal to fp32 but for that one graph (built once)."""
+    from export import quantize
+    from export.build import vocoder_calibration, write_manifest
+
+    root = CACHE / f"int8-formats-{fp32.parent.parent.name}"
+    out: dict[str, Path] = {}
+    base = json.loads((fp32 / "manifest.json").read_text())
+    base = {k: v for k, v in base.items() if k not in ("variant", "graphs", "files")}
+    for graph, ops in GRAPHS.items():
+        for fmt in (f for f in quantize.FORMATS.values() if f.ops == ops):
+            target = root / graph / fmt.name
+            out[f"{graph}/{fmt.name}"] = target
+            if (target / "manifest.json").is_file():
+                continue
+            print(f"building {graph} as {fmt.name}", flush=True)
+            shutil.rmtree(target, ignore_errors=True)
+            target.mkdir(parents=True)
+            for f in fp32.iterdir():
+                if f.name != "manifest.json" and not f.name.startswith(f"{graph}.onnx"):
+                    os.link(f, target / f.name)
+            quantize.make(
+                fmt.name, fp32 / f"{graph}.onnx", target / f"{graph}.onnx", lambda: vocoder_calibration(fp32)
+            )
+            write_manifest(target, base, "int8")
+    return out
+
+
+def parity(fp32: Path, variants: dict[str, Path], tokens: int, emulated: bool) -> dict[str, Any]:
+    """Each variant against fp32 in one process (fp32 loaded once), natively or under qemu."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.bench_int8",
+        "parity",
+        str(fp32),
+        str(tokens),
+        json.dumps({k: str(v) for k, v in variants.items()}),
+    ]
+    if emulated:
+        cmd = ["qemu-x86_64", "-cpu", "Haswell-v4", *cmd]
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    if run.returncode != 0:
+        raise RuntimeError(
+            f"parity run failed ({'emulated' if emulated else 'native'}): {run.stderr[-2000:]}"
+        )
+    return dict(json.loads(run.stdout.strip().splitlines()[-1]))
+
+
+def _parity_worker(fp32: str, tokens: str, variants: str) -> None:
+    from export.parity import compare, saturation_canary_snr_db
+    from function.engine import Engine
+
+    reference = Engine.load(Path(fp32), intra_op_threads=THREADS, verify=False)
+    results: dict[str, Any] = {"canary_snr_db": saturation_canary_snr_db()}
+    for name, path in json.loads(variants).items():
+        t0 = time.perf_counter()
+        other = Engine.load(Path(path), intra_op_threads=THREADS, verify=False)
+        # A variant whose GPT is fp32's decodes alike: a few tokens show it.
+        n = int(tokens) if name.startswith(("gpt/", "shipped")) else min(int(tokens), 8)
+        results[name] = compare(reference, other, tokens=n, quick=True).to_dict()
+        print(f"{name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    print(json.dumps(results))
+
+
+def speed(graph: str, path: Path) -> dict[str, float]:
+    """Median times (ms) of the calls that graph serves, natively, 2 threads as the service runs."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads, opts.log_severity_level = THREADS, 1, 3
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+
+    def timed(feed: dict[str, np.ndarray], repeat: int) -> tuple[float, Any]:
+        out = session.run(None, feed)
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            session.run(None, feed)
+            times.append(time.perf_counter() - t0)
+        return 1000 * float(np.median(times)), out
+
+    if graph == "conditioning":
+        return {
+            "conditioning_6s_ms": timed({"mel": rng.standard_normal((1, 80, 517)).astype(np.float32)}, 3)[0]
+        }
+    if graph == "vocoder":
+        z = (0.5 * rng.standard_normal((1, 1024, 200))).astype(np.float32)
+        g = rng.standard_normal((1, 512, 1)).astype(np.float32)
+        return {"vocoder_200_frames_ms": timed({"z": z, "g": g / np.linalg.norm(g)}, 3)[0]}
+    inputs = {i.name: i for i in session.get_inputs()}
+    past = [n for n in inputs if n.startswith("past_")]
+    width, heads, head_dim = (
+        inputs["inputs_embeds"].shape[2],
+        inputs[past[0]].shape[1],
+        inputs[past[0]].shape[3],
+    )
+    result = {}
+    for rows in (1, 4):
+        feed = {
+            "inputs_embeds": (0.1 * rng.standard_normal((rows, 100, width))).astype(np.float32),
+            "attention_mask": np.ones((rows, 100), np.int64),
+            **{n: np.zeros((rows, heads, 0, head_dim), np.float32) for n in past},
+        }
+        if rows == 1:
+            result["prefill_100_ms"], out = timed(feed, 3)
+        else:
+            out = session.run(None, feed)
+        step = {
+            "inputs_embeds": (0.1 * rng.standard_normal((rows, 1, width))).astype(np.float32),
+            "attention_mask": np.ones((rows, 101), np.int64),
+            **dict(zip(past, out[2:], strict=True)),
+        }
+        result[f"step_{rows}_rows_ms"] = timed(step, 12)[0]
+    return result
+
+
+def _figures(p: dict[str, Any]) -> str:
+    forks = "/".join(str(t["first_fork"]) for t in p["texts"])
+    latents = min(t["latent_snr_db"] for t in p["texts"])
+    return f"{p['cond_latents_snr_db']:5.1f} {forks:>8s} {latents:5.1f} {p['vocoder_snr_db']:5.1f}"
+
+
+def _table_row(row: dict[str, Any]) -> str:
+    native, emulated = row["native"], row["emulated"]
+    speed = " ".join(f"{k} {v:.1f}" for k, v in row["speed_ms"].items())
+    emu = _figures(emulated) if emulated else "-"
+    return f"{row['name']:32s} {_figures(native)} {native['batch_row_max_abs']:8.1e} | {emu} | {speed}"
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "parity":
+        return _parity_worker(*sys.argv[2:5])
+    from export.quantize import INT8_PLAN
+
+    build = prepare()
+    fp32 = build / "bundle" / "fp32"
+    variants = candidates(fp32)
+    shipped = build / "bundle" / "int8"
+    print("speed (native)", flush=True)
+    speeds = {
+        name: speed(name.split("/")[0], path / f"{name.split('/')[0]}.onnx")
+        for name, path in variants.items()
+    }
+    speeds.update({f"{g}/fp32": speed(g, fp32 / f"{g}.onnx") for g in GRAPHS})
+    print("parity (native)", flush=True)
+    native = parity(fp32, {**variants, "shipped": shipped}, 200, emulated=False)
+    emulated: dict[str, Any] = {}
+    scope = os.environ.get("BENCH_INT8_EMULATED", "old")
+    if scope != "none":
+        # By default the shipped bundle and each graph's old format (a full-size model loads slowly
+        # under emulation); BENCH_INT8_EMULATED=all runs every format.
+        old = {"gpt/dynamic-u8s8", "conditioning/dynamic-u8s8", "vocoder/static-s8"}
+        chosen = {k: v for k, v in variants.items() if scope == "all" or k in old}
+        print(f"parity (emulated AVX2-only CPU, {len(chosen) + 1} variants; slow)", flush=True)
+        emulated = parity(fp32, {**chosen, "shipped": shipped}, EMULATED_TOKENS, emulated=True)
+    print("\ngraph/format: native cond dB, greedy forks, GPT dB, vocoder dB, row diff | emulated | speed ms")
+    rows = []
+    for name in [*variants, "shipped"]:
+        rows.append(
+            {
+                "name": name,
+                "native": native[name],
+                "emulated": emulated.get(name),
+                "speed_ms": speeds.get(name, {}),
+            }
+        )
+        print(_table_row(rows[-1]), flush=True)
+    path = write_result(
+        "int8",
+        {
+            "plan": INT8_PLAN,
+            "tokens": {"native": 200, "emulated": EMULATED_TOKENS},
+            "emulated_cpu": "qemu-x86_64 -cpu Haswell-v4 (AVX2, no AVX-512, no VNNI)" if emulated else None,
+            "canary_snr_db": {"native": native["canary_snr_db"], "emulated": emulated.get("canary_snr_db")},
+            "fp32_speed_ms": {g: speeds[f"{g}/fp32"] for g in GRAPHS},
+            "rows": rows,
+        },
+    )
+    print(f"\nwrote {path}")
+    return None
+
+
+if __name__ == "__main__":
+    main()
