@@ -38,6 +38,7 @@ def verify(path: Path, *, parity_tokens: int = 100) -> int:
     failed = 0
     dirs = variant_dirs(path)
     fp32 = next((d for d in dirs if d.name == "fp32"), None)
+    reference: Engine | None = None  # loaded once, for every variant compared with it
     for bundle in dirs:
         t0 = time.perf_counter()
         try:
@@ -61,7 +62,8 @@ def verify(path: Path, *, parity_tokens: int = 100) -> int:
         )
         if fp32 is not None and bundle != fp32 and engine.manifest["variant"] != "fp32":
             # On the building host's CPU (README "int8 formats": the formats hold on AVX2-only CPUs too).
-            parity = compare(Engine.load(fp32, verify=False), engine, tokens=parity_tokens)
+            reference = reference or Engine.load(fp32, verify=False)
+            parity = compare(reference, engine, tokens=parity_tokens)
             variant = engine.manifest["variant"]
             print(f"[verify]      {variant} vs fp32 on this CPU ({describe()}): {parity.summary()}")
     return 1 if failed else 0

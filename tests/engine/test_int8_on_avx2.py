@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.workers import run_json_worker
 
 pytestmark = pytest.mark.slow
 
@@ -25,16 +26,11 @@ EMULATED_CPU = ["qemu-x86_64", "-cpu", "Haswell-v4"]
 @pytest.fixture(scope="module")
 def emulated(demo_bundle: Path) -> dict:
     assert shutil.which(EMULATED_CPU[0]), "qemu-x86_64 is missing: `make env` installs Debian's qemu-user"
-    run = subprocess.run(
+    result = run_json_worker(
         [*EMULATED_CPU, sys.executable, "-m", "export.parity", str(demo_bundle), "--tokens", "40", "--quick"],
         cwd=ROOT,
-        capture_output=True,
-        text=True,
         timeout=480,
-        check=False,
     )
-    assert run.returncode == 0, run.stderr[-3000:]
-    result: dict = json.loads(run.stdout)
     print(json.dumps(result, indent=1))
     return result
 

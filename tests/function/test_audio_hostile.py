@@ -10,10 +10,8 @@ a worker's peak memory for the worst bodies under TTS_MAX_REQUEST_BYTES, measure
 from __future__ import annotations
 
 import io
-import json
 import math
 import os
-import subprocess
 import sys
 import textwrap
 import tracemalloc
@@ -36,6 +34,7 @@ from function.audio.decode import (
     decode_reference,
 )
 from function.engine import Engine, ReferenceAudioError, Voice, dsp
+from tests.workers import run_json_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 MiB = 2**20
@@ -453,16 +452,11 @@ def test_a_workers_peak_memory_is_bounded(demo_bundle: Path, tmp_path: Path) -> 
         path.write_bytes(body)
         expected[path.name] = outcome
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(
+    report = run_json_worker(
         [sys.executable, "-c", _WORKER, str(demo_bundle / "fp32"), *(str(tmp_path / n) for n in expected)],
-        capture_output=True,
-        text=True,
         env=env,
         timeout=300,
-        check=False,
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
     retained = report.pop("retained")
     for name, row in report.items():
         print(f"{name}: peak {row['peak'] / MiB:.0f} MiB above the baseline: {row['outcome']}")
