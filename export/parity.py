@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from export.quantize import INT8_PLAN, make
 from function.engine import Engine, SynthesisParams, Voice
 from function.engine.decoding import DecodeBatch
 
@@ -186,6 +187,42 @@ def saturation_canary_snr_db() -> float:
     return snr_db(x @ w, y)
 
 
+# The full-size GPT's weight matmul shapes (width 1024, MLP 4096): a batch row must not depend on
+# the batch's height. onnxruntime's MatMulNBits runs one kernel for a single row and another for
+# several; with blocks of 128 the two round differently (measured: rows differ by ~2e-6 per matmul,
+# 1.5e-2 in the latents after 20 full-size steps), with blocks of 32 they agree bit for bit.
+GPT_MATMUL_SHAPES = ((1024, 1024), (1024, 4096), (4096, 1024))
+
+
+def gpt_kernel_row_max_abs(fmt: str) -> float:
+    """Largest difference of a row computed alone against the same row among 4, for a one-matmul
+    graph at each full-size GPT shape quantized as `fmt` (an `export.quantize.FORMATS` name)."""
+    import tempfile
+
+    import onnx
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(0)
+    worst = 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, n in GPT_MATMUL_SHAPES:
+            src, dst = Path(tmp) / f"{k}x{n}.onnx", Path(tmp) / f"{k}x{n}-q.onnx"
+            graph = onnx.helper.make_graph(
+                [onnx.helper.make_node("MatMul", ["x", "w"], ["y"])],
+                "row",
+                [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [None, k])],
+                [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [None, n])],
+                [onnx.numpy_helper.from_array((0.05 * rng.standard_normal((k, n))).astype(np.float32), "w")],
+            )
+            onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 18)]), src)
+            make(fmt, src, dst)
+            session = ort.InferenceSession(str(dst), providers=["CPUExecutionProvider"])
+            x = rng.standard_normal((4, k)).astype(np.float32)
+            alone, batch = session.run(None, {"x": x[:1]})[0], session.run(None, {"x": x})[0]
+            worst = max(worst, float(np.abs(batch[:1] - alone).max()))
+    return worst
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export.parity", description=__doc__)
     parser.add_argument("bundle", type=Path, help="a bundle directory holding fp32/ and the variant")
@@ -196,7 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     reference = Engine.load(args.bundle / "fp32", intra_op_threads=1, verify=False)
     other = Engine.load(args.bundle / args.variant, intra_op_threads=1, verify=False)
     parity = compare(reference, other, tokens=args.tokens, quick=args.quick)
-    json.dump({"parity": parity.to_dict(), "canary_snr_db": saturation_canary_snr_db()}, sys.stdout)
+    report = {
+        "parity": parity.to_dict(),
+        "canary_snr_db": saturation_canary_snr_db(),
+        "gpt_kernel_row_max_abs": gpt_kernel_row_max_abs(INT8_PLAN["gpt"]),
+    }
+    json.dump(report, sys.stdout)
     print()
     return 0
 

@@ -87,8 +87,8 @@ def test_rows_joining_and_leaving_keep_their_codes(engine: Engine, voice: Voice,
         widths.add(len(rows))
         batch.remove({id(s) for s in rows if s.finished})
         step += 1
-    # int8 too on the demo bundle: its GPT quantizes activations per row, one block per row at this
-    # width (README "int8 formats": at full size the shipped blocks of 128 are not yet exact).
+    # int8 too: its GPT quantizes activations per row, block by block (README "int8 formats"; the
+    # full-size shapes are checked in tests/export/test_int8_formats.py).
     assert [s.codes for s in seqs] == alone
     assert {1, 2, 3} <= widths  # rows really ran side by side, and left at different times
     # The latents (vocoder input) match the lone run to the rounding of a wider matmul.

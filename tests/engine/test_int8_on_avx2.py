@@ -54,3 +54,8 @@ def test_int8_rows_are_independent_on_the_emulated_cpu(emulated: dict) -> None:
     parity = emulated["parity"]
     assert parity["batch_row_codes_equal"]
     assert parity["batch_row_max_abs"] <= 1e-4
+
+
+def test_the_shipped_gpt_format_keeps_rows_independent_on_the_emulated_cpu(emulated: dict) -> None:
+    # At the full-size shapes (export.parity.gpt_kernel_row_max_abs); natively in test_int8_formats.
+    assert emulated["gpt_kernel_row_max_abs"] == 0.0
