@@ -64,6 +64,7 @@ class Settings:
     request_body_timeout_s: float
     request_body_min_bytes_per_s: int
     request_buffer_bytes: int
+    response_write_timeout_s: float
     voices_path: str
     voice_cache_size: int
     prefix_cache_voices: int
@@ -450,6 +451,15 @@ def load_settings(env: Mapping[str, str] | None = None, *, cpu_count: int | None
             "a byte rate in 0..1073741824 (0: only a pause of TTS_REQUEST_BODY_TIMEOUT_SECONDS ends it)",
         ),
         request_buffer_bytes=request_buffer_bytes,
+        # Sending an answer: a client that accepts no byte of it for this long (one that never
+        # reads a stream) loses the connection, and its synthesis slot goes to the next request.
+        response_write_timeout_s=_parse(
+            env,
+            "TTS_RESPONSE_WRITE_TIMEOUT_SECONDS",
+            30.0,
+            _float_in(1.0, 3600.0),
+            "a number of seconds in 1..3600",
+        ),
         voices_path=voices_path,
         voice_cache_size=_parse(
             env, "TTS_VOICE_CACHE_SIZE", 256, _int_in(1, 100_000), "an integer in 1..100000"

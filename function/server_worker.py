@@ -44,6 +44,7 @@ from gunicorn import util
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from function.config import Settings, load_settings
+from function.http.methods import BODYLESS_METHODS
 
 # Request line plus headers. gunicorn alone would buffer up to 100 fields of 8 KiB each per
 # connection; real heads are a few KiB (nginx's default limit is 32 KiB).
@@ -106,15 +107,30 @@ class PacedSocket:
         left = self._pace.deadline - time.monotonic()
         if left <= 0:
             raise RequestReadTimeoutError("the request body stopped arriving")
+        writing = self._sock.gettimeout()
         self._sock.settimeout(left if self._timeout is None else min(left, self._timeout))
         try:
             data = self._sock.recv(size)
         except TimeoutError:
             raise RequestReadTimeoutError("the request body stopped arriving") from None
         finally:
-            self._sock.settimeout(None)  # blocking again, for writing the answer
+            self._sock.settimeout(writing)  # the write deadline again, for sending the answer
         self._pace.advance(len(data), time.monotonic())
         return data
+
+
+# A declared length this long is over any body limit; refused unread, like any other oversized body.
+_MAX_LENGTH_DIGITS = 15
+_OVERSIZED = 10**_MAX_LENGTH_DIGITS
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """An answer given from the head alone, in the app's error shape, closing the connection."""
+
+    status: int
+    code: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -124,12 +140,28 @@ class Framing:
     length: int = 0  # Content-Length; 0: no body
     chunked: bool = False
     expect_continue: bool = False
-    # Conflicting or malformed framing: gunicorn's parser answers it from the head alone.
-    odd: bool = False
+    # Framing this worker will not receive: answered here, never handed to a thread. gunicorn's
+    # parser is more lenient (it takes "Transfer-Encoding: identity, chunked" and chunk sizes of
+    # any length), and whatever it takes would then be read by a thread at the client's pace.
+    refusal: Refusal | None = None
+    # A method whose routes here take no body (GET, HEAD, DELETE, OPTIONS): answered from the head
+    # and closed, its body never read.
+    unread: bool = False
+
+
+_BODYLESS_METHODS = frozenset(m.encode() for m in BODYLESS_METHODS)
+
+
+def _bad_framing(message: str) -> Framing:
+    return Framing(refusal=Refusal(400, "bad_framing", message))
 
 
 def read_framing(head: bytes) -> Framing:
-    """The framing of a request head (request line and header lines, without the blank line)."""
+    """The framing of a request head (request line and header lines, without the blank line).
+
+    RFC 9112 6: chunked is the only transfer coding this server decodes (501 for any other, as
+    6.1 advises); a message with both Transfer-Encoding and Content-Length, or an invalid or
+    repeated Content-Length, is refused (6.3 allows it and it closes the smuggling routes)."""
     request_line, _, fields = head.lstrip(b"\r\n").partition(b"\r\n")
     lengths: list[bytes] = []
     codings: list[bytes] = []
@@ -145,13 +177,31 @@ def read_framing(head: bytes) -> Framing:
             expect = value.lower() == b"100-continue"
     # An HTTP/1.0 client may not understand a 1xx answer (gunicorn ignores its Expect, too).
     expect = expect and request_line.endswith(b" HTTP/1.1")
+    unread = request_line.split(b" ", 1)[0] in _BODYLESS_METHODS
     if codings:
-        return Framing(chunked=True, expect_continue=expect, odd=bool(lengths) or codings != [b"chunked"])
+        unknown = sorted({c.decode("latin-1") for c in codings} - {"chunked"})
+        if unknown:
+            return Framing(
+                refusal=Refusal(
+                    501,
+                    "unsupported_transfer_coding",
+                    f"Transfer-Encoding {', '.join(unknown)} is not supported: send the body with "
+                    "Content-Length, or with Transfer-Encoding: chunked alone",
+                )
+            )
+        if len(codings) > 1:
+            return _bad_framing("Transfer-Encoding names chunked more than once")
+        if lengths:
+            return _bad_framing("a request may not have both Transfer-Encoding and Content-Length")
+        return Framing(chunked=True, expect_continue=expect and not unread, unread=unread)
     if not lengths:
         return Framing()
-    if len(lengths) > 1 or not lengths[0].isdigit() or len(lengths[0]) > 15:
-        return Framing(odd=True)
-    return Framing(length=int(lengths[0]), expect_continue=expect)
+    if len(lengths) > 1:
+        return _bad_framing("Content-Length appears more than once")
+    if not lengths[0].isdigit() or not lengths[0].isascii():
+        return _bad_framing("Content-Length must be a decimal number of bytes")
+    length = _OVERSIZED if len(lengths[0]) > _MAX_LENGTH_DIGITS else int(lengths[0])
+    return Framing(length=length, expect_continue=expect and not unread, unread=unread and length > 0)
 
 
 class ChunkScanner:
@@ -198,7 +248,7 @@ class ChunkScanner:
                 return None
             size = bytes(buf[self.pos : eol]).split(b";", 1)[0].rstrip(b" \t")
             if not size or len(size) > 16 or size.translate(None, _HEX):
-                raise ValueError("invalid chunk size")
+                raise ValueError(f"invalid chunk size {size[:24]!r}: at most 16 hex digits")
             self.pos = eol + 2
             self._data_left = int(size, 16)
             self._last = self._data_left == 0
@@ -304,7 +354,21 @@ class RequestBufferingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is
             # Answer "Connection: close" and close, rather than announce keep-alive and then try to
             # drain the rest of the body in this thread (for up to 5 s, at the client's pace).
             req.force_close()
-        return bool(super().handle_request(req, conn))
+        # Sending is bounded too: a client that accepts nothing for this long (one that never reads
+        # a stream) would otherwise hold this thread and the request's synthesis slot for ever.
+        # gunicorn's handle() has just made the socket blocking without a timeout.
+        conn.sock.settimeout(self.settings.response_write_timeout_s)
+        try:
+            return bool(super().handle_request(req, conn))
+        except TimeoutError:
+            # The app's stream already ended with outcome "client_stalled" (function.http.streaming).
+            self.log.info(
+                "the client accepted no byte of the answer for %g s (TTS_RESPONSE_WRITE_TIMEOUT_SECONDS): "
+                "connection closed",
+                self.settings.response_write_timeout_s,
+                extra={"remote_ip": conn.client[0] if isinstance(conn.client, tuple) else str(conn.client)},
+            )
+            return False
 
     def wait_for_and_dispatch_events(self, timeout: float) -> None:
         # Wake up for the next read deadline, not just once a second.
@@ -366,10 +430,13 @@ class RequestBufferingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is
         if incoming.chunks is not None:
             try:
                 complete = incoming.chunks.scan(incoming.buf) is not None
-            except ValueError:  # malformed: gunicorn's parser fails on it where it is (a 400)
-                complete = unfinished = True
+            except ValueError as exc:
+                # Refused here: gunicorn's parser would take some of these (chunk sizes over 16
+                # hex digits) and then read them in a thread at the client's pace.
+                self._refuse(conn, 400, "bad_framing", f"malformed chunked body: {exc}")
+                return
             # Over the limit: the app reads TTS_MAX_REQUEST_BYTES + 1 bytes, all here, and answers 413.
-            unfinished = unfinished or incoming.chunks.payload > self.settings.max_request_bytes
+            unfinished = incoming.chunks.payload > self.settings.max_request_bytes
         else:
             complete = len(incoming.buf) >= incoming.body_end
         if complete or unfinished:
@@ -381,10 +448,15 @@ class RequestBufferingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is
         """The head is in: False once the request was handed over or answered, True to receive a body."""
         settings = self.settings
         has_body = framing.chunked or framing.length > 0
-        # gunicorn answers odd framing itself; the app answers a declared body over the limit (413,
-        # after auth) without reading it. Neither needs more from the client than the head.
-        if framing.odd or not has_body or framing.length > settings.max_request_bytes:
-            self._hand_off(conn, incoming, unfinished=framing.length > settings.max_request_bytes)
+        if framing.refusal is not None:
+            self._refuse(conn, framing.refusal.status, framing.refusal.code, framing.refusal.message)
+            return False
+        # The app answers a declared body over the limit (413, after auth) without reading it, and
+        # the connection closes after it: nothing more is needed from the client than the head.
+        # Likewise a body sent with a method that takes none.
+        oversized = framing.length > settings.max_request_bytes
+        if not has_body or oversized or framing.unread:
+            self._hand_off(conn, incoming, unfinished=has_body)
             return False
         if framing.length > settings.request_buffer_bytes - self._held:
             self._refuse_busy(conn)
@@ -489,7 +561,13 @@ class RequestBufferingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is
             extra={"status": status, "phase": incoming.phase.value, "remote_ip": client},
         )
         body = json.dumps({"error": {"code": code, "message": message}}).encode()
-        reason = {408: "Request Timeout", 429: "Too Many Requests", 431: "Request Header Fields Too Large"}
+        reason = {
+            400: "Bad Request",
+            408: "Request Timeout",
+            429: "Too Many Requests",
+            431: "Request Header Fields Too Large",
+            501: "Not Implemented",
+        }
         self._send(
             conn,
             f"HTTP/1.1 {status} {reason[status]}\r\nContent-Type: application/json\r\n"

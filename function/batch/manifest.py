@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,12 +83,21 @@ def parse_manifest(
     data: bytes, *, model_key: str, languages: Iterable[str], max_text_chars: int
 ) -> list[Entry]:
     """Every non-blank line of a manifest, in order; a repeated id fails on its later lines."""
+    return list(iter_manifest(data, model_key=model_key, languages=languages, max_text_chars=max_text_chars))
+
+
+def iter_manifest(
+    data: bytes, *, model_key: str, languages: Iterable[str], max_text_chars: int
+) -> Iterator[Entry]:
+    """`parse_manifest` one line at a time: only the ids seen so far are kept."""
     langs = tuple(languages)
-    entries: list[Entry] = []
     seen: set[str] = set()
-    if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark some editors write
-        data = data[3:]
-    for number, raw in enumerate(data.split(b"\n"), start=1):
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0  # a UTF-8 byte-order mark some editors write
+    number = 0
+    while start <= len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end
+        raw, start, number = data[start:end], end + 1, number + 1
         if not raw.strip():
             continue
         entry = parse_line(raw, number, model_key=model_key, languages=langs, max_text_chars=max_text_chars)
@@ -105,8 +114,7 @@ def parse_manifest(
                     own_name=False,
                 )
             seen.add(item_id)
-        entries.append(entry)
-    return entries
+        yield entry
 
 
 def parse_line(

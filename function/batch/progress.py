@@ -36,6 +36,12 @@ class Progress:
             self._t0 = self._last_log = time.monotonic()
         self._draw()
 
+    def extend(self, items: int) -> None:
+        """More items to do: a task learns its total one manifest at a time."""
+        with self._lock:
+            self.total += items
+        self._draw()
+
     def eta_s(self) -> float | None:
         """Seconds left at the pace so far; None before anything is done."""
         if not self.done:

@@ -18,20 +18,23 @@ are counted as `deferred` and the manifest keeps no summary, so the next run tak
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
+import re
 import threading
 import time
-from collections import Counter, OrderedDict
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from function.audio import encode_audio
-from function.batch.manifest import Entry, Item, LineFailure, parse_manifest, shard_of
+from function.batch.manifest import Entry, Item, LineFailure, iter_manifest, shard_of
 from function.batch.progress import Progress
+from function.batch.summary import FAILURES, SUMMARY, SummaryTally
 from function.config import BatchSettings
 from function.engine import Voice
 from function.quality.assess import Quality
@@ -40,8 +43,8 @@ from function.service.speech import SpeechRequest, SpeechService
 from function.storage import ObjectNotFoundError, ObjectStore, StorageError, check_key, open_store
 
 log = logging.getLogger("function.batch")
-SUMMARY = "_SUMMARY.json"
 MANIFEST_SUFFIX = ".jsonl"
+_SUMMARY_SLICE = 256
 _ITEM_ERRORS = (InvalidInput, VoiceNotFound, VoiceUnusable)
 _VOICE_CACHE = 32  # clips cloned once per task: a newsroom reads every article with one anchor's clip
 
@@ -68,31 +71,22 @@ class _Manifest:
     key: str
     stem: str
     fingerprint: str
-    entries: list[Entry]
+    data: bytes  # the manifest itself, until this task's lines are handed out
     existing: set[str]
+    # Every line's result name -> its input_sha256: what the summary checks. The lines themselves
+    # are parsed again when handed out, so a manifest costs its bytes and this, not its items.
+    names: dict[str, str] = field(default_factory=dict)
     left: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _quality_summary(ok: list[dict[str, Any]]) -> dict[str, Any]:
-    """How many synthesized items were checked, warned about (by warning code) and retried."""
-    checked = [r["quality"] for r in ok if isinstance(r.get("quality"), dict)]
-    codes = Counter(w.get("code") for q in checked for w in q.get("warnings") or [] if isinstance(w, dict))
-    return {
-        "checked": len(checked),
-        "warned": sum(1 for q in checked if q.get("warnings")),
-        "retried": sum(1 for q in checked if q.get("retried")),
-        "warnings": dict(sorted(codes.items(), key=lambda kv: str(kv[0]))),
-        "warned_ids": [r.get("id") for r in ok if (r.get("quality") or {}).get("warnings")],
-    }
+# The bucket names both clouds accept (GCS: 3-63 characters of a-z 0-9 - _ ., dotted names up to
+# 222; S3: 3-63 of a-z 0-9 - .), starting and ending with a letter or digit.
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
 
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _seconds(stamp: str) -> float:
-    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 class BatchRunner:
@@ -136,28 +130,37 @@ class BatchRunner:
         except StorageError as exc:
             raise RetryableError(f"cannot list manifests under {self.inputs.location}: {exc}") from exc
         self.report.manifests = len(keys)
-        pending = [m for m in (self._open(k) for k in keys) if m is not None]
-        shares = [
-            (m, [e for e in m.entries if shard_of(e.name, s.task_count) == s.task_index]) for m in pending
-        ]
-        for m, entries in shares:
-            m.left = len(entries)
-        mine = [(m, e) for m, entries in shares for e in entries]
-        not_ours = [m for m, entries in shares if not entries]
-        self.report.items = len(mine)
-        self.progress.start(len(mine))
         log.info(
-            "task %d/%d: %d manifest(s) found, %d to read, %d item(s) in this task's shard",
+            "task %d/%d: %d manifest(s) found",
             s.task_index,
             s.task_count,
             len(keys),
-            len(pending),
-            len(mine),
-            extra={"event": "batch_start", "run": s.run_id, "task": s.task_index, "items": len(mine)},
+            extra={"event": "batch_start", "run": s.run_id, "task": s.task_index, "manifests": len(keys)},
         )
+        self.progress.start(0)
+        not_ours: list[_Manifest] = []
+        # Manifests are read one at a time and their lines handed out as workers free up, so a
+        # task holds one manifest's bytes and a few parsed items ahead, whatever the manifests' size.
+        ahead = threading.BoundedSemaphore(2 * self.workers)
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="batch") as pool:
-            for m, entry in mine:
-                pool.submit(self._guarded, m, entry)
+            for key in keys:
+                if self._stop.is_set():
+                    break
+                m = self._open(key)
+                if m is None:
+                    continue
+                mine = self._index(m)
+                self.report.items += mine
+                self.progress.extend(mine)
+                if not mine:
+                    not_ours.append(m)
+                    continue
+                for entry in self._entries(m):
+                    if shard_of(entry.name, s.task_count) != s.task_index:
+                        continue
+                    ahead.acquire()
+                    pool.submit(self._guarded, m, entry, ahead)
+                m.data = b""
         for m in not_ours:
             self._guarded_summary(m)  # no line of it is this task's: the other tasks may be done
         if self._fatal is not None:
@@ -171,6 +174,22 @@ class BatchRunner:
                 extra={"event": "batch_deadline", "run": s.run_id, "deferred": self.report.deferred},
             )
         return self.report
+
+    def _entries(self, m: _Manifest) -> Iterator[Entry]:
+        s = self.settings
+        return iter_manifest(
+            m.data, model_key=self.model_key, languages=self.languages, max_text_chars=s.max_text_chars
+        )
+
+    def _index(self, m: _Manifest) -> int:
+        """Every line's result name and input hash; the number of lines this task owns."""
+        s = self.settings
+        mine = 0
+        for entry in self._entries(m):
+            m.names[entry.name] = entry.input_sha256
+            mine += shard_of(entry.name, s.task_count) == s.task_index
+        m.left = mine
+        return mine
 
     def _open(self, key: str) -> _Manifest | None:
         """The manifest to work on, or None when its summary was made from this very object."""
@@ -196,15 +215,15 @@ class BatchRunner:
             return None  # deleted since the listing
         except StorageError as exc:
             raise RetryableError(f"cannot read manifest {self.inputs.url(key)}: {exc}") from exc
-        entries = parse_manifest(
-            data,
-            model_key=self.model_key,
-            languages=self.languages,
-            max_text_chars=self.settings.max_text_chars,
-        )
-        return _Manifest(key, stem, fingerprint, entries, existing)
+        return _Manifest(key, stem, fingerprint, data, existing)
 
-    def _guarded(self, m: _Manifest, entry: Entry) -> None:
+    def _guarded(self, m: _Manifest, entry: Entry, ahead: threading.BoundedSemaphore) -> None:
+        try:
+            self._one(m, entry)
+        finally:
+            ahead.release()
+
+    def _one(self, m: _Manifest, entry: Entry) -> None:
         if self._stop.is_set():
             return
         if self.stop_at is not None and time.monotonic() >= self.stop_at:
@@ -375,18 +394,20 @@ class BatchRunner:
     def _clip_voice(self, m: _Manifest, uri: str) -> Voice:
         """The voice of a clip (gs://..., s3://..., an absolute path, or a path beside the manifest)."""
         store, key = self._clip_location(m, uri)
-        missing = InvalidInput(f"speaker_wav_uri {uri!r} does not exist", code="reference_not_found")
         try:
             stat = store.stat(key)
-        except ObjectNotFoundError:
-            raise missing from None
+        except ObjectNotFoundError as exc:  # absent, or not a regular file (a directory, a FIFO)
+            raise InvalidInput(f"speaker_wav_uri {uri!r}: {exc}", code="reference_not_found") from None
         limit = self.settings.serving.max_request_bytes
+        too_large = InvalidInput(
+            f"speaker_wav_uri {uri!r} is over the limit of {limit} bytes (TTS_MAX_REQUEST_BYTES): "
+            "send a 2-30 s clip",
+            code="reference_too_large",
+        )
         if stat.size > limit:
-            raise InvalidInput(
-                f"speaker_wav_uri {uri!r} is {stat.size} bytes; the limit is {limit} "
-                "(TTS_MAX_REQUEST_BYTES): send a 2-30 s clip",
-                code="reference_too_large",
-            )
+            raise too_large
+        if stat.size == 0:
+            raise InvalidInput(f"speaker_wav_uri {uri!r} is empty", code="invalid_speaker")
         cache_key = (store.url(key), stat.fingerprint)
         with self._lock:
             voice = self._voices.get(cache_key)
@@ -394,9 +415,11 @@ class BatchRunner:
                 self._voices.move_to_end(cache_key)
                 return voice
         try:
-            clip = store.read_bytes(key)
-        except ObjectNotFoundError:
-            raise missing from None  # deleted since the stat
+            clip = store.read_bytes(key, limit=limit)  # it may have grown since the stat
+        except ObjectNotFoundError as exc:  # deleted or replaced since the stat
+            raise InvalidInput(f"speaker_wav_uri {uri!r}: {exc}", code="reference_not_found") from None
+        if len(clip) > limit:
+            raise too_large
         voice = self.service.voice_from_clip(clip)
         with self._lock:
             self._voices[cache_key] = voice
@@ -410,8 +433,12 @@ class BatchRunner:
             "a relative path beside the manifest (no '..')",
             code="invalid_speaker",
         )
+        if not uri.isprintable():  # a NUL or another control character: no store takes it
+            raise bad
         if uri.startswith(("gs://", "s3://")):  # both schemes are 5 characters
             bucket, _, key = uri[5:].partition("/")
+            if not _BUCKET.fullmatch(bucket):
+                raise bad
             root = uri[:5] + bucket
         elif "://" in uri:
             raise bad
@@ -437,40 +464,24 @@ class BatchRunner:
     # ---- the summary -------------------------------------------------------------------------
     def _summarize(self, m: _Manifest) -> None:
         """Write `_SUMMARY.json` when every line of the manifest has a result for its current input."""
-        names = {f"{m.stem}/{e.name}.json": e for e in m.entries}
         present = set(self.outputs.list_keys(m.stem))
-        if not names.keys() <= present:
+        keys = [f"{m.stem}/{name}.json" for name in m.names]
+        if not set(keys) <= present:
             return  # another task still has lines to do; the last one to finish writes it
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            records = list(pool.map(self._read_json, names))
-        if any(r.get("input_sha256") != names[k].input_sha256 for k, r in zip(names, records, strict=True)):
-            return  # a result from an earlier version of the manifest is still being redone
-        run = self.settings.run_id
-        ok = [r for r in records if r.get("status") == "ok"]
-        failed = [r for r in records if r.get("status") != "ok"]
-        ours = [r for r in records if r.get("run") == run and r.get("started_at") and r.get("finished_at")]
-        wall = (
-            max(_seconds(r["finished_at"]) for r in ours) - min(_seconds(r["started_at"]) for r in ours)
-            if ours
-            else 0.0
-        )
-        summary = {
-            "manifest": self.inputs.url(m.key),
-            "manifest_fingerprint": m.fingerprint,
-            "model": self.model,
-            "run": run,
-            "items": len(records),
-            "ok": len(ok),
-            "failed": len(failed),
-            "skipped": sum(1 for r in ok if r.get("run") != run),
-            "audio_seconds": round(sum(float(r.get("audio_seconds") or 0.0) for r in ok), 3),
-            "wall_seconds": round(wall, 3),
-            "failures": [
-                {"id": r.get("id"), "line": r.get("line"), **(r.get("error") or {})} for r in failed
-            ],
-            "quality": _quality_summary(ok),
-            "completed_at": _now(),
-        }
+        with contextlib.closing(SummaryTally(self.settings.run_id)) as tally:
+            names = list(m.names)
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                # A slice at a time: the results of a 100,000-line manifest are never all in memory.
+                for at in range(0, len(keys), _SUMMARY_SLICE):
+                    records = pool.map(self._read_json, keys[at : at + _SUMMARY_SLICE])
+                    for name, record in zip(names[at : at + _SUMMARY_SLICE], records, strict=True):
+                        if record.get("input_sha256") != m.names[name]:
+                            return  # a result from an earlier version of the manifest is being redone
+                        tally.add(record)
+            head = {"manifest": self.inputs.url(m.key), "manifest_fingerprint": m.fingerprint}
+            summary = tally.summary({**head, "model": self.model}, _now())
+            if summary["failures_file"]:
+                self.outputs.write_bytes(f"{m.stem}/{FAILURES}", tally.failures_jsonl())
         self._write_result(f"{m.stem}/{SUMMARY}", summary)
         with self._lock:
             self.report.summaries.append(m.key)

@@ -23,6 +23,7 @@ from function.http import (
 from function.http.auth import authorized
 from function.http.context import Serving
 from function.http.errors import ApiError, register_error_handlers
+from function.http.methods import BODYLESS_METHODS
 from function.http.routes_page import PAGE_PATHS
 from function.jsonlog import cloud_trace, request_id_var, trace_var
 from function.service.limiter import ConcurrencyLimiter
@@ -65,6 +66,8 @@ def create_app(settings: Settings, *, on_fatal: Callable[[], None] | None = None
                 "missing or invalid API key: send 'Authorization: Bearer <key>'",
                 {"WWW-Authenticate": 'Bearer realm="tts"'},
             )
+        if request.method in BODYLESS_METHODS:
+            return  # a body sent anyway is not read (the worker closes the connection after)
         if (request.content_length or 0) > settings.max_request_bytes:
             raise _too_large(str(request.content_length), settings.max_request_bytes)
         _read_body(settings.max_request_bytes)

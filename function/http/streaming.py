@@ -8,6 +8,7 @@ stops) and the synthesis slot is released. On SIGTERM the stream ends cleanly at
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -101,7 +102,11 @@ class StreamBody:
 
     def close(self) -> None:
         if not self._done:
-            self._finish("client_disconnected")
+            # The server calls close() in a `finally` while its write error propagates: a
+            # TimeoutError is the worker's write deadline (TTS_RESPONSE_WRITE_TIMEOUT_SECONDS), a
+            # client that stopped reading; anything else, a client that went away.
+            stalled = isinstance(sys.exc_info()[1], TimeoutError)
+            self._finish("client_stalled" if stalled else "client_disconnected")
 
     def _finish(self, outcome: str) -> None:
         if self._done:
@@ -113,9 +118,10 @@ class StreamBody:
             close()  # stops the engine's generation loop
         if outcome != "completed":
             self._render.abort()
-        if outcome == "client_disconnected":
+        if outcome in ("client_disconnected", "client_stalled"):
             log.info(
-                "client disconnected: generation stopped",
+                "%s: generation stopped",
+                outcome.replace("_", " "),
                 extra={
                     "chunks_sent": self.chunks_sent,
                     "stop_ms": round((time.perf_counter() - t0) * 1000, 2),

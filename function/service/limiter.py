@@ -5,6 +5,17 @@ from __future__ import annotations
 import math
 import threading
 import time
+from dataclasses import dataclass
+
+MAX_RETRY_AFTER_S = 60
+
+
+@dataclass(frozen=True)
+class Busy:
+    """A refused admission: why, and in how many seconds a slot is likely free."""
+
+    queue_full: bool  # else: it waited its queue_timeout_s in the queue without a slot freeing
+    retry_after: int
 
 
 class ConcurrencyLimiter:
@@ -13,47 +24,56 @@ class ConcurrencyLimiter:
         self.queue_size = queue_size
         self.queue_timeout_s = queue_timeout_s
         self._cond = threading.Condition()
-        self._running = 0
+        self._started: list[float] = []  # when each running slot was taken (monotonic)
         self._waiting = 0
-        self._avg_hold_s = 2.0  # a prior for Retry-After until real durations are seen
+        self._avg_hold_s = 2.0  # a prior until real durations are seen
 
     @property
     def running(self) -> int:
-        return self._running
+        return len(self._started)
 
     @property
     def waiting(self) -> int:
         return self._waiting
 
-    def acquire(self) -> bool:
-        """Take a slot, waiting in the queue if there is room; False means answer 429."""
+    def acquire(self) -> Busy | None:
+        """Take a slot, waiting in the queue if there is room: None once the slot is taken."""
         with self._cond:
-            if self._running < self.max_running and self._waiting == 0:
-                self._running += 1
-                return True
+            if len(self._started) < self.max_running and self._waiting == 0:
+                self._started.append(time.monotonic())
+                return None
             if self._waiting >= self.queue_size:
-                return False
+                return Busy(queue_full=True, retry_after=self._expected_wait_s(self._waiting + 1))
             self._waiting += 1
             deadline = time.monotonic() + self.queue_timeout_s
             try:
-                while self._running >= self.max_running:
+                while len(self._started) >= self.max_running:
                     left = deadline - time.monotonic()
                     timed_out = left <= 0 or not self._cond.wait(left)
-                    if timed_out and self._running >= self.max_running:
-                        return False
-                self._running += 1
-                return True
+                    if timed_out and len(self._started) >= self.max_running:
+                        return Busy(queue_full=False, retry_after=self._expected_wait_s(self._waiting))
+                self._started.append(time.monotonic())
+                return None
             finally:
                 self._waiting -= 1
 
     def release(self, held_s: float) -> None:
         with self._cond:
-            self._running -= 1
+            taken = time.monotonic() - held_s
+            self._started.remove(min(self._started, key=lambda t: abs(t - taken)))
             self._avg_hold_s = 0.8 * self._avg_hold_s + 0.2 * held_s
             self._cond.notify()
 
-    def retry_after(self) -> int:
-        """Seconds until a slot is likely free: the queue ahead drained at the observed pace."""
-        with self._cond:
-            rounds = (self._waiting + 1) / self.max_running
-            return max(1, min(60, math.ceil(self._avg_hold_s * rounds)))
+    def _expected_wait_s(self, place: int) -> int:
+        """Seconds until the `place`-th slot to free is likely free. A running slot younger than the
+        average hold frees when it reaches it; one already older (a long text, a client reading
+        slowly) is expected to run about as long again, not to free at once. Later places wait
+        whole average holds."""
+        now = time.monotonic()
+        ages = (now - t for t in self._started)
+        left = sorted(self._avg_hold_s - age if age < self._avg_hold_s else age for age in ages)
+        if not left:
+            return 1
+        rounds, index = divmod(place - 1, len(left))
+        wait = left[index] + rounds * self._avg_hold_s
+        return max(1, min(MAX_RETRY_AFTER_S, math.ceil(wait)))

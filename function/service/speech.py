@@ -347,13 +347,16 @@ class SpeechService:
     # ---- the shared path ---------------------------------------------------------------------
     def _acquire(self) -> float:
         t0 = time.perf_counter()
-        if not self.limiter.acquire():
-            wait = self.limiter.retry_after()
-            raise Overloaded(
-                f"all {self.limiter.max_running} synthesis slots are busy and the wait queue is full; "
-                f"retry in {wait} s",
-                retry_after=wait,
+        busy = self.limiter.acquire()
+        if busy is not None:
+            slots = f"all {self.limiter.max_running} synthesis slots are busy"
+            why = (
+                "and the wait queue is full"
+                if busy.queue_full
+                else f"and none freed within the {self.limiter.queue_timeout_s:g} s this request waited "
+                "(TTS_QUEUE_TIMEOUT_SECONDS)"
             )
+            raise Overloaded(f"{slots} {why}; retry in {busy.retry_after} s", retry_after=busy.retry_after)
         return (time.perf_counter() - t0) * 1000
 
     @contextmanager

@@ -108,11 +108,11 @@ class S3Store(BucketStore):
             return True
         return any(obj.get("Key") == name for obj in page.get("Contents", []))
 
-    def read_bytes(self, key: str) -> bytes:
+    def read_bytes(self, key: str, *, limit: int | None = None) -> bytes:
         try:
             body = self.client.get_object(Bucket=self.bucket_name, Key=self._name(key))["Body"]
-            with body:
-                data: bytes = body.read()
+            with body:  # closing early drops the rest of a larger object unread
+                data: bytes = body.read() if limit is None else body.read(limit + 1)
         except (ClientError, BotoCoreError) as exc:
             raise self._fail("read", key, exc) from exc
         return data

@@ -9,6 +9,7 @@ else surfaces as StorageError (ObjectNotFoundError for a missing object) with a 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +46,9 @@ class ObjectStore(Protocol):
 
     def url(self, key: str) -> str: ...
 
-    def read_bytes(self, key: str) -> bytes: ...
+    def read_bytes(self, key: str, *, limit: int | None = None) -> bytes:
+        """The object's bytes; with `limit`, at most limit + 1 of them (more than `limit`: too big)."""
+        ...
 
     def write_bytes(self, key: str, data: bytes) -> None: ...
 
@@ -86,13 +89,25 @@ class LocalStore:
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 
-    def read_bytes(self, key: str) -> bytes:
+    def read_bytes(self, key: str, *, limit: int | None = None) -> bytes:
+        # Only a regular file is an object: a FIFO would block the read for ever and /dev/zero
+        # would fill the memory (both report size 0), a directory is no file. O_NONBLOCK lets the
+        # open of a FIFO return, so the check runs on the opened file, never on a stale name.
+        path = self._path(key)
         try:
-            return self._path(key).read_bytes()
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         except FileNotFoundError:
             raise ObjectNotFoundError(f"{self.url(key)} does not exist") from None
         except OSError as exc:
             raise StorageError(f"cannot read {self.url(key)}: {exc.strerror}") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise ObjectNotFoundError(f"{self.url(key)} is not a regular file")
+        with os.fdopen(fd, "rb") as f:
+            try:
+                return f.read() if limit is None else f.read(limit + 1)
+            except OSError as exc:
+                raise StorageError(f"cannot read {self.url(key)}: {exc.strerror}") from None
 
     def _publish(self, key: str, data: bytes, exclusive: bool) -> bool:
         """Write the data to a temporary file beside the key, then give it the key's name in one
@@ -140,6 +155,8 @@ class LocalStore:
             raise ObjectNotFoundError(f"{self.url(key)} does not exist") from None
         except OSError as exc:
             raise StorageError(f"cannot read {self.url(key)}: {exc.strerror}") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise ObjectNotFoundError(f"{self.url(key)} is not a regular file")
         return ObjectStat(st.st_size, f"{st.st_mtime_ns}:{st.st_size}")
 
     def list_keys(self, prefix: str = "") -> list[str]:
@@ -236,9 +253,13 @@ class GcsStore(BucketStore):
             return StorageError(f"cannot {op} {self.url(key)}: still failing after retries ({cause})")
         return StorageError(f"cannot {op} {self.url(key)}: {type(exc).__name__}: {exc}")
 
-    def read_bytes(self, key: str) -> bytes:
+    def read_bytes(self, key: str, *, limit: int | None = None) -> bytes:
         try:
-            data: bytes = self._bucket().blob(self._name(key)).download_as_bytes(retry=self.retry)
+            blob = self._bucket().blob(self._name(key))
+            # `end` is inclusive: limit + 1 bytes at most.
+            data: bytes = blob.download_as_bytes(
+                retry=self.retry, start=0 if limit is not None else None, end=limit
+            )
         except StorageError:
             raise
         except Exception as exc:

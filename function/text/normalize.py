@@ -31,7 +31,9 @@ _OUTSIDE = re.compile(f"[^{_LETTER}\u200d {re.escape(ALLOWED_PUNCTUATION)}]+")
 MAX_WORD_CHARS = 50  # longer runs without a space are cut, so a chunk limit of >= 50 always fits
 
 _NEWLINE_AFTER_STOP = re.compile(r"(?<=[।?!.,;:])[ \n]*\n[ \n]*")
-_NEWLINE = re.compile(r" *\n[ \n]*")
+# Possessive runs, started only at a run's first space: a long run of spaces with no newline (or
+# punctuation, or end) after it is then scanned once, not once from each of its spaces (quadratic).
+_NEWLINE = re.compile(r"(?<! ) *+\n[ \n]*")
 # "১. চাল" at the start of a line is a numbered item, read "এক, চাল", not a sentence "এক।".
 _LIST_NUMBER = re.compile(r"^ *([0-9]{1,3})[.)] +", re.MULTILINE)
 _ELLIPSIS = re.compile(r"\.{2,}+")
@@ -40,13 +42,13 @@ _ELLIPSIS = re.compile(r"\.{2,}+")
 _DOT_AFTER_BN = re.compile(f"\\.(?<=[{_BN_LETTERS}]\\.)")
 _STRAY_DOT = re.compile(f"\\.(?<![{_LATIN_LETTERS}]\\.)")
 _STRAY_HYPHEN = re.compile(f"-(?:(?<![{_LETTER}]-)|(?![{_LETTER}]))")
-_SPACE_BEFORE_PUNCT = re.compile(r" +(?=[।?!.,;:])")
+_SPACE_BEFORE_PUNCT = re.compile(r"(?<! ) ++(?=[।?!.,;:])")
 _PUNCT_RUN = re.compile(r"[।?!.,;:](?: ?[।?!.,;:])++")
 _STRENGTH = "?!।.;:,"  # a run of marks keeps the strongest one
 _NO_SPACE_AFTER = re.compile(f"([।?!,;:])(?=[^ {re.escape(ALLOWED_PUNCTUATION)}])")
 _SPACES = re.compile(r" {2,}")
 _LEADING = re.compile(r"^[ ।?!.,;:]+")
-_TRAILING_PAUSE = re.compile(r"[ ,;:]+$")  # a pause with nothing after it
+_TRAILING_PAUSE = re.compile(r"(?<![ ,;:])[ ,;:]++$")  # a pause with nothing after it
 _LONG_WORD = re.compile(f"[^ ](?<![^ ][^ ])[^ ]{{{MAX_WORD_CHARS},}}")
 
 

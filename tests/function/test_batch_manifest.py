@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
+import tracemalloc
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,8 @@ import numpy as np
 import pytest
 
 from function.batch.manifest import Item, LineFailure, parse_manifest, shard_of
-from function.batch.runner import SUMMARY, BatchRunner, RetryableError
+from function.batch.runner import BatchRunner, RetryableError
+from function.batch.summary import FAILURES, MAX_LISTED, SUMMARY
 from function.config import ConfigError, load_batch_settings
 from function.service.errors import StoreUnavailable, VoiceNotFound
 from function.storage import LocalStore, StorageError
@@ -310,6 +313,77 @@ def test_item_failures_are_results_not_task_failures(tmp_path: Path) -> None:
     bad_uri = json.loads((tmp_path / "out/a/c.json").read_text())
     assert bad_uri["error"]["code"] == "invalid_speaker"
     assert not (tmp_path / "out/a/gone.wav").exists()
+
+
+def test_hostile_speaker_uris_fail_their_item_and_the_task_goes_on(tmp_path: Path) -> None:
+    """Issue 23: a directory or `gs:///x.wav` stopped the whole task on every retry, /dev/zero read
+    until memory ran out, a FIFO blocked the task for ever, a NUL gave a traceback."""
+    clips = tmp_path / "clips"
+    (clips / "folder").mkdir(parents=True)
+    os.mkfifo(clips / "fifo.wav")
+    (clips / "ok.wav").write_bytes(b"RIFF" + b"\0" * 100)
+    (clips / "empty.wav").write_bytes(b"")
+    hostile = {
+        "dir": (str(clips / "folder"), "reference_not_found"),
+        "fifo": (str(clips / "fifo.wav"), "reference_not_found"),
+        "zero": ("/dev/zero", "reference_not_found"),
+        "empty": (str(clips / "empty.wav"), "invalid_speaker"),
+        "no_bucket": ("gs:///x.wav", "invalid_speaker"),
+        "bad_bucket": ("s3://A/x.wav", "invalid_speaker"),
+        "nul": (str(clips / "ok.wav") + "\x00.wav", "invalid_speaker"),
+        "control": ("clips/ok\n.wav", "invalid_speaker"),
+    }
+    lines = [good("first")]
+    lines += [{"id": name, "text": "t", "speaker_wav_uri": uri} for name, (uri, _) in hostile.items()]
+    lines += [{"id": "clip", "text": "t", "speaker_wav_uri": str(clips / "ok.wav")}, good("last")]
+    write_manifest(tmp_path, "a.jsonl", lines)
+    done: list[Any] = []
+    task = threading.Thread(target=lambda: done.append(runner(tmp_path, FakeService()).run()), daemon=True)
+    task.start()
+    task.join(30)
+    assert done, "the task hung"
+    assert (done[0].synthesized, done[0].failed) == (3, len(hostile))
+    for name, (_, code) in hostile.items():
+        result = json.loads((tmp_path / f"out/a/{name}.json").read_text())
+        assert result["status"] == "failed" and result["error"]["code"] == code, (name, result)
+    summary = json.loads((tmp_path / "out/a" / SUMMARY).read_text())
+    assert (summary["ok"], summary["failed"]) == (3, len(hostile))
+
+
+def test_a_long_manifest_takes_bounded_memory_and_a_bounded_summary(tmp_path: Path) -> None:
+    """Issue 23: a 100,000-line manifest took 940 MB (every line parsed into an item, every result
+    read back at once) and wrote an 18.8 MB summary listing every failure."""
+    lines = 3000
+    text = "আমার সোনার বাংলা " * 30  # 2.5 KB a line: what an item's parsed form would multiply
+    path = write_manifest(
+        tmp_path,
+        "big.jsonl",
+        [{"id": f"n{i}", "text": text, "voice_id": "voice_missing"} for i in range(lines)],
+    )
+    tracemalloc.start()
+    try:
+        report = runner(tmp_path, FakeService()).run()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert report.failed == lines
+    # The manifest's own bytes, and a few hundred bytes a line (its result name and input hash).
+    assert peak < path.stat().st_size + lines * 1024, peak
+    summary = json.loads((tmp_path / "out/big" / SUMMARY).read_text())
+    assert (summary["items"], summary["failed"]) == (lines, lines)
+    assert summary["failure_codes"] == {"voice_not_found": lines}
+    assert [f["line"] for f in summary["failures"]] == list(range(1, MAX_LISTED + 1))
+    assert summary["failures_file"] == FAILURES
+    every = [json.loads(x) for x in (tmp_path / "out/big" / FAILURES).read_text().splitlines()]
+    assert [f["id"] for f in every] == [f"n{i}" for i in range(lines)]
+    assert (tmp_path / "out/big" / SUMMARY).stat().st_size < 64 * 1024
+
+
+def test_a_clip_that_grows_past_the_limit_after_its_stat_is_not_read_whole(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    (tmp_path / "c.wav").write_bytes(b"x" * 1000)
+    assert store.read_bytes("c.wav", limit=10) == b"x" * 11  # limit + 1: enough to say "too large"
+    assert store.read_bytes("c.wav") == b"x" * 1000
 
 
 def test_an_unreachable_voice_store_is_retryable_and_leaves_no_result(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from function.http.errors import ApiError
 from function.http.openapi import build_openapi
 from function.http.requests import parse_speech, parse_synthesis
 from function.jsonlog import JsonFormatter, cloud_trace, request_id_var, trace_var
-from function.service.limiter import ConcurrencyLimiter
+from function.service.limiter import Busy, ConcurrencyLimiter
 from function.voices import Owner
 
 LANGS = ["bn", "en"]
@@ -25,27 +25,50 @@ LANGS = ["bn", "en"]
 
 def test_limiter_runs_n_queues_then_refuses() -> None:
     lim = ConcurrencyLimiter(max_running=2, queue_size=1, queue_timeout_s=5)
-    assert lim.acquire() and lim.acquire()
-    got: list[bool] = []
+    assert lim.acquire() is None and lim.acquire() is None
+    got: list[Busy | None] = []
     waiter = threading.Thread(target=lambda: got.append(lim.acquire()))
     waiter.start()
     time.sleep(0.1)
     assert lim.waiting == 1
-    assert not lim.acquire()  # two running, queue full
+    busy = lim.acquire()  # two running, queue full
+    assert busy is not None and busy.queue_full and 1 <= busy.retry_after <= 60
     lim.release(1.0)
     waiter.join(2)
-    assert got == [True] and lim.running == 2 and lim.waiting == 0
-    assert 1 <= lim.retry_after() <= 60
+    assert got == [None] and lim.running == 2 and lim.waiting == 0
 
 
 def test_limiter_queue_times_out() -> None:
     lim = ConcurrencyLimiter(max_running=1, queue_size=4, queue_timeout_s=0.2)
-    assert lim.acquire()
+    assert lim.acquire() is None
     t0 = time.monotonic()
-    assert not lim.acquire()
+    busy = lim.acquire()
+    assert busy is not None and not busy.queue_full  # it waited: a different answer from "full"
     assert 0.15 < time.monotonic() - t0 < 2
     lim.release(0.1)
-    assert lim.acquire()
+    assert lim.acquire() is None
+
+
+def test_retry_after_counts_slots_held_longer_than_usual(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 23: four streams held by clients that never read kept every slot for 90 s, and the
+    429 said "retry after 1 s" (the average of the holds that had ended). A slot already held
+    longer than the average is expected to run about as long again."""
+    now = [1000.0]
+    monkeypatch.setattr("function.service.limiter.time.monotonic", lambda: now[0])
+    lim = ConcurrencyLimiter(max_running=2, queue_size=0, queue_timeout_s=0)
+    for held in (2.0, 2.0, 2.0):  # the average hold settles near 2 s
+        assert lim.acquire() is None
+        now[0] += held
+        lim.release(held)
+    assert lim.acquire() is None and lim.acquire() is None
+    now[0] += 1.0  # both slots 1 s old: the sooner one frees in about 1 s
+    busy = lim.acquire()
+    assert busy is not None and busy.retry_after == 1
+    now[0] += 40.0  # both held 41 s now, far over the average: not "retry in 1 s"
+    busy = lim.acquire()
+    assert busy is not None and busy.queue_full and busy.retry_after == 41
+    now[0] += 100.0
+    assert lim.acquire() == Busy(queue_full=True, retry_after=60)  # capped
 
 
 def test_auth() -> None:

@@ -10,6 +10,7 @@ queue, 4 spare), a 256 KiB body limit and a 512 KiB buffer budget.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import select
@@ -41,6 +42,7 @@ BODY_TIMEOUT = 2.0
 MIN_RATE = 1000  # bytes/s: every BODY_TIMEOUT seconds at least 2000 body bytes must arrive
 LIMIT = 256 * 1024
 BUFFER = 2 * LIMIT
+WRITE_TIMEOUT = 2.0
 STALLED = 10  # twice the thread count
 SHORT = "আমি ১২৩ টাকা দিলাম।"
 Connect = Callable[[], socket.socket]
@@ -67,6 +69,7 @@ def server(
             "TTS_REQUEST_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT),
             "TTS_REQUEST_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT),
             "TTS_REQUEST_BODY_MIN_BYTES_PER_SECOND": str(MIN_RATE),
+            "TTS_RESPONSE_WRITE_TIMEOUT_SECONDS": str(WRITE_TIMEOUT),
         }
     )
     srv.wait_ready()
@@ -151,14 +154,25 @@ def test_read_framing() -> None:
     assert read_framing(expect) == Framing(length=5, expect_continue=True)
     assert not read_framing(expect.replace(b"1.1", b"1.0")).expect_continue  # 1.0 knows no 1xx
     assert read_framing(b"POST / HTTP/1.1\r\nTransfer-Encoding: Chunked") == Framing(chunked=True)
-    for odd in (  # gunicorn refuses these from the head: nothing more to wait for
-        b"Transfer-Encoding: chunked\r\nContent-Length: 5",
-        b"Transfer-Encoding: gzip, chunked",
-        b"Content-Length: 5\r\nContent-Length: 5",
-        b"Content-Length: -5",
-        b"Content-Length: 1" + b"0" * 20,
+    for odd, status in (  # refused from the head: nothing is waited for, no thread is involved
+        (b"Transfer-Encoding: chunked\r\nContent-Length: 5", 400),
+        (b"Transfer-Encoding: gzip, chunked", 501),
+        (b"Transfer-Encoding: identity, chunked", 501),
+        (b"Transfer-Encoding: chunked, chunked", 400),
+        (b"Content-Length: 5\r\nContent-Length: 5", 400),
+        (b"Content-Length: -5", 400),
+        (b"Content-Length: \xd9\xa5", 400),  # a non-ASCII digit
     ):
-        assert read_framing(b"POST / HTTP/1.1\r\n" + odd).odd, odd
+        refusal = read_framing(b"POST / HTTP/1.1\r\n" + odd).refusal
+        assert refusal is not None and refusal.status == status, odd
+    # 16 digits or more: over any limit, answered 413 unread (and closed), not refused as framing.
+    huge = read_framing(b"POST / HTTP/1.1\r\nContent-Length: 1" + b"0" * 20)
+    assert huge.refusal is None and huge.length >= 10**15
+    # A body with a method whose routes take none is never read (nor a 100 Continue sent for it).
+    for method in (b"GET", b"HEAD", b"DELETE", b"OPTIONS"):
+        framing = read_framing(method + b" / HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue")
+        assert framing.unread and not framing.expect_continue, method
+    assert not read_framing(b"GET / HTTP/1.1\r\nContent-Length: 0").unread
 
 
 def test_chunk_scanner_finds_the_end_byte_by_byte() -> None:
@@ -174,7 +188,10 @@ def test_chunk_scanner_finds_the_end_byte_by_byte() -> None:
         assert scanner.payload == payload
 
 
-@pytest.mark.parametrize("data", [b"zz\r\n", b"-5\r\n", b"5\r\nhelloXY", b"1" * 9000, b"0x5\r\nhello\r\n"])
+@pytest.mark.parametrize(
+    "data",
+    [b"zz\r\n", b"-5\r\n", b"5\r\nhelloXY", b"1" * 9000, b"0x5\r\nhello\r\n", b"0" * 20 + b"FFFFFF\r\n"],
+)
 def test_chunk_scanner_refuses_malformed_framing(data: bytes) -> None:
     with pytest.raises(ValueError):
         ChunkScanner(0).scan(bytearray(data))
@@ -401,6 +418,38 @@ def test_a_stream_outlasts_the_read_timeouts(server: Any, clip_json: bytes) -> N
     assert len(audio) > 44 + 24000 and time.monotonic() - t0 > max(BODY_TIMEOUT, HEADER_TIMEOUT) + 0.5
 
 
+@pytest.mark.slow
+def test_a_stream_nobody_reads_frees_its_synthesis_slot(server: Any, clip_json: bytes) -> None:
+    """Issue 23: a client that never reads held the only synthesis slot for as long as it stayed."""
+    voice = requests.post(
+        server.url + "/voices", data=clip_json, headers={**AUTH, "Content-Type": "application/json"}
+    ).json()["voice_id"]
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+    sock.connect(("127.0.0.1", server.port))
+    body = json.dumps({"text": " ".join([SHORT] * 48), "voice_id": voice}).encode()
+    with sock:
+        stalled = head("POST", "/synthesize/stream", len(body), X_Request_Id="stalled-stream-0001")
+        sock.sendall(stalled + body)  # then never reads
+        t0 = time.monotonic()
+        while True:  # the server's one slot, no queue: 429 until the stalled stream lets go
+            r = requests.post(
+                server.url + "/synthesize", json={"text": SHORT, "voice_id": voice}, headers=AUTH, timeout=60
+            )
+            if r.status_code != 429:
+                break
+            assert "the wait queue is full" in r.json()["error"]["message"]
+            assert int(r.headers["Retry-After"]) >= 1
+            assert time.monotonic() - t0 < WRITE_TIMEOUT + 20, "the stalled stream kept its slot"
+            time.sleep(0.2)
+        assert r.status_code == 200 and r.content[:4] == b"RIFF"
+    deadline = time.monotonic() + 10
+    while not (lines := [r for r in server.log_records() if r.get("request_id") == "stalled-stream-0001"]):
+        assert time.monotonic() < deadline, "no access line for the stalled stream"
+        time.sleep(0.1)
+    assert [r.get("outcome") for r in lines if "httpRequest" in r] == ["client_stalled"]
+
+
 # ---- chunked bodies -----------------------------------------------------------------------------
 
 
@@ -454,8 +503,61 @@ def test_a_malformed_chunked_body_gets_400(server: Any, connect: Connect) -> Non
     chunked_head = head("POST", "/voices", Transfer_Encoding="chunked", Content_Type="application/json")
     sock.sendall(chunked_head + b"zz\r\nbody\r\n0\r\n\r\n")
     status, headers, body = read_response(sock.makefile("rb"))
-    assert status == 400 and error_code(body) == "bad_request", body
+    assert status == 400 and error_code(body) == "bad_framing", body
     assert headers["connection"] == "close" and closed(sock)
+
+
+# Framings gunicorn's parser would take and then read in a thread at the client's pace (issue 23):
+# POST /health suffices, the body being read before the route, the 405 and the key check.
+PINNING = {
+    "identity_then_chunked": (b"Transfer-Encoding: identity, chunked\r\n\r\nFFFFFF\r\n", 501),
+    "long_chunk_size": (b"Transfer-Encoding: chunked\r\n\r\n00000000000000000000FFFFFF\r\n", 400),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", list(PINNING))
+def test_framings_a_thread_would_read_slowly_are_refused_at_once(
+    server: Any, connect: Connect, kind: str
+) -> None:
+    start, status = PINNING[kind]
+    socks = [connect() for _ in range(12)]  # more than the server's 5 threads
+    t0 = time.monotonic()
+    for sock in socks:
+        sock.sendall(b"POST /health HTTP/1.1\r\nHost: test\r\n" + start + b"x" * 100)
+    health = requests.get(server.url + "/health", timeout=5)
+    assert health.status_code == 200 and health.elapsed.total_seconds() < 0.1
+    for sock in socks:
+        with contextlib.suppress(OSError):  # still "sending" its body, as the attack does
+            sock.sendall(b"x" * 1200)
+        answer, headers, body = read_response(sock.makefile("rb"))
+        assert answer == status, body
+        assert headers["connection"] == "close" and closed(sock)
+    assert time.monotonic() - t0 < 1.5  # answered from the head, not after a read timeout (2 s)
+    assert error_code(body) in ("bad_framing", "unsupported_transfer_coding")
+
+
+@pytest.mark.slow
+def test_a_body_sent_where_none_is_taken_is_not_waited_for(server: Any, connect: Connect) -> None:
+    sock = connect()
+    t0 = time.monotonic()
+    sock.sendall(head("GET", "/health", 100_000) + b"x" * 10)
+    status, headers, _ = read_response(sock.makefile("rb"))
+    assert status == 200 and headers["connection"] == "close" and closed(sock)
+    assert time.monotonic() - t0 < 1.0
+
+
+@pytest.mark.slow
+def test_a_content_length_of_16_digits_is_answered_and_closed_without_a_drain(
+    server: Any, connect: Connect
+) -> None:
+    sock = connect()
+    t0 = time.monotonic()
+    sock.sendall(head("POST", "/voices", 10**16) + b"x" * 1000)
+    status, headers, body = read_response(sock.makefile("rb"))
+    assert status == 413 and error_code(body) == "payload_too_large", body
+    assert headers["connection"] == "close" and closed(sock)
+    assert time.monotonic() - t0 < 1.0
 
 
 @pytest.mark.slow

@@ -244,3 +244,22 @@ def test_local_store_roundtrip(tmp_path: Path) -> None:
     assert store.delete("a/b.json") and not store.delete("a/b.json")
     with pytest.raises(ObjectNotFoundError):
         store.read_bytes("a/b.json")
+
+
+def test_a_limited_read_takes_at_most_limit_plus_one_bytes_from_every_store(
+    bucket: Any, tmp_path: Path
+) -> None:
+    """What the batch job's clip reads rely on (issue 23): a clip that grew past the limit after its
+    size was checked is never read whole."""
+    local = LocalStore(tmp_path / "s")
+    for store in (local, gcs(bucket, "limited")):
+        store.write_bytes("c.wav", b"x" * 1000)
+        assert store.read_bytes("c.wav", limit=10) == b"x" * 11, store
+        assert store.read_bytes("c.wav", limit=5000) == b"x" * 1000
+        assert store.read_bytes("c.wav") == b"x" * 1000
+    (tmp_path / "s" / "folder").mkdir()
+    for not_a_file in ("folder",):
+        with pytest.raises(ObjectNotFoundError, match="not a regular file"):
+            local.stat(not_a_file)
+        with pytest.raises(ObjectNotFoundError, match="not a regular file"):
+            local.read_bytes(not_a_file)

@@ -39,6 +39,13 @@ PATHOLOGICAL = {
     "lists of years": "১৯৭১ ও " * 1_500,
     "money ranges": "৳1-" * 3_000,
     "slash names": "9/11/" * 2_000,
+    # Runs of whitespace between letters (issue 23: 64,000 spaces took 2.2 s, quadratic).
+    "a run of spaces": "আ" + " " * 64_000 + "আ",
+    "a run of tabs": "আ" + "\t" * 64_000 + "আ",
+    "a run of no-break spaces": "আ" + "\u00a0" * 64_000 + "আ",
+    "a run of em spaces": "আ" + "\u2003" * 64_000 + "আ",
+    "spaces then a comma": "আ" + " " * 64_000 + ",আ",
+    "spaces before the end": "আ" + " " * 64_000,
 }
 LEXICON = UserLexicon.from_bytes("yunus\tইউনূস\nঢাবি\tঢাকা বিশ্ববিদ্যালয়\nXTTS\tXTTS\n".encode(), "test")
 
