@@ -34,6 +34,7 @@ import json
 import math
 import selectors
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from function.config import Settings, load_settings
 from function.http.methods import BODYLESS_METHODS
+from function.jsonlog import request_id_var
 
 # Request line plus headers. gunicorn alone would buffer up to 100 fields of 8 KiB each per
 # connection; real heads are a few KiB (nginx's default limit is 32 KiB).
@@ -57,6 +59,34 @@ _RECV_BYTES = 64 * 1024
 _LINGER_S = 2.0
 _LINGER_BYTES = 64 * 1024
 _BUSY_RETRY_AFTER_S = 5
+
+
+# gunicorn's own refusals (a request line over limit_request_line, a header over
+# limit_request_field_size, a malformed head...) are written by util.write_error as an HTML page.
+# Every answer of this service is the app's JSON error shape, so the worker process writes them
+# through json_write_error instead; gunicorn keeps choosing the status (Worker.handle_error).
+# A private hook: tests/function/test_gunicorn_conf.py names it among the gunicorn internals used.
+_ERROR_CODES = {
+    400: "bad_request",
+    403: "forbidden",
+    414: "request_line_too_long",
+    417: "expectation_failed",
+    431: "headers_too_large",
+    500: "internal_error",
+    501: "unsupported_transfer_coding",
+}
+
+
+def json_write_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
+    body = json.dumps(
+        {"error": {"code": _ERROR_CODES.get(status_int, "bad_request"), "message": mesg or reason}},
+        ensure_ascii=True,
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin-1") + body)
 
 
 class RequestReadTimeoutError(TimeoutError):
@@ -303,6 +333,10 @@ class RequestBufferingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is
         self._incoming: dict[_Conn, _Incoming] = {}
         self._held = 0
         self._next_deadline = math.inf
+        # Requests in threads, for the line that names those a shutdown cuts off.
+        self._in_flight: dict[int, tuple[str, str, str, str | None, float]] = {}
+        self._in_flight_lock = threading.Lock()
+        self._stopping_since: float | None = None
 
     @classmethod
     def check_config(cls, cfg: Any, log: Any) -> None:
@@ -314,6 +348,16 @@ class RequestBufferingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is
             )
 
     # ---- gunicorn's entry points ----------------------------------------------------------------
+
+    def init_process(self) -> None:
+        util.write_error = json_write_error  # in the worker process only (see json_write_error)
+        super().init_process()
+
+    def handle(self, conn: _Conn) -> Any:
+        # A pool thread keeps the request id of the last request it served: gunicorn's own lines
+        # about this connection (a refused head, a socket error) must not carry it.
+        request_id_var.set(None)
+        return super().handle(conn)
 
     def accept(self, listener: socket.socket) -> None:
         """gunicorn's accept(), with our connection class."""
@@ -358,6 +402,10 @@ class RequestBufferingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is
         # a stream) would otherwise hold this thread and the request's synthesis slot for ever.
         # gunicorn's handle() has just made the socket blocking without a timeout.
         conn.sock.settimeout(self.settings.response_write_timeout_s)
+        given_id = next((v for k, v in req.headers if k == "X-REQUEST-ID"), None)
+        client = conn.client[0] if isinstance(conn.client, tuple) else str(conn.client)
+        with self._in_flight_lock:
+            self._in_flight[id(req)] = (req.method, req.path, client, given_id, time.monotonic())
         try:
             return bool(super().handle_request(req, conn))
         except TimeoutError:
@@ -366,14 +414,39 @@ class RequestBufferingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is
                 "the client accepted no byte of the answer for %g s (TTS_RESPONSE_WRITE_TIMEOUT_SECONDS): "
                 "connection closed",
                 self.settings.response_write_timeout_s,
-                extra={"remote_ip": conn.client[0] if isinstance(conn.client, tuple) else str(conn.client)},
+                extra={"remote_ip": client},
             )
             return False
+        finally:
+            with self._in_flight_lock:
+                self._in_flight.pop(id(req), None)
 
     def wait_for_and_dispatch_events(self, timeout: float) -> None:
         # Wake up for the next read deadline, not just once a second.
         super().wait_for_and_dispatch_events(min(timeout, max(0.0, self._next_deadline - time.monotonic())))
         self._sweep()
+        if not self.alive:
+            self._name_the_cut_off()
+
+    def _name_the_cut_off(self) -> None:
+        """Stopping: just before the arbiter's kill (graceful_timeout after its SIGTERM), log each
+        request still running, so a request cut off at shutdown leaves a line (it gets no access
+        line: its thread dies with the process)."""
+        now = time.monotonic()
+        if self._stopping_since is None:
+            self._stopping_since = now
+        if now < self._stopping_since + max(0.5, self.cfg.graceful_timeout - 1.0):
+            return
+        with self._in_flight_lock:
+            cut, self._in_flight = self._in_flight, {}
+        for method, path, client, given_id, started in cut.values():
+            self.log.warning(
+                "%s %s cut off at shutdown after %.1f s",
+                method,
+                path,
+                now - started,
+                extra={"event": "request_cut_off", "remote_ip": client, "request_id": given_id},
+            )
 
     # ---- receiving ------------------------------------------------------------------------------
 

@@ -39,6 +39,11 @@ def create_app(settings: Settings, *, on_fatal: Callable[[], None] | None = None
     """One app per process; `load` starts loading the model in the background right away."""
     app = Flask("function")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    # A voice upload's form is the clip (a file part, bounded by the body limit) and a name: any
+    # other field over MAX_FORM_FIELD_BYTES, or more than MAX_FORM_PARTS parts, is refused (413
+    # form_too_large, not the body-limit message: the body itself may be small).
+    app.config["MAX_FORM_MEMORY_SIZE"] = MAX_FORM_FIELD_BYTES
+    app.config["MAX_FORM_PARTS"] = MAX_FORM_PARTS
     app.config["FORWARDED_FOR_HOPS"] = settings.forwarded_for_hops
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # normalized Bangla text stays readable
@@ -86,6 +91,12 @@ def create_app(settings: Settings, *, on_fatal: Callable[[], None] | None = None
     if load:
         model.start()
     return app
+
+
+# werkzeug applies this to its parser's buffer too (file parts included), which reads 64 KiB at a
+# time: it must stay well above that.
+MAX_FORM_FIELD_BYTES = 512 * 1024
+MAX_FORM_PARTS = 16
 
 
 def _too_large(size: str, limit: int) -> ApiError:

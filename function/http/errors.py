@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from function.jsonlog import utf8_safe
@@ -85,6 +85,14 @@ def register_error_handlers(app: Flask, max_request_bytes: int) -> None:
             # The body was not read: close the connection instead of draining it.
             headers["Connection"] = "close"
         message = template.format(method=request.method, allow=allow, limit=max_request_bytes)
+        if status == 413 and (request.content_length or 0) <= max_request_bytes:
+            # The body is within the limit (it was read whole): werkzeug's multipart limits spoke.
+            config = current_app.config
+            code = "form_too_large"
+            message = (
+                f"the multipart form may have at most {config['MAX_FORM_PARTS']} parts, and each field "
+                f"but the clip at most {config['MAX_FORM_MEMORY_SIZE']} bytes"
+            )
         return error_response(status, code, message, headers)
 
     @app.errorhandler(Exception)

@@ -40,6 +40,12 @@ def _clip_and_name() -> tuple[bytes, str | None]:
         if upload is None:
             raise bad("missing_audio", "upload the reference clip in a multipart field named 'speaker_wav'")
         clip, name = upload.read(), request.form.get("name")
+        if name is not None and "\ufffd" in name:
+            # werkzeug decodes form fields with errors="replace": bytes that are not UTF-8 arrive
+            # as U+FFFD, and a name silently changed is worse than a refused one.
+            raise bad(
+                "invalid_name", "'name' must be UTF-8 text (U+FFFD, the replacement character, is refused)"
+            )
     else:
         raise ApiError(
             415,

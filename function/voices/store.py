@@ -19,7 +19,7 @@ import threading
 import time
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Generic, TypeGuard, TypeVar
@@ -49,6 +49,23 @@ def _name_key(owner: str, name: str) -> str:
     safe key). Names are unique per owner."""
     text = f"{owner}\0{unicodedata.normalize('NFC', name)}"
     return f"names/{hashlib.sha256(text.encode('utf-8')).hexdigest()[:40]}.json"
+
+
+# One empty object per voice under its owner's prefix: listing a caller's voices reads only these
+# and those voices' records, so another owner's 10,000 voices cost the caller nothing.
+_OWNERS = "owners"
+# Written once every voice stored before the index existed has its entry (the backfill).
+_INDEXED = f"{_OWNERS}/indexed.json"
+
+
+def _owner_prefix(owner: str) -> str:
+    # Owner ids are "local" or "key_<hex>" (function.voices.owner_id); a hash keeps any other safe.
+    safe = (
+        owner
+        if owner.replace("_", "").isalnum() and owner.isascii()
+        else hashlib.sha256(owner.encode()).hexdigest()
+    )
+    return f"{_OWNERS}/{safe}/"
 
 
 @dataclass(frozen=True)
@@ -111,6 +128,7 @@ class VoiceStore(Generic[V]):
         self._model = model
         self._lru: OrderedDict[str, tuple[V, str | None]] = OrderedDict()
         self._lock = threading.Lock()
+        self._indexed = False
 
     @property
     def location(self) -> str:
@@ -140,14 +158,19 @@ class VoiceStore(Generic[V]):
         # name at once exactly one wins. A claim whose voice is gone (a crash) is taken over.
         if name is not None and not self._claim(owner, name, info.voice_id):
             raise VoiceNameTakenError(name)
+        entry = _owner_prefix(owner) + info.voice_id
         try:
             self._store.write_bytes(f"{info.voice_id}.voice", payload)
             try:
+                # The owner's index entry before the metadata: a listed voice is always indexed (an
+                # entry whose voice never got its metadata is skipped when listing).
+                self._store.write_bytes(entry, b"")
                 self._store.write_bytes(f"{info.voice_id}.json", meta)
             except BaseException:
                 # All or nothing: without its metadata the payload is an orphan nobody can list or delete.
-                with contextlib.suppress(StorageError):
-                    self._store.delete(f"{info.voice_id}.voice")
+                for orphan in (f"{info.voice_id}.voice", entry):
+                    with contextlib.suppress(StorageError):
+                        self._store.delete(orphan)
                 raise
         except BaseException:
             if name is not None:
@@ -245,10 +268,21 @@ class VoiceStore(Generic[V]):
         return info
 
     def list(self, viewer: Owner = EVERYONE) -> list[VoiceInfo]:
-        ids = sorted(
-            k[: -len(".json")] for k in self._store.list_keys() if k.endswith(".json") and "/" not in k
-        )
+        """The viewer's voices, oldest first. An owner's listing reads its index and its own records
+        only; an admin, or the legacy owner (voices saved before owners existed have no index
+        entry), reads every record."""
+        if viewer.admin or viewer.legacy:
+            ids = self._all_ids()
+        else:
+            self._backfill_index()
+            prefix = _owner_prefix(viewer.id)
+            ids = [k[len(prefix) :] for k in self._store.list_keys(prefix)]
+        return [*self._infos(ids, viewer)]
 
+    def _all_ids(self) -> Sequence[str]:
+        return [k[: -len(".json")] for k in self._store.list_keys() if k.endswith(".json") and "/" not in k]
+
+    def _infos(self, ids: Sequence[str], viewer: Owner) -> Sequence[VoiceInfo]:
         def read(voice_id: str) -> VoiceInfo | None:
             try:
                 return self.info(voice_id, viewer)
@@ -257,9 +291,21 @@ class VoiceStore(Generic[V]):
 
         # Metadata reads are round trips to the bucket: overlap them.
         with ThreadPoolExecutor(max_workers=16) as pool:
-            found = pool.map(read, [v for v in ids if valid_voice_id(v)])
+            found = pool.map(read, sorted(v for v in ids if valid_voice_id(v)))
             out = [info for info in found if info is not None]
         return sorted(out, key=lambda i: i.created_at)
+
+    def _backfill_index(self) -> None:
+        """Once per store: index entries for the voices stored before the index existed (a full
+        scan, the last one). Instances that race both write the same empty objects."""
+        if self._indexed or self._store.exists(_INDEXED):
+            self._indexed = True
+            return
+        for info in self._infos(self._all_ids(), EVERYONE):
+            if info.owner is not None:
+                self._store.write_bytes(_owner_prefix(info.owner) + info.voice_id, b"")
+        self._store.write_bytes(_INDEXED, json.dumps({"indexed_at": time.time()}).encode())
+        self._indexed = True
 
     def delete(self, voice_id: str, viewer: Owner = EVERYONE) -> None:
         if not valid_voice_id(voice_id):
@@ -279,6 +325,8 @@ class VoiceStore(Generic[V]):
         # Metadata first, so a voice half-deleted by a crash is no longer listed.
         found = self._store.delete(f"{voice_id}.json")
         found = self._store.delete(f"{voice_id}.voice") or found
+        if info is not None and info.owner is not None:
+            self._store.delete(_owner_prefix(info.owner) + voice_id)
         if not found:
             raise VoiceNotFoundError(voice_id)
 

@@ -8,6 +8,7 @@ that 429 is reachable on purpose.
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import io
 import json
@@ -16,6 +17,7 @@ import struct
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ import numpy as np
 import pytest
 import requests
 import soundfile as sf
+from urllib3 import encode_multipart_formdata
 
 pytestmark = pytest.mark.slow
 
@@ -418,6 +421,23 @@ def test_voice_lifecycle_json_and_multipart(
     assert_error(r, 404, "voice_not_found")
 
 
+def test_multipart_limits_and_names_are_refused_with_what_was_wrong(
+    api: Callable[..., requests.Response], make_clip: Callable[..., bytes]
+) -> None:
+    """Issue 23: a long form field got the body limit's 413 ("larger than 16 MiB") for a small
+    body, and a name that is not UTF-8 was silently changed to U+FFFD and saved."""
+    clip = ("ref.flac", make_clip(2.5, 16000, "FLAC"), "audio/flac")
+    long_field = api("POST", "/voices", files={"audio": clip}, data={"name": "x", "note": "n" * 600_000})
+    assert_error(long_field, 413, "form_too_large")
+    assert "524288 bytes" in long_field.json()["error"]["message"]
+    many = api("POST", "/voices", files={"audio": clip}, data={f"f{i}": "x" for i in range(40)})
+    assert_error(many, 413, "form_too_large")
+    body, content_type = encode_multipart_formdata({"audio": clip, "name": "bad"})
+    body = body.replace(b"\r\n\r\nbad\r\n", b"\r\n\r\nb\xffd\r\n")
+    not_utf8 = api("POST", "/voices", data=body, headers={"Content-Type": content_type})
+    assert_error(not_utf8, 400, "invalid_name")
+
+
 def test_voices_belong_to_the_key_that_made_them(server: Any, voice_id: str, clip_b64: str) -> None:
     """A voice is its owner's: another key gets 404 on every voice and synthesis endpoint, exactly
     as for a voice that does not exist; an admin key sees all."""
@@ -731,6 +751,31 @@ def test_config_path_sets_defaults_and_languages(
 
 
 # ---- shutdown ---------------------------------------------------------------------------------
+
+
+def test_a_request_cut_off_at_shutdown_leaves_a_line(
+    start_server: Callable[..., Any], demo_bundle: Path, tmp_path: Path, make_clip: Callable[..., bytes]
+) -> None:
+    """Issue 23: a synthesis still running when the graceful stop ran out left no log line."""
+    srv = start_server(env_for(demo_bundle, tmp_path))
+    srv.wait_ready()
+    body = {"text": LONG, "speaker_wav": base64.b64encode(make_clip(4.0)).decode(), "seed": 2}
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(
+            requests.post,
+            srv.url + "/synthesize",
+            json=body,
+            headers={**AUTH, "X-Request-Id": "cut-off-0001"},
+            timeout=60,
+        )
+        time.sleep(1.0)  # the synthesis is running (about 12 s of demo-model CPU)
+        srv.proc.send_signal(signal.SIGTERM)
+        srv.wait_exit(20)
+        with contextlib.suppress(requests.RequestException):
+            pending.result()
+    cut = [r for r in srv.log_records() if r.get("event") == "request_cut_off"]
+    assert [(r["request_id"], r["severity"]) for r in cut] == [("cut-off-0001", "WARNING")], cut
+    assert "POST /synthesize cut off at shutdown" in cut[0]["message"]
 
 
 def test_sigterm_ends_an_open_stream_cleanly(

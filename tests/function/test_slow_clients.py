@@ -333,6 +333,28 @@ def test_an_upload_below_the_minimum_rate_gets_408(server: Any, connect: Connect
 
 
 @pytest.mark.slow
+def test_gunicorns_own_refusals_are_json_and_carry_no_earlier_request_id(
+    server: Any, connect: Connect
+) -> None:
+    for i in range(12):  # every pool thread serves a request with an id first
+        requests.get(server.url + "/health", headers={"X-Request-Id": f"earlier-{i}"}, timeout=5)
+    for raw, status, code in (
+        (b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: test\r\n\r\n", 414, "request_line_too_long"),
+        (b"GET / HTTP/1.1\r\nHost: test\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n", 431, "headers_too_large"),
+        (b"GET / HTTP/1.1\r\nHost: test\r\nBad Header: x\r\n\r\n", 400, "bad_request"),
+    ):
+        sock = connect()
+        sock.sendall(raw)
+        answer, headers, body = read_response(sock.makefile("rb"))
+        assert (answer, headers["content-type"], error_code(body)) == (status, "application/json", code)
+        assert json.loads(body)["error"]["message"]
+    time.sleep(0.2)
+    refusals = [r for r in server.log_records() if "Invalid request from" in str(r.get("message"))]
+    assert len(refusals) >= 3
+    assert not [r for r in refusals if str(r.get("request_id", "")).startswith("earlier-")]
+
+
+@pytest.mark.slow
 def test_an_oversized_head_gets_431(server: Any, connect: Connect) -> None:
     sock = connect()
     sock.sendall(b"GET /voices HTTP/1.1\r\nHost: test\r\n" + b"X-Filler: " + b"a" * 8000 + b"\r\n")

@@ -215,3 +215,49 @@ def test_voices_saved_before_owners_belong_to_the_legacy_owner(tmp_path: Path) -
     assert fresh.list(stranger) == []
     with pytest.raises(VoiceNotFoundError):
         voices(LocalStore(tmp_path)).get(old.voice_id, stranger)
+
+
+class CountingStore(LocalStore):
+    """Counts the voice records read: what one caller's listing costs."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.records_read = 0
+
+    def read_bytes(self, key: str, *, limit: int | None = None) -> bytes:
+        if key.endswith(".json") and "/" not in key:
+            self.records_read += 1
+        return super().read_bytes(key, limit=limit)
+
+
+def test_an_owners_listing_reads_only_its_own_records(tmp_path: Path) -> None:
+    """Issue 23: listing voices, or a name lookup that missed, read every owner's records."""
+    busy, quiet = Owner(owner_id("busy-key-0123456789a")), Owner(owner_id("quiet-key-0123456789"))
+    store = CountingStore(tmp_path)
+    vs = voices(store)
+    assert vs.list(quiet) == []  # a new store: the one-time backfill of older voices has nothing to do
+    for i in range(40):
+        vs.add(bytes([i]), name=f"v{i}", reference_seconds=3.0, owner=busy.id)
+    mine = vs.add(b"q", name="only", reference_seconds=3.0, owner=quiet.id)
+    store.records_read = 0
+    assert [v.voice_id for v in vs.list(quiet)] == [mine.voice_id]
+    assert store.records_read == 1
+    store.records_read = 0
+    with pytest.raises(VoiceNotFoundError):
+        vs.find("no-such-name", quiet)
+    assert store.records_read <= 1
+    vs.delete(mine.voice_id, quiet)
+    assert vs.list(quiet) == [] and len(vs.list(busy)) == 40
+
+
+def test_voices_stored_before_the_owner_index_are_listed_after_a_one_time_backfill(tmp_path: Path) -> None:
+    owner = Owner(owner_id("early-key-0123456789"))
+    first = voices(LocalStore(tmp_path)).add(b"a", name="early", reference_seconds=3.0, owner=owner.id)
+    for key in LocalStore(tmp_path).list_keys("owners"):
+        LocalStore(tmp_path).delete(key)  # as a release before the index stored it
+    store = CountingStore(tmp_path)
+    fresh = voices(store)
+    assert [v.voice_id for v in fresh.list(owner)] == [first.voice_id]  # the backfill scanned once
+    store.records_read = 0
+    assert [v.voice_id for v in voices(store).list(owner)] == [first.voice_id]
+    assert store.records_read == 1  # later listings, on any instance, read the index
