@@ -1,4 +1,4 @@
-"""Decode a reference clip (WAV, FLAC, OGG Vorbis/Opus, MP3) with libsndfile, from memory.
+"""Decode a reference clip (WAV, FLAC, OGG Vorbis/Opus, MP3: `ACCEPTED`) with libsndfile, from memory.
 
 A few kilobytes can declare 64 channels, an absurd rate or hours of silence, so the header is
 checked before any sample is decoded and the read itself is bounded: whatever the file, decoding
@@ -22,6 +22,17 @@ MAX_SAMPLE_RATE = 192_000
 MAX_CHANNELS = 8
 # Samples times channels decoded at most: a minute of mono at the top rate (44 MiB of float32).
 MAX_DECODED_VALUES = int(MAX_REFERENCE_SECONDS * MAX_SAMPLE_RATE)
+
+# What the API documents, and nothing else libsndfile happens to read (AIFF, CAF, W64, ADPCM or
+# GSM inside a WAV...): container -> the codecs accepted in it.
+_PCM_WAV = frozenset({"PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE", "ULAW", "ALAW"})
+ACCEPTED = {
+    "WAV": _PCM_WAV,
+    "WAVEX": _PCM_WAV,
+    "FLAC": frozenset({"PCM_S8", "PCM_16", "PCM_24"}),
+    "OGG": frozenset({"VORBIS", "OPUS"}),
+    "MP3": frozenset({"MPEG_LAYER_III"}),
+}
 
 # libsndfile's frame count for a stream that does not state its length (FLAC total_samples = 0).
 _UNKNOWN_FRAMES = 2**63 - 1
@@ -48,6 +59,7 @@ def decode_reference(data: bytes) -> tuple[np.ndarray, int]:
     try:
         with _ForwardReader(io.BytesIO(data)) as f:
             rate, channels, frames = int(f.samplerate), int(f.channels), int(f.frames)
+            _check_format(str(f.format), str(f.subtype), data)
             _check_header(rate, channels)
             limit = _frame_limit(rate, channels)
             if frames != _UNKNOWN_FRAMES and frames > limit:
@@ -67,6 +79,31 @@ def decode_reference(data: bytes) -> tuple[np.ndarray, int]:
     if not np.isfinite(audio).all():
         raise AudioDecodeError(f"the reference audio holds NaN or infinite samples: {_WHAT_TO_SEND}")
     return (audio[:, 0] if channels == 1 else audio), rate
+
+
+def _check_format(container: str, codec: str, data: bytes) -> None:
+    if codec not in ACCEPTED.get(container, ()):
+        raise AudioDecodeError(
+            f"the reference audio is {container} with {codec} samples, which is not accepted: "
+            "send WAV (PCM, float, mu-law or A-law), FLAC, OGG (Vorbis/Opus) or MP3"
+        )
+    if container == "OGG" and _ogg_streams(data) > 1:
+        # libsndfile decodes the first logical stream only: the rest would be dropped unheard.
+        raise AudioDecodeError(
+            "the reference audio is an Ogg file of several chained streams: send one recording"
+        )
+
+
+def _ogg_streams(data: bytes) -> int:
+    """Logical streams begun in an Ogg file: pages flagged "beginning of stream" (RFC 3533),
+    found by walking the pages (27-byte header, segment table, then the segments)."""
+    streams, pos = 0, 0
+    while pos + 27 <= len(data) and data[pos : pos + 4] == b"OggS":
+        segments = data[pos + 26]
+        table = data[pos + 27 : pos + 27 + segments]
+        streams += bool(data[pos + 5] & 0x02)
+        pos += 27 + segments + sum(table)
+    return streams
 
 
 def _check_header(rate: int, channels: int) -> None:

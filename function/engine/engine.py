@@ -190,9 +190,11 @@ class Engine:
             raise ReferenceAudioError(
                 f"reference clip is {seconds:.1f} s long; send at most {MAX_REFERENCE_SECONDS:.0f} s"
             )
-        if not np.isfinite(wav).all() or float(np.sqrt(np.mean(wav.astype(np.float64) ** 2))) < SILENCE_RMS:
+        # The energy about the mean: a constant offset (DC) carries no sound.
+        if not np.isfinite(wav).all() or float(np.std(wav.astype(np.float64))) < SILENCE_RMS:
             raise ReferenceAudioError(
-                "reference clip is silent (or not finite); send a recording of the voice"
+                "reference clip is silent (or a constant offset, or not finite); "
+                "send a recording of the voice"
             )
         rt = self._rt
         sr = rt.input_sample_rate

@@ -290,6 +290,7 @@ def test_language_missing_from_vocab_is_refused(bundle_copy: Path) -> None:
         (np.zeros(24000 * 5, np.float32), "silent"),
         (synthetic_reference(seconds=31.0), "at most 30 s"),
         (np.full(24000 * 3, np.nan, np.float32), "silent"),
+        (np.full(24000 * 5, 0.3, np.float32), "constant offset"),  # pure DC: no sound at all
     ],
 )
 def test_unusable_reference_clips_are_refused(engine: Engine, audio: np.ndarray, message: str) -> None:

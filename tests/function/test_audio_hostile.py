@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, event, given, reject, settings
 from hypothesis import strategies as st
 
 from function.audio.decode import (
+    ACCEPTED,
     MAX_CHANNELS,
     MAX_DECODED_VALUES,
     MAX_REFERENCE_SECONDS,
@@ -186,6 +187,50 @@ def test_too_much_data_over_all_channels_is_refused_before_decoding() -> None:
     err, peak = traced_peak(lambda: decode_reference(data))
     assert isinstance(err, AudioDecodeError) and "too large" in str(err) and "8 channels" in str(err)
     assert peak < 2 * MiB
+
+
+def _encoded(fmt: str, subtype: str, seconds: float = 2.5, rate: int = 16000) -> bytes:
+    t = np.arange(int(rate * seconds)) / rate
+    buf = io.BytesIO()
+    sf.write(buf, (0.3 * np.sin(2 * np.pi * 150 * t)).astype(np.float32), rate, format=fmt, subtype=subtype)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "subtype"), [(fmt, sub) for fmt, subs in ACCEPTED.items() for sub in sorted(subs)]
+)
+def test_every_documented_format_decodes(fmt: str, subtype: str) -> None:
+    audio, rate = decode_reference(_encoded(fmt, subtype))
+    assert rate == 16000 and abs(audio.shape[0] - 40000) < 2000
+
+
+@pytest.mark.parametrize(
+    ("fmt", "subtype"),
+    [
+        ("AIFF", "PCM_16"),
+        ("CAF", "PCM_16"),
+        ("W64", "PCM_16"),
+        ("AU", "PCM_16"),
+        ("RF64", "PCM_16"),
+        ("WAV", "IMA_ADPCM"),
+        ("WAV", "MS_ADPCM"),
+        ("WAV", "GSM610"),
+        ("WAV", "G721_32"),
+        ("MPC2K", "PCM_16"),
+    ],
+)
+def test_formats_beyond_the_documented_ones_are_refused(fmt: str, subtype: str) -> None:
+    """Issue 23: 17 containers and 6 WAV codecs beyond the documented ones were accepted."""
+    with pytest.raises(AudioDecodeError, match="not accepted"):
+        decode_reference(_encoded(fmt, subtype))
+
+
+def test_chained_ogg_is_refused() -> None:
+    """libsndfile decodes only the first stream of a chained Ogg file: the rest would go unheard."""
+    one = _encoded("OGG", "VORBIS")
+    decode_reference(one)
+    with pytest.raises(AudioDecodeError, match="several chained streams"):
+        decode_reference(one + _encoded("OGG", "OPUS"))
 
 
 @pytest.mark.parametrize("channels", [1, 2])
