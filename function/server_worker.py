@@ -41,12 +41,18 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import gunicorn
 from gunicorn import util
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from function.config import Settings, load_settings
 from function.http.methods import BODYLESS_METHODS
 from function.jsonlog import request_id_var
+
+# This worker reaches into gunicorn internals (docs/decisions/0001-request-buffering-worker.md names
+# each, and tests/function/test_server_worker_contract.py checks they exist): it runs only on the
+# gunicorn release it was tested with, pinned in function/requirements*.txt.
+TESTED_GUNICORN = "27.0.1"
 
 # Request line plus headers. gunicorn alone would buffer up to 100 fields of 8 KiB each per
 # connection; real heads are a few KiB (nginx's default limit is 32 KiB).
@@ -340,6 +346,13 @@ class RequestBufferingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is
 
     @classmethod
     def check_config(cls, cfg: Any, log: Any) -> None:
+        if gunicorn.__version__ != TESTED_GUNICORN:
+            raise RuntimeError(
+                f"RequestBufferingWorker is tested with gunicorn {TESTED_GUNICORN}, not "
+                f"{gunicorn.__version__}: install the pinned version (function/requirements.txt), or "
+                "rerun tests/function/test_server_worker_contract.py and the slow-client tests and "
+                "update TESTED_GUNICORN"
+            )
         super().check_config(cfg, log)
         # Connections are set up (conn.init()) in the main loop: a TLS handshake there would block.
         if cfg.is_ssl or cfg.http2_cleartext != "off":
