@@ -421,6 +421,10 @@ class RequestBufferingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is
             self._in_flight[id(req)] = (req.method, req.path, client, given_id, time.monotonic())
         try:
             return bool(super().handle_request(req, conn))
+        except ConnectionAbortedError:
+            # A stream the app cut short (StreamCutError in function.http.streaming: shutdown, or a
+            # failure mid-stream), already logged with its outcome: close without the last chunk.
+            return False
         except TimeoutError:
             # The app's stream already ended with outcome "client_stalled" (function.http.streaming).
             self.log.info(

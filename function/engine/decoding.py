@@ -40,6 +40,8 @@ class Sequence:
     next_input: Array | None = None  # (width,): the embedding of the last chosen code
     finished: bool = False
     stopped: bool = False  # finished on the stop token, not at `limit`
+    # This row failed on its own (its logits were NaN, say): it ends with this error, alone.
+    error: Exception | None = None
 
 
 class GptDecoder:
@@ -160,7 +162,10 @@ class GptDecoder:
             logits, latents, kv = self._run_bound(inputs, mask, batch.device_kv(self.device))
         batch.advance(kv)
         for seq, row in zip(rows, logits, strict=True):
-            self._choose(seq, row)
+            try:
+                self._choose(seq, row)
+            except Exception as exc:  # one bad row ends alone; the other rows go on as if it had not been
+                seq.error, seq.finished = exc, True
         return latents
 
     def _choose(self, seq: Sequence, logits: Array) -> None:

@@ -317,7 +317,10 @@ class Engine:
         batch = DecodeBatch()
         batch.add(seq, kv)
         while not seq.finished:
-            yield self.decoder.step(batch)[0]
+            latent = self.decoder.step(batch)[0]
+            if seq.error is not None:
+                raise seq.error
+            yield latent
 
     def generate_codes(
         self, text: str, voice: Voice, params: SynthesisParams | None = None, *, decode: Decode | None = None

@@ -21,7 +21,7 @@ from function.http import (
     routes_voices,
 )
 from function.http.auth import authorized
-from function.http.context import Serving
+from function.http.context import SHUTTING_DOWN, Serving
 from function.http.errors import ApiError, register_error_handlers
 from function.http.methods import BODYLESS_METHODS
 from function.http.routes_page import PAGE_PATHS
@@ -73,6 +73,14 @@ def create_app(settings: Settings, *, on_fatal: Callable[[], None] | None = None
             )
         if request.method in BODYLESS_METHODS:
             return  # a body sent anyway is not read (the worker closes the connection after)
+        if SHUTTING_DOWN.is_set():
+            # Draining after SIGTERM: what is running finishes, nothing new starts here.
+            raise ApiError(
+                503,
+                "shutting_down",
+                "this instance is shutting down; retry (another instance will answer)",
+                {"Retry-After": "1", "Connection": "close"},
+            )
         if (request.content_length or 0) > settings.max_request_bytes:
             raise _too_large(str(request.content_length), settings.max_request_bytes)
         _read_body(settings.max_request_bytes)

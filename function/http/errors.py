@@ -14,6 +14,7 @@ from function.service.errors import (
     Overloaded,
     ServiceError,
     StoreUnavailable,
+    Unavailable,
     VoiceNameTaken,
     VoiceNotFound,
     VoiceUnusable,
@@ -40,6 +41,7 @@ STATUS: dict[type[ServiceError], int] = {
     Overloaded: 429,
     ModelLoading: 503,
     StoreUnavailable: 503,
+    Unavailable: 503,
 }
 
 

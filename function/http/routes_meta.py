@@ -31,6 +31,11 @@ def health() -> Response:
         response.status_code = 503
         response.headers["Retry-After"] = "5"
         return response
+    failure = state.failure()
+    if failure is not None:  # the watchdog is stopping this process (function.service.model)
+        response = jsonify({"status": "failed", **({"reason": failure} if detailed else {})})
+        response.status_code = 503
+        return response
     if not detailed:
         return jsonify({"status": "ok"})
     engine = loaded.engine

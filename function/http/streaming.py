@@ -2,7 +2,8 @@
 
 The WSGI server calls close() when the response ends for any reason; when that happens before
 the engine finished, the client went away, so the engine's generator is closed (generation
-stops) and the synthesis slot is released. On SIGTERM the stream ends cleanly at its next chunk.
+stops) and the synthesis slot is released. On SIGTERM, or when synthesis or encoding fails
+mid-stream, the stream is cut at its next chunk (StreamCutError): the client sees a truncated body.
 """
 
 from __future__ import annotations
@@ -51,6 +52,14 @@ class AudioRender:
         self.encoder.close()
 
 
+class StreamCutError(ConnectionAbortedError):
+    """Ends a stream that did not finish (shutdown, a failure mid-stream) the way a client can tell:
+    the server closes the connection without the chunked body's last chunk, so an HTTP client
+    reports an incomplete body instead of a complete short file (a WAV header with an open length,
+    or an MP3, would otherwise look whole). An OSError, so that gunicorn passes it to the worker
+    (function.server_worker), which closes the connection without a traceback."""
+
+
 class StreamBody:
     def __init__(
         self,
@@ -82,23 +91,31 @@ class StreamBody:
             raise StopIteration
         if self._shutting_down.is_set():
             self._finish("shutdown")
-            raise StopIteration
+            raise StreamCutError("the stream was cut short: the server is shutting down")
         try:
             chunk = next(self._chunks)
         except StopIteration:
-            tail = self._render.end()  # the encoder's last frames and the container's end
+            tail = self._encoded(self._render.end)  # the encoder's last frames and the container's end
             self._finish("completed")
             if tail:
                 return tail
             raise
         except Exception:
-            # Headers are sent: the status cannot change; end the stream and keep the cause in the log.
+            # Headers are sent: the status cannot change. End the stream so the client can tell.
             log.exception("engine failed mid-stream")
             self._finish("engine_error")
-            raise StopIteration from None
+            raise StreamCutError("the stream was cut short: synthesis failed") from None
         self.samples += int(chunk.samples.shape[0])
         self.chunks_sent += 1
-        return self._render.chunk(chunk)
+        return self._encoded(lambda: self._render.chunk(chunk))
+
+    def _encoded(self, encode: Callable[[], bytes]) -> bytes:
+        try:
+            return encode()
+        except Exception:
+            log.exception("audio encoding failed mid-stream")
+            self._finish("encoder_error")
+            raise StreamCutError("the stream was cut short: encoding failed") from None
 
     def close(self) -> None:
         if not self._done:
@@ -135,7 +152,20 @@ def stream_response(
 ) -> Response:
     """The streamed response of a started synthesis: the first chunk made (errors came out before
     any byte), its timings in the access line, and that line written when the stream ends.
-    `render(first)` picks the body's renderer and media type (it may depend on the sample rate)."""
+    `render(first)` picks the body's renderer and media type (it may depend on the sample rate).
+
+    This owns `stream` from the call on: until the Response's body holds it, any failure (an
+    encoder that cannot start, the first encode) closes it, so its synthesis slot is never leaked."""
+    try:
+        return _respond(stream, t_first, render)
+    except BaseException:
+        stream.close()
+        raise
+
+
+def _respond(
+    stream: SpeechStream, t_first: float, render: Callable[[AudioChunk], tuple[Render, str]]
+) -> Response:
     first = next(stream)
     # ttfc_ms: request arrival to the first audio chunk (queueing, voice, first tokens, vocoder);
     # engine_first_chunk_ms: from the service call on.
@@ -160,7 +190,11 @@ def stream_response(
             **(quality.log_fields() if quality else {}),
         )
 
-    body = StreamBody(first, stream, renderer, shutting_down=SHUTTING_DOWN, on_finish=finish)
+    try:
+        body = StreamBody(first, stream, renderer, shutting_down=SHUTTING_DOWN, on_finish=finish)
+    except BaseException:
+        renderer.abort()
+        raise
     g.deferred_access_log = True
     response = Response(body, mimetype=mimetype, direct_passthrough=True)
     response.headers["Cache-Control"] = "no-store"

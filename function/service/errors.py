@@ -53,3 +53,9 @@ class StoreUnavailable(ServiceError):  # noqa: N818
     """The voice store (bucket or directory) cannot be reached right now."""
 
     code = "storage_unavailable"
+
+
+class Unavailable(ServiceError):  # noqa: N818
+    """This process cannot synthesize right now (shutting down, or its decode thread failed)."""
+
+    code = "service_unavailable"

@@ -3,7 +3,8 @@
 Loading runs in a background thread so /health answers 503 meanwhile (the Cloud Run startup
 probe's target). A bundle that cannot be used is fatal: one clear log line, then `on_fatal`
 (gunicorn's worker exits with its boot-error code, which stops the whole server), so the service
-never answers ready with a broken model.
+never answers ready with a broken model. Once serving, a watchdog does the same when the decode
+thread dies, wedges or fails every call.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from function.text.user_lexicon import UserLexicon
 from function.voices import VoiceStore
 
 log = logging.getLogger("function.model")
+WATCH_INTERVAL_S = 1.0
 
 
 @dataclass
@@ -68,15 +70,35 @@ class ModelState:
 
     def _run(self) -> None:
         try:
-            loaded = load_model(self.settings)
-            self.ready_at = time.time()
-            self.status = "ready"
-            self.loaded = loaded
+            self.serve(load_model(self.settings))
         except (BundleFetchError, StorageError, EngineError, ValueError, OSError) as exc:
             self._fail(f"model load failed: {exc}")
         except Exception as exc:  # a bug, not bad input: keep the traceback in the log
             log.exception("model load failed unexpectedly")
             self._fail(f"model load failed unexpectedly: {type(exc).__name__}: {exc}")
+
+    def serve(self, loaded: Loaded) -> None:
+        """Ready: requests are served from `loaded`, and a watchdog follows its decode thread."""
+        self.ready_at = time.time()
+        self.status = "ready"
+        self.loaded = loaded
+        threading.Thread(target=self._watch, name="decode-watchdog", daemon=True).start()
+
+    def failure(self) -> str | None:
+        """Why the loaded model cannot serve (its decode thread died, is wedged, or every model call
+        fails), or None."""
+        loaded = self.loaded
+        return None if loaded is None else loaded.scheduler.failure()
+
+    def _watch(self) -> None:
+        # A process that stays up but can decode nothing must not look healthy: /health turns 503 at
+        # once (failure()), and the process exits so the platform starts a new instance.
+        while self.status == "ready":
+            time.sleep(WATCH_INTERVAL_S)
+            why = self.failure()
+            if why is not None:
+                self._fail(f"the model cannot serve: {why}; exiting so that a new instance starts")
+                return
 
     def _fail(self, message: str) -> None:
         self.status = "failed"

@@ -39,19 +39,47 @@ class SchedulerStoppedError(RuntimeError):
     """The scheduler was stopped (the process is shutting down) before this sequence finished."""
 
 
+class SchedulerFailedError(RuntimeError):
+    """The decode thread is gone, wedged, or every model call fails: this process cannot decode."""
+
+
+class DecodeFailedError(RuntimeError):
+    """A GPT call failed for this sequence. One instance per row, so that each request's traceback
+    is its own (the model's exception is the cause)."""
+
+
+# A decode thread that has work and has not finished a loop for this long is wedged (a CPU prefill
+# of the longest prompt takes about a second; a GPT step, tens of milliseconds).
+WEDGED_AFTER_S = 60.0
+# This many model calls failing in a row, with no success between, means the model itself fails.
+FAILING_AFTER = 5
+# How often a request waiting for its next latent looks at the decode thread's health.
+_POLL_S = 1.0
+
+
 _END = object()
 
 
 class LatentStream(Iterator[Latent]):
-    """The latents of one submitted sequence, in order; `close()` frees its row at the next step."""
+    """The latents of one submitted sequence, in order; `close()` frees its row at the next step.
+    A wait for the next latent ends with SchedulerFailedError if the decode thread fails meanwhile."""
 
-    def __init__(self, seq: Sequence) -> None:
+    def __init__(self, seq: Sequence, failure: Any = lambda: None) -> None:
         self.seq = seq
         self.cancelled = False
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._failure = failure  # () -> why the decode thread cannot serve, or None
 
     def __next__(self) -> Latent:
-        item = self._queue.get()
+        while True:
+            try:
+                item = self._queue.get(timeout=_POLL_S)
+                break
+            except queue.Empty:
+                why = self._failure()
+                if why is not None:
+                    self._queue.put(_END)
+                    raise SchedulerFailedError(why) from None
         if item is _END:
             self._queue.put(_END)  # later calls end too
             raise StopIteration
@@ -72,9 +100,10 @@ class LatentStream(Iterator[Latent]):
 class SchedulerStats:
     running: int
     waiting: int
-    steps: int
-    tokens: int
+    steps: int  # GPT calls for running rows
+    tokens: int  # codes made, by steps and prefills
     max_batch: int
+    prefills: int = 0  # GPT calls admitting a sequence (its first code)
 
 
 class Scheduler:
@@ -87,25 +116,58 @@ class Scheduler:
         self._cond = threading.Condition()
         self._stopping = False
         self._steps = 0
+        self._prefills = 0
         self._tokens = 0
         self._running = 0
-        self._thread = threading.Thread(target=self._loop, name="decode-scheduler", daemon=True)
+        self._streams: dict[int, LatentStream] = {}  # id(sequence) -> its stream, while running
+        # Liveness: when the loop last went round (or started waiting), and model calls failing in a row.
+        self._beat = time.monotonic()
+        self._idle = True
+        self._failures = 0
+        self._died: str | None = None
+        self._thread = threading.Thread(target=self._run, name="decode-scheduler", daemon=True)
         self._thread.start()
 
     def decode(self, seq: Sequence) -> LatentStream:
         """Queue a sequence; iterate the result for its latents (one per audio code)."""
-        stream = LatentStream(seq)
+        stream = LatentStream(seq, self.failure)
         with self._cond:
             if self._stopping:
                 raise SchedulerStoppedError("the decode scheduler has stopped")
+            why = self._failure_locked()
+            if why is not None:
+                raise SchedulerFailedError(why)
             self._waiting.append(stream)
             self._cond.notify()
         return stream
 
+    def failure(self) -> str | None:
+        """Why this scheduler cannot decode (its thread died or is wedged, or every model call
+        fails), or None while it can. The service turns /health red on it and exits."""
+        with self._cond:
+            return self._failure_locked()
+
+    def _failure_locked(self) -> str | None:
+        if self._stopping:
+            return None  # a stop is not a failure
+        if self._died is not None or not self._thread.is_alive():
+            return f"the decode thread died ({self._died or 'no reason recorded'})"
+        stalled = time.monotonic() - self._beat
+        if not self._idle and stalled > WEDGED_AFTER_S:
+            return f"the decode thread has made no progress for {stalled:.0f} s"
+        if self._failures >= FAILING_AFTER:
+            return f"the last {self._failures} model calls failed"
+        return None
+
     def stats(self) -> SchedulerStats:
         with self._cond:
             return SchedulerStats(
-                self._running, len(self._waiting), self._steps, self._tokens, self.max_batch
+                self._running,
+                len(self._waiting),
+                self._steps,
+                self._tokens,
+                self.max_batch,
+                self._prefills,
             )
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -115,20 +177,38 @@ class Scheduler:
         self._thread.join(timeout)
 
     # ---- the decode thread -------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:  # anything the loop's own handler let through ends the thread
+            log.critical("the decode thread died: %s", exc, exc_info=exc)
+            with self._cond:
+                self._died = f"{type(exc).__name__}: {exc}"
+                stranded = [*self._waiting, *self._streams.values()]
+                self._waiting.clear()
+            for stream in stranded:
+                stream._put(SchedulerFailedError(f"the decode thread died ({type(exc).__name__})"))
+
     def _loop(self) -> None:
         batch = DecodeBatch()
-        streams: dict[int, LatentStream] = {}  # id(sequence) -> its stream
+        streams = self._streams
         while True:
             with self._cond:
+                self._beat, self._idle = time.monotonic(), not self._waiting and not streams
                 while not self._waiting and not streams and not self._stopping:
                     self._cond.wait()
+                    self._beat = time.monotonic()
+                self._idle = False
                 if self._stopping:
                     leftover = [*self._waiting, *streams.values()]
                     self._waiting.clear()
                     break
+                # Each prefill pauses every running stream: while rows are running, one new row
+                # joins between two steps (a burst joins one step apart); an idle batch takes all.
+                room = self.max_batch - len(streams)
                 admitted = [
                     self._waiting.popleft()
-                    for _ in range(min(len(self._waiting), self.max_batch - len(streams)))
+                    for _ in range(min(len(self._waiting), room, 1 if streams else room))
                 ]
             try:
                 for stream in admitted:
@@ -141,8 +221,9 @@ class Scheduler:
             except Exception as exc:  # a bug here must fail its requests, never strand every later one
                 log.exception("decode scheduler iteration failed; failing its %d rows", len(streams))
                 for stream in [*admitted, *streams.values()]:
-                    stream._put(exc)
-                batch, streams = DecodeBatch(), {}
+                    stream._put(_row_error(exc))
+                batch = DecodeBatch()
+                streams.clear()
             with self._cond:
                 self._running = len(streams)
         for stream in leftover:
@@ -156,9 +237,10 @@ class Scheduler:
             latent, kv = self._decoder.prefill(stream.seq)
         except Exception as exc:  # delivered to the request that owns the sequence
             log.exception("prefill failed")
-            stream._put(exc)
+            self._failed_call()
+            stream._put(_row_error(exc))
             return
-        self._count(1)
+        self._count(1, prefill=True)
         stream._put(latent)
         if stream.seq.finished:
             stream._put(_END)
@@ -172,19 +254,26 @@ class Scheduler:
             latents = self._decoder.step(batch)
         except Exception as exc:
             log.exception("decode step failed for %d rows", len(batch))
+            self._failed_call()
             for stream in streams.values():
-                stream._put(exc)
+                stream._put(_row_error(exc))
             self._drop(batch, streams, set(streams), ended=False)
             return
-        done = set()
+        done, failed = set(), set()
         for seq, latent in zip(batch.rows, latents, strict=True):
             stream = streams[id(seq)]
+            if seq.error is not None:  # this row alone failed (function.engine.decoding)
+                log.warning("a decode row failed: %s", seq.error)
+                stream._put(_row_error(seq.error))
+                failed.add(id(seq))
+                continue
             stream._put(latent)
             if seq.finished:
                 done.add(id(seq))
-        self._count(len(batch))
+        self._count(len(batch) - len(failed))
         log.debug("decode step: %d rows in %.1f ms", len(batch), (time.perf_counter() - t0) * 1000)
         self._drop(batch, streams, done)
+        self._drop(batch, streams, failed, ended=False)
 
     def _drop(
         self, batch: DecodeBatch, streams: dict[int, LatentStream], keys: set[int], *, ended: bool = True
@@ -197,7 +286,24 @@ class Scheduler:
             if ended:
                 stream._put(_END)
 
-    def _count(self, tokens: int) -> None:
+    def _count(self, tokens: int, *, prefill: bool = False) -> None:
         with self._cond:
-            self._steps += 1
+            if prefill:
+                self._prefills += 1
+            else:
+                self._steps += 1
             self._tokens += tokens
+            self._failures = 0
+
+    def _failed_call(self) -> None:
+        with self._cond:
+            self._failures += 1
+
+
+def _row_error(exc: Exception) -> Exception:
+    """The error one row's request raises: its own instance, the model's exception as the cause."""
+    if isinstance(exc, DecodeFailedError):
+        return exc
+    error = DecodeFailedError(f"decoding failed: {type(exc).__name__}: {exc}")
+    error.__cause__ = exc
+    return error

@@ -37,6 +37,7 @@ from function.service.errors import (
     Overloaded,
     ServiceError,
     StoreUnavailable,
+    Unavailable,
     VoiceNameTaken,
     VoiceNotFound,
     VoiceUnusable,
@@ -44,6 +45,7 @@ from function.service.errors import (
 from function.service.limiter import ConcurrencyLimiter
 from function.service.model import Loaded
 from function.service.ports import Decode, Latent
+from function.service.scheduler import SchedulerFailedError, SchedulerStoppedError
 from function.storage import StorageError
 from function.text import normalize_bangla_text
 from function.voices import EVERYONE, Owner, VoiceInfo, VoiceNameTakenError, VoiceNotFoundError
@@ -109,6 +111,8 @@ def engine_error(exc: Exception) -> ServiceError:
 
 
 _ENGINE_INPUT_ERRORS = (UnsupportedLanguageError, TextError, ReferenceAudioError, VoiceFormatError)
+# The decode thread cannot take work: shutting down, or failed (the watchdog is ending the process).
+_CANNOT_DECODE = (SchedulerFailedError, SchedulerStoppedError)
 
 
 class SpeechStream(Iterator[AudioChunk]):
@@ -140,12 +144,24 @@ class SpeechStream(Iterator[AudioChunk]):
                 chunk = next(self._rest)
             except StopIteration:
                 if self._check is not None and self._sent:
-                    self.quality = self._check(np.concatenate(self._sent))
+                    try:
+                        self.quality = self._check(np.concatenate(self._sent))
+                    except Exception:
+                        # The audio is all made and partly sent: a failing check must not cut it.
+                        log.exception("the quality check of a finished stream failed; the stream ends whole")
                 self.close()
                 raise
         if self._check is not None:
             self._sent.append(chunk.samples)
         return chunk
+
+    def __del__(self) -> None:
+        # The safety net: whoever took this stream must close it (the HTTP layer hands it to the
+        # response body, which closes it however the response ends). One that is dropped unclosed
+        # would hold its synthesis slot for the life of the process.
+        if getattr(self, "_release", None) is not None:
+            log.warning("a synthesis stream was dropped without close(): its slot is released now")
+            self.close()
 
     def close(self) -> None:
         if self._release is None:
@@ -181,6 +197,8 @@ class SpeechService:
                 audio, quality = self._synthesize_checked(loaded, prepared)
             except _ENGINE_INPUT_ERRORS as exc:
                 raise engine_error(exc) from None
+            except _CANNOT_DECODE as exc:
+                raise Unavailable(f"{exc}; retry shortly", retry_after=5) from None
             synthesis_ms = (time.perf_counter() - t0) * 1000
         return Speech(audio, loaded.engine.sample_rate, prepared, synthesis_ms, quality)
 
@@ -275,6 +293,10 @@ class SpeechService:
             _close(chunks)
             release()
             raise engine_error(exc) from None
+        except _CANNOT_DECODE as exc:
+            _close(chunks)
+            release()
+            raise Unavailable(f"{exc}; retry shortly", retry_after=5) from None
         except BaseException:
             _close(chunks)
             release()

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from function.engine import Engine, SynthesisParams, Voice
+from function.engine import Engine, SynthesisParams, Voice, decoding
 from function.engine.decoding import DecodeBatch, Sequence
 from function.engine.sampling import SamplingConfig
 from function.service.scheduler import Scheduler
@@ -185,3 +185,35 @@ def test_the_device_resident_cache_path_gives_the_same_codes(
         scheduler.stop()
     for i in range(len(TEXTS)):
         assert out[i] == engine.generate_codes(TEXTS[i][0], voice, _params(i, True))
+
+
+def test_a_row_whose_sampling_fails_ends_alone(
+    engine: Engine, voice: Voice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 31: NaN logits in one row made sampling raise, and every co-batched request failed."""
+    alone = [list(_codes_alone(engine, _sequence(engine, voice, i, False))) for i in (0, 2)]
+    seqs = [_sequence(engine, voice, i, False) for i in range(3)]
+    bad = seqs[1]
+    real = decoding.choose_token
+
+    def choose(scores: np.ndarray, cfg: SamplingConfig, rng: np.random.Generator) -> int:
+        if rng is bad.rng and len(bad.codes) >= 3:
+            raise ValueError("probabilities contain NaN")
+        return int(real(scores, cfg, rng))
+
+    monkeypatch.setattr(decoding, "choose_token", choose)
+    batch = DecodeBatch()
+    for seq in seqs:
+        batch.add(seq, engine.decoder.prefill(seq)[1])
+    while batch.rows:
+        rows = list(batch.rows)
+        engine.decoder.step(batch)
+        batch.remove({id(s) for s in rows if s.finished})
+    assert isinstance(bad.error, ValueError) and len(bad.codes) == 3
+    assert [seqs[0].codes, seqs[2].codes] == alone  # as if the failed row had never joined
+
+
+def _codes_alone(engine: Engine, seq: Sequence) -> list[int]:
+    for _ in engine.decode_alone(seq):
+        pass
+    return seq.codes

@@ -24,6 +24,12 @@ import pytest
 import soundfile as sf
 
 from export.upload import upload_bundle
+from function.engine import Voice
+from function.service.model import Loaded
+from function.service.scheduler import Scheduler
+from function.storage import LocalStore
+from function.voices import VoiceStore
+from tests.function.fakes import FakeEngine
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -425,3 +431,19 @@ def helpers() -> Any:
         tone_clip=tone_clip,
         Server=Server,
     )
+
+
+# ---- the fake engine of tests/function/fakes.py, for the service layer's tests ------------------
+@pytest.fixture
+def engine() -> FakeEngine:
+    return FakeEngine()
+
+
+@pytest.fixture
+def loaded(engine: FakeEngine, tmp_path: Any) -> Iterator[Loaded]:
+    voices: VoiceStore[Voice] = VoiceStore(
+        LocalStore(tmp_path), capacity=8, loads=Voice.from_bytes, dumps=lambda v: v.to_bytes(), model="fake/1"
+    )
+    scheduler = Scheduler(engine.decoder, max_batch=4)
+    yield Loaded(engine, voices, scheduler, engine.manifest, ["bn", "en"])  # type: ignore[arg-type]
+    scheduler.stop()

@@ -778,7 +778,7 @@ def test_a_request_cut_off_at_shutdown_leaves_a_line(
     assert "POST /synthesize cut off at shutdown" in cut[0]["message"]
 
 
-def test_sigterm_ends_an_open_stream_cleanly(
+def test_sigterm_cuts_an_open_stream_so_the_client_can_tell(
     start_server: Callable[..., Any], demo_bundle: Path, tmp_path: Path, make_clip: Callable[..., bytes]
 ) -> None:
     srv = start_server(env_for(demo_bundle, tmp_path))
@@ -789,9 +789,12 @@ def test_sigterm_ends_an_open_stream_cleanly(
     resp.read(44 + 2048)
     t0 = time.monotonic()
     srv.proc.send_signal(signal.SIGTERM)
-    rest = resp.read()  # must end with the chunked terminator, not a reset
+    # Issue 31: a clean end made a cut WAV look complete. The body now ends without the chunked
+    # encoding's last chunk: the client's HTTP library reports it incomplete.
+    with pytest.raises(http.client.IncompleteRead) as cut:
+        resp.read()
     conn.close()
-    assert len(rest) % 2 == 0
+    assert len(cut.value.partial) % 2 == 0  # whole PCM16 samples up to the cut
     assert srv.wait_exit(15) == 0
     assert time.monotonic() - t0 < 10  # inside Cloud Run's 10 s grace
     outcomes = [
