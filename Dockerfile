@@ -62,10 +62,13 @@ RUN sed -i -E '/^URIs: http:\/\/deb\.debian\.org\//d; s|^# (http://snapshot\.deb
 COPY --from=deps /opt/venv /opt/venv
 
 # The pip CUDA libraries live inside the venv; the dynamic loader must find them (the CPU build
-# has no such directories, which the loader skips).
+# has no such directories, which the loader skips). The driver's own libraries (libcuda) come from
+# the platform: Cloud Run preinstalls the L4 driver (cloud.google.com/run/docs/configuring/services/gpu)
+# and Google's GPU runtimes mount it at /usr/local/nvidia/lib64 (the accelerator device plugin's
+# container path: github.com/GoogleCloudPlatform/container-engine-accelerators, cmd/nvidia_gpu).
 ENV PATH=/opt/venv/bin:$PATH \
     NVIDIA_LIBS=/opt/venv/site-packages/nvidia
-ENV LD_LIBRARY_PATH=$NVIDIA_LIBS/cublas/lib:$NVIDIA_LIBS/cuda_runtime/lib:$NVIDIA_LIBS/cudnn/lib:$NVIDIA_LIBS/cufft/lib:$NVIDIA_LIBS/curand/lib:$NVIDIA_LIBS/cuda_nvrtc/lib:$NVIDIA_LIBS/nvjitlink/lib \
+ENV LD_LIBRARY_PATH=/usr/local/nvidia/lib64:$NVIDIA_LIBS/cublas/lib:$NVIDIA_LIBS/cuda_runtime/lib:$NVIDIA_LIBS/cudnn/lib:$NVIDIA_LIBS/cufft/lib:$NVIDIA_LIBS/curand/lib:$NVIDIA_LIBS/cuda_nvrtc/lib:$NVIDIA_LIBS/nvjitlink/lib \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PORT=8080 \

@@ -11,7 +11,8 @@
 #    apiKeys are still unset;
 # 5. runs `pulumi up`: on a new project this creates the bucket, the registry, the accounts, the
 #    API-key secret and the APIs, and no service (there is no bundle or image yet); once a release
-#    is deployed it re-applies that release (a no-op).
+#    is deployed it re-applies that release (a no-op), and refuses to run if the preview plans to
+#    delete or replace anything.
 #
 # Next: deploy/upload-bundle.sh, then the Cloud Build pipeline (README.md, section Deploy).
 set -euo pipefail
@@ -26,6 +27,7 @@ key=state
 secrets="gcpkms://projects/$project/locations/global/keyRings/$keyring/cryptoKeys/$key"
 
 say() { printf '==> %s\n' "$*"; }
+cd "$(dirname "$0")/.."  # Pulumi.yaml and infra/policy are read from the repository root
 
 say "APIs Pulumi needs first (the program enables the others)"
 gcloud services enable serviceusage.googleapis.com cloudresourcemanager.googleapis.com \
@@ -37,8 +39,9 @@ else
   say "creating the state bucket $state"
   gcloud storage buckets create "$state" --project "$project" --location "$region" \
     --uniform-bucket-level-access --public-access-prevention
-  gcloud storage buckets update "$state" --versioning
 fi
+# On every run, not only at creation: a state bucket made by hand keeps every generation too.
+gcloud storage buckets update "$state" --versioning
 
 if gcloud kms keyrings describe "$keyring" --location global --project "$project" >/dev/null 2>&1; then
   say "KMS key ring $keyring exists"
@@ -90,6 +93,24 @@ if pulumi config get bn-xtts:image >/dev/null 2>&1; then
   pulumi config rm bn-xtts:image
 fi
 
+if pulumi stack output release_record >/dev/null 2>&1; then
+  # A release is deployed: an unattended `up --yes` must not remove anything (README "No run may
+  # tear down the live edge"). Preview first; any delete or replace is for a person to review.
+  say "pulumi preview (a release is deployed: this run must remove nothing)"
+  removals=$(pulumi preview --json --policy-pack infra/policy | python3 -c '
+import json, sys
+gone = ("delete", "replace", "create-replacement", "delete-replaced", "discard")
+for step in json.load(sys.stdin).get("steps") or []:
+    if step.get("op") in gone:
+        print("  " + step["op"] + " " + step.get("urn", ""))')
+  if [ -n "$removals" ]; then
+    echo "bootstrap.sh: the preview plans to remove or replace resources of a deployed stack:" >&2
+    echo "$removals" >&2
+    echo "nothing was changed; review with: pulumi preview --diff --policy-pack infra/policy" >&2
+    echo "and run pulumi up yourself if that is what you want" >&2
+    exit 1
+  fi
+fi
 say "pulumi up (the foundation, or the deployed release again)"
 pulumi up --yes --policy-pack infra/policy
 say "next: deploy/upload-bundle.sh BUNDLE_DIR gs://$(pulumi stack output bucket)/models/NAME/VERSION"

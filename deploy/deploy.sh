@@ -17,6 +17,9 @@ bundle=${3:?$usage}
 version=${4:?$usage}
 stack=${5:-prod}
 here=$(cd "$(dirname "$0")" && pwd)
+# Every command below runs from the repository root; the bundle path is the caller's.
+if [ -d "$bundle" ]; then bundle=$(cd "$bundle" && pwd); fi
+cd "$here/.."
 
 # The image is tagged with the commit: uncommitted changes would be deployed under a tag that
 # does not hold them (and a later build of that commit would reuse the image).
@@ -24,16 +27,19 @@ if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
   echo "commit (or stash) your changes first: the image is tagged with the commit" >&2
   exit 1
 fi
+if [ ! -d "$bundle" ]; then echo "no bundle directory $bundle" >&2; exit 1; fi
 
 "$here/bootstrap.sh" "$project" "$region" "$stack"
 
 bucket=$(pulumi stack output bucket)
 model=$(pulumi config get bn-xtts:modelName 2>/dev/null || echo bn-xtts)
 name=$(pulumi config get bn-xtts:name 2>/dev/null || echo bn-tts)
+# The image for the stack's hardware (server-gpu or server-cpu): the preflight refuses the other.
+if [ "$(pulumi config get bn-xtts:gpuType 2>/dev/null || true)" = none ]; then target=cpu; else target=gpu; fi
 "$here/upload-bundle.sh" "$bundle" "gs://$bucket/models/$model/$version"
 
 gcloud builds submit --config cloudbuild.yaml --project "$project" \
-  --substitutions="COMMIT_SHA=$(git rev-parse HEAD),_PULUMI_STACK=$stack,_REGION=$region,_REPOSITORY=$name,_BUCKET=$bucket,_MODEL_VERSION=$version"
+  --substitutions="COMMIT_SHA=$(git rev-parse HEAD),_PULUMI_STACK=$stack,_REGION=$region,_REPOSITORY=$name,_BUCKET=$bucket,_TARGET=$target,_MODEL_VERSION=$version"
 
 echo "load balancer IP (point an A record for the domain at it): $(pulumi stack output load_balancer_ip)"
 echo "serving at $(pulumi stack output url) once the certificate is active (15-60 minutes after DNS)"

@@ -369,7 +369,9 @@ def _parse(r: Reader, gcp_get: Getter, stack: str) -> DeployConfig:
         rate_limit_per_minute=rate_limit,
         ban_threshold=r.integer("banThreshold", 300, low=1, high=MAX_BAN_RATE),
         ban_duration_s=ban_duration_s,
-        edge_require_auth=r.boolean("edgeRequireAuth", False),
+        # On by default for GPU stacks: a keyless request is turned away at the edge instead of
+        # cold-starting an L4 (README "Cost"); CPU stacks scale to zero cheaply and default off.
+        edge_require_auth=r.boolean("edgeRequireAuth", gpu_type != NO_GPU),
         waf_preview=r.boolean("wafPreview", False),
         billing_account=billing_account,
         budget_amount=budget_amount,

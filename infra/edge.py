@@ -187,7 +187,14 @@ class Edge(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         p = cfg.project
 
-        self.address = compute.GlobalAddress(f"{name}-ip", name=f"{cfg.name}-ip", project=p, opts=child)
+        # DNS points at this address: a plan that deletes it is refused (`pulumi destroy` first needs
+        # `pulumi state unprotect`, README "Tear down").
+        self.address = compute.GlobalAddress(
+            f"{name}-ip",
+            name=f"{cfg.name}-ip",
+            project=p,
+            opts=pulumi.ResourceOptions(parent=self, protect=True),
+        )
         self.neg = compute.RegionNetworkEndpointGroup(
             f"{name}-neg",
             name=f"{cfg.name}-neg",
@@ -218,8 +225,22 @@ class Edge(pulumi.ComponentResource):
             log_config=compute.BackendServiceLogConfigArgs(enable=True, sample_rate=1.0),
             opts=child,
         )
+        # Only requests for the configured domain reach Cloud Run. Any other Host (scanners walking the
+        # IP space: `/.env`, `/wp-login.php`) is redirected here at the edge and never starts, and
+        # pays for, an instance (issue 24: on a GPU stack each such cold start cost about $0.26).
         self.url_map = compute.URLMap(
-            f"{name}-https", name=f"{cfg.name}-https", project=p, default_service=self.backend.id, opts=child
+            f"{name}-https",
+            name=f"{cfg.name}-https",
+            project=p,
+            host_rules=[compute.URLMapHostRuleArgs(hosts=[cfg.domain], path_matcher="service")],
+            path_matchers=[compute.URLMapPathMatcherArgs(name="service", default_service=self.backend.id)],
+            default_url_redirect=compute.URLMapDefaultUrlRedirectArgs(
+                host_redirect=cfg.domain,
+                https_redirect=True,
+                strip_query=True,
+                redirect_response_code="MOVED_PERMANENTLY_DEFAULT",
+            ),
+            opts=child,
         )
         self.certificate = compute.ManagedSslCertificate(
             f"{name}-cert",
@@ -228,7 +249,9 @@ class Edge(pulumi.ComponentResource):
             name=f"{cfg.name}-cert-{cfg.domain.replace('.', '-')}"[:63].rstrip("-"),
             project=p,
             managed=compute.ManagedSslCertificateManagedArgs(domains=[cfg.domain]),
-            opts=child,
+            # Provisioning takes up to an hour: a certificate dropped by mistake stays in the
+            # project (managed certificates cost nothing) and can be imported back.
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )
         self.tls_policy = compute.SSLPolicy(
             f"{name}-tls",

@@ -14,6 +14,8 @@ credentials and project as the update itself, and tests answer them from Pulumi'
   is the configured bundle's `manifest.json` there, and is there a release record?
 - `gcp:storage/getBucketObjectContent`: the release record (infra/release.py).
 - `gcp:artifactregistry/getDockerImage`: is the image pushed, and which digest is it?
+- `gcp:cloudrunv2/getService`: is the service already deployed (asked only when the release record
+  is missing: a stack whose service exists must never plan "foundation only", which deletes the edge)?
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class Lookups(Protocol):
     def image_digest(self, cfg: DeployConfig, image: str) -> str | None:
         """`REPOSITORY/IMAGE@sha256:...` for an image in the stack's registry, None if absent."""
         ...
+
+    def service_exists(self, cfg: DeployConfig) -> bool: ...
 
 
 def registry_image_name(cfg: DeployConfig, image: str) -> str | None:
@@ -72,6 +76,17 @@ class ProviderLookups:
         except Exception:  # the data source fails when the image (or tag) does not exist
             return None
         return found.self_link or None
+
+    def service_exists(self, cfg: DeployConfig) -> bool:
+        try:
+            gcp.cloudrunv2.get_service(name=cfg.name, location=cfg.region, project=cfg.project)
+        except Exception as exc:
+            # Absent is the data source's 404; anything else (no permission, API down) must not be
+            # read as "absent", which would plan the edge's deletion.
+            if "404" in str(exc) or "not found" in str(exc).lower():
+                return False
+            raise
+        return True
 
 
 def _glob_literal(name: str) -> str:

@@ -101,6 +101,19 @@ def plan(cfg: DeployConfig, lookups: Lookups) -> Plan:
     current = None
     if lookups.object_exists(cfg, record_name(cfg)):
         current = Release.from_json(lookups.read_object(cfg, record_name(cfg)), record_url(cfg))
+    elif not (cfg.image is not None and cfg.model_version_set) and lookups.service_exists(cfg):
+        # The record went missing (an interrupted replacement, `pulumi stack rename`, a clean-up)
+        # while the service runs. Planning "foundation only" would delete the whole edge, and a
+        # configured image alone would silently deploy the default model version.
+        raise ConfigError(
+            f"{NAMESPACE}:image",
+            f"the release record {record_url(cfg)} is missing, but the service {cfg.name} is deployed: "
+            "this run would not know what runs and would delete the load balancer. Restore the "
+            f"record's last generation: `gcloud storage ls --all-versions {record_url(cfg)}`, then "
+            f"`gcloud storage cp {record_url(cfg)}#GENERATION {record_url(cfg)}`; or name the release "
+            "in full for this run: `pulumi up -c bn-xtts:image=IMAGE -c bn-xtts:modelVersion=VERSION` "
+            "(pipeline: _MODEL_VERSION)",
+        )
 
     image = _resolve_image(cfg, lookups, current)
     if image is None:
@@ -130,6 +143,7 @@ def _resolve_image(cfg: DeployConfig, lookups: Lookups, current: Release | None)
     if cfg.image is None:
         return current.image if current else None
     image = cfg.image
+    _check_target(cfg, key, image)
     if registry_image_name(cfg, image) is not None:
         digest = lookups.image_digest(cfg, image)
         if digest is None:
@@ -142,6 +156,24 @@ def _resolve_image(cfg: DeployConfig, lookups: Lookups, current: Release | None)
     if current is not None:
         _refuse_rollback(cfg, key, image, current.image, {i for i, _ in current.history})
     return image
+
+
+def _check_target(cfg: DeployConfig, key: str, image: str) -> None:
+    """cloudbuild.yaml names each build's image for its target (server-gpu, server-cpu): the CPU
+    image on an L4 service would fall back to nothing (onnxruntime without CUDA) and the GPU image
+    on CPU would not start. Images named before the target was part of the name pass unchecked."""
+    name = registry_image_name(cfg, image)
+    if name is None:
+        return
+    repository = name.split("@", 1)[0].split(":", 1)[0]
+    want, other = ("gpu", "cpu") if cfg.gpu else ("cpu", "gpu")
+    if repository.endswith(f"-{other}"):
+        raise ConfigError(
+            key,
+            f"{image} is the {other.upper()} image, and this stack runs on "
+            f"{'an ' + cfg.gpu_type if cfg.gpu else 'CPU'}: deploy the {repository[: -len(other)]}{want} "
+            f"image (the pipeline builds it with _TARGET={want})",
+        )
 
 
 def _resolve_model_version(cfg: DeployConfig, current: Release | None) -> str:

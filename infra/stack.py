@@ -83,8 +83,13 @@ def build(
         content=plan.release.to_json(),
         content_type="application/json",
         # Same object name: never create the replacement before deleting the old one (which would
-        # then delete the new content: https://github.com/pulumi/pulumi-gcp/issues/152).
-        opts=pulumi.ResourceOptions(depends_on=[service, batch], delete_before_replace=True),
+        # then delete the new content: https://github.com/pulumi/pulumi-gcp/issues/152). A new
+        # release replaces the object (`content` forces it); retain_on_delete makes that "delete" a
+        # no-op, so the create simply overwrites it and there is never a moment without a record
+        # (an interrupted run used to leave none; the bucket's versioning keeps every generation).
+        opts=pulumi.ResourceOptions(
+            depends_on=[service, batch], delete_before_replace=True, retain_on_delete=True
+        ),
     )
     outputs.update(
         {

@@ -58,7 +58,11 @@ def lambda_pull_policy(cfg: DeployConfig, account: Account) -> dict[str, Any]:
     itself on the first create, outside Pulumi's state. It is limited to this stack's function by
     `aws:sourceArn`, the condition Lambda's own statement carries
     (https://docs.aws.amazon.com/lambda/latest/dg/images-create.html, cross-account permissions);
-    the function's ARN may carry a version qualifier."""
+    the function's ARN may carry a version qualifier. Checked for a same-account pull (issue 24):
+    AWS documents the condition for the cross-account case only, but its own same-account template
+    carries it too and was verified deployed (aws/aws-parallelcluster-ui#373, infrastructure/
+    parallelcluster-ui.yaml: `aws:SourceArn: arn:...:lambda:REGION:ACCOUNT:function:*`), so it is
+    kept, scoped to this stack's function."""
     function_arn = account.arn("lambda", cfg.region, f"function:{cfg.function_name}")
     return {
         "Version": "2012-10-17",

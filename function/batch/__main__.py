@@ -15,13 +15,13 @@ import sys
 from collections.abc import Sequence
 
 from function.batch.progress import Progress
-from function.batch.runner import RetryableError
+from function.batch.runner import RetryableError, pending_manifests
 from function.batch.task import build_runner, log_done
 from function.config import ConfigError, load_batch_settings
 from function.engine import EngineError
 from function.jsonlog import configure_logging
 from function.service.model import load_model
-from function.storage import BundleFetchError, StorageError
+from function.storage import BundleFetchError, StorageError, open_store
 
 log = logging.getLogger("function.batch")
 
@@ -73,6 +73,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_logging(settings.serving.log_level)
     s = settings.serving
+    try:
+        found, pending = pending_manifests(open_store(settings.input), open_store(settings.output))
+    except RetryableError as exc:
+        log.error(
+            "task %d cannot start, a retry can: %s", settings.task_index, exc, extra={"event": "batch_failed"}
+        )
+        return 1
+    if not pending:
+        # A scheduled run with nothing to do: no model load (minutes of GPU time on Cloud Run).
+        log.info(
+            "nothing to do: %d manifest(s) under %s, every one already summarized",
+            found,
+            settings.input,
+            extra={"event": "batch_idle", "run": settings.run_id, "task": settings.task_index},
+        )
+        return 0
     try:
         loaded = load_model(s)
     except (BundleFetchError, StorageError, EngineError, ValueError, OSError) as exc:

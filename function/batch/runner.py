@@ -202,11 +202,7 @@ class BatchRunner:
         try:
             existing = set(self.outputs.list_keys(stem))
             fingerprint = self.inputs.stat(key).fingerprint
-            summary_key = f"{stem}/{SUMMARY}"
-            if (
-                summary_key in existing
-                and self._read_json(summary_key).get("manifest_fingerprint") == fingerprint
-            ):
+            if _summarized(self.outputs, stem, fingerprint, existing):
                 self.report.manifests_skipped += 1
                 log.info("manifest %s is already summarized", key, extra={"event": "manifest_done"})
                 return None
@@ -497,9 +493,38 @@ class BatchRunner:
         )
 
     def _read_json(self, key: str) -> dict[str, Any]:
-        """A result or summary; {} when it is gone or is not a JSON object (then it is redone)."""
-        try:
-            record = json.loads(self.outputs.read_bytes(key))
-        except (ObjectNotFoundError, ValueError):
-            return {}
-        return record if isinstance(record, dict) else {}
+        return _read_json(self.outputs, key)
+
+
+def _read_json(store: ObjectStore, key: str) -> dict[str, Any]:
+    """A result or summary; {} when it is gone or is not a JSON object (then it is redone)."""
+    try:
+        record = json.loads(store.read_bytes(key))
+    except (ObjectNotFoundError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _summarized(outputs: ObjectStore, stem: str, fingerprint: str, existing: set[str]) -> bool:
+    """Whether the manifest's summary was made from this very object (same fingerprint)."""
+    key = f"{stem}/{SUMMARY}"
+    return key in existing and _read_json(outputs, key).get("manifest_fingerprint") == fingerprint
+
+
+def pending_manifests(inputs: ObjectStore, outputs: ObjectStore) -> tuple[int, int]:
+    """(manifests found, manifests with work left): what a task checks before it loads the model, so
+    a scheduled run with nothing to do costs a listing, not a model load on a GPU. A store it cannot
+    read is RetryableError; a manifest it cannot judge counts as pending (the run will tell)."""
+    try:
+        keys = [k for k in inputs.list_keys() if k.endswith(MANIFEST_SUFFIX)]
+        pending = 0
+        for key in keys:
+            stem = key[: -len(MANIFEST_SUFFIX)]
+            try:
+                fingerprint = inputs.stat(key).fingerprint
+            except ObjectNotFoundError:
+                continue  # deleted since the listing
+            pending += not _summarized(outputs, stem, fingerprint, set(outputs.list_keys(stem)))
+    except StorageError as exc:
+        raise RetryableError(f"cannot list manifests under {inputs.location}: {exc}") from exc
+    return len(keys), pending

@@ -38,6 +38,7 @@ GET_OBJECTS = "gcp:storage/getBucketObjects:getBucketObjects"
 GET_CONTENT = "gcp:storage/getBucketObjectContent:getBucketObjectContent"
 GET_IMAGE = "gcp:artifactregistry/getDockerImage:getDockerImage"
 GET_PROJECT = "gcp:organizations/getProject:getProject"
+GET_SERVICE = "gcp:cloudrunv2/getService:getService"
 
 
 @dataclass
@@ -56,6 +57,8 @@ class FakeCloud:
         default_factory=lambda: {IMAGE_TAG: IMAGE_DIGEST, IMAGE_DIGEST: IMAGE_DIGEST}
     )
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # Cloud Run services that exist (by name): what a stack deployed before.
+    services: set[str] = field(default_factory=set)
 
     def deployed(self, image: str, model_version: str, history: list[tuple[str, str]] | None = None) -> None:
         """Put a release record in the bucket, as a previous `pulumi up` would have."""
@@ -105,6 +108,10 @@ class FakeCloud:
             if ref not in self.images:
                 return {}, [("imageName", f"googleapi: Error 404: {ref} not found")]
             return {"selfLink": self.images[ref], "name": ref, "imageName": args["imageName"]}, []
+        if token == GET_SERVICE:
+            if args["name"] not in self.services:
+                return {}, [("name", f"googleapi: Error 404: service {args['name']} not found")]
+            return {"name": args["name"], "location": args["location"], "uri": "https://x.a.run.app"}, []
         if token == GET_PROJECT:
             return {
                 "projectId": args.get("projectId", PROJECT),
@@ -134,6 +141,8 @@ class Synth:
     outputs: dict[str, Any] = field(default_factory=dict)
     # urn -> (parent urn, explicit dependency urns)
     graph: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
+    # urn -> the lifecycle options it was registered with (protect, retain_on_delete, ...)
+    options: dict[str, dict[str, bool]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
     def of_type(self, typ: str) -> list[pulumi.runtime.MockResourceArgs]:
@@ -201,13 +210,24 @@ class _Recorder(pulumi.runtime.Mocks):
 class RecordingMonitor(MockMonitor):
     """Records each registration's parent and explicit dependencies (both harnesses use it)."""
 
-    def __init__(self, mocks: pulumi.runtime.Mocks, graph: dict[str, tuple[str, list[str]]]) -> None:
+    def __init__(
+        self,
+        mocks: pulumi.runtime.Mocks,
+        graph: dict[str, tuple[str, list[str]]],
+        options: dict[str, dict[str, bool]] | None = None,
+    ) -> None:
         super().__init__(mocks)
         self.graph = graph
+        self.options = {} if options is None else options
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method name)
         response = super().RegisterResource(request)
         self.graph[response.urn] = (request.parent, list(request.dependencies))
+        self.options[response.urn] = {
+            "protect": bool(request.protect),
+            "retain_on_delete": bool(request.retainOnDelete),
+            "delete_before_replace": bool(request.deleteBeforeReplace),
+        }
         return response
 
 
@@ -239,7 +259,7 @@ def synthesize(
     values = {**BASE_CONFIG, **(overrides or {})}
     recorder = _Recorder(cloud or FakeCloud())
     result = Synth(recorder.resources)
-    monitor = RecordingMonitor(recorder, result.graph)
+    monitor = RecordingMonitor(recorder, result.graph, result.options)
     pulumi.runtime.set_mocks(
         recorder,
         project="bn-xtts",

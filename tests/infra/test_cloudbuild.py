@@ -15,8 +15,8 @@ from tests.infra.stub_tools import StubTools
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILTINS = {"PROJECT_ID", "COMMIT_SHA"}
-IMAGE = "${_REGION}-docker.pkg.dev/${PROJECT_ID}/${_REPOSITORY}/${_IMAGE_NAME}:${COMMIT_SHA}"
-REPO = "us-central1-docker.pkg.dev/my-project-1/bn-tts/server"
+IMAGE = "${_REGION}-docker.pkg.dev/${PROJECT_ID}/${_REPOSITORY}/${_IMAGE_NAME}-${_TARGET}:${COMMIT_SHA}"
+REPO = "us-central1-docker.pkg.dev/my-project-1/bn-tts/server-gpu"
 DIGEST = "sha256:" + "12" * 32
 
 
@@ -40,6 +40,7 @@ def test_steps_run_in_order_test_lint_build_push_export_gate_deploy(build: dict[
     assert ids == [
         "test",
         "hadolint",
+        "stack-check",
         "image-check",
         "build",
         "push",
@@ -153,7 +154,7 @@ case "$tool $1 $2 $3" in
     key=$(echo "$3" | tr '/:' '__')
     [ -f "$FAKE/objects/$key" ] && cat "$FAKE/objects/$key" && exit 0; exit 1;;
   "docker inspect "*)
-    echo "us-central1-docker.pkg.dev/my-project-1/bn-tts/server@sha256:$(printf '34%.0s' $(seq 32))";;
+    echo "us-central1-docker.pkg.dev/my-project-1/bn-tts/server-gpu@sha256:$(printf '34%.0s' $(seq 32))";;
   "pulumi version "*) echo "v3.272.0";;
   "pulumi stack output") echo "https://tts.example.com/";;
 esac

@@ -108,6 +108,9 @@ def test_gpu_library_path_names_the_directories_the_cuda_wheels_install() -> Non
     ld = re.search(r"LD_LIBRARY_PATH=(\S+)", env)
     assert ld
     dirs = {d.replace("$NVIDIA_LIBS/", "") for d in ld.group(1).split(":")}
+    # First the driver's libraries where Google's GPU runtimes mount them (issue 24), then the wheels'.
+    assert ld.group(1).split(":")[0] == "/usr/local/nvidia/lib64"
+    dirs.remove("/usr/local/nvidia/lib64")
     # nvidia-cuda-runtime-cu12 -> nvidia/cuda_runtime/lib, nvidia-cudnn-cu12 -> nvidia/cudnn/lib, ...
     lock = (ROOT / "function" / "requirements-gpu.txt").read_text()
     wheels = re.findall(r"^nvidia-([a-z-]+)-cu12==", lock, re.M)

@@ -4,6 +4,7 @@ resumes, and a missing setting stops the script with the commands to fix it."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -45,7 +46,10 @@ pulumi)
     "config get") f="$FAKE/config/$(key "$3")"; [ -f "$f" ] && cat "$f" ;;
     "config set") if [ "$3" = --secret ]; then shift; fi; echo "$4" > "$FAKE/config/$(key "$3")" ;;
     "config rm") rm -f "$FAKE/config/$(key "$3")" ;;
-    "stack output") echo "output-$3" ;;
+    "stack output")
+      if [ "$3" = release_record ]; then has released || exit 1; fi
+      echo "output-$3" ;;
+    "preview --json") cat "$FAKE/preview.json" 2>/dev/null || echo '{"steps": []}' ;;
     *) exit 0 ;;
   esac ;;
 git)
@@ -142,6 +146,26 @@ def test_bootstrap_leaves_the_release_to_the_release_record(env: Env) -> None:
     assert "bn-xtts_image" not in env.configured()
 
 
+def test_bootstrap_refuses_an_up_that_would_remove_part_of_a_deployed_stack(env: Env) -> None:
+    """Issue 24: `up --yes` ran without a preview; a plan deleting the edge went through unseen."""
+    required(env)
+    (env.fake / "exists" / "released").touch()  # a release is deployed
+    steps = [
+        {"op": "same", "urn": "urn:pulumi:prod::bn-xtts::gcp:cloudrunv2/service:Service::service"},
+        {"op": "delete", "urn": "urn:pulumi:prod::bn-xtts::gcp:compute/globalAddress:GlobalAddress::edge-ip"},
+    ]
+    (env.fake / "preview.json").write_text(json.dumps({"steps": steps}))
+    out = env.run("bootstrap.sh", "my-proj", "us-central1")
+    assert out.returncode == 1
+    assert "delete urn:pulumi:prod::bn-xtts::gcp:compute/globalAddress:GlobalAddress::edge-ip" in out.stderr
+    assert "pulumi preview --json --policy-pack infra/policy" in env.calls()
+    assert not [c for c in env.calls() if c.startswith("pulumi up")]
+    (env.fake / "preview.json").write_text(json.dumps({"steps": steps[:1]}))  # nothing removed
+    again = env.run("bootstrap.sh", "my-proj", "us-central1")
+    assert again.returncode == 0, again.stderr
+    assert "pulumi up --yes --policy-pack infra/policy" in env.calls()
+
+
 def bundle(root: Path, text: str = '{"v": 1}') -> Path:
     for variant in ("fp32", "fp16", "int8"):
         (root / "bundle" / variant).mkdir(parents=True, exist_ok=True)
@@ -196,8 +220,12 @@ def test_deploy_runs_bootstrap_upload_and_the_pipeline_in_order(env: Env) -> Non
     assert calls[build] == (
         "gcloud builds submit --config cloudbuild.yaml --project my-proj --substitutions="
         "COMMIT_SHA=0123456789abcdef0123456789abcdef01234567,_PULUMI_STACK=prod,_REGION=us-central1,"
-        "_REPOSITORY=bn-tts,_BUCKET=output-bucket,_MODEL_VERSION=v2"
+        "_REPOSITORY=bn-tts,_BUCKET=output-bucket,_TARGET=gpu,_MODEL_VERSION=v2"
     )
+    # A CPU stack builds the CPU image (the preflight refuses the other target's).
+    env.config("bn-xtts:gpuType", "none")
+    assert env.run("deploy.sh", "my-proj", "us-central1", str(src), "v3").returncode == 0
+    assert [c for c in env.calls() if c.startswith("gcloud builds submit") and "_TARGET=cpu," in c]
     assert any(
         c.startswith(f"gcloud storage rsync --recursive {src} gs://output-bucket/models/bn-xtts/v2")
         for c in calls

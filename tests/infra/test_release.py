@@ -17,6 +17,7 @@ from tests.infra.pulumi_harness import (
     GET_BUCKETS,
     GET_IMAGE,
     GET_OBJECTS,
+    GET_SERVICE,
     IMAGE_DIGEST,
     IMAGE_TAG,
     REPOSITORY,
@@ -93,6 +94,22 @@ def test_an_image_that_was_never_pushed_is_refused() -> None:
                     "imageName": "server:0123abc"}  # fmt: skip
 
 
+def test_an_image_built_for_the_other_target_is_refused() -> None:
+    """Issue 24: GPU and CPU builds of one commit shared `server:<sha>`, so one of them deployed the
+    other's image (the CPU image on an L4 has no CUDA provider)."""
+    cpu_image, gpu_image = f"{REPOSITORY}/server-cpu:0123abc", f"{REPOSITORY}/server-gpu:0123abc"
+    cloud = FakeCloud(images={cpu_image: NEW_DIGEST.replace("server", "server-cpu"), gpu_image: IMAGE_DIGEST})
+    with pytest.raises(ConfigError) as err:
+        synthesize({"bn-xtts:image": cpu_image}, cloud)
+    assert err.value.key == "bn-xtts:image"
+    assert "is the CPU image, and this stack runs on an nvidia-l4" in str(err.value)
+    assert "_TARGET=gpu" in str(err.value)
+    cloud.objects["models/bn-xtts/v1/int8/manifest.json"] = "{}"
+    with pytest.raises(ConfigError, match="is the GPU image, and this stack runs on CPU"):
+        synthesize({"bn-xtts:image": gpu_image, "bn-xtts:gpuType": "none"}, cloud)
+    assert synthesize({"bn-xtts:image": cpu_image, "bn-xtts:gpuType": "none"}, cloud).of_type(SERVICE)
+
+
 def test_the_service_is_deployed_by_digest() -> None:
     synth = synthesize()
     (c,) = synth.one(SERVICE)["template"]["containers"]
@@ -123,6 +140,47 @@ def test_a_plain_up_keeps_what_the_pipeline_deployed() -> None:
     assert c["image"] == IMAGE_DIGEST
     assert env["TTS_MODEL_PATH"] == f"gs://{BUCKET}/models/bn-xtts/v2/"
     assert record(synth)["history"] == [{"image": OLD_DIGEST, "modelVersion": "v1"}]  # unchanged
+
+
+@pytest.mark.parametrize(
+    "config",
+    [{"bn-xtts:image": None}, {}],  # a plain `pulumi up`; the pipeline with an image only
+    ids=["plain-up", "image-only"],
+)
+def test_a_missing_record_while_the_service_runs_stops_the_run(config: dict[str, str | None]) -> None:
+    """Issue 24: with the record gone (an interrupted replacement, `pulumi stack rename`, a clean-up)
+    a plain `pulumi up` planned "foundation only" and deleted the whole edge; with an image alone the
+    pipeline silently deployed model v1."""
+    cloud = FakeCloud(services={"bn-tts"})
+    with pytest.raises(ConfigError) as err:
+        synthesize(config, cloud)
+    message = str(err.value)
+    assert err.value.key == "bn-xtts:image"
+    assert "release record gs://" in message and "is missing, but the service bn-tts is deployed" in message
+    assert "gcloud storage ls --all-versions gs://" in message and "#GENERATION" in message
+    (call,) = [a for t, a in cloud.calls if t == GET_SERVICE]
+    assert call == {"name": "bn-tts", "location": "us-central1", "project": "tts-prod-123"}
+
+
+def test_a_missing_record_with_the_release_named_in_full_starts_a_new_record() -> None:
+    cloud = FakeCloud(services={"bn-tts"})
+    synth = synthesize({"bn-xtts:modelVersion": "v1"}, cloud)
+    assert synth.of_type(SERVICE) and record(synth)["image"] == IMAGE_DIGEST
+
+
+def test_the_record_is_rewritten_in_place_and_the_ip_and_certificate_are_kept() -> None:
+    """A new release replaces the record object: retained, its "delete" is a no-op and the create
+    overwrites it, so there is never a moment without a record."""
+    synth = synthesize()
+    assert synth.options[synth.urn(OBJECT, "release")] == {
+        "protect": False,
+        "retain_on_delete": True,
+        "delete_before_replace": True,
+    }
+    assert synth.options[synth.urn("gcp:compute/globalAddress:GlobalAddress")]["protect"]
+    assert synth.options[synth.urn("gcp:compute/managedSslCertificate:ManagedSslCertificate")][
+        "retain_on_delete"
+    ]
 
 
 def test_a_stale_stack_file_cannot_roll_the_release_back() -> None:

@@ -283,8 +283,15 @@ def test_cloud_armor_runs_the_preconfigured_waf_tuned_for_bangla_and_base64(gpu:
 
 def test_edge_can_turn_away_requests_without_a_key() -> None:
     """With edgeRequireAuth, a request without `Authorization: Bearer` (the only way the app takes
-    a key) never reaches the service, except /health."""
-    assert not [r for r in synthesize().one(ARMOR)["rules"] if "authorization" in json.dumps(r)]
+    a key) never reaches the service, except /health. On by default with a GPU (issue 24: keyless
+    scanner traffic cold-started L4 instances), off by default on CPU."""
+
+    def auth_rules(overrides: dict[str, str]) -> list[object]:
+        return [r for r in synthesize(overrides).one(ARMOR)["rules"] if "authorization" in json.dumps(r)]
+
+    assert auth_rules({}) and not auth_rules({"bn-xtts:edgeRequireAuth": "false"})
+    cpu_stack = {"bn-xtts:gpuType": "none", "bn-xtts:modelVariant": "int8"}
+    assert not auth_rules(cpu_stack) and auth_rules({**cpu_stack, "bn-xtts:edgeRequireAuth": "true"})
     rules = synthesize({"bn-xtts:edgeRequireAuth": "true"}).one(ARMOR)["rules"]
     (auth,) = [r for r in rules if "authorization" in json.dumps(r)]
     expression = auth["match"]["expr"]["expression"]
@@ -314,9 +321,14 @@ def test_edge_is_an_external_managed_https_load_balancer(gpu: Synth) -> None:
     }
     assert set(rules) == {"443", "80"}
     assert all(r["loadBalancingScheme"] == "EXTERNAL_MANAGED" for r in rules.values())
-    maps = [m.inputs for m in gpu.of_type("gcp:compute/uRLMap:URLMap")]
-    redirect = [m for m in maps if "defaultUrlRedirect" in m]
-    assert redirect and redirect[0]["defaultUrlRedirect"]["httpsRedirect"] is True
+    maps = {m.name: m.inputs for m in gpu.of_type("gcp:compute/uRLMap:URLMap")}
+    assert maps["edge-redirect"]["defaultUrlRedirect"]["httpsRedirect"] is True
+    # Only the domain reaches the backend; any other Host is redirected at the edge (issue 24).
+    https = maps["edge-https"]
+    assert https["hostRules"] == [{"hosts": ["tts.example.com"], "pathMatcher": "service"}]
+    assert https["pathMatchers"] == [{"name": "service", "defaultService": "edge-backend-id"}]
+    assert "defaultService" not in https
+    assert https["defaultUrlRedirect"]["hostRedirect"] == "tts.example.com"
 
 
 def test_alert_policies_cover_each_signal(gpu: Synth) -> None:
@@ -575,7 +587,7 @@ class Mocks(pulumi.runtime.Mocks):
         return args.name + "-id", {**args.inputs, **computed}
 
     def call(self, args):
-        # The project has the bucket, the bundle's manifests and the image; no release record.
+        # The project has the bucket, the bundle's manifests and the image; no release record, no service.
         a = dict(args.args)
         if args.token.endswith("getBuckets"):
             return {"buckets": [{"name": a["prefix"], "labels": {}, "location": "US", "selfLink": ""}]}, []
@@ -585,6 +597,8 @@ class Mocks(pulumi.runtime.Mocks):
             return {"bucketObjects": found if name.endswith("manifest.json") else []}, []
         if args.token.endswith("getDockerImage"):
             return {"selfLink": "r/server@sha256:" + "a" * 64}, []
+        if args.token.endswith("getService"):  # nothing deployed yet
+            return {}, [("name", "googleapi: Error 404: service not found")]
         return {}, []
 
 pulumi.runtime.set_mocks(Mocks(), project="bn-xtts", stack="prod", preview=False)

@@ -36,7 +36,8 @@ def parse(
 def test_defaults() -> None:
     cfg = parse()
     assert (cfg.name, cfg.region, cfg.model_variant) == ("bn-tts", REGION, "int8")
-    assert (cfg.memory_mb, cfg.ephemeral_storage_mb, cfg.timeout_s) == (10240, 4096, 900)
+    # 3008 MB: what a new account's reduced memory quota accepts (10240 is refused at create time).
+    assert (cfg.memory_mb, cfg.ephemeral_storage_mb, cfg.timeout_s) == (3008, 4096, 900)
     assert cfg.reserved_concurrency is None and cfg.auth_type == "AWS_IAM"
     assert cfg.batch_schedule is None and cfg.batch_time_zone == "Asia/Dhaka"
     assert (cfg.log_retention_days, cfg.noncurrent_version_days) == (30, 30)

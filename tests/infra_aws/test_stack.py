@@ -93,7 +93,7 @@ def test_function_runs_the_pushed_image_by_digest_with_the_configured_shape(publ
     # The configured tag, resolved to its digest at preview time.
     assert fn["imageUri"] == IMAGE_DIGEST == f"{REPOSITORY}@{DIGEST}"
     assert fn["architectures"] == ["x86_64"]
-    assert (fn["memorySize"], fn["ephemeralStorage"], fn["timeout"]) == (10240, {"size": 4096}, 900)
+    assert (fn["memorySize"], fn["ephemeralStorage"], fn["timeout"]) == (3008, {"size": 4096}, 900)
     assert fn["reservedConcurrentExecutions"] == 5
     assert fn["role"] == f"arn:aws:iam::{ACCOUNT}:role/bn-tts-function"
     assert fn["loggingConfig"] == {"logFormat": "Text", "logGroup": "/aws/lambda/bn-tts"}
@@ -104,13 +104,13 @@ def test_function_runs_the_pushed_image_by_digest_with_the_configured_shape(publ
 def test_function_shape_follows_config() -> None:
     fn = synthesize(
         {
-            "bn-xtts-aws:memory": "3008",
+            "bn-xtts-aws:memory": "10240",
             "bn-xtts-aws:ephemeralStorage": "10240",
             "bn-xtts-aws:timeout": "120",
             "bn-xtts-aws:image": IMAGE_DIGEST,
         }
     ).one(FUNCTION)
-    assert (fn["memorySize"], fn["ephemeralStorage"]["size"], fn["timeout"]) == (3008, 10240, 120)
+    assert (fn["memorySize"], fn["ephemeralStorage"]["size"], fn["timeout"]) == (10240, 10240, 120)
     assert fn["imageUri"] == IMAGE_DIGEST
 
 
