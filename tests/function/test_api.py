@@ -768,7 +768,10 @@ def test_a_request_cut_off_at_shutdown_leaves_a_line(
             headers={**AUTH, "X-Request-Id": "cut-off-0001"},
             timeout=60,
         )
-        time.sleep(1.0)  # the synthesis is running (about 12 s of demo-model CPU)
+        deadline = time.monotonic() + 30  # until the synthesis runs (about 12 s of demo-model CPU)
+        while requests.get(srv.url + "/health", headers=AUTH, timeout=5).json()["in_flight"] < 1:
+            assert time.monotonic() < deadline and not pending.done(), "the synthesis never started"
+            time.sleep(0.05)
         srv.proc.send_signal(signal.SIGTERM)
         srv.wait_exit(20)
         with contextlib.suppress(requests.RequestException):

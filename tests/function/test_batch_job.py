@@ -334,54 +334,39 @@ def test_batch_job_on_a_local_directory(tmp_path: Path, demo_bundle: Path) -> No
 
 
 def test_exit_status_says_whether_a_retry_can_help(tmp_path: Path) -> None:
-    base = [
-        sys.executable,
-        "-m",
-        "function.batch",
-        "--input",
-        str(tmp_path / "in"),
-        "--output",
-        str(tmp_path / "o"),
-    ]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TTS_", "CLOUD_RUN_"))}
     (tmp_path / "empty").mkdir()
+
+    def job(*extra: str) -> subprocess.CompletedProcess[str]:
+        args = [
+            "--input",
+            str(tmp_path / "in"),
+            "--output",
+            str(tmp_path / "o"),
+            "--model",
+            str(tmp_path / "empty"),
+        ]
+        return subprocess.run(
+            [sys.executable, "-m", "function.batch", *args, *extra],
+            check=False,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+
+    def events(out: subprocess.CompletedProcess[str]) -> list[object]:
+        return [json.loads(line).get("event") for line in out.stdout.splitlines() if line.startswith("{")]
+
     # Nothing to do (no manifest yet): 0 and one line, without loading the model (issue 24: a
     # scheduled run with no work loaded the model on an L4 for nothing).
-    idle = subprocess.run(
-        [*base, "--model", str(tmp_path / "empty")],
-        check=False,
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert idle.returncode == 0, idle.stdout
-    events = [json.loads(line).get("event") for line in idle.stdout.splitlines() if line.startswith("{")]
-    assert events == ["batch_idle"]
+    idle = job()
+    assert idle.returncode == 0 and events(idle) == ["batch_idle"], idle.stdout
     # Work to do, but the model cannot load (nothing there): 1, Cloud Run retries.
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.jsonl").write_text('{"id": "a1", "text": "t", "voice_id": "v"}\n')
-    broken = subprocess.run(
-        [*base, "--model", str(tmp_path / "empty")],
-        check=False,
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert broken.returncode == 1
-    assert any(
-        json.loads(line).get("event") == "batch_error"
-        for line in broken.stdout.splitlines()
-        if line.startswith("{")
-    )
+    broken = job()
+    assert broken.returncode == 1 and "batch_error" in events(broken)
     # A bad setting: 2, and the message names the variable.
-    bad = subprocess.run(
-        [*base, "--model", str(tmp_path / "empty"), "--task-index", "2", "--task-count", "2"],
-        check=False,
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    bad = job("--task-index", "2", "--task-count", "2")
     assert bad.returncode == 2 and "CLOUD_RUN_TASK_INDEX" in bad.stderr

@@ -547,8 +547,11 @@ def test_framings_a_thread_would_read_slowly_are_refused_at_once(
     t0 = time.monotonic()
     for sock in socks:
         sock.sendall(b"POST /health HTTP/1.1\r\nHost: test\r\n" + start + b"x" * 100)
-    health = requests.get(server.url + "/health", timeout=5)
-    assert health.status_code == 200 and health.elapsed.total_seconds() < 0.1
+    # Best of three: one scheduling hiccup on a busy CI machine is not the server (pinned threads
+    # would make every call time out).
+    health = [requests.get(server.url + "/health", timeout=5) for _ in range(3)]
+    assert all(h.status_code == 200 for h in health)
+    assert min(h.elapsed.total_seconds() for h in health) < 0.1
     for sock in socks:
         with contextlib.suppress(OSError):  # still "sending" its body, as the attack does
             sock.sendall(b"x" * 1200)
