@@ -14,6 +14,9 @@
 #    is deployed it re-applies that release (a no-op), and refuses to run if the preview plans to
 #    delete or replace anything.
 #
+# 6. creates (or updates) the pipeline's deployer account bn-tts-deployer with exactly the roles the
+#    build needs (deploy.sh runs the build as it).
+#
 # Next: deploy/upload-bundle.sh, then the Cloud Build pipeline (README.md, section Deploy).
 set -euo pipefail
 
@@ -113,4 +116,34 @@ for step in json.load(sys.stdin).get("steps") or []:
 fi
 say "pulumi up (the foundation, or the deployed release again)"
 pulumi up --yes --policy-pack infra/policy
+
+# The pipeline's own identity. Projects created since mid-2024 may give Cloud Build's default
+# account no roles (https://cloud.google.com/build/docs/cloud-build-service-account-updates), so the
+# build runs as this account (deploy.sh passes it) with exactly what `pulumi up` and the push need:
+# the project roles below, Logs Writer (the build logs to Cloud Logging only), encrypt/decrypt on the
+# state key and object admin on the state bucket (not project-wide), and actAs on the three runtime
+# accounts the stack deploys as, not on every account of the project.
+deployer="bn-tts-deployer@$project.iam.gserviceaccount.com"
+if gcloud iam service-accounts describe "$deployer" --project "$project" >/dev/null 2>&1; then
+  say "deployer account $deployer exists"
+else
+  say "creating the deployer account $deployer"
+  gcloud iam service-accounts create bn-tts-deployer --project "$project" \
+    --display-name "Bangla TTS deploy pipeline"
+fi
+for role in run.admin compute.loadBalancerAdmin compute.securityAdmin storage.admin \
+    artifactregistry.admin iam.serviceAccountAdmin secretmanager.admin monitoring.editor \
+    logging.configWriter logging.logWriter cloudscheduler.admin serviceusage.serviceUsageAdmin; do
+  gcloud projects add-iam-policy-binding "$project" --member "serviceAccount:$deployer" \
+    --role "roles/$role" --condition None >/dev/null
+done
+gcloud kms keys add-iam-policy-binding "$key" --keyring "$keyring" --location global --project "$project" \
+  --member "serviceAccount:$deployer" --role roles/cloudkms.cryptoKeyEncrypterDecrypter >/dev/null
+gcloud storage buckets add-iam-policy-binding "$state" --member "serviceAccount:$deployer" \
+  --role roles/storage.objectAdmin >/dev/null
+for output in runtime_service_account batch_service_account invoker_service_account; do
+  account=$(pulumi stack output "$output")
+  gcloud iam service-accounts add-iam-policy-binding "$account" --project "$project" \
+    --member "serviceAccount:$deployer" --role roles/iam.serviceAccountUser >/dev/null
+done
 say "next: deploy/upload-bundle.sh BUNDLE_DIR gs://$(pulumi stack output bucket)/models/NAME/VERSION"

@@ -38,7 +38,9 @@ name=$(pulumi config get bn-xtts:name 2>/dev/null || echo bn-tts)
 if [ "$(pulumi config get bn-xtts:gpuType 2>/dev/null || true)" = none ]; then target=cpu; else target=gpu; fi
 "$here/upload-bundle.sh" "$bundle" "gs://$bucket/models/$model/$version"
 
+# As the deployer account bootstrap.sh set up (Cloud Build's default account may have no roles).
 gcloud builds submit --config cloudbuild.yaml --project "$project" \
+  --service-account "projects/$project/serviceAccounts/bn-tts-deployer@$project.iam.gserviceaccount.com" \
   --substitutions="COMMIT_SHA=$(git rev-parse HEAD),_PULUMI_STACK=$stack,_REGION=$region,_REPOSITORY=$name,_BUCKET=$bucket,_TARGET=$target,_MODEL_VERSION=$version"
 
 echo "load balancer IP (point an A record for the domain at it): $(pulumi stack output load_balancer_ip)"

@@ -134,6 +134,15 @@ def plan(cfg: DeployConfig, lookups: Lookups) -> Plan:
             f"bundles/{resolved.model_name}-{model_version} {bundle}` (manifests last), or run the "
             "pipeline with _CHECKPOINT_URI and _MODEL_VERSION; then run `pulumi up` again",
         )
+    if current is None and cfg.quality_warning_share is not None:
+        # infra/monitoring.py: the warning-share alerts watch log-based metrics this first deploy
+        # creates, and Cloud Monitoring refuses an alert on a metric it does not know yet.
+        raise ConfigError(
+            f"{NAMESPACE}:qualityWarningShare",
+            "cannot be set on the first deploy: its alerts watch log-based metrics this run creates, and "
+            "Cloud Monitoring refuses an alert on a metric until it knows it (up to 10 minutes). Deploy "
+            "without it (`pulumi config rm qualityWarningShare`), then set it and run `pulumi up` again",
+        )
     release = current.advanced_to(image, model_version) if current else Release(image, model_version)
     return Plan(resolved, release)
 

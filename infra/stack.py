@@ -37,6 +37,8 @@ def build(
         "image_repository": registry.url,
         "runtime_service_account": identity.runtime.email,
         "batch_service_account": identity.batch.email,
+        # The scheduler's identity: the deployer account acts as these three (deploy/bootstrap.sh).
+        "invoker_service_account": identity.invoker.email,
     }
     if plan.release is None or cfg.image is None:
         # Bootstrap: the bucket and the registry must exist before a bundle can be uploaded and an

@@ -31,6 +31,8 @@ gcloud)
     "kms keyrings create") mk keyring "$4" ;;
     "kms keys describe") has key "$4" ;;
     "kms keys create") mk key "$4" ;;
+    "iam service-accounts describe") has sa "$4" ;;
+    "iam service-accounts create") mk sa "$4@$6.iam.gserviceaccount.com" ;;
     "storage cat "*) f="$FAKE/gcs/$(key "$3")"; [ -f "$f" ] && cat "$f" ;;
     "storage rsync --recursive")
       [ "$4" = "--exclude=(^|.*/)manifest\.json$" ] && exit 0
@@ -113,6 +115,8 @@ def test_bootstrap_creates_once_then_only_checks(env: Env) -> None:
         "--project my-proj",
         "pulumi stack init prod --secrets-provider "
         "gcpkms://projects/my-proj/locations/global/keyRings/pulumi/cryptoKeys/state",
+        "gcloud iam service-accounts create bn-tts-deployer --project my-proj "
+        "--display-name Bangla TTS deploy pipeline",
     ]
     assert "gcloud storage buckets update gs://my-proj-pulumi-state --versioning" in env.calls()
     assert "pulumi login gs://my-proj-pulumi-state" in env.calls()
@@ -125,6 +129,33 @@ def test_bootstrap_creates_once_then_only_checks(env: Env) -> None:
     assert "pulumi up --yes --policy-pack infra/policy" in env.calls()  # a no-op once deployed
 
 
+def test_bootstrap_sets_up_the_pipelines_own_account_with_exactly_its_roles(env: Env) -> None:
+    """Issue 24: Cloud Build's default account may have no roles on new projects, and the role list
+    lacked Logs Writer; actAs was project-wide."""
+    required(env)
+    assert env.run("bootstrap.sh", "my-proj", "us-central1").returncode == 0
+    calls = env.calls()
+    deployer = "serviceAccount:bn-tts-deployer@my-proj.iam.gserviceaccount.com"
+    assert "gcloud iam service-accounts create bn-tts-deployer --project my-proj" in " ".join(calls)
+    project_roles = [
+        c.split("--role ")[1].split()[0] for c in calls if "projects add-iam-policy-binding" in c
+    ]
+    assert "roles/logging.logWriter" in project_roles and "roles/iam.serviceAccountUser" not in project_roles
+    assert all(deployer in c for c in calls if "add-iam-policy-binding" in c)
+    kms = [c for c in calls if c.startswith("gcloud kms keys add-iam-policy-binding")]
+    assert len(kms) == 1 and "roles/cloudkms.cryptoKeyEncrypterDecrypter" in kms[0]
+    acts_as = [c for c in calls if c.startswith("gcloud iam service-accounts add-iam-policy-binding")]
+    assert [c.split()[4] for c in acts_as] == [
+        "output-runtime_service_account",
+        "output-batch_service_account",
+        "output-invoker_service_account",
+    ]
+    assert all("roles/iam.serviceAccountUser" in c for c in acts_as)
+    # A second run creates no account again.
+    assert env.run("bootstrap.sh", "my-proj", "us-central1").returncode == 0
+    assert not [c for c in env.calls() if "service-accounts create" in c]
+
+
 def test_bootstrap_resumes_after_a_partial_run(env: Env) -> None:
     required(env)
     (env.fake / "exists" / "bucket_gs___my-proj-pulumi-state").touch()  # made by an interrupted run
@@ -134,6 +165,7 @@ def test_bootstrap_resumes_after_a_partial_run(env: Env) -> None:
         ["kms", "keyrings"],
         ["kms", "keys"],
         ["stack", "init"],
+        ["iam", "service-accounts"],
     ]
 
 
@@ -218,7 +250,8 @@ def test_deploy_runs_bootstrap_upload_and_the_pipeline_in_order(env: Env) -> Non
     (build,) = [i for i, c in enumerate(calls) if c.startswith("gcloud builds submit")]
     assert up < upload < build
     assert calls[build] == (
-        "gcloud builds submit --config cloudbuild.yaml --project my-proj --substitutions="
+        "gcloud builds submit --config cloudbuild.yaml --project my-proj --service-account "
+        "projects/my-proj/serviceAccounts/bn-tts-deployer@my-proj.iam.gserviceaccount.com --substitutions="
         "COMMIT_SHA=0123456789abcdef0123456789abcdef01234567,_PULUMI_STACK=prod,_REGION=us-central1,"
         "_REPOSITORY=bn-tts,_BUCKET=output-bucket,_TARGET=gpu,_MODEL_VERSION=v2"
     )

@@ -183,6 +183,17 @@ def test_the_record_is_rewritten_in_place_and_the_ip_and_certificate_are_kept() 
     ]
 
 
+def test_quality_alerts_wait_for_the_metrics_the_first_deploy_creates() -> None:
+    """Issue 24: set before the first deploy, qualityWarningShare made the run fail half-way (Cloud
+    Monitoring refuses an alert on a log-based metric it does not know yet)."""
+    with pytest.raises(ConfigError) as err:
+        synthesize({"bn-xtts:qualityWarningShare": "0.2"})
+    assert err.value.key == "bn-xtts:qualityWarningShare" and "first deploy" in str(err.value)
+    cloud = FakeCloud()
+    cloud.deployed(IMAGE_DIGEST, "v1")  # a later run: the metrics exist
+    assert synthesize({"bn-xtts:qualityWarningShare": "0.2"}, cloud).of_type(SERVICE)
+
+
 def test_a_stale_stack_file_cannot_roll_the_release_back() -> None:
     cloud = FakeCloud()
     cloud.images[OLD_DIGEST] = OLD_DIGEST

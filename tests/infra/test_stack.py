@@ -562,6 +562,7 @@ def test_without_an_image_only_the_foundation_is_created() -> None:
         "image_repository",
         "runtime_service_account",
         "batch_service_account",
+        "invoker_service_account",
     }
     assert synth.outputs["batch_service_account"] == f"bn-tts-batch@{PROJECT}.iam.gserviceaccount.com"
 
