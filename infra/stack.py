@@ -13,6 +13,7 @@ from infra.edge import Edge
 from infra.identity import Identity
 from infra.monitoring import Monitoring
 from infra.preflight import Lookups, ProviderLookups
+from infra.propagation import ACCESS_GRANT_S, API_ENABLEMENT_S, PropagationWait
 from infra.registry import ImageRegistry
 from infra.schedule import BatchSchedule
 from infra.service import TtsService
@@ -28,7 +29,15 @@ def build(
     cfg = plan.cfg
 
     apis = Apis("apis", cfg)
-    after_apis = pulumi.ResourceOptions(depends_on=apis.all())
+    apis_settled = PropagationWait(
+        "apis-settled",
+        after=sorted(apis.services),
+        seconds=API_ENABLEMENT_S,
+        reason="newly enabled APIs",
+        opts=pulumi.ResourceOptions(depends_on=apis.all()),
+    )
+    apis_ready = [*apis.all(), apis_settled]
+    after_apis = pulumi.ResourceOptions(depends_on=apis_ready)
     storage = ModelStorage("storage", cfg, opts=after_apis)
     registry = ImageRegistry("registry", cfg, opts=after_apis)
     identity = Identity("identity", cfg, bucket_name=storage.bucket_name, api_keys=api_keys, opts=after_apis)
@@ -46,6 +55,22 @@ def build(
         pulumi.log.warn(plan.reason)
         return outputs
 
+    # Cloud Run checks at revision creation that the runtime account may read the secret; the
+    # service and the job read the bucket as soon as they start.
+    grants = [
+        identity.api_keys_access,
+        identity.models_reader,
+        identity.data_writer,
+        identity.batch_reader,
+        identity.batch_writer,
+    ]
+    access_settled = PropagationWait(
+        "access-settled",
+        after=[grant.id for grant in grants],
+        seconds=ACCESS_GRANT_S,
+        reason="new IAM grants",
+        opts=pulumi.ResourceOptions(depends_on=grants),
+    )
     service = TtsService(
         "service",
         cfg,
@@ -55,17 +80,23 @@ def build(
         api_keys_version=identity.api_keys_version.version,
         # The revision reads the secret and the bucket as soon as it starts.
         opts=pulumi.ResourceOptions(
-            depends_on=[*apis.all(), identity.api_keys_access, identity.models_reader, identity.data_writer]
+            depends_on=[
+                *apis_ready,
+                identity.api_keys_access,
+                identity.models_reader,
+                identity.data_writer,
+                access_settled,
+            ]
         ),
     )
     edge = Edge("edge", cfg, service_name=service.service.name, opts=after_apis)
-    monitoring = Monitoring("monitoring", cfg, opts=pulumi.ResourceOptions(depends_on=[*apis.all(), edge]))
+    monitoring = Monitoring("monitoring", cfg, opts=pulumi.ResourceOptions(depends_on=[*apis_ready, edge]))
     if cfg.billing_account:
         Budget(
             "budget",
             cfg,
             notification_channel=monitoring.channel.id,
-            depends_on=apis.all(),
+            depends_on=apis_ready,
             opts=after_apis,
         )
     batch = BatchSchedule(
@@ -75,7 +106,9 @@ def build(
         service_account=identity.batch.email,
         invoker_account=identity.invoker.email,
         # An execution reads and writes the bucket as soon as it starts.
-        opts=pulumi.ResourceOptions(depends_on=[*apis.all(), identity.batch_reader, identity.batch_writer]),
+        opts=pulumi.ResourceOptions(
+            depends_on=[*apis_ready, identity.batch_reader, identity.batch_writer, access_settled]
+        ),
     )
     # Written only after the service and the job took the release: the next run starts from it.
     record = gcp.storage.BucketObject(

@@ -5,10 +5,14 @@ declares, and in which order."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from infra import release
+from infra import propagation, release
 from infra.apis import BASE_APIS, BUDGET_API
 from infra.config import ConfigError
 from tests.infra.pulumi_harness import (
@@ -31,6 +35,7 @@ JOB = "gcp:cloudrunv2/job:Job"
 OBJECT = "gcp:storage/bucketObject:BucketObject"
 API = "gcp:projects/service:Service"
 BUDGET = "gcp:billing/budget:Budget"
+WAIT = "pulumi-python:dynamic/bn-xtts:PropagationWait"
 OLD_DIGEST = f"{REPOSITORY}/server@sha256:" + "cd" * 32
 NEW_TAG = f"{REPOSITORY}/server:fedcba9"
 NEW_DIGEST = f"{REPOSITORY}/server@sha256:" + "ef" * 32
@@ -280,12 +285,90 @@ def test_every_resource_waits_for_the_apis() -> None:
     synth = synthesize({"bn-xtts:billingAccount": "012345-6789AB-CDEF01", "bn-xtts:budgetAmount": "500"})
     api_urns = {synth.urn(API, r.name) for r in synth.of_type(API)}
     assert len(api_urns) == len(BASE_APIS) + 1
-    exempt = {API, "pulumi:providers:gcp"}
-    custom = [r for r in synth.resources if r.custom and r.typ not in exempt]
+    (settled,) = [r for r in synth.of_type(WAIT) if r.name == "apis-settled"]
+    assert settled.inputs["after"] == sorted((*BASE_APIS, BUDGET_API))
+    assert settled.inputs["seconds"] >= 60  # the provider's FAQ: "wait a few minutes"
+    assert api_urns <= synth.depends_on(synth.urn(WAIT, "apis-settled"))
+    exempt = {API, "pulumi:providers:gcp", "pulumi:providers:pulumi-python"}
+    custom = [r for r in synth.resources if r.custom and r.typ not in exempt and r.name != "apis-settled"]
     assert len(custom) > 30
     for r in custom:
-        missing = api_urns - synth.depends_on(synth.urn(r.typ, r.name))
+        missing = (api_urns | {synth.urn(WAIT, "apis-settled")}) - synth.depends_on(synth.urn(r.typ, r.name))
         assert not missing, f"{r.typ} {r.name} does not wait for {sorted(missing)}"
+
+
+def test_the_service_and_the_job_start_after_their_grants_have_had_time_to_spread() -> None:
+    # Cloud Run checks the secret grant when it creates the revision; grants "typically propagate
+    # in 2 minutes" (https://cloud.google.com/iam/docs/access-change-propagation).
+    synth = synthesize()
+    (wait,) = [r for r in synth.of_type(WAIT) if r.name == "access-settled"]
+    grants = [*synth.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")]
+    grants += synth.of_type("gcp:secretmanager/secretIamMember:SecretIamMember")
+    assert len(grants) == 5 and wait.inputs["seconds"] >= 120
+    assert sorted(wait.inputs["after"]) == sorted(f"{g.name}-id" for g in grants)
+    wait_urn = synth.urn(WAIT, "access-settled")
+    assert {synth.urn(g.typ, g.name) for g in grants} <= synth.depends_on(wait_urn)
+    assert wait_urn in synth.depends_on(synth.urn(SERVICE, "service"))
+    assert wait_urn in synth.depends_on(synth.urn(JOB, "batch"))
+
+
+def test_a_wait_waits_when_created_and_again_only_when_what_it_guards_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr(propagation.time, "sleep", slept.append)
+    provider = propagation.wait_provider()
+    props = {"after": ["grant-a", "grant-b"], "seconds": 120, "reason": "new IAM grants"}
+    provider.create(props)
+    assert slept == [120.0]
+    same = provider.diff("id", props, dict(props))
+    assert not same.changes and not same.replaces
+    longer = provider.diff("id", props, {**props, "seconds": 300})
+    assert longer.changes and not longer.replaces  # an in-place update: no wait
+    provider.update("id", props, {**props, "seconds": 300})
+    assert slept == [120.0]
+    new_grant = provider.diff("id", props, {**props, "after": ["grant-a", "grant-c"]})
+    assert new_grant.replaces == ["after"]
+
+
+def test_the_wait_loads_in_pulumis_provider_host_without_this_repository(tmp_path: Path) -> None:
+    # Pulumi pickles a dynamic provider into the state and runs it in its own Python host, which
+    # does not have the repository on its path (https://github.com/pulumi/pulumi/issues/7453).
+    synth = synthesize()
+    (wait,) = [r for r in synth.of_type(WAIT) if r.name == "apis-settled"]
+    provider = wait.inputs["__provider"]  # registered as a secret: {signature: ..., "value": ...}
+    load = (
+        "import base64, sys, dill\n"
+        "p = dill.loads(base64.b64decode(sys.stdin.read()))\n"
+        "print(p.create({'seconds': 0, 'reason': 'r', 'after': []}).id)\n"
+        "print(p.diff('r', {'after': ['a']}, {'after': ['b']}).replaces)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", load],
+        check=False,
+        input=provider["value"] if isinstance(provider, dict) else provider,
+        cwd=tmp_path,
+        env={"PATH": os.environ.get("PATH", "")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["r", "['after']"]
+
+
+def test_a_second_run_declares_exactly_what_the_first_did() -> None:
+    # A first run cut short by propagation is completed by running `pulumi up` again (README, First
+    # deploy): that is a no-op for everything already created only if the program declares the same
+    # inputs and options each time (no timestamps, nothing random, waits keyed on stable ids).
+    def declared(synth: Synth) -> list[tuple[str, str, str]]:
+        return sorted(
+            (r.typ, r.name, json.dumps(r.inputs, sort_keys=True, default=str)) for r in synth.resources
+        )
+
+    first, second = synthesize(cloud=FakeCloud()), synthesize(cloud=FakeCloud())
+    assert declared(first) == declared(second)
+    assert first.options == second.options and first.outputs == second.outputs
 
 
 # ---- the budget --------------------------------------------------------------------------------------
