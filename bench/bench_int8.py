@@ -5,13 +5,14 @@ bundle). For each graph that the int8 variant quantizes, every format in `export
 that applies is built into a variant that differs from fp32 in that graph alone, and compared with
 fp32 (`export.parity`, quick form: the GPT over up to 200 greedy tokens of two sentences, the
 conditioning on a clip, HiFi-GAN on fp32's frames, a batched row against the same row alone). The
-same comparison then runs under `qemu-x86_64 -cpu Haswell-v4` (AVX2, no AVX-512, no VNNI) with
-fewer tokens; emulated timings mean nothing, so speed is timed natively only: per GPT call (prefill
-of 100 positions, one decode step at 1 and 4 rows), the conditioning of a 6 s clip, HiFi-GAN on 200
-frames. `python -m bench int8` writes bench/results/int8-<time>.json. The full-size emulated column
-is opt-in: `BENCH_INT8_EMULATED=old` runs the shipped bundle and each graph's old format, `all`
-every format; on 2 cores even `old` ran for over an hour without finishing, so `make test` runs
-the emulated parity on the demo bundle instead (tests/engine/test_int8_on_avx2.py).
+same comparison then runs with each variant's graphs under `qemu-x86_64 -cpu Haswell-v4` (AVX2, no
+AVX-512, no VNNI) on the inputs fp32 produced natively, with fewer tokens; emulated timings mean
+nothing, so speed is timed natively only: per GPT call (prefill of 100 positions, one decode step at
+1 and 4 rows), the conditioning of a 6 s clip, HiFi-GAN on 200 frames. `python -m bench int8`
+writes bench/results/int8-<time>.json. The full-size emulated column is opt-in, since every
+variant's full-size graphs then run under emulation: `BENCH_INT8_EMULATED=old` runs the shipped
+bundle and each graph's old format, `all` every format. `make test` runs the emulated parity on the
+demo bundle (tests/engine/test_int8_on_avx2.py).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from bench.machine import write_result
 
 THREADS = 2
 EMULATED_TOKENS = 12
+EMULATOR = ("qemu-x86_64", "-cpu", "Haswell-v4")
 GRAPHS = {"gpt": "matmul", "conditioning": "matmul", "vocoder": "conv"}
 
 
@@ -64,7 +66,8 @@ def candidates(fp32: Path) -> dict[str, Path]:
 
 
 def parity(fp32: Path, variants: dict[str, Path], tokens: int, emulated: bool) -> dict[str, Any]:
-    """Each variant against fp32 in one process (fp32 loaded once), natively or under qemu."""
+    """Each variant against fp32 in one process (fp32 loaded once, natively); with `emulated`, each
+    variant's graphs run under qemu on fp32's inputs (`export.parity.compare_elsewhere`)."""
     cmd = [
         sys.executable,
         "-m",
@@ -73,9 +76,8 @@ def parity(fp32: Path, variants: dict[str, Path], tokens: int, emulated: bool) -
         str(fp32),
         str(tokens),
         json.dumps({k: str(v) for k, v in variants.items()}),
+        " ".join(EMULATOR) if emulated else "",
     ]
-    if emulated:
-        cmd = ["qemu-x86_64", "-cpu", "Haswell-v4", *cmd]
     run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
     if run.returncode != 0:
         raise RuntimeError(
@@ -84,18 +86,23 @@ def parity(fp32: Path, variants: dict[str, Path], tokens: int, emulated: bool) -
     return dict(json.loads(run.stdout.strip().splitlines()[-1]))
 
 
-def _parity_worker(fp32: str, tokens: str, variants: str) -> None:
-    from export.parity import compare, saturation_canary_snr_db
+def _parity_worker(fp32: str, tokens: str, variants: str, emulator: str) -> None:
+    from export.parity import compare, compare_elsewhere, saturation_canary_snr_db
     from function.engine import Engine
 
     reference = Engine.load(Path(fp32), intra_op_threads=THREADS, verify=False)
-    results: dict[str, Any] = {"canary_snr_db": saturation_canary_snr_db()}
+    results: dict[str, Any] = {} if emulator else {"canary_snr_db": saturation_canary_snr_db()}
     for name, path in json.loads(variants).items():
         t0 = time.perf_counter()
-        other = Engine.load(Path(path), intra_op_threads=THREADS, verify=False)
         # A variant whose GPT is fp32's decodes alike: a few tokens show it.
         n = int(tokens) if name.startswith(("gpt/", "shipped")) else min(int(tokens), 8)
-        results[name] = compare(reference, other, tokens=n, quick=True).to_dict()
+        if emulator:
+            report = compare_elsewhere(reference, Path(path), emulator.split(), tokens=n)
+            results[name] = report["parity"]
+            results["canary_snr_db"] = report["canary_snr_db"]
+        else:
+            other = Engine.load(Path(path), intra_op_threads=THREADS, verify=False)
+            results[name] = compare(reference, other, tokens=n, quick=True).to_dict()
         print(f"{name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     print(json.dumps(results))
 
@@ -169,7 +176,7 @@ def _table_row(row: dict[str, Any]) -> str:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "parity":
-        return _parity_worker(*sys.argv[2:5])
+        return _parity_worker(*sys.argv[2:6])
     from export.quantize import INT8_PLAN
 
     build = prepare()

@@ -5,8 +5,8 @@ Both engines run on the same host with the same clip and greedy decoding. The gr
 one at a time, each fed the same input (conditioning on the clip, the GPT on fp32's conditioning,
 HiFi-GAN on fp32's frames), then end to end. Random-weight checkpoints have narrow logit margins,
 so greedy paths may fork after some tokens; latents and audio are compared only before the first
-fork. `python -m export.parity BUNDLE --quick` is the cheap form that runs under an emulated CPU
-(`qemu-x86_64 -cpu Haswell-v4`) in the test suite.
+fork. `python -m export.parity BUNDLE --emulator 'qemu-x86_64 -cpu Haswell-v4'` is the quick form
+with the variant's graphs on an emulated AVX2-only CPU (fp32 natively), as the test suite runs it.
 """
 
 from __future__ import annotations
@@ -75,52 +75,135 @@ class Parity:
         return line
 
 
-def compare(reference: Engine, other: Engine, *, tokens: int = 200, quick: bool = False) -> Parity:
-    """Parity of `other` against `reference` (normally the same bundle's fp32 variant). `quick`
-    skips the end-to-end waveforms and the speaker encoder's comparison, and vocodes 16 frames."""
+@dataclass
+class Reference:
+    """What fp32 produced, and the inputs every graph of the other variant is fed from it."""
+
+    clip: npt.NDArray[np.float32]
+    voice: Voice  # fp32's conditioning and the speaker embedding (fp32 in every variant)
+    frames: npt.NDArray[np.float32]  # HiFi-GAN's input
+    tokens: int
+    cond_latents: npt.NDArray[np.float32]
+    vocoded: npt.NDArray[np.float32]
+    texts: list[tuple[str, npt.NDArray[np.float32], list[int]]]  # language, latents, greedy codes
+
+
+@dataclass
+class Probe:
+    """The other variant's outputs on the reference's inputs (`probe`), in this process or another."""
+
+    cond_latents: npt.NDArray[np.float32]
+    vocoded: npt.NDArray[np.float32]
+    texts: list[tuple[npt.NDArray[np.float32], list[int]]]
+    batch_row_max_abs: float
+    batch_row_codes_equal: bool
+
+
+def reference_pass(reference: Engine, *, tokens: int, quick: bool) -> Reference:
     from export.verify import synthetic_reference
 
     clip = synthetic_reference(seconds=3.0 if quick else 6.0)
-    cond_ref = reference.conditioning_latents(clip, 24000)
-    cond_other = other.conditioning_latents(clip, 24000)
+    cond = reference.conditioning_latents(clip, 24000)
     # The speaker encoder is fp32 in every variant: quick mode embeds a short clip once (HiFi-GAN's
     # int8 activations are calibrated on real embeddings, so it needs a real one).
-    spk = reference.embed_speaker(clip[: 24000 * 3 // 2] if quick else clip, 24000)
-    spk_diff = None if quick else float(np.abs(spk - other.embed_speaker(clip, 24000)).max())
-    spk = spk.reshape(1, -1, 1)
-    voice = Voice(cond_ref, spk, reference.model_id)  # the GPT and vocoder compared on one input
+    spk = reference.embed_speaker(clip[: 24000 * 3 // 2] if quick else clip, 24000).reshape(1, -1, 1)
+    voice = Voice(cond, spk, reference.model_id)  # the GPT and vocoder compared on one input
     frames = reference.vocoder_frames(TEXTS[0][1], voice, SynthesisParams(greedy=True, max_new_tokens=40))[0]
     if quick:
         frames = frames[:16]
-    row_diff, row_codes = _batch_row_independence(other, voice, min(tokens, 20))
-    parity = Parity(
-        cond_latents_max_abs=float(np.abs(cond_ref - cond_other).max()),
-        cond_latents_snr_db=snr_db(cond_ref, cond_other),
-        vocoder_snr_db=snr_db(reference.vocode(frames, voice), other.vocode(frames, voice)),
+    texts = [
+        (language, *_latents_and_codes(reference, text, voice, _greedy(language, tokens)))
+        for language, text in TEXTS
+        if language in reference.languages
+    ]
+    return Reference(clip, voice, frames, tokens, cond, reference.vocode(frames, voice), texts)
+
+
+def probe(other: Engine, ref: Reference) -> Probe:
+    """Run `other` on the reference's inputs, graph by graph."""
+    texts = dict(TEXTS)
+    row_diff, row_codes = _batch_row_independence(other, ref.voice, min(ref.tokens, 20))
+    return Probe(
+        cond_latents=other.conditioning_latents(ref.clip, 24000),
+        vocoded=other.vocode(ref.frames, ref.voice),
+        texts=[
+            _latents_and_codes(other, texts[language], ref.voice, _greedy(language, ref.tokens))
+            for language, _, _ in ref.texts
+        ],
         batch_row_max_abs=row_diff,
         batch_row_codes_equal=row_codes,
-        speaker_embedding_max_abs=spk_diff,
     )
-    rt = reference.bundle.runtime
-    samples_per_token = rt.code_stride_len * rt.output_sample_rate // rt.input_sample_rate
-    for language, text in TEXTS:
-        if language not in reference.languages:
-            continue
-        p = SynthesisParams(language=language, greedy=True, max_new_tokens=tokens)
-        lat_ref, codes_ref = _latents_and_codes(reference, text, voice, p)
-        lat_other, codes_other = _latents_and_codes(other, text, voice, p)
+
+
+def parity_of(ref: Reference, got: Probe) -> Parity:
+    parity = Parity(
+        cond_latents_max_abs=float(np.abs(ref.cond_latents - got.cond_latents).max()),
+        cond_latents_snr_db=snr_db(ref.cond_latents, got.cond_latents),
+        vocoder_snr_db=snr_db(ref.vocoded, got.vocoded),
+        batch_row_max_abs=got.batch_row_max_abs,
+        batch_row_codes_equal=got.batch_row_codes_equal,
+    )
+    for (language, lat_ref, codes_ref), (lat_other, codes_other) in zip(ref.texts, got.texts, strict=True):
         n = min(len(codes_ref), len(codes_other))
         fork = next((i for i in range(n) if codes_ref[i] != codes_other[i]), n)
-        result = TextParity(language, n, fork, snr_db(lat_ref[: max(fork, 1)], lat_other[: max(fork, 1)]))
-        if not quick:
-            # Each variant with its own voice, as a user hears it; the audio up to two tokens
-            # before the fork (later samples already hear the forked latents).
-            v_ref, v_other = reference.make_voice(clip, 24000), other.make_voice(clip, 24000)
-            cut = max(fork - 2, 1) * samples_per_token
-            wav_ref = reference.synthesize(text, v_ref, p)[:cut]
-            result.waveform_snr_db = snr_db(wav_ref, other.synthesize(text, v_other, p)[: len(wav_ref)])
-        parity.texts.append(result)
+        parity.texts.append(
+            TextParity(language, n, fork, snr_db(lat_ref[: max(fork, 1)], lat_other[: max(fork, 1)]))
+        )
     return parity
+
+
+def compare(reference: Engine, other: Engine, *, tokens: int = 200, quick: bool = False) -> Parity:
+    """Parity of `other` against `reference` (normally the same bundle's fp32 variant). `quick`
+    skips the end-to-end waveforms and the speaker encoder's comparison, and vocodes 16 frames."""
+    ref = reference_pass(reference, tokens=tokens, quick=quick)
+    parity = parity_of(ref, probe(other, ref))
+    if quick:
+        return parity
+    spk_ref = ref.voice.speaker_embedding.reshape(-1)
+    spk_other = other.embed_speaker(ref.clip, 24000).reshape(-1)
+    parity.speaker_embedding_max_abs = float(np.abs(spk_ref - spk_other).max())
+    rt = reference.bundle.runtime
+    samples_per_token = rt.code_stride_len * rt.output_sample_rate // rt.input_sample_rate
+    texts = dict(TEXTS)
+    for result in parity.texts:
+        # Each variant with its own voice, as a user hears it; the audio up to two tokens before the
+        # fork (later samples already hear the forked latents).
+        p = _greedy(result.language, tokens)
+        v_ref, v_other = reference.make_voice(ref.clip, 24000), other.make_voice(ref.clip, 24000)
+        cut = max(result.first_fork - 2, 1) * samples_per_token
+        wav_ref = reference.synthesize(texts[result.language], v_ref, p)[:cut]
+        wav_other = other.synthesize(texts[result.language], v_other, p)[: len(wav_ref)]
+        result.waveform_snr_db = snr_db(wav_ref, wav_other)
+    return parity
+
+
+def compare_elsewhere(
+    reference: Engine, other_dir: Path, emulator: list[str], *, tokens: int
+) -> dict[str, Any]:
+    """The quick comparison with `other_dir`'s graphs run under `emulator` (e.g. qemu-x86_64 -cpu
+    Haswell-v4) and fp32 natively: only the variant's kernels need the emulated CPU, and emulating
+    fp32 too (the speaker encoder's convolutions above all) made the run minutes long. Returns the
+    parity and the emulated CPU's own checks (`export.parity_probe`)."""
+    import subprocess
+    import tempfile
+
+    from export import parity_probe
+
+    ref = reference_pass(reference, tokens=tokens, quick=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs, outputs = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
+        parity_probe.save_inputs(inputs, ref)
+        probe_args = [str(other_dir), str(inputs), str(outputs)]
+        cmd = [*emulator, sys.executable, "-m", "export.parity_probe", *probe_args]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed: {done.stderr[-3000:]}")
+        got, checks = parity_probe.load_outputs(outputs)
+    return {"parity": parity_of(ref, got).to_dict(), **checks}
+
+
+def _greedy(language: str, tokens: int) -> SynthesisParams:
+    return SynthesisParams(language=language, greedy=True, max_new_tokens=tokens)
 
 
 def _latents_and_codes(
@@ -229,18 +312,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", default="int8")
     parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--quick", action="store_true", help="the cheap form, for an emulated CPU")
+    parser.add_argument(
+        "--emulator",
+        help="run the variant's side under this command (e.g. 'qemu-x86_64 -cpu Haswell-v4'), fp32 "
+        "natively; implies --quick",
+    )
     args = parser.parse_args(argv)
     reference = Engine.load(args.bundle / "fp32", intra_op_threads=1, verify=False)
-    other = Engine.load(args.bundle / args.variant, intra_op_threads=1, verify=False)
-    parity = compare(reference, other, tokens=args.tokens, quick=args.quick)
-    report = {
-        "parity": parity.to_dict(),
-        "canary_snr_db": saturation_canary_snr_db(),
-        "gpt_kernel_row_max_abs": gpt_kernel_row_max_abs(INT8_PLAN["gpt"]),
-    }
+    if args.emulator:
+        other_dir, emulator = args.bundle / args.variant, args.emulator.split()
+        report = compare_elsewhere(reference, other_dir, emulator, tokens=args.tokens)
+    else:
+        other = Engine.load(args.bundle / args.variant, intra_op_threads=1, verify=False)
+        report = {
+            "parity": compare(reference, other, tokens=args.tokens, quick=args.quick).to_dict(),
+            **cpu_checks(),
+        }
     json.dump(report, sys.stdout)
     print()
     return 0
+
+
+def cpu_checks() -> dict[str, float]:
+    """What this CPU's integer kernels do, whatever the bundle: the saturation canary and the
+    shipped GPT format's row independence at full-size shapes."""
+    return {
+        "canary_snr_db": saturation_canary_snr_db(),
+        "gpt_kernel_row_max_abs": gpt_kernel_row_max_abs(INT8_PLAN["gpt"]),
+    }
 
 
 if __name__ == "__main__":
