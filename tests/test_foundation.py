@@ -52,3 +52,20 @@ def test_export_lock_keeps_the_verified_pins() -> None:
         "transformers==4.57.6",
     ):
         assert pin in lock
+
+
+def _pins(path: Path) -> dict[str, str]:
+    lines = path.read_text().splitlines()
+    pairs = (
+        line.split(" ")[0].split("==") for line in lines if "==" in line and not line.startswith((" ", "#"))
+    )
+    return {name.lower(): version for name, version in pairs}
+
+
+def test_the_bench_lock_never_moves_a_package_the_test_venv_pins() -> None:
+    # `make bench` installs bench/requirements.txt into the one .venv: a stale bench lock once moved
+    # python-dateutil to 4.0.0 under botocore (<3), breaking the S3 tests after a benchmark run.
+    venv = {**_pins(ROOT / "export" / "requirements.txt"), **_pins(ROOT / "requirements-dev.txt")}
+    bench = _pins(ROOT / "bench" / "requirements.txt")
+    moved = {name: (venv[name], v) for name, v in bench.items() if name in venv and venv[name] != v}
+    assert moved == {}, f"re-run pip-compile for bench/requirements.in: {moved}"
