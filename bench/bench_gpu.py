@@ -74,7 +74,7 @@ def worker(variant: str, root: Path, out: Path) -> None:
 
     from function.config import DEFAULT_PREFIX_CACHE_VOICES
     from function.engine import Engine, SynthesisParams
-    from function.service.scheduler import Scheduler
+    from function.engine.scheduler import Scheduler
 
     memory = GpuMemory()
     engine = Engine.load(root / variant, use_gpu=True, prefix_cache_voices=DEFAULT_PREFIX_CACHE_VOICES)

@@ -189,7 +189,7 @@ def worker(variant: str, mode: str, out: Path) -> None:
     from bench.bench_engine import prepare
     from function.config import DEFAULT_PREFIX_CACHE_VOICES
     from function.engine import Engine
-    from function.service.scheduler import Scheduler
+    from function.engine.scheduler import Scheduler
 
     build = prepare()
     engine = Engine.load(

@@ -6,7 +6,6 @@ of a half-configured server. Nothing else in function/ reads os.environ.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -18,18 +17,9 @@ from typing import TypeVar
 
 from function.bundle_format import VARIANTS
 from function.quality.policy import WARNING_CODES, QualityPolicy
+from function.synthesis_params import SAMPLING_RANGES
+from function.voices.ids import VOICE_ID, owner_id
 
-# Sampling parameters a request (or TTS_CONFIG_PATH's "defaults") may set: (type, minimum, maximum).
-# The HTTP validators and the OpenAPI document are built from this table.
-SAMPLING_RANGES: dict[str, tuple[type, float, float]] = {
-    "temperature": (float, 0.01, 2.0),
-    "top_k": (int, 1, 1024),
-    "top_p": (float, 0.01, 1.0),
-    "repetition_penalty": (float, 1.0, 20.0),
-    "length_penalty": (float, 0.0, 10.0),
-    "speed": (float, 0.25, 4.0),
-    "seed": (int, 0, 2**32 - 1),
-}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # Voices whose conditioning KV the GPT keeps (function.engine.prefix_cache): 16 full-size voices
 # are ~126 MB in fp32 (32 positions x 30 layers x keys and values x 1024 x 4 bytes each).
@@ -225,13 +215,6 @@ def _runtime_overrides(path: Path | None) -> tuple[dict[str, float | int], tuple
 
 
 _ALIAS = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-# A saved voice's id (function.voices makes them).
-VOICE_ID = re.compile(r"^voice_[0-9a-z]{20}$")
-
-
-def owner_id(key: str) -> str:
-    """The owner id of an API key: stable across restarts and instances, not reversible to the key."""
-    return "key_" + hashlib.sha256(b"bn-xtts voice owner\0" + key.encode()).hexdigest()[:32]
 
 
 def _voice_aliases(raw: str | None) -> dict[str, str]:
@@ -378,7 +361,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, cpu_count: int | None
     default_workers = 1 if enable_gpu or on_lambda else max(1, cpus // 4)
     workers = _parse(env, "TTS_WORKERS", default_workers, _int_in(1, 64), "an integer in 1..64")
     default_intra = 0 if enable_gpu else max(1, cpus // workers)
-    # Rows per GPT decode step (function.service.scheduler). CPU: measured by `python -m bench
+    # Rows per GPT decode step (function.engine.scheduler). CPU: measured by `python -m bench
     # throughput` (4 rows give most of the gain on 2 cores); GPU: weight traffic dominates far longer.
     max_batch = _parse(env, "TTS_MAX_BATCH", 16 if enable_gpu else 4, _int_in(1, 256), "an integer in 1..256")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from function.config import SAMPLING_RANGES
+from function.synthesis_params import SAMPLING_RANGES
 
 
 class ParamError(ValueError):

@@ -16,7 +16,7 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from function.audio.encode import pcm16_bytes, wav_stream_header
+from function.audio.pcm import OPUS_RATES, pcm16_bytes, wav_stream_header
 
 # format -> (FFmpeg muxer, encoder, bit rate, muxer options). Bit rates for mono speech at 24 kHz.
 _FFMPEG: dict[str, tuple[str, str, int, dict[str, str]]] = {
@@ -26,7 +26,6 @@ _FFMPEG: dict[str, tuple[str, str, int, dict[str, str]]] = {
     "flac": ("flac", "flac", 0, {}),
 }
 STREAM_FORMATS = ("wav", "pcm", *_FFMPEG)
-_OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 
 
 class _Sink(io.RawIOBase):
@@ -66,7 +65,7 @@ class AudioEncoder:
         self._out: Any = None
         if fmt in _FFMPEG:
             muxer, codec, bit_rate, options = _FFMPEG[fmt]
-            if codec == "libopus" and sample_rate not in _OPUS_RATES:
+            if codec == "libopus" and sample_rate not in OPUS_RATES:
                 raise ValueError(f"opus cannot run at {sample_rate} Hz")
             self._sink = _Sink()
             self._out = av.open(self._sink, mode="w", format=muxer, options=options)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from function.audio import FORMATS
-from function.config import SAMPLING_RANGES
+from function.synthesis_params import SAMPLING_RANGES
 from function.validation import ParamError, check_sampling, shown
 
 ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")

@@ -1,7 +1,7 @@
 """Torch-free XTTS v2 inference on ONNX Runtime: load a bundle, clone voices, synthesize and stream."""
 
 from function.engine.bundle import Bundle, load_bundle
-from function.engine.engine import AudioChunk, Engine, SynthesisParams
+from function.engine.engine import AudioChunk, Engine
 from function.engine.errors import (
     BundleError,
     EngineError,
@@ -11,8 +11,10 @@ from function.engine.errors import (
     VoiceFormatError,
 )
 from function.engine.voice import Voice
+from function.synthesis_params import SAMPLING_RANGES, SynthesisParams
 
 __all__ = [
+    "SAMPLING_RANGES",
     "AudioChunk",
     "Bundle",
     "BundleError",

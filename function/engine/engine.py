@@ -23,6 +23,7 @@ from function.engine.sampling import SamplingConfig
 from function.engine.sessions import CUDA, choose_providers, create_session
 from function.engine.tokenizer import XttsTokenizer
 from function.engine.voice import Voice
+from function.synthesis_params import SAMPLING_RANGES, SynthesisParams
 from function.text import split_sentences, spoken_chars
 
 log = logging.getLogger(__name__)
@@ -45,27 +46,6 @@ class AudioChunk:
     samples: Audio
     sample_rate: int
     piece: int
-
-
-@dataclass(frozen=True)
-class SynthesisParams:
-    """Synthesis settings; a sampling knob left None takes the checkpoint config's default."""
-
-    language: str = "bn"
-    temperature: float | None = None
-    top_k: int | None = None
-    top_p: float | None = None
-    repetition_penalty: float | None = None
-    length_penalty: float | None = None  # beam search only in coqui-tts, so no effect with one beam
-    speed: float = 1.0
-    seed: int | None = None
-    greedy: bool = False
-    stream_chunk_tokens: int = 20  # tokens before the first streamed chunk; later chunks grow
-    max_new_tokens: int | None = None  # cap below the model's own limit
-    # The runaway guard: a piece of n spoken characters may generate at most (seconds + n *
-    # seconds_per_char) seconds of audio codes; None: only the model's limit (and max_new_tokens).
-    token_budget: tuple[float, float] | None = None
-    min_new_tokens: int = 0  # ban the stop token before this many tokens (benchmarks force lengths)
 
 
 class Engine:
@@ -243,8 +223,9 @@ class Engine:
         p = params or SynthesisParams()
         unset: dict[str, Any] = {k: v for k, v in self._rt.defaults.items() if getattr(p, k) is None}
         p = replace(p, **unset)
-        if not 0.25 <= p.speed <= 4.0:
-            raise TextError(f"speed {p.speed} is out of range: use 0.25 to 4.0")
+        _, slowest, fastest = SAMPLING_RANGES["speed"]
+        if not slowest <= p.speed <= fastest:
+            raise TextError(f"speed {p.speed} is out of range: use {slowest:g} to {fastest:g}")
         return p, [
             (piece, self.tokenizer.encode(piece, p.language)) for piece in self._pieces(text, p.language)
         ]

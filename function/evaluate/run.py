@@ -20,6 +20,7 @@ import soundfile as sf
 
 from function.batch.progress import Progress
 from function.engine import Engine, EngineError, Voice
+from function.engine.scheduler import Scheduler
 from function.evaluate.accent import Clip, Embed, accent_distance, centroid
 from function.evaluate.cer import character_error_rate
 from function.evaluate.evalset import EvalItem
@@ -29,7 +30,6 @@ from function.quality.policy import QualityPolicy
 from function.service.errors import ServiceError
 from function.service.limiter import ConcurrencyLimiter
 from function.service.model import Loaded, voice_store, voices_location
-from function.service.scheduler import Scheduler
 from function.service.speech import Speech, SpeechRequest, SpeechService
 from function.storage import StorageError
 

@@ -16,9 +16,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, ValidationError, create_model
 
 from function.audio import FORMATS
-from function.config import SAMPLING_RANGES
 from function.http.errors import ApiError
 from function.quality.policy import WARNING_CODES
+from function.synthesis_params import SAMPLING_RANGES
 from function.validation import ParamError, check_sampling, shown
 
 DESCRIPTIONS = {

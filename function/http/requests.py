@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from function.audio import FORMATS
-from function.config import SAMPLING_RANGES
 from function.http.errors import ApiError
 from function.http.models import SYNTH_FORMATS, SpeechBody, SynthesisBody, problem, validate
+from function.synthesis_params import SAMPLING_RANGES
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # Whitespace anywhere (MIME line wrapping) is dropped; '-' and '_' are the URL-safe alphabet.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from flask import Blueprint, Response, jsonify, request
 
 from function.http.auth import authorized
@@ -38,20 +36,20 @@ def health() -> Response:
         return response
     if not detailed:
         return jsonify({"status": "ok"})
-    engine = loaded.engine
+    runtime = loaded.runtime()
     return jsonify(
         {
             "status": "ok",
             "model": {"name": loaded.model_name, "version": loaded.model_version},
             "variant": loaded.manifest.get("variant"),
-            "provider": engine.provider,
-            "sample_rate": engine.sample_rate,
+            "provider": runtime["provider"],
+            "sample_rate": runtime["sample_rate"],
             "languages": loaded.languages,
             "uptime_s": round(state.uptime_s, 3),
             "in_flight": srv.service.limiter.running,
             "queued": srv.service.limiter.waiting,
-            "decode_batch": asdict(loaded.scheduler.stats()),
-            "prefix_cache": asdict(engine.prefix_cache_stats()),
+            "decode_batch": runtime["decode_batch"],
+            "prefix_cache": runtime["prefix_cache"],
         }
     )
 

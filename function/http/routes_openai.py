@@ -18,13 +18,13 @@ from flask import Blueprint, Response, jsonify, request
 
 from function.audio import CONTENT_TYPES
 from function.audio.stream_encode import AudioEncoder
-from function.engine import AudioChunk
 from function.http import access
 from function.http.context import request_owner, require_json, service, serving
 from function.http.models import OPENAI_MODELS
 from function.http.requests import parse_json_object, parse_speech
 from function.http.streaming import AudioRender, Render, stream_response
 from function.quality.assess import Quality
+from function.service import AudioChunk
 from function.service.speech import SpeechRequest
 
 bp = Blueprint("openai", __name__)
@@ -39,14 +39,12 @@ class SseRender:
         self,
         encoder: AudioEncoder,
         input_tokens: int,
-        codes_per_second: float,
-        speed: float,
+        output_tokens: Callable[[float], int],
         quality: Callable[[], Quality | None],
     ) -> None:
         self.encoder = encoder
         self.input_tokens = input_tokens
-        self.codes_per_second = codes_per_second
-        self.speed = speed
+        self.output_tokens = output_tokens  # of the seconds of audio sent
         self.quality = quality
         self.samples = 0
 
@@ -64,8 +62,7 @@ class SseRender:
         return self._delta(self.encoder.encode(chunk.samples))
 
     def end(self) -> bytes:
-        seconds = self.samples / self.encoder.sample_rate
-        output_tokens = round(seconds * self.speed * self.codes_per_second)
+        output_tokens = self.output_tokens(self.samples / self.encoder.sample_rate)
         usage = {
             "input_tokens": self.input_tokens,
             "output_tokens": output_tokens,
@@ -109,9 +106,11 @@ def speech() -> Response:
         encoder = AudioEncoder(req.response_format, first.sample_rate)
         if req.stream_format != "sse":
             return AudioRender(encoder), CONTENT_TYPES[req.response_format]
-        tokens = loaded.engine.count_tokens(stream.prepared.text, req.language)
+        tokens = loaded.text_tokens(stream.prepared.text, req.language)
         speed = stream.prepared.params.speed
-        render = SseRender(encoder, tokens, loaded.engine.codes_per_second, speed, lambda: stream.quality)
+        render = SseRender(
+            encoder, tokens, lambda seconds: loaded.audio_codes(seconds, speed), lambda: stream.quality
+        )
         return render, "text/event-stream"
 
     return stream_response(stream, t_first, render)

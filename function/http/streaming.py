@@ -18,9 +18,9 @@ from typing import Protocol
 from flask import Response, g
 
 from function.audio.stream_encode import AudioEncoder
-from function.engine import AudioChunk
 from function.http import access
 from function.http.context import SHUTTING_DOWN
+from function.service import AudioChunk
 from function.service.speech import SpeechStream
 
 log = logging.getLogger("function.stream")

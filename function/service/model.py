@@ -13,13 +13,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from function.config import Settings
 from function.engine import Engine, EngineError, SynthesisParams, Voice
+from function.engine.scheduler import Scheduler
 from function.service.ports import SpeechEngine
-from function.service.scheduler import Scheduler
 from function.storage import BundleFetchError, StorageError, fetch_bundle, open_store
 from function.text.user_lexicon import UserLexicon
 from function.voices import VoiceStore
@@ -50,6 +50,23 @@ class Loaded:
         """Request values over TTS_CONFIG_PATH defaults; anything unset takes the bundle's default."""
         values = {**self.defaults, **overrides}
         return SynthesisParams(language=language, **values)
+
+    def text_tokens(self, text: str, language: str) -> int:
+        """The text tokens the GPT reads for `text` (OpenAI's usage.input_tokens)."""
+        return self.engine.count_tokens(text, language)
+
+    def audio_codes(self, seconds: float, speed: float) -> int:
+        """The audio codes the GPT generated for `seconds` of audio at `speed` (usage.output_tokens)."""
+        return round(seconds * speed * self.engine.codes_per_second)
+
+    def runtime(self) -> dict[str, Any]:
+        """What /health reports of the model at work: where it runs, its decode batch and prefix cache."""
+        return {
+            "provider": self.engine.provider,
+            "sample_rate": self.engine.sample_rate,
+            "decode_batch": asdict(self.scheduler.stats()),
+            "prefix_cache": asdict(self.engine.prefix_cache_stats()),
+        }
 
 
 class ModelState:

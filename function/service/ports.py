@@ -13,7 +13,7 @@ import numpy.typing as npt
 from function.engine import AudioChunk, SynthesisParams, Voice
 from function.engine.decoding import Sequence
 from function.engine.prefix_cache import PrefixCacheStats
-from function.service.scheduler import Decoder
+from function.engine.scheduler import Decoder
 
 Latent = npt.NDArray[np.float32]
 Decode = Callable[[Sequence], Iterator[Latent]]

@@ -28,6 +28,7 @@ from function.engine import (
     VoiceFormatError,
 )
 from function.engine.decoding import Sequence
+from function.engine.scheduler import SchedulerFailedError, SchedulerStoppedError
 from function.quality.assess import PieceOutcome, Quality, assess
 from function.quality.policy import QualityPolicy
 from function.quality.signals import cosine_similarity, normalize_loudness
@@ -45,7 +46,6 @@ from function.service.errors import (
 from function.service.limiter import ConcurrencyLimiter
 from function.service.model import Loaded
 from function.service.ports import Decode, Latent
-from function.service.scheduler import SchedulerFailedError, SchedulerStoppedError
 from function.storage import StorageError
 from function.text import normalize_bangla_text
 from function.voices import EVERYONE, Owner, VoiceInfo, VoiceNameTakenError, VoiceNotFoundError

@@ -1,27 +1,24 @@
-"""Where model bundles and voices live: a local directory, a gs:// or s3:// bucket, behind one interface."""
+"""Where model bundles and voices live: a local directory, a gs:// or s3:// bucket, behind one
+interface. The bucket backends (function.storage.gcs, function.storage.s3) load with their scheme."""
 
 from function.storage.bundle import BundleFetchError, FetchReport, fetch_bundle, read_manifest
-from function.storage.s3 import S3Store
+from function.storage.locations import open_store
 from function.storage.store import (
-    GcsStore,
     LocalStore,
     ObjectNotFoundError,
     ObjectStat,
     ObjectStore,
     StorageError,
     check_key,
-    open_store,
 )
 
 __all__ = [
     "BundleFetchError",
     "FetchReport",
-    "GcsStore",
     "LocalStore",
     "ObjectNotFoundError",
     "ObjectStat",
     "ObjectStore",
-    "S3Store",
     "StorageError",
     "check_key",
     "fetch_bundle",

@@ -1,6 +1,6 @@
 """Cloned voices: computed once, kept in a bounded LRU, persisted under TTS_VOICES_PATH."""
 
-from function.config import owner_id
+from function.voices.ids import VOICE_ID, owner_id
 from function.voices.store import (
     EVERYONE,
     Owner,
@@ -13,6 +13,7 @@ from function.voices.store import (
 
 __all__ = [
     "EVERYONE",
+    "VOICE_ID",
     "Owner",
     "VoiceInfo",
     "VoiceNameTakenError",

@@ -24,8 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Generic, TypeGuard, TypeVar
 
-from function.config import VOICE_ID
 from function.storage import ObjectNotFoundError, ObjectStore, StorageError
+from function.voices.ids import VOICE_ID
 
 V = TypeVar("V")
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ import pytest
 from function.engine import Engine, SynthesisParams, Voice, decoding
 from function.engine.decoding import DecodeBatch, Sequence
 from function.engine.sampling import SamplingConfig
-from function.service.scheduler import Scheduler
+from function.engine.scheduler import Scheduler
 
 pytestmark = pytest.mark.slow
 

@@ -25,8 +25,8 @@ import soundfile as sf
 
 from export.upload import upload_bundle
 from function.engine import Voice
+from function.engine.scheduler import Scheduler
 from function.service.model import Loaded
-from function.service.scheduler import Scheduler
 from function.storage import LocalStore
 from function.voices import VoiceStore
 from tests.function.fakes import FakeEngine
@@ -135,7 +135,7 @@ class MotoS3:
         )
 
     def store(self, bucket: str, prefix: str = "", **kwargs: Any) -> Any:
-        from function.storage import S3Store
+        from function.storage.s3 import S3Store
 
         kwargs.setdefault("client", self.client())
         return S3Store(bucket, prefix, **kwargs)

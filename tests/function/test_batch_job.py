@@ -28,7 +28,8 @@ from function.engine import Engine, Voice
 from function.quality.policy import RETRYABLE_WARNINGS, WARNING_CODES
 from function.quality.signals import loudness_lufs
 from function.service.model import voices_location
-from function.storage import GcsStore, LocalStore, ObjectStore
+from function.storage import LocalStore, ObjectStore
+from function.storage.gcs import GcsStore
 from function.voices import VoiceStore
 
 ROOT = Path(__file__).resolve().parents[2]

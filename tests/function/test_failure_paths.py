@@ -15,19 +15,19 @@ import numpy as np
 import pytest
 
 from function.config import load_settings
+from function.engine import scheduler as scheduler_module
 from function.engine.decoding import DecodeBatch, Sequence
+from function.engine.scheduler import (
+    DecodeFailedError,
+    Scheduler,
+    SchedulerFailedError,
+)
 from function.http import routes_synthesis
 from function.http.app import create_app
 from function.http.context import SHUTTING_DOWN
 from function.http.streaming import StreamCutError
 from function.quality.policy import QualityPolicy
-from function.service import scheduler as scheduler_module
 from function.service.model import Loaded
-from function.service.scheduler import (
-    DecodeFailedError,
-    Scheduler,
-    SchedulerFailedError,
-)
 from function.service.speech import SpeechRequest
 from tests.function.fakes import GREEDY, FakeDecoder, FakeEngine, make_service, voice_id
 

@@ -20,11 +20,11 @@ import requests
 from function.storage import (
     BundleFetchError,
     ObjectNotFoundError,
-    S3Store,
     StorageError,
     fetch_bundle,
     open_store,
 )
+from function.storage.s3 import S3Store
 
 
 # ---- the store ---------------------------------------------------------------------------------

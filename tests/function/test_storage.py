@@ -13,13 +13,12 @@ import pytest
 
 from function.storage import (
     BundleFetchError,
-    GcsStore,
     LocalStore,
     ObjectNotFoundError,
     fetch_bundle,
     open_store,
 )
-from function.storage.store import RETRY
+from function.storage.gcs import RETRY, GcsStore
 
 
 def make_bundle(root: Path, variant: str = "int8", sizes: tuple[int, ...] = (1_100_000, 3000, 17)) -> Path:

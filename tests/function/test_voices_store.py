@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from function.storage import GcsStore, LocalStore, ObjectStore
+from function.storage import LocalStore, ObjectStore
+from function.storage.gcs import GcsStore
 from function.voices import Owner, VoiceNameTakenError, VoiceNotFoundError, VoiceStore, owner_id
 
 
