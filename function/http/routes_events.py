@@ -11,12 +11,12 @@ schedule's input, a JSON object:
 
 Every field is optional and stands for the variable `python -m function.batch` reads
 (config.EVENT_BATCH_FIELDS): input and output default to TTS_BATCH_INPUT/OUTPUT (or batch/in and
-batch/out beside the model's bucket), run_id to the Lambda request id. The run is the batch job's
-own runner over the model this process already serves, stopped TTS_BATCH_DEADLINE_MARGIN_SECONDS
-before the invocation's deadline: items running then finish, the rest are left for the next
-scheduled run, which resumes them (results are per item, and a manifest is summarized only when
-every line has one). The answer is 200 with the run's report, or 503 when a store stayed
-unreachable (logged at ERROR; the next run resumes).
+batch/out beside the model's bucket), run_id to the Lambda request id. The run
+(function.batch.events) is the batch job's own runner over the model this process already serves,
+stopped TTS_BATCH_DEADLINE_MARGIN_SECONDS before the invocation's deadline: items running then
+finish, the rest are left for the next scheduled run, which resumes them (results are per item, and
+a manifest is summarized only when every line has one). The answer is 200 with the run's report, or
+503 when a store stayed unreachable (logged at ERROR; the next run resumes).
 
 Who may call it: the adapter sends every request with `x-amzn-request-context`, the event's request
 context as JSON, set by the adapter over anything the client sent. A pass-through event has no
@@ -26,23 +26,17 @@ has one, so it is refused here with 403 whatever its API key. Off Lambda the rou
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import logging
 import time
-from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, request
 
+from function.batch.events import EventError, batch_fields, event_settings, run_until_deadline
 from function.batch.runner import RetryableError
-from function.batch.task import build_runner, log_done
-from function.config import EVENT_BATCH_FIELDS, ConfigError, Settings, load_event_batch_settings
+from function.config import Settings
 from function.http.context import serving
 from function.http.errors import ApiError
 from function.http.requests import bad, parse_json_object
-
-log = logging.getLogger("function.batch")
-_NUMBERS = ("task_index", "task_count", "attempt")
 
 
 def event_paths(settings: Settings) -> set[str]:
@@ -56,28 +50,6 @@ def register(app: Flask, settings: Settings) -> None:
     bp = Blueprint("events", __name__)
     bp.add_url_rule(settings.events_path, "event", _event, methods=["POST"])
     app.register_blueprint(bp)
-
-
-def _batch_fields(event: dict[str, Any]) -> dict[str, str]:
-    batch = event.get("batch")
-    known = ", ".join(EVENT_BATCH_FIELDS)
-    if not isinstance(batch, dict) or set(event) - {"batch"}:
-        raise bad("invalid_event", f'expected a scheduled event {{"batch": {{...}}}} with any of: {known}')
-    fields: dict[str, str] = {}
-    for name, value in batch.items():
-        if name not in EVENT_BATCH_FIELDS:
-            raise bad("invalid_event", f"batch.{name} is not a batch field; known: {known}")
-        if name in _NUMBERS:
-            ok = (isinstance(value, int) and not isinstance(value, bool)) or (
-                isinstance(value, str) and value.isdigit()
-            )
-        else:
-            ok = isinstance(value, str) and bool(value.strip())
-        if not ok:
-            kind = "a non-negative integer" if name in _NUMBERS else "a non-empty string"
-            raise bad("invalid_event", f"batch.{name} must be {kind}")
-        fields[name] = str(value)
-    return fields
 
 
 def _invocation() -> tuple[str, float]:
@@ -99,7 +71,6 @@ def _invocation() -> tuple[str, float]:
 
 def _event() -> Response:
     srv = serving()
-    settings = srv.settings
     if request.headers.get("x-amzn-request-context", "").strip() != "null":
         raise ApiError(
             403,
@@ -107,47 +78,17 @@ def _event() -> Response:
             "scheduled events arrive only through the Lambda Web Adapter's pass-through, not over HTTP",
         )
     event = parse_json_object(request.get_data())
-    fields = _batch_fields(event)
-    request_id, left_s = _invocation()
-    if request_id:
-        fields.setdefault("run_id", f"lambda-{request_id}")
     try:
-        batch = load_event_batch_settings(fields)
-    except ConfigError as exc:
+        fields = batch_fields(event)
+        request_id, left_s = _invocation()
+        batch = event_settings(fields, request_id)
+    except EventError as exc:
         raise bad("invalid_event", str(exc)) from None
     loaded = srv.model.loaded
     if loaded is None:
         raise ApiError(503, "model_loading", "the model is still loading", {"Retry-After": "5"})
-    stop_at = time.monotonic() + left_s - settings.batch_deadline_margin_s
-    log.info(
-        "scheduled batch run %s: task %d/%d, %.0f s until the deadline, no new item after %.0f s",
-        batch.run_id,
-        batch.task_index,
-        batch.task_count,
-        left_s,
-        max(0.0, left_s - settings.batch_deadline_margin_s),
-        extra={"event": "batch_event", "run": batch.run_id, "input": batch.input, "output": batch.output},
-    )
-    runner = build_runner(batch, loaded, stop_at=stop_at)
+    margin_s = srv.settings.batch_deadline_margin_s
     try:
-        report = runner.run()
+        return jsonify(run_until_deadline(batch, loaded, seconds_left=left_s, margin_s=margin_s))
     except RetryableError as exc:
-        log.error(
-            "task %d stopped, the next run resumes it: %s",
-            batch.task_index,
-            exc,
-            extra={"event": "batch_failed", "run": batch.run_id},
-        )
         raise ApiError(503, "batch_failed", f"the run stopped, the next one resumes it: {exc}") from None
-    log_done(batch, report)
-    return jsonify(
-        {
-            "run": batch.run_id,
-            "task": batch.task_index,
-            "task_count": batch.task_count,
-            "input": batch.input,
-            "output": batch.output,
-            "complete": report.deferred == 0,
-            "report": dataclasses.asdict(report),
-        }
-    )
