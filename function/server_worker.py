@@ -269,25 +269,35 @@ class ChunkScanner:
                 self.pos += 2
                 self._crlf_due = False
             if self._last:
-                if buf.startswith(b"\r\n", self.pos):
-                    return self.pos + 2
-                end = buf.find(b"\r\n\r\n", self.pos)
-                if end >= 0:
-                    return end + 4
-                if len(buf) - self.pos > MAX_HEAD_BYTES:
-                    raise ValueError("trailer section too large")
+                return self._trailer_end(buf)
+            if not self._next_size(buf):
                 return None
-            eol = buf.find(b"\r\n", self.pos)
-            if eol < 0:
-                if len(buf) - self.pos > _MAX_CHUNK_LINE:
-                    raise ValueError("chunk-size line too long")
-                return None
-            size = bytes(buf[self.pos : eol]).split(b";", 1)[0].rstrip(b" \t")
-            if not size or len(size) > 16 or size.translate(None, _HEX):
-                raise ValueError(f"invalid chunk size {size[:24]!r}: at most 16 hex digits")
-            self.pos = eol + 2
-            self._data_left = int(size, 16)
-            self._last = self._data_left == 0
+
+    def _trailer_end(self, buf: bytearray) -> int | None:
+        """Past the (optional) trailer section that ends a chunked body, once it is all in `buf`."""
+        if buf.startswith(b"\r\n", self.pos):
+            return self.pos + 2
+        end = buf.find(b"\r\n\r\n", self.pos)
+        if end >= 0:
+            return end + 4
+        if len(buf) - self.pos > MAX_HEAD_BYTES:
+            raise ValueError("trailer section too large")
+        return None
+
+    def _next_size(self, buf: bytearray) -> bool:
+        """Read the next chunk-size line if it is all in `buf` (False: wait for more)."""
+        eol = buf.find(b"\r\n", self.pos)
+        if eol < 0:
+            if len(buf) - self.pos > _MAX_CHUNK_LINE:
+                raise ValueError("chunk-size line too long")
+            return False
+        size = bytes(buf[self.pos : eol]).split(b";", 1)[0].rstrip(b" \t")
+        if not size or len(size) > 16 or size.translate(None, _HEX):
+            raise ValueError(f"invalid chunk size {size[:24]!r}: at most 16 hex digits")
+        self.pos = eol + 2
+        self._data_left = int(size, 16)
+        self._last = self._data_left == 0
+        return True
 
 
 class _Phase(enum.Enum):

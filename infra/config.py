@@ -10,7 +10,6 @@ import ipaddress
 import json
 import os
 import re
-import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -225,22 +224,7 @@ def _parse(r: Reader, gcp_get: Getter, stack: str) -> DeployConfig:
     if zonal and not gpu:
         raise ConfigError(r.key("gpuZonalRedundancy"), "only applies with a GPU (gpuType is none)")
 
-    cpu = r.integer("cpu", 4)
-    if cpu not in CPU_CHOICES:
-        raise ConfigError(r.key("cpu"), f"one of {CPU_CHOICES}, got {cpu}")
-    memory_gib = _memory_gib(r, "memory", "16Gi" if gpu else "8Gi")
-    if gpu and (cpu < GPU_MIN_CPU or memory_gib < GPU_MIN_MEMORY_GIB):
-        key = r.key("cpu") if cpu < GPU_MIN_CPU else r.key("memory")
-        raise ConfigError(
-            key, f"a GPU instance needs at least {GPU_MIN_CPU} CPU and {GPU_MIN_MEMORY_GIB}Gi memory"
-        )
-    low, high = CPU_MEMORY_GIB[cpu]
-    if not low <= memory_gib <= high:
-        raise ConfigError(
-            r.key("memory"),
-            f"Cloud Run gives {cpu} CPU {low}Gi..{high}Gi of memory, got {memory_gib}Gi; "
-            "change memory or cpu (https://cloud.google.com/run/docs/configuring/services/cpu)",
-        )
+    cpu, memory_gib = _instance_shape(r, gpu)
 
     min_instances = r.integer("minInstances", 0, low=0, high=1000)
     max_instances = r.integer("maxInstances", 2 if gpu else 4, low=1, high=1000)
@@ -255,18 +239,7 @@ def _parse(r: Reader, gcp_get: Getter, stack: str) -> DeployConfig:
     if variant == "fp16" and not gpu:
         raise ConfigError(r.key("modelVariant"), "fp16 needs a GPU; use int8 or fp32 with gpuType none")
 
-    image = r.optional("image")
-    if image is not None:
-        m = _IMAGE_RE.match(image)
-        if not m:
-            raise ConfigError(
-                r.key("image"),
-                f"expected REGISTRY/PATH:TAG or REGISTRY/PATH@sha256:DIGEST, got {image!r}",
-            )
-        if m.group("tag") == "latest":
-            raise ConfigError(
-                r.key("image"), "use an immutable tag (the commit SHA) or a digest, not 'latest'"
-            )
+    image = _image(r)
 
     concurrency = r.integer("concurrency", 4 if gpu else 2, low=1, high=MAX_CONCURRENCY)
     queue_size = r.integer("queueSize", concurrency, low=0, high=MAX_QUEUE)
@@ -288,26 +261,7 @@ def _parse(r: Reader, gcp_get: Getter, stack: str) -> DeployConfig:
             f"one of {', '.join(map(str, BAN_DURATIONS_S))}, got {ban_duration_s}",
         )
 
-    billing_account = r.optional("billingAccount")
-    if billing_account is not None:
-        billing_account = billing_account.upper()
-        if not _BILLING_ACCOUNT_RE.match(billing_account):
-            raise ConfigError(
-                r.key("billingAccount"),
-                f"expected a billing account id such as 012345-6789AB-CDEF01, got {billing_account!r}",
-            )
-    budget_amount = (
-        None if r.optional("budgetAmount") is None else r.integer("budgetAmount", 0, low=1, high=10**9)
-    )
-    if billing_account is not None and budget_amount is None:
-        raise ConfigError(
-            r.key("budgetAmount"),
-            "required with billingAccount: the monthly budget, in the account's currency",
-        )
-    if budget_amount is not None and billing_account is None:
-        raise ConfigError(
-            r.key("billingAccount"), "required with budgetAmount: the billing account the budget watches"
-        )
+    billing_account, budget_amount = _billing(r)
 
     domain = r.require("domain").lower()
     if not _DOMAIN_RE.match(domain):
@@ -316,29 +270,7 @@ def _parse(r: Reader, gcp_get: Getter, stack: str) -> DeployConfig:
     if not _EMAIL_RE.match(alert_email):
         raise ConfigError(r.key("alertEmail"), f"expected an e-mail address, got {alert_email!r}")
 
-    schedule = r.optional("batchSchedule")
-    if schedule is not None:
-        _check_cron(r.key("batchSchedule"), schedule)
-    time_zone = r.string("batchTimeZone", "Asia/Dhaka")
-    try:
-        zoneinfo.ZoneInfo(time_zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            r.key("batchTimeZone"), f"expected an IANA time zone such as Asia/Dhaka, got {time_zone!r}"
-        ) from None
-    batch_tasks = r.integer("batchTasks", 1, low=1, high=MAX_TASKS)
-    batch_parallelism = r.integer("batchParallelism", 1, low=1, high=MAX_TASKS)
-    if batch_parallelism > batch_tasks:
-        raise ConfigError(
-            r.key("batchParallelism"), f"{batch_parallelism} is more than batchTasks ({batch_tasks})"
-        )
-    batch_task_timeout_s = r.integer("batchTaskTimeoutSeconds", 3600, low=60, high=MAX_TASK_TIMEOUT_S)
-    if gpu and batch_task_timeout_s > MAX_GPU_TASK_TIMEOUT_S:
-        raise ConfigError(
-            r.key("batchTaskTimeoutSeconds"),
-            f"a Cloud Run job task with a GPU runs at most {MAX_GPU_TASK_TIMEOUT_S} s, got "
-            f"{batch_task_timeout_s}; split the work over more batchTasks, or use gpuType none",
-        )
+    schedule, time_zone, batch_tasks, batch_parallelism, batch_task_timeout_s = _batch(r, gpu)
 
     log_level = r.string("logLevel", "INFO").upper()
     if log_level not in LOG_LEVELS:
@@ -391,6 +323,94 @@ def _parse(r: Reader, gcp_get: Getter, stack: str) -> DeployConfig:
         batch_output_days=r.integer("batchOutputDays", 30, low=1, high=3650),
         deletion_protection=r.boolean("deletionProtection", True),
     )
+
+
+def _instance_shape(r: Reader, gpu: bool) -> tuple[int, int]:
+    """CPU and memory (GiB) of an instance, within what Cloud Run gives that many CPUs."""
+    cpu = r.integer("cpu", 4)
+    if cpu not in CPU_CHOICES:
+        raise ConfigError(r.key("cpu"), f"one of {CPU_CHOICES}, got {cpu}")
+    memory_gib = _memory_gib(r, "memory", "16Gi" if gpu else "8Gi")
+    if gpu and (cpu < GPU_MIN_CPU or memory_gib < GPU_MIN_MEMORY_GIB):
+        key = r.key("cpu") if cpu < GPU_MIN_CPU else r.key("memory")
+        raise ConfigError(
+            key, f"a GPU instance needs at least {GPU_MIN_CPU} CPU and {GPU_MIN_MEMORY_GIB}Gi memory"
+        )
+    low, high = CPU_MEMORY_GIB[cpu]
+    if not low <= memory_gib <= high:
+        raise ConfigError(
+            r.key("memory"),
+            f"Cloud Run gives {cpu} CPU {low}Gi..{high}Gi of memory, got {memory_gib}Gi; "
+            "change memory or cpu (https://cloud.google.com/run/docs/configuring/services/cpu)",
+        )
+
+    return cpu, memory_gib
+
+
+def _image(r: Reader) -> str | None:
+    image = r.optional("image")
+    if image is not None:
+        m = _IMAGE_RE.match(image)
+        if not m:
+            raise ConfigError(
+                r.key("image"),
+                f"expected REGISTRY/PATH:TAG or REGISTRY/PATH@sha256:DIGEST, got {image!r}",
+            )
+        if m.group("tag") == "latest":
+            raise ConfigError(
+                r.key("image"), "use an immutable tag (the commit SHA) or a digest, not 'latest'"
+            )
+
+    return image
+
+
+def _billing(r: Reader) -> tuple[str | None, int | None]:
+    """The billing account and monthly budget: both or neither."""
+    billing_account = r.optional("billingAccount")
+    if billing_account is not None:
+        billing_account = billing_account.upper()
+        if not _BILLING_ACCOUNT_RE.match(billing_account):
+            raise ConfigError(
+                r.key("billingAccount"),
+                f"expected a billing account id such as 012345-6789AB-CDEF01, got {billing_account!r}",
+            )
+    budget_amount = (
+        None if r.optional("budgetAmount") is None else r.integer("budgetAmount", 0, low=1, high=10**9)
+    )
+    if billing_account is not None and budget_amount is None:
+        raise ConfigError(
+            r.key("budgetAmount"),
+            "required with billingAccount: the monthly budget, in the account's currency",
+        )
+    if budget_amount is not None and billing_account is None:
+        raise ConfigError(
+            r.key("billingAccount"), "required with budgetAmount: the billing account the budget watches"
+        )
+
+    return billing_account, budget_amount
+
+
+def _batch(r: Reader, gpu: bool) -> tuple[str | None, str, int, int, int]:
+    """Schedule, time zone, tasks, parallelism and task timeout of the batch job."""
+    schedule = r.optional("batchSchedule")
+    if schedule is not None:
+        _check_cron(r.key("batchSchedule"), schedule)
+    time_zone = r.time_zone("batchTimeZone", "Asia/Dhaka")
+    batch_tasks = r.integer("batchTasks", 1, low=1, high=MAX_TASKS)
+    batch_parallelism = r.integer("batchParallelism", 1, low=1, high=MAX_TASKS)
+    if batch_parallelism > batch_tasks:
+        raise ConfigError(
+            r.key("batchParallelism"), f"{batch_parallelism} is more than batchTasks ({batch_tasks})"
+        )
+    batch_task_timeout_s = r.integer("batchTaskTimeoutSeconds", 3600, low=60, high=MAX_TASK_TIMEOUT_S)
+    if gpu and batch_task_timeout_s > MAX_GPU_TASK_TIMEOUT_S:
+        raise ConfigError(
+            r.key("batchTaskTimeoutSeconds"),
+            f"a Cloud Run job task with a GPU runs at most {MAX_GPU_TASK_TIMEOUT_S} s, got "
+            f"{batch_task_timeout_s}; split the work over more batchTasks, or use gpuType none",
+        )
+
+    return schedule, time_zone, batch_tasks, batch_parallelism, batch_task_timeout_s
 
 
 def _workers(gpu: bool, cpu: int) -> int:

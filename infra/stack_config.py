@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import zoneinfo
 from collections.abc import Callable, Iterable
 
 Getter = Callable[[str], str | None]
@@ -76,6 +77,17 @@ class Reader:
             raise ConfigError(
                 self.key(name), f"one path segment of letters, digits, '.', '_', '-', got {value!r}"
             )
+        return value
+
+    def time_zone(self, name: str, default: str) -> str:
+        """An IANA time zone name (a schedule's)."""
+        value = self.string(name, default)
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                self.key(name), f"expected an IANA time zone such as Asia/Dhaka, got {value!r}"
+            ) from None
         return value
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import zoneinfo
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -182,25 +181,7 @@ def parse_config(
                 "and leave the key out for no reservation",
             )
 
-    auth_type = r.string("authType", AUTH_IAM).upper()
-    if auth_type not in AUTH_TYPES:
-        raise ConfigError(r.key("authType"), f"one of {', '.join(AUTH_TYPES)}, got {auth_type!r}")
-    if auth_type == AUTH_IAM and has_api_keys:
-        # A SigV4-signed request carries its signature in the Authorization header, the header the
-        # app reads `Bearer KEY` from (function/http/auth.py): with keys set, every signed request
-        # would get 401 (https://github.com/aws/aws-lambda-web-adapter/issues/477).
-        raise ConfigError(
-            r.key(SECRET_KEY),
-            "not with authType AWS_IAM: the SigV4 signature takes the Authorization header the app "
-            "reads its Bearer key from, so every signed request would be refused; IAM is the check "
-            "(`pulumi config rm apiKeys`), or use authType NONE with the keys",
-        )
-    if auth_type == AUTH_NONE and not has_api_keys:
-        raise ConfigError(
-            r.key(SECRET_KEY),
-            "required with authType NONE (the URL is public; the app's own keys are the only check): "
-            "`pulumi config set --secret apiKeys KEY1,KEY2`",
-        )
+    auth_type = _auth_type(r, has_api_keys)
 
     alert_email = r.require("alertEmail")
     if not _EMAIL_RE.match(alert_email):
@@ -209,13 +190,7 @@ def parse_config(
     schedule = r.optional("batchSchedule")
     if schedule is not None:
         check_schedule_expression(r.key("batchSchedule"), schedule)
-    time_zone = r.string("batchTimeZone", "Asia/Dhaka")
-    try:
-        zoneinfo.ZoneInfo(time_zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            r.key("batchTimeZone"), f"expected an IANA time zone such as Asia/Dhaka, got {time_zone!r}"
-        ) from None
+    time_zone = r.time_zone("batchTimeZone", "Asia/Dhaka")
 
     retention = r.integer("logRetentionDays", 30, low=LOG_RETENTION_DAYS[0], high=LOG_RETENTION_DAYS[-1])
     if retention not in LOG_RETENTION_DAYS:
@@ -397,3 +372,27 @@ def api_keys_from_pulumi() -> pulumi.Output[str] | None:
     """The API keys, kept secret: validated inside the Output so the plaintext never leaves it."""
     keys = pulumi.Config(NAMESPACE).get_secret(SECRET_KEY)
     return None if keys is None else keys.apply(check_api_keys)
+
+
+def _auth_type(r: Reader, has_api_keys: bool) -> str:
+    """The Function URL's auth type, and whether the app's own keys go with it."""
+    auth_type = r.string("authType", AUTH_IAM).upper()
+    if auth_type not in AUTH_TYPES:
+        raise ConfigError(r.key("authType"), f"one of {', '.join(AUTH_TYPES)}, got {auth_type!r}")
+    if auth_type == AUTH_IAM and has_api_keys:
+        # A SigV4-signed request carries its signature in the Authorization header, the header the
+        # app reads `Bearer KEY` from (function/http/auth.py): with keys set, every signed request
+        # would get 401 (https://github.com/aws/aws-lambda-web-adapter/issues/477).
+        raise ConfigError(
+            r.key(SECRET_KEY),
+            "not with authType AWS_IAM: the SigV4 signature takes the Authorization header the app "
+            "reads its Bearer key from, so every signed request would be refused; IAM is the check "
+            "(`pulumi config rm apiKeys`), or use authType NONE with the keys",
+        )
+    if auth_type == AUTH_NONE and not has_api_keys:
+        raise ConfigError(
+            r.key(SECRET_KEY),
+            "required with authType NONE (the URL is public; the app's own keys are the only check): "
+            "`pulumi config set --secret apiKeys KEY1,KEY2`",
+        )
+    return auth_type

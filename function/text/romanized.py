@@ -100,37 +100,48 @@ def spell_romanized(word: str) -> str:
     for i, tok in enumerate(tokens):
         nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
         if tok in _VOWELS:
-            independent, sign = _VOWELS[tok]
-            if tok == "o" and not out:
-                independent = "অ"  # onek অনেক, ondho অন্ধ
-            if last == "V" and tok not in ("o", "u"):
-                out.append(_YA + sign)  # a second vowel: কুষ্টিয়া, নোয়াখালী
-            else:
-                out.append(sign if last == "C" else independent)
-            last = "V"
+            last = _vowel(tok, last, out)
         elif tok == "ng":
             out.append("ঙ্গ" if nxt in _VOWELS else "ং")
             last = "C" if nxt in _VOWELS else "V"
         elif tok in ("y", "w"):
-            if nxt in _VOWELS:
-                if tok == "w":
-                    out.append("ওয়")
-                elif last == "C":
-                    out.append(_VIRAMA + "য")  # shyamoli শ্যামলী
-                else:
-                    out.append(_YA if out else "ই" + _YA)
-                last = "C"
-            else:
-                out.append(("ি" if last == "C" else "ই") if tok == "y" else "উ")
-                last = "V"
+            last = _glide(tok, nxt, last, out)
         elif tok in _CONSONANTS:
-            letter = _CONSONANTS[tok]
-            if last == "C" and _joins(out[-1], letter, nxt in _VOWELS):
-                if out[-1] == letter == "স":
-                    continue  # ss is one স: hossain হোসাইন
-                if letter == "জ" and out[-1] == "ন":
-                    out[-1] = "ঞ"
-                out.append(_VIRAMA)
-            out.append(letter)
-            last = "C"
+            last = _consonant(_CONSONANTS[tok], nxt, last, out)
     return unicodedata.normalize("NFC", "".join(out))
+
+
+def _vowel(tok: str, last: str, out: list[str]) -> str:
+    independent, sign = _VOWELS[tok]
+    if tok == "o" and not out:
+        independent = "অ"  # onek অনেক, ondho অন্ধ
+    if last == "V" and tok not in ("o", "u"):
+        out.append(_YA + sign)  # a second vowel: কুষ্টিয়া, নোয়াখালী
+    else:
+        out.append(sign if last == "C" else independent)
+    return "V"
+
+
+def _glide(tok: str, nxt: str, last: str, out: list[str]) -> str:
+    """y and w: a consonant before a vowel, a vowel otherwise."""
+    if nxt not in _VOWELS:
+        out.append(("ি" if last == "C" else "ই") if tok == "y" else "উ")
+        return "V"
+    if tok == "w":
+        out.append("ওয়")
+    elif last == "C":
+        out.append(_VIRAMA + "য")  # shyamoli শ্যামলী
+    else:
+        out.append(_YA if out else "ই" + _YA)
+    return "C"
+
+
+def _consonant(letter: str, nxt: str, last: str, out: list[str]) -> str:
+    if last == "C" and _joins(out[-1], letter, nxt in _VOWELS):
+        if out[-1] == letter == "স":
+            return "C"  # ss is one স: hossain হোসাইন
+        if letter == "জ" and out[-1] == "ন":
+            out[-1] = "ঞ"
+        out.append(_VIRAMA)
+    out.append(letter)
+    return "C"
