@@ -22,8 +22,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 
-from infra.config import ALLOW_ROLLBACK_ENV, NAMESPACE, ConfigError, DeployConfig
+from infra.config import ALLOW_ROLLBACK_ENV, NAMESPACE, DeployConfig
 from infra.preflight import Lookups, registry_image_name
+from infra.stack_config import ConfigError
 
 RECORD_VERSION = 1
 # Earlier releases remembered (older ones may come back without the rollback flag).

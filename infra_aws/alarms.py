@@ -13,6 +13,8 @@ and an alarm notification carries nothing secret.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 import pulumi_aws as aws
 
@@ -47,7 +49,7 @@ class FunctionAlarms(pulumi.ComponentResource):
         self.subscription = aws.sns.TopicSubscription(
             name, topic=self.topic.arn, protocol="email", endpoint=cfg.alert_email, opts=child
         )
-        common = {
+        common: dict[str, Any] = {
             "namespace": "AWS/Lambda",
             "dimensions": {"FunctionName": function_name},
             "period": PERIOD_S,

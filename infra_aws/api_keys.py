@@ -52,7 +52,6 @@ class ApiKeys(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         # The stored value, still a secret Output: the environment takes it from here.
-        self.value: pulumi.Output[str] = pulumi.Output.secret(self.version.secret_string).apply(
-            lambda v: v or ""
-        )
+        stored: pulumi.Output[str] = self.version.secret_string.apply(lambda v: v or "")
+        self.value: pulumi.Output[str] = pulumi.Output.secret(stored)
         self.register_outputs({"secret": self.secret.arn})

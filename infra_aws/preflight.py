@@ -19,7 +19,8 @@ from typing import Protocol
 
 import pulumi_aws as aws
 
-from infra_aws.config import NAMESPACE, ConfigError, DeployConfig, ImageRef
+from infra.stack_config import ConfigError
+from infra_aws.config import NAMESPACE, DeployConfig, ImageRef
 
 
 @dataclass(frozen=True)

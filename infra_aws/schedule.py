@@ -21,7 +21,7 @@ from infra_aws.config import DeployConfig
 from infra_aws.identity import assume_role_policy
 from infra_aws.preflight import Account
 
-BATCH_INPUT = {"batch": {}}
+BATCH_INPUT: dict[str, dict[str, str]] = {"batch": {}}
 # Delivery retries (Scheduler allows 0..185 attempts over 60..86400 s,
 # https://docs.aws.amazon.com/scheduler/latest/APIReference/API_RetryPolicy.html): a few, within
 # the hour, so an undeliverable run never piles onto the next one.
