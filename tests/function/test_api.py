@@ -27,6 +27,8 @@ import requests
 import soundfile as sf
 from urllib3 import encode_multipart_formdata
 
+from tests.waiting import wait_until
+
 pytestmark = pytest.mark.slow
 
 KEY = "test-key-0123456789abcdef"
@@ -106,13 +108,13 @@ def assert_error(r: requests.Response, status: int, code: str) -> dict[str, Any]
 
 
 def access_line(server: Any, request_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        for rec in server.log_records():
-            if rec.get("request_id") == request_id and "httpRequest" in rec:
-                return rec
-        time.sleep(0.1)
-    raise AssertionError(f"no access line for {request_id}")
+    def line() -> dict[str, Any] | None:
+        return next(
+            (r for r in server.log_records() if r.get("request_id") == request_id and "httpRequest" in r),
+            None,
+        )
+
+    return wait_until(line, timeout=20, what=f"an access line for {request_id}", interval=0.1)
 
 
 # ---- health, auth, documents ------------------------------------------------------------------
@@ -375,10 +377,11 @@ def test_a_queued_request_waits_for_the_slot(
             headers=AUTH,
             timeout=300,
         )
-        deadline = time.monotonic() + 30
-        while requests.get(srv.url + "/health", headers=AUTH, timeout=5).json()["queued"] == 0:
-            assert time.monotonic() < deadline, "the second request never queued"
-            time.sleep(0.05)
+        wait_until(
+            lambda: requests.get(srv.url + "/health", headers=AUTH, timeout=5).json()["queued"],
+            timeout=30,
+            what="the second request queued",
+        )
         third = requests.post(
             srv.url + "/synthesize", json={"text": SHORT, "speaker_wav": clip_b64}, headers=AUTH, timeout=30
         )
@@ -768,10 +771,12 @@ def test_a_request_cut_off_at_shutdown_leaves_a_line(
             headers={**AUTH, "X-Request-Id": "cut-off-0001"},
             timeout=60,
         )
-        deadline = time.monotonic() + 30  # until the synthesis runs (about 12 s of demo-model CPU)
-        while requests.get(srv.url + "/health", headers=AUTH, timeout=5).json()["in_flight"] < 1:
-            assert time.monotonic() < deadline and not pending.done(), "the synthesis never started"
-            time.sleep(0.05)
+        wait_until(  # until the synthesis runs (about 12 s of demo-model CPU)
+            lambda: requests.get(srv.url + "/health", headers=AUTH, timeout=5).json()["in_flight"] >= 1,
+            timeout=30,
+            what="the synthesis started",
+            alive=lambda: not pending.done(),
+        )
         srv.proc.send_signal(signal.SIGTERM)
         srv.wait_exit(20)
         with contextlib.suppress(requests.RequestException):

@@ -31,6 +31,7 @@ from function.service.model import voices_location
 from function.storage import LocalStore, ObjectStore
 from function.storage.gcs import GcsStore
 from function.voices import VoiceStore
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(600)
@@ -188,11 +189,12 @@ class Task:
         return code
 
     def wait_for(self, check: Callable[[], bool], timeout: float = 240) -> None:
-        deadline = time.monotonic() + timeout
-        while not check():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"task ended or timed out first:\n{self.log.read_text()[-3000:]}")
-            time.sleep(0.05)
+        try:
+            wait_until(
+                check, timeout=timeout, what="the task's progress", alive=lambda: self.proc.poll() is None
+            )
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}:\n{self.log.read_text()[-3000:]}") from None
 
 
 def scenario(place: Place, tmp: Path, demo_bundle: Path) -> None:

@@ -30,13 +30,7 @@ from function.quality.policy import QualityPolicy
 from function.service.model import Loaded
 from function.service.speech import SpeechRequest
 from tests.function.fakes import GREEDY, FakeDecoder, FakeEngine, make_service, voice_id
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
+from tests.waiting import wait_until
 
 
 def sequence(limit: int) -> Sequence:
@@ -126,7 +120,7 @@ def test_prefills_are_not_steps_and_at_most_one_joins_between_two_steps() -> Non
     scheduler = Scheduler(decoder, max_batch=8)
     first = scheduler.decode(sequence(30))
     gate.release(2)  # its prefill and one step: a stream is running
-    wait_until(lambda: kinds[:2] == ["prefill", "step"])
+    wait_until(lambda: kinds[:2] == ["prefill", "step"], timeout=5, what="a prefill then a step")
     others = [scheduler.decode(sequence(10)) for _ in range(6)]  # a burst arrives
     decoder.gate = None
     gate.release(1000)
@@ -267,7 +261,7 @@ def test_a_stream_dropped_without_close_releases_its_slot(loaded: Loaded, engine
     assert service.limiter.running == 1
     del stream  # the safety net: nobody closed it
     gc.collect()  # in case a cycle holds it (CPython frees it at once otherwise)
-    wait_until(lambda: service.limiter.running == 0)
+    wait_until(lambda: service.limiter.running == 0, timeout=5, what="every slot free")
 
 
 def test_a_dead_decode_thread_turns_health_red_and_ends_the_process(

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import requests
 
+from tests.waiting import wait_until
+
 pytestmark = pytest.mark.slow
 
 
@@ -51,9 +53,12 @@ def test_workers_starting_together_download_once(
     server = start_server(server_env(tmp_path, "gs://bundles/models", TTS_WORKERS="3"))
     server.wait_ready()
     # Every worker must be up, not only the first: wait for three "model ready" lines.
-    deadline = time.monotonic() + 120
-    while len(server.phases().get("ready", [])) < 3 and time.monotonic() < deadline:
-        time.sleep(0.3)
+    wait_until(
+        lambda: len(server.phases().get("ready", [])) >= 3,
+        timeout=120,
+        what="three workers ready",
+        interval=0.3,
+    )
     downloads = server.phases()["download"]
     assert sorted(d["cached"] for d in downloads) == [False, True, True]
 

@@ -29,6 +29,7 @@ from function.service.speech import SpeechRequest
 from function.text.user_lexicon import UserLexicon
 from function.voices import Owner
 from tests.function.fakes import WIDTH, FakeEngine, make_service, voice_id
+from tests.waiting import wait_until
 
 
 def test_synthesis_goes_through_the_scheduler_and_frees_its_slot(loaded: Loaded, engine: FakeEngine) -> None:
@@ -101,15 +102,10 @@ def test_a_closed_stream_leaves_the_batch_at_the_next_step(loaded: Loaded, engin
     stream = stream_holder[0]
     first.append(next(stream))
     # The first latent reaches the stream inside the admission; the row is counted just after.
-    deadline = time.monotonic() + 5
-    while loaded.scheduler.stats().running != 1 and time.monotonic() < deadline:
-        time.sleep(0.005)
-    assert loaded.scheduler.stats().running == 1
+    wait_until(lambda: loaded.scheduler.stats().running == 1, timeout=5, what="the row running")
     stream.close()
     gate.release(1)  # the step in flight finishes; the cancelled row is dropped before the next
-    deadline = time.monotonic() + 5
-    while loaded.scheduler.stats().running and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: not loaded.scheduler.stats().running, timeout=5, what="the cancelled row gone")
     calls = len(engine.decoder.calls)
     engine.decoder.gate = None
     gate.release(100)
@@ -131,12 +127,11 @@ def test_concurrent_streams_share_decode_steps(loaded: Loaded, engine: FakeEngin
     threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
     for t in threads:
         t.start()
-    deadline = time.monotonic() + 5
-    while (
-        loaded.scheduler.stats().waiting + loaded.scheduler.stats().running < 1
-        and time.monotonic() < deadline
-    ):
-        time.sleep(0.01)
+    wait_until(
+        lambda: loaded.scheduler.stats().waiting + loaded.scheduler.stats().running >= 1,
+        timeout=5,
+        what="a request at the scheduler",
+    )
     time.sleep(0.1)  # let every request reach the scheduler's queue
     engine.decoder.gate = None
     gate.release(1000)

@@ -34,6 +34,7 @@ from function.server_worker import (
     RequestReadTimeoutError,
     read_framing,
 )
+from tests.waiting import wait_until
 
 KEY = "slow-key-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -465,10 +466,12 @@ def test_a_stream_nobody_reads_frees_its_synthesis_slot(server: Any, clip_json: 
             assert time.monotonic() - t0 < WRITE_TIMEOUT + 20, "the stalled stream kept its slot"
             time.sleep(0.2)
         assert r.status_code == 200 and r.content[:4] == b"RIFF"
-    deadline = time.monotonic() + 10
-    while not (lines := [r for r in server.log_records() if r.get("request_id") == "stalled-stream-0001"]):
-        assert time.monotonic() < deadline, "no access line for the stalled stream"
-        time.sleep(0.1)
+    lines = wait_until(
+        lambda: [r for r in server.log_records() if r.get("request_id") == "stalled-stream-0001"],
+        timeout=10,
+        what="an access line for the stalled stream",
+        interval=0.1,
+    )
     assert [r.get("outcome") for r in lines if "httpRequest" in r] == ["client_stalled"]
 
 
