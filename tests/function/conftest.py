@@ -30,6 +30,7 @@ from function.service.model import Loaded
 from function.storage import LocalStore
 from function.voices import VoiceStore
 from tests.function.fakes import FakeEngine
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -42,13 +43,14 @@ def free_port() -> int:
 
 
 def wait_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
+    def listening() -> bool:
+        try:
             socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+        except OSError:
+            return False
+        return True
+
+    wait_until(listening, timeout=timeout, what=f"something listening on 127.0.0.1:{port}", interval=0.05)
 
 
 class Emulator:
@@ -290,16 +292,25 @@ class Server:
     def wait_ready(self, timeout: float = 180.0) -> dict[str, Any]:
         import requests
 
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{self.log_text()[-4000:]}")
+        def ready() -> dict[str, Any] | None:
             with contextlib.suppress(requests.RequestException):
                 status, body = self.health()
                 if status == 200:
                     return body
-            time.sleep(0.2)
-        raise TimeoutError(f"/health never answered 200:\n{self.log_text()[-4000:]}")
+            return None
+
+        try:
+            return wait_until(
+                ready,
+                timeout=timeout,
+                what="/health answering 200",
+                interval=0.2,
+                alive=lambda: self.proc.poll() is None,
+            )
+        except AssertionError as exc:
+            raise AssertionError(
+                f"{exc} (gunicorn: {self.proc.poll()}):\n{self.log_text()[-4000:]}"
+            ) from None
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")

@@ -10,6 +10,7 @@ laid out as the image's WORKDIR; the CMD runs there against the demo bundle unti
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -17,7 +18,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +27,7 @@ import pytest
 import requests
 
 from infra.schedule import BATCH_COMMAND
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -158,17 +159,24 @@ def test_the_image_cmd_serves_the_demo_bundle(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        status = None
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                status = requests.get(url + "/health", timeout=2)
-                if status.status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(0.3)
-        assert status is not None and status.status_code == 200, (tmp_path / "server.log").read_text()[-3000:]
+
+        def healthy() -> requests.Response | None:
+            with contextlib.suppress(requests.RequestException):
+                answer = requests.get(url + "/health", timeout=2)
+                if answer.status_code == 200:
+                    return answer
+            return None
+
+        try:
+            status = wait_until(
+                healthy,
+                timeout=180,
+                what="/health answering 200",
+                interval=0.3,
+                alive=lambda: proc.poll() is None,
+            )
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}:\n{(tmp_path / 'server.log').read_text()[-3000:]}") from None
         assert status.json()["variant"] == "int8"
         spoken = requests.post(
             url + "/synthesize",

@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 
 from tests.infra.test_container import stages
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "lambda-key-0123456789abcdef"
@@ -102,19 +103,22 @@ class AdapterStandIn:
     def wait_ready(self, proc: subprocess.Popen[bytes], timeout: float = 180.0) -> None:
         """Poll the readiness path (every 10 ms, as the adapter does) until the status is < 500."""
         assert self.env.get("AWS_LWA_READINESS_CHECK_PROTOCOL", "http") == "http"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, "the server exited during the init phase"
+
+        def ready() -> bool:
             try:
                 status = self._send("GET", self.env["AWS_LWA_READINESS_CHECK_PATH"], b"", {}).status
             except OSError:
-                time.sleep(0.01)
-                continue
+                return False
             self.readiness.append(status)
-            if 100 <= status < 500:
-                return
-            time.sleep(0.01)
-        raise TimeoutError(f"never ready: {self.readiness[-5:]}")
+            return 100 <= status < 500
+
+        wait_until(
+            ready,
+            timeout=timeout,
+            what="the readiness check",
+            interval=0.01,
+            alive=lambda: proc.poll() is None,
+        )
 
     def _context(self, seconds_left: float) -> str:
         return json.dumps(

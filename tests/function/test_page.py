@@ -5,12 +5,13 @@ the page while the stream is still running. A screenshot is left in the test's o
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -21,14 +22,12 @@ TEXT = (
 )
 
 
-def wait_until(page: Any, expression: str, timeout: float = 60) -> None:
+def wait_for(page: Any, expression: str, timeout: float = 60) -> None:
     """Poll an expression (wait_for_function compiles strings with eval, which the page's CSP forbids)."""
-    deadline = time.monotonic() + timeout
-    while not page.evaluate(expression):
-        assert time.monotonic() < deadline, (
-            f"timed out waiting for {expression}: {page.inner_text('#status')}"
-        )
-        time.sleep(0.05)
+    try:
+        wait_until(lambda: page.evaluate(expression), timeout=timeout, what=expression, interval=0.05)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {page.inner_text('#status')}") from None
 
 
 @pytest.fixture(scope="module")
@@ -75,13 +74,13 @@ def test_the_page_saves_a_voice_and_streams_speech(
         page.set_input_files("#clip", str(clip))
         page.fill("#name", "মিতা")
         page.click("#save")
-        wait_until(page, "document.getElementById('status').textContent.startsWith('Saved')")
+        wait_for(page, "document.getElementById('status').textContent.startsWith('Saved')")
         assert page.input_value("#voices").startswith("voice_")
         assert "মিতা" in page.inner_text("#voices")
 
         page.fill("#text", TEXT)
         page.click("#speak")
-        wait_until(page, "window.__tts.doneAt !== null || window.__tts.error !== null", timeout=240)
+        wait_for(page, "window.__tts.doneAt !== null || window.__tts.error !== null", timeout=240)
         state = page.evaluate("window.__tts")
         page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
         browser.close()
