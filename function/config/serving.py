@@ -1,21 +1,27 @@
-"""Serving configuration: every environment variable is read and validated here, once, at start.
-
-A bad value raises ConfigError naming the variable, so the start stops with one clear line instead
-of a half-configured server. Nothing else in function/ reads os.environ.
-"""
+"""The server's settings (gunicorn, the service, the engine's knobs), from TTS_* variables."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 from function.bundle_format import VARIANTS
+from function.config.values import (
+    ConfigError,
+    _bool,
+    _choice,
+    _file_location,
+    _float_in,
+    _get,
+    _int_in,
+    _keys,
+    _location,
+    _parse,
+)
 from function.quality.policy import WARNING_CODES, QualityPolicy
 from function.synthesis_params import SAMPLING_RANGES
 from function.voices.ids import VOICE_ID, owner_id
@@ -24,13 +30,6 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # Voices whose conditioning KV the GPT keeps (function.engine.prefix_cache): 16 full-size voices
 # are ~126 MB in fp32 (32 positions x 30 layers x keys and values x 1024 x 4 bytes each).
 DEFAULT_PREFIX_CACHE_VOICES = 16
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
-_T = TypeVar("_T")
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing or invalid; the message names the variable."""
 
 
 @dataclass(frozen=True)
@@ -78,100 +77,6 @@ class Settings:
     batch_deadline_margin_s: float = 120.0
     # TTS_LEXICON_PATH: the user lexicon's file (gs://, s3:// or local), loaded at start; None: none.
     lexicon_path: str | None = None
-
-
-def _get(env: Mapping[str, str], name: str) -> str | None:
-    value = env.get(name)
-    if value is None or value.strip() == "":
-        return None
-    return value.strip()
-
-
-def _parse(env: Mapping[str, str], name: str, default: _T, convert: Callable[[str], _T], hint: str) -> _T:
-    raw = _get(env, name)
-    if raw is None:
-        return default
-    try:
-        return convert(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is invalid: expected {hint}") from None
-
-
-def _int_in(lo: int, hi: int) -> Callable[[str], int]:
-    def convert(raw: str) -> int:
-        value = int(raw)
-        if not lo <= value <= hi:
-            raise ValueError
-        return value
-
-    return convert
-
-
-def _float_in(lo: float, hi: float) -> Callable[[str], float]:
-    def convert(raw: str) -> float:
-        value = float(raw)
-        if not lo <= value <= hi:
-            raise ValueError
-        return value
-
-    return convert
-
-
-def _bool(raw: str) -> bool:
-    low = raw.lower()
-    if low in _TRUE:
-        return True
-    if low in _FALSE:
-        return False
-    raise ValueError
-
-
-def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
-    def convert(raw: str) -> str:
-        if raw.upper() in options:
-            return raw.upper()
-        if raw.lower() in options:
-            return raw.lower()
-        raise ValueError
-
-    return convert
-
-
-# S3's rules for a new bucket's name (3-63 of a-z 0-9 . -, starting and ending with a letter or digit):
-# https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
-_S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-
-
-def _location(name: str, raw: str) -> str:
-    """A gs://bucket[/prefix] or s3://bucket[/prefix] URI or a local directory path, normalised (no
-    trailing slash)."""
-    scheme = raw.partition("://")[0]
-    if scheme in ("gs", "s3"):
-        bucket = raw[len(scheme) + 3 :].split("/", 1)[0]
-        if not bucket or (scheme == "s3" and not _S3_BUCKET.match(bucket)):
-            raise ConfigError(
-                f"{name}={raw!r} is invalid: expected {scheme}://BUCKET/PREFIX (a valid bucket name) "
-                "or a local directory"
-            )
-        return raw.rstrip("/")
-    if "://" in raw:
-        raise ConfigError(
-            f"{name}={raw!r} is invalid: only gs:// and s3:// URIs and local directories are supported"
-        )
-    return str(Path(raw).expanduser())
-
-
-def _file_location(name: str, raw: str) -> str:
-    """A gs:// or s3:// object or a local file: a location with a file name at its end."""
-    location = _location(name, raw)
-    scheme = location.partition("://")[0]
-    has_key = "/" in location[len(scheme) + 3 :] if scheme in ("gs", "s3") else Path(location).name != ""
-    if raw.endswith("/") or not has_key:
-        raise ConfigError(
-            f"{name}={raw!r} is invalid: expected a file: gs://BUCKET/PATH/FILE, s3://BUCKET/PATH/FILE "
-            "or a local file path"
-        )
-    return location
 
 
 def _runtime_overrides(path: Path | None) -> tuple[dict[str, float | int], tuple[str, ...] | None]:
@@ -507,93 +412,3 @@ def _url_path(raw: str) -> str:
     if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", raw):
         raise ValueError
     return raw
-
-
-@dataclass(frozen=True)
-class BatchSettings:
-    """`python -m function.batch`: the serving settings it shares, plus where work comes and goes."""
-
-    serving: Settings
-    input: str  # manifests: every *.jsonl under this gs:// or s3:// prefix or directory
-    output: str
-    max_text_chars: int
-    task_index: int
-    task_count: int
-    run_id: str  # one job execution: every task of it shares the id
-    attempt: int
-
-
-def _keys(env: Mapping[str, str], name: str) -> tuple[str, ...]:
-    keys = tuple(k.strip() for k in (_get(env, name) or "").split(",") if k.strip())
-    if any(len(k) < 16 for k in keys):
-        raise ConfigError(f"{name} is invalid: every key must be at least 16 characters")
-    if any(any(ch.isspace() for ch in k) for k in keys):
-        # A header token is taken without the whitespace around it; inside, it could never match.
-        raise ConfigError(f"{name} is invalid: a key may not contain whitespace")
-    return keys
-
-
-def _beside_model(env: Mapping[str, str], name: str, model_path: str, folder: str) -> str:
-    raw = _get(env, name)
-    if raw is not None:
-        return _location(name, raw)
-    scheme = model_path.partition("://")[0]
-    if scheme in ("gs", "s3"):
-        bucket = model_path[len(scheme) + 3 :].split("/", 1)[0]
-        return f"{scheme}://{bucket}/batch/{folder}"
-    raise ConfigError(
-        f"{name} is required when TTS_MODEL_PATH is a local directory: set it to gs://BUCKET/PREFIX, "
-        "s3://BUCKET/PREFIX or a local directory"
-    )
-
-
-def load_batch_settings(
-    env: Mapping[str, str] | None = None, *, cpu_count: int | None = None, now: float | None = None
-) -> BatchSettings:
-    """The batch job's settings: TTS_BATCH_*, Cloud Run's CLOUD_RUN_* task variables, and the serving
-    TTS_* set (one process per task: it takes every core unless TTS_WORKERS says otherwise)."""
-    env = dict(os.environ if env is None else env)
-    env.setdefault("TTS_WORKERS", "1")
-    serving = load_settings(env, cpu_count=cpu_count)
-    count = _parse(env, "CLOUD_RUN_TASK_COUNT", 1, _int_in(1, 100_000), "an integer in 1..100000")
-    index = _parse(env, "CLOUD_RUN_TASK_INDEX", 0, _int_in(0, 99_999), "an integer in 0..99999")
-    if index >= count:
-        raise ConfigError(
-            f"CLOUD_RUN_TASK_INDEX={index} is invalid: it must be below CLOUD_RUN_TASK_COUNT ({count})"
-        )
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now is None else now))
-    return BatchSettings(
-        serving=serving,
-        input=_beside_model(env, "TTS_BATCH_INPUT", serving.model_path, "in"),
-        output=_beside_model(env, "TTS_BATCH_OUTPUT", serving.model_path, "out"),
-        # A whole chapter is ~50,000 characters; the engine splits long text into sentences.
-        max_text_chars=_parse(
-            env, "TTS_BATCH_MAX_TEXT_CHARS", 200_000, _int_in(1, 10_000_000), "an integer in 1..10000000"
-        ),
-        task_index=index,
-        task_count=count,
-        run_id=_get(env, "CLOUD_RUN_EXECUTION") or _get(env, "TTS_BATCH_RUN_ID") or f"local-{stamp}",
-        attempt=_parse(env, "CLOUD_RUN_TASK_ATTEMPT", 0, _int_in(0, 1000), "an integer in 0..1000"),
-    )
-
-
-# A scheduled event's "batch" object (function.http.routes_events): each field stands for the
-# variable `python -m function.batch` reads, so both are validated, and named, the same way.
-EVENT_BATCH_FIELDS = {
-    "input": "TTS_BATCH_INPUT",
-    "output": "TTS_BATCH_OUTPUT",
-    "task_index": "CLOUD_RUN_TASK_INDEX",
-    "task_count": "CLOUD_RUN_TASK_COUNT",
-    "run_id": "TTS_BATCH_RUN_ID",
-    "attempt": "CLOUD_RUN_TASK_ATTEMPT",
-}
-
-
-def load_event_batch_settings(
-    fields: Mapping[str, str], env: Mapping[str, str] | None = None, *, now: float | None = None
-) -> BatchSettings:
-    """The batch settings of one scheduled event: the process's own variables, with the event's
-    fields (keys of EVENT_BATCH_FIELDS) in place of the variables they stand for."""
-    merged = dict(os.environ if env is None else env)
-    merged.update({EVENT_BATCH_FIELDS[k]: v for k, v in fields.items()})
-    return load_batch_settings(merged, now=now)
