@@ -36,20 +36,16 @@ def health() -> Response:
         return response
     if not detailed:
         return jsonify({"status": "ok"})
-    runtime = loaded.runtime()
     return jsonify(
         {
             "status": "ok",
             "model": {"name": loaded.model_name, "version": loaded.model_version},
             "variant": loaded.manifest.get("variant"),
-            "provider": runtime["provider"],
-            "sample_rate": runtime["sample_rate"],
             "languages": loaded.languages,
             "uptime_s": round(state.uptime_s, 3),
             "in_flight": srv.service.limiter.running,
             "queued": srv.service.limiter.waiting,
-            "decode_batch": runtime["decode_batch"],
-            "prefix_cache": runtime["prefix_cache"],
+            **loaded.runtime(),  # provider, sample_rate, decode_batch, prefix_cache
         }
     )
 
