@@ -6,7 +6,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-LOCKS := export/requirements.txt requirements-dev.txt
+LOCKS := export/requirements.txt requirements-dev.txt pyproject.toml
 DEMO_BUNDLE ?= bundles/demo
 PORT ?= 8080
 
@@ -23,6 +23,7 @@ $(STAMP): $(LOCKS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip==26.3"
 	$(PY) -m pip install --quiet -r export/requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $@
 
 # torchcodec (coqui-tts's audio loader) needs FFmpeg's shared libraries.

@@ -101,7 +101,7 @@ def main() -> None:
             ],
             check=True,
             cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env=dict(os.environ),
         )
         runs.append(json.loads(out.read_text()))
 

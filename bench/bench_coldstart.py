@@ -8,7 +8,7 @@ TTS_DOWNLOAD_WORKERS defaults), verified, its sessions created and warmed up, th
 own `load_model` (the phases it logs). The full-size XTTS v2 architecture with random weights
 (bench_engine's cached build). Compared with the startup window infra/service.py gives Cloud Run
 (period x failures). What only a real instance shows (image pull, GPU driver and CUDA context, the
-network from Cloud Storage) is not here: the README's budget names it.
+network from Cloud Storage) is not here: docs/serving.md's budget names it.
 """
 
 from __future__ import annotations

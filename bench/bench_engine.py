@@ -215,7 +215,7 @@ def main() -> None:
     reference_wav(ref)
     bandwidth = copy_bandwidth_gbs()
     sides: dict[str, Any] = {}
-    env = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "OMP_NUM_THREADS": str(THREADS)}
     for side in SIDES:
         out = build / f"result-{side}.json"
         print(f"running {side} ...", flush=True)

@@ -121,6 +121,8 @@ def main() -> None:
         )
         return
     root = _bundle_root()
+    # The GPU host runs a copy of the tree with only numpy, onnxruntime-gpu and tokenizers
+    # installed (issue 29), not this project: its workers find the packages through PYTHONPATH.
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     runs: dict[str, Any] = {}
     for variant in VARIANTS:

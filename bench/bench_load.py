@@ -147,6 +147,49 @@ def _percentiles(row: dict[str, str]) -> dict[str, float | int]:
     }
 
 
+def _ready(server: subprocess.Popen[bytes], url: str, log: Path) -> dict[str, Any]:
+    """/health's body once it answers 200 (five minutes at most)."""
+    import requests
+
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"gunicorn exited: see {log}")
+        try:
+            r = requests.get(url + "/health", timeout=2)
+            if r.status_code == 200:
+                return dict(r.json())
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    return {}
+
+
+def _locust(url: str, voice: str, users: int, seconds: int, prefix: Path) -> None:
+    """The load: `users` users for `seconds`, their figures in `prefix`_stats.csv and _failures.csv."""
+    locust = [str(Path(sys.executable).parent / "locust"), "-f", __file__, "--headless", "--host", url]
+    load = ["-u", str(users), "-r", str(users), "-t", f"{seconds}s", "--stop-timeout", "120"]
+    output = [
+        "--csv",
+        str(prefix),
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+        "--exit-code-on-error",
+        "0",
+    ]
+    run = subprocess.run(
+        [*locust, *load, *output],
+        cwd=ROOT,
+        env={**os.environ, "BENCH_LOAD_VOICE": voice},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if run.returncode != 0:
+        raise RuntimeError(f"locust failed ({run.returncode}):\n{run.stderr[-3000:]}")
+
+
 def main() -> None:
     import requests
 
@@ -177,19 +220,7 @@ def main() -> None:
     peaks: dict[int, int] = {}
     stop = threading.Event()
     try:
-        deadline = time.monotonic() + 300
-        health: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            if server.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: see {work / 'server.log'}")
-            try:
-                r = requests.get(url + "/health", timeout=2)
-                if r.status_code == 200:
-                    health = r.json()
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(0.5)
+        health = _ready(server, url, work / "server.log")
         voice = requests.post(
             url + "/voices", json={"audio": base64.b64encode(_reference_clip()).decode()}, timeout=120
         ).json()["voice_id"]
@@ -198,28 +229,7 @@ def main() -> None:
 
         watcher = threading.Thread(target=_watch_rss, args=(server.pid, peaks, stop), daemon=True)
         watcher.start()
-        prefix = work / "locust"
-        locust = [str(Path(sys.executable).parent / "locust"), "-f", __file__, "--headless", "--host", url]
-        load = ["-u", str(users), "-r", str(users), "-t", f"{seconds}s", "--stop-timeout", "120"]
-        output = [
-            "--csv",
-            str(prefix),
-            "--only-summary",
-            "--loglevel",
-            "WARNING",
-            "--exit-code-on-error",
-            "0",
-        ]
-        run = subprocess.run(
-            [*locust, *load, *output],
-            cwd=ROOT,
-            env={**os.environ, "BENCH_LOAD_VOICE": voice},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if run.returncode != 0:
-            raise RuntimeError(f"locust failed ({run.returncode}):\n{run.stderr[-3000:]}")
+        _locust(url, voice, users, seconds, work / "locust")
     finally:
         stop.set()
         server.send_signal(signal.SIGTERM)

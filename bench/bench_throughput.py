@@ -225,7 +225,7 @@ def main() -> None:
 
     build = prepare()
     reference_wav(build / "reference.wav")
-    env = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "OMP_NUM_THREADS": str(THREADS)}
     runs: dict[str, dict[str, Any]] = {}
     for variant in VARIANTS:
         for mode in MODES:

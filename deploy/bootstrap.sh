@@ -17,7 +17,7 @@
 # 6. creates (or updates) the pipeline's deployer account bn-tts-deployer with exactly the roles the
 #    build needs (deploy.sh runs the build as it).
 #
-# Next: deploy/upload-bundle.sh, then the Cloud Build pipeline (README.md, section Deploy).
+# Next: deploy/upload-bundle.sh, then the Cloud Build pipeline (docs/deploy-gcp.md).
 set -euo pipefail
 
 usage="usage: deploy/bootstrap.sh PROJECT REGION [STACK]"
@@ -97,7 +97,7 @@ if pulumi config get bn-xtts:image >/dev/null 2>&1; then
 fi
 
 if pulumi stack output release_record >/dev/null 2>&1; then
-  # A release is deployed: an unattended `up --yes` must not remove anything (README "No run may
+  # A release is deployed: an unattended `up --yes` must not remove anything (docs/deploy-gcp.md "No run may
   # tear down the live edge"). Preview first; any delete or replace is for a person to review.
   say "pulumi preview (a release is deployed: this run must remove nothing)"
   removals=$(pulumi preview --json --policy-pack infra/policy | python3 -c '

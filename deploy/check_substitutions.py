@@ -35,7 +35,8 @@ def main(argv: list[str]) -> int:
     stack_file = Path(f"Pulumi.{stack}.yaml")
     if not stack_file.is_file():
         print(
-            f"{stack_file} is not in the source: commit it for the trigger (README: Deploy)", file=sys.stderr
+            f"{stack_file} is not in the source: commit it for the trigger (docs/deploy-gcp.md)",
+            file=sys.stderr,
         )
         return 1
     wrong = mismatches(stack_file, project, region, repository, bucket)

@@ -1,4 +1,4 @@
-"""`python -m export build|demo|verify`: see README.md, section "Model bundle"."""
+"""`python -m export build|demo|verify`: see docs/model-bundle.md."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ uint8 x int8 ("U8S8") integer kernels with `VPMADDUBSW`, whose 16-bit pair sums 
 (onnxruntime's quantization guide: "...might suffer from saturation issues ... use reduce_range or
 U8U8"). A bundle is built once and served on whatever CPU the platform hands it, so every format in
 `INT8_PLAN` must give the same answer on every x86-64 CPU. `python -m bench int8` measures every
-format here natively and under an emulated AVX2-only CPU (README "int8 formats");
+format here natively and under an emulated AVX2-only CPU (docs/model-bundle.md, "int8 formats");
 `tests/export/test_int8_formats.py` pins the structure of what the exporter writes.
 """
 
@@ -225,7 +225,7 @@ FORMATS = {
     )
 }
 
-# The int8 variant, graph by graph, chosen by `python -m bench int8` (README "int8 formats"): the
+# The int8 variant, graph by graph, chosen by `python -m bench int8` (docs/model-bundle.md#int8-formats): the
 # fastest format on the host we time whose parity holds on an AVX2-only CPU too and whose batch rows
 # are independent (`export.parity.gpt_kernel_row_max_abs`: blocks of 128 decode faster but round a
 # lone row differently from a batched one). The speaker encoder stays fp32 (small, and it sets the

@@ -61,7 +61,8 @@ def verify(path: Path, *, parity_tokens: int = 100) -> int:
             f"{wav.size / engine.sample_rate:.2f} s of audio in {time.perf_counter() - t0:.1f} s"
         )
         if fp32 is not None and bundle != fp32 and engine.manifest["variant"] != "fp32":
-            # On the building host's CPU (README "int8 formats": the formats hold on AVX2-only CPUs too).
+            # On the building host's CPU (docs/model-bundle.md#int8-formats: the formats hold on
+            # AVX2-only CPUs too).
             reference = reference or Engine.load(fp32, verify=False)
             parity = compare(reference, engine, tokens=parity_tokens)
             variant = engine.manifest["variant"]

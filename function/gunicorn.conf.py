@@ -61,7 +61,7 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 max_requests = 0
 
 if _settings.lambda_function:
-    # AWS Lambda (README "Deploy on AWS Lambda"): the Lambda Web Adapter sends one request at a
+    # AWS Lambda (docs/deploy-aws.md): the Lambda Web Adapter sends one request at a
     # time, and the environment is frozen between invocations, for minutes or hours.
     #  - The worker's heartbeat is judged by the clock, which runs on while frozen: the master
     #    would kill a healthy worker (and the model with it) right after a thaw. Lambda enforces

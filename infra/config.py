@@ -140,7 +140,7 @@ class DeployConfig:
     max_request_bytes: int
     latency_alert_ms: int
     # The quality alert's threshold: share of checked syntheses with a warning in an hour (None: no
-    # alert; infra/monitoring.py says why it is opt-in).
+    # alert; infra/monitoring/ says why it is opt-in).
     quality_warning_share: float | None
     bundle_versions_kept: int
     batch_output_days: int
@@ -302,7 +302,7 @@ def _parse(r: Reader, gcp_get: Getter, stack: str) -> DeployConfig:
         ban_threshold=r.integer("banThreshold", 300, low=1, high=MAX_BAN_RATE),
         ban_duration_s=ban_duration_s,
         # On by default for GPU stacks: a keyless request is turned away at the edge instead of
-        # cold-starting an L4 (README "Cost"); CPU stacks scale to zero cheaply and default off.
+        # cold-starting an L4 (docs/deploy-gcp.md, "Cost"); CPU stacks scale to zero cheaply and default off.
         edge_require_auth=r.boolean("edgeRequireAuth", gpu_type != NO_GPU),
         waf_preview=r.boolean("wafPreview", False),
         billing_account=billing_account,

@@ -188,7 +188,7 @@ class Edge(pulumi.ComponentResource):
         p = cfg.project
 
         # DNS points at this address: a plan that deletes it is refused (`pulumi destroy` first needs
-        # `pulumi state unprotect`, README "Tear down").
+        # `pulumi state unprotect`, docs/deploy-gcp.md, "Tear down").
         self.address = compute.GlobalAddress(
             f"{name}-ip",
             name=f"{cfg.name}-ip",

@@ -15,7 +15,7 @@ Pulumi has no built-in sleep and `time_sleep`'s Pulumi port (pulumiverse-time) i
 plugin the pipeline would have to download, so this is a dynamic resource (run by the Python
 provider that ships with the Pulumi CLI). It waits when it is created, and again only when what it
 waits for changes (`after`): a re-run, or a run that changes nothing it guards, waits 0 s. Longer
-than typical propagation is covered by re-running `pulumi up` (README, First deploy): the failed
+than typical propagation is covered by re-running `pulumi up` (docs/deploy-gcp.md, First deploy): the failed
 resource is retried and nothing created is touched.
 """
 

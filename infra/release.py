@@ -97,7 +97,7 @@ def plan(cfg: DeployConfig, lookups: Lookups) -> Plan:
             None,
             f"gs://{cfg.bucket_name} does not exist yet: this run creates the bucket, the registry, the "
             "accounts and the APIs only. Upload a bundle and push an image, then run `pulumi up` again "
-            "(README.md, section Deploy).",
+            "(docs/deploy-gcp.md).",
         )
     current = None
     if lookups.object_exists(cfg, record_name(cfg)):
@@ -136,7 +136,7 @@ def plan(cfg: DeployConfig, lookups: Lookups) -> Plan:
             "pipeline with _CHECKPOINT_URI and _MODEL_VERSION; then run `pulumi up` again",
         )
     if current is None and cfg.quality_warning_share is not None:
-        # infra/monitoring.py: the warning-share alerts watch log-based metrics this first deploy
+        # infra/monitoring/: the warning-share alerts watch log-based metrics this first deploy
         # creates, and Cloud Monitoring refuses an alert on a metric it does not know yet.
         raise ConfigError(
             f"{NAMESPACE}:qualityWarningShare",

@@ -76,7 +76,7 @@ def image_uri(cfg: DeployConfig, account: Account, lookups: Lookups) -> str:
         raise ConfigError(
             key,
             f"{image.registry}/{image.repository}{ref} is not in the repository: build and push it "
-            "first (README.md, Deploy, AWS Lambda (CPU)), or leave image out to create only the repository "
+            "first (docs/deploy-aws.md), or leave image out to create only the repository "
             "and the bucket",
         )
     if image.digest is not None and digest != image.digest:

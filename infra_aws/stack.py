@@ -19,7 +19,7 @@ from infra_aws.storage import ModelStorage
 NO_IMAGE = (
     "no image configured: created the repository, bucket, role and log group, no function. Upload "
     "the bundle, build and push the `lambda` image, then `pulumi up -c bn-xtts-aws:image=REPOSITORY:TAG` "
-    "(README.md, Deploy, AWS Lambda (CPU))"
+    "(docs/deploy-aws.md)"
 )
 
 

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from function.batch.progress import Progress
-from function.batch.runner import RetryableError, pending_manifests
+from function.batch.results import RetryableError, pending_manifests
 from function.batch.task import build_runner, log_done
 from function.config import ConfigError, load_batch_settings
 from function.engine import EngineError
@@ -38,7 +38,7 @@ _OPTIONS = {
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m function.batch",
-        description="Synthesize every *.jsonl manifest under the input location (see README: Batch jobs).",
+        description="Synthesize every *.jsonl manifest under the input location (see docs/batch.md).",
     )
     parser.add_argument(
         "--input", help="gs:// or s3://BUCKET/PREFIX, or a directory of manifests (TTS_BATCH_INPUT)"

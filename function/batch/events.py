@@ -12,7 +12,7 @@ import logging
 import time
 from typing import Any
 
-from function.batch.runner import RetryableError
+from function.batch.results import RetryableError
 from function.batch.task import build_runner, log_done
 from function.config import EVENT_BATCH_FIELDS, BatchSettings, ConfigError, load_event_batch_settings
 from function.service.model import Loaded

@@ -22,35 +22,28 @@ import contextlib
 import datetime as dt
 import json
 import logging
-import re
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from function.audio import encode_audio
+from function.batch.clips import ReferenceClips
 from function.batch.manifest import Entry, Item, LineFailure, iter_manifest, shard_of
 from function.batch.progress import Progress
+from function.batch.results import MANIFEST_SUFFIX, RetryableError, read_json, summarized
 from function.batch.summary import FAILURES, SUMMARY, SummaryTally
 from function.config import BatchSettings
-from function.engine import Voice
 from function.quality.assess import Quality
 from function.service.errors import InvalidInput, ServiceError, VoiceNotFound, VoiceUnusable
 from function.service.speech import SpeechRequest, SpeechService
 from function.storage import ObjectNotFoundError, ObjectStore, StorageError, check_key, open_store
 
 log = logging.getLogger("function.batch")
-MANIFEST_SUFFIX = ".jsonl"
 _SUMMARY_SLICE = 256
 _ITEM_ERRORS = (InvalidInput, VoiceNotFound, VoiceUnusable)
-_VOICE_CACHE = 32  # clips cloned once per task: a newsroom reads every article with one anchor's clip
-
-
-class RetryableError(Exception):
-    """The task could not finish for a reason a retry can fix (store unreachable, model not loaded)."""
 
 
 @dataclass
@@ -78,11 +71,6 @@ class _Manifest:
     names: dict[str, str] = field(default_factory=dict)
     left: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-# The bucket names both clouds accept (GCS: 3-63 characters of a-z 0-9 - _ ., dotted names up to
-# 222; S3: 3-63 of a-z 0-9 - .), starting and ending with a letter or digit.
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
 
 
 def _now() -> str:
@@ -113,10 +101,8 @@ class BatchRunner:
         self.model_key = "/".join(model[k] for k in ("name", "version", "variant"))
         self.languages = languages
         self.progress = progress or Progress()
-        self._stores = stores
         self.stop_at = stop_at
-        self._clip_stores: dict[str, ObjectStore] = {}
-        self._voices: OrderedDict[tuple[str, str], Voice] = OrderedDict()
+        self.clips = ReferenceClips(inputs, service, settings.serving.max_request_bytes, stores)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._fatal: BaseException | None = None
@@ -202,7 +188,7 @@ class BatchRunner:
         try:
             existing = set(self.outputs.list_keys(stem))
             fingerprint = self.inputs.stat(key).fingerprint
-            if _summarized(self.outputs, stem, fingerprint, existing):
+            if summarized(self.outputs, stem, fingerprint, existing):
                 self.report.manifests_skipped += 1
                 log.info("manifest %s is already summarized", key, extra={"event": "manifest_done"})
                 return None
@@ -310,7 +296,7 @@ class BatchRunner:
         return self._read_json(result_key) if result_key in m.existing else {}
 
     def _request(self, m: _Manifest, item: Item) -> SpeechRequest:
-        voice = self._clip_voice(m, item.speaker_wav_uri) if item.speaker_wav_uri else None
+        voice = self.clips.voice(item.speaker_wav_uri, beside=m.key) if item.speaker_wav_uri else None
         return SpeechRequest(
             item.text, item.language, voice_id=item.voice_id, voice=voice, params=item.params
         )
@@ -386,77 +372,6 @@ class BatchRunner:
         )
         return status, audio_s
 
-    # ---- reference clips ---------------------------------------------------------------------
-    def _clip_voice(self, m: _Manifest, uri: str) -> Voice:
-        """The voice of a clip (gs://..., s3://..., an absolute path, or a path beside the manifest)."""
-        store, key = self._clip_location(m, uri)
-        try:
-            stat = store.stat(key)
-        except ObjectNotFoundError as exc:  # absent, or not a regular file (a directory, a FIFO)
-            raise InvalidInput(f"speaker_wav_uri {uri!r}: {exc}", code="reference_not_found") from None
-        limit = self.settings.serving.max_request_bytes
-        too_large = InvalidInput(
-            f"speaker_wav_uri {uri!r} is over the limit of {limit} bytes (TTS_MAX_REQUEST_BYTES): "
-            "send a 2-30 s clip",
-            code="reference_too_large",
-        )
-        if stat.size > limit:
-            raise too_large
-        if stat.size == 0:
-            raise InvalidInput(f"speaker_wav_uri {uri!r} is empty", code="invalid_speaker")
-        cache_key = (store.url(key), stat.fingerprint)
-        with self._lock:
-            voice = self._voices.get(cache_key)
-            if voice is not None:
-                self._voices.move_to_end(cache_key)
-                return voice
-        try:
-            clip = store.read_bytes(key, limit=limit)  # it may have grown since the stat
-        except ObjectNotFoundError as exc:  # deleted or replaced since the stat
-            raise InvalidInput(f"speaker_wav_uri {uri!r}: {exc}", code="reference_not_found") from None
-        if len(clip) > limit:
-            raise too_large
-        voice = self.service.voice_from_clip(clip)
-        with self._lock:
-            self._voices[cache_key] = voice
-            while len(self._voices) > _VOICE_CACHE:
-                self._voices.popitem(last=False)
-        return voice
-
-    def _clip_location(self, m: _Manifest, uri: str) -> tuple[ObjectStore, str]:
-        bad = InvalidInput(
-            f"speaker_wav_uri {uri!r} is not usable: give gs:// or s3://BUCKET/OBJECT, an absolute path, or "
-            "a relative path beside the manifest (no '..')",
-            code="invalid_speaker",
-        )
-        if not uri.isprintable():  # a NUL or another control character: no store takes it
-            raise bad
-        if uri.startswith(("gs://", "s3://")):  # both schemes are 5 characters
-            bucket, _, key = uri[5:].partition("/")
-            if not _BUCKET.fullmatch(bucket):
-                raise bad
-            root = uri[:5] + bucket
-        elif "://" in uri:
-            raise bad
-        elif uri.startswith("/"):
-            root, _, key = uri.rpartition("/")
-            root = root or "/"
-        else:
-            folder = m.key.rpartition("/")[0]
-            key = f"{folder}/{uri}" if folder else uri
-            root = ""
-        try:
-            check_key(key)
-        except StorageError:
-            raise bad from None
-        if not root:
-            return self.inputs, key
-        with self._lock:
-            store = self._clip_stores.get(root)
-            if store is None:
-                store = self._clip_stores[root] = self._stores(root)
-        return store, key
-
     # ---- the summary -------------------------------------------------------------------------
     def _summarize(self, m: _Manifest) -> None:
         """Write `_SUMMARY.json` when every line of the manifest has a result for its current input."""
@@ -493,38 +408,4 @@ class BatchRunner:
         )
 
     def _read_json(self, key: str) -> dict[str, Any]:
-        return _read_json(self.outputs, key)
-
-
-def _read_json(store: ObjectStore, key: str) -> dict[str, Any]:
-    """A result or summary; {} when it is gone or is not a JSON object (then it is redone)."""
-    try:
-        record = json.loads(store.read_bytes(key))
-    except (ObjectNotFoundError, ValueError):
-        return {}
-    return record if isinstance(record, dict) else {}
-
-
-def _summarized(outputs: ObjectStore, stem: str, fingerprint: str, existing: set[str]) -> bool:
-    """Whether the manifest's summary was made from this very object (same fingerprint)."""
-    key = f"{stem}/{SUMMARY}"
-    return key in existing and _read_json(outputs, key).get("manifest_fingerprint") == fingerprint
-
-
-def pending_manifests(inputs: ObjectStore, outputs: ObjectStore) -> tuple[int, int]:
-    """(manifests found, manifests with work left): what a task checks before it loads the model, so
-    a scheduled run with nothing to do costs a listing, not a model load on a GPU. A store it cannot
-    read is RetryableError; a manifest it cannot judge counts as pending (the run will tell)."""
-    try:
-        keys = [k for k in inputs.list_keys() if k.endswith(MANIFEST_SUFFIX)]
-        pending = 0
-        for key in keys:
-            stem = key[: -len(MANIFEST_SUFFIX)]
-            try:
-                fingerprint = inputs.stat(key).fingerprint
-            except ObjectNotFoundError:
-                continue  # deleted since the listing
-            pending += not _summarized(outputs, stem, fingerprint, set(outputs.list_keys(stem)))
-    except StorageError as exc:
-        raise RetryableError(f"cannot list manifests under {inputs.location}: {exc}") from exc
-    return len(keys), pending
+        return read_json(self.outputs, key)

@@ -168,7 +168,7 @@ def _warning_codes(raw: str) -> frozenset[str]:
 
 
 def _quality(env: Mapping[str, str]) -> QualityPolicy:
-    """The quality checks' thresholds and actions (README "Quality signals" justifies the defaults)."""
+    """The quality checks' thresholds and actions (docs/quality.md justifies the defaults)."""
     default = QualityPolicy()
     lufs = _get(env, "TTS_TARGET_LUFS")
     return QualityPolicy(
@@ -395,7 +395,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, cpu_count: int | None
         lambda_function=on_lambda,
         events_path=_parse(env, "AWS_LWA_PASS_THROUGH_PATH", "/events", _url_path, "a URL path like /events"),
         # An item started just before the stop runs to its end: the margin covers one item's
-        # synthesis and its writes (at the pace of README "Batch jobs", Throughput, a 60 s
+        # synthesis and its writes (at the pace of docs/batch.md, Throughput, a 60 s
         # article takes about 80 s on 2 cores). Lambda's own limit is 900 s.
         batch_deadline_margin_s=_parse(
             env,

@@ -2,7 +2,7 @@
 
 int8 GEMMs use VNNI (AVX-512 or AVX) where present and AVX2 sequences otherwise; AMX where the CPU
 has it. Benchmarks and `export verify` name them beside every figure, since a figure measured on one
-kind of CPU does not carry over to the other (README "int8 formats").
+kind of CPU does not carry over to the other (docs/model-bundle.md, "int8 formats").
 """
 
 from __future__ import annotations

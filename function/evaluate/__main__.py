@@ -1,5 +1,5 @@
 """`python -m function.evaluate`: synthesize an evaluation set with one or more bundles/variants and
-write items.csv, summary.json and report.html (README: Evaluation).
+write items.csv, summary.json and report.html (docs/evaluation.md).
 
 Exit status: 0 when every bundle/variant meets every threshold given; 1 when one does not (each
 failure is named on stderr and in summary.json), so a pipeline can gate a checkpoint on it; 2 for

@@ -38,7 +38,7 @@ class Threshold:
         }
 
 
-# option (argparse dest) -> (metric, bound); the README's threshold table.
+# option (argparse dest) -> (metric, bound); the threshold table of docs/evaluation.md.
 THRESHOLDS: dict[str, tuple[str, Literal["min", "max"]]] = {
     "min_speaker_similarity": ("speaker_similarity", "min"),
     "max_accent_distance": ("accent_distance", "max"),

@@ -7,6 +7,7 @@ import logging
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from function.http.responses import Error, ErrorDetail
 from function.jsonlog import utf8_safe
 from function.service.errors import (
     InvalidInput,
@@ -56,7 +57,8 @@ class ApiError(Exception):
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
     # Messages may quote what the client sent; that must never stop the error itself from being sent.
-    response = jsonify({"error": {"code": code, "message": utf8_safe(message)}})
+    body = Error(error=ErrorDetail(code=code, message=utf8_safe(message)))
+    response = jsonify(body.model_dump(mode="json"))
     response.status_code = status
     for key, value in (headers or {}).items():
         response.headers[key] = value

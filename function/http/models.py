@@ -11,15 +11,29 @@ used (the knobs' through function.validation, as the batch job reports them).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, ValidationError, create_model
+from pydantic import (
+    AllowInfNan,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from function.audio import FORMATS
 from function.http.errors import ApiError
-from function.quality.policy import WARNING_CODES
+from function.http.requests import decode_base64_audio
+from function.service.speech import SpeechRequest
 from function.synthesis_params import SAMPLING_RANGES
 from function.validation import ParamError, check_sampling, shown
+from function.voices import Owner
 
 DESCRIPTIONS = {
     "temperature": "Sampling temperature: lower is steadier, higher more varied.",
@@ -38,6 +52,7 @@ CLIP = (
     "URL-safe alphabet; line breaks and a data: URL prefix are accepted)."
 )
 Text = Annotated[str, Strict()]
+Request = TypeVar("Request", bound=BaseModel)
 
 
 def knob(name: str) -> Any:
@@ -49,7 +64,39 @@ def knob(name: str) -> Any:
     return Annotated[float | None, Strict(), AllowInfNan(False), Field(ge=lo, le=hi, description=doc)]
 
 
-class _SynthesisFields(BaseModel):
+def _refuse(code: str, message: str) -> PydanticCustomError:
+    """A problem the API names itself: `code` and `message` reach the client as they are."""
+    return PydanticCustomError(code, message, {"api": True})
+
+
+def _checked_text(value: str, info: ValidationInfo) -> str:
+    field = info.field_name
+    if not value.strip():
+        raise _refuse("empty_text", f"'{field}' is empty: send the words to speak")
+    limit = (info.context or {}).get("max_text_chars")
+    if limit is not None and len(value) > limit:
+        raise _refuse(
+            "text_too_long",
+            f"'{field}' has {len(value)} characters; the limit is {limit} (TTS_MAX_TEXT_CHARS): split it",
+        )
+    return value
+
+
+# A field whose accepted values depend on the deployment, and the validation context's key for them.
+_OFFERED = {"language": "languages", "model": "models", "response_format": "formats"}
+
+
+def _checked_offer(value: str, info: ValidationInfo) -> str:
+    field = info.field_name or ""
+    offered = (info.context or {}).get(_OFFERED[field])
+    if offered is not None and value not in offered:
+        raise _refuse(*_message(field, "not_offered", value, info.context or {}))
+    return value
+
+
+class SynthesisFields(BaseModel):
+    """SynthesisRequest less its knobs (added from SAMPLING_RANGES below): the type routes see."""
+
     model_config = ConfigDict(extra="forbid")
     text: Text = Field(
         description="Text to speak (Bangla text is normalized first: numbers, dates, symbols)."
@@ -62,18 +109,39 @@ class _SynthesisFields(BaseModel):
         description="`wav`: an audio/wav body. `json`: base64 audio with timings. "
         "The stream endpoint accepts only `wav`.",
     )
+    _text = field_validator("text")(_checked_text)
+    _offers = field_validator("language", "response_format")(_checked_offer)
+
+    @model_validator(mode="after")
+    def _one_voice_source(self) -> SynthesisFields:
+        if (self.speaker_wav is None) == (self.voice_id is None):
+            raise _refuse(
+                "invalid_speaker",
+                "send exactly one of 'speaker_wav' (base64 reference clip, 2-30 s) "
+                "or 'voice_id' (from POST /voices)",
+            )
+        return self
+
+    def params(self) -> dict[str, Any]:
+        """The knobs that were sent (the rest take the model's defaults)."""
+        return {name: getattr(self, name) for name in SAMPLING_RANGES if getattr(self, name) is not None}
+
+    def job(self, owner: Owner) -> SpeechRequest:
+        """What the service synthesizes; the clip is decoded here, after every other check."""
+        clip = None if self.speaker_wav is None else decode_base64_audio(self.speaker_wav, "speaker_wav")
+        return SpeechRequest(self.text, self.language, self.voice_id, clip, self.params(), owner=owner)
 
 
 # The knobs come from SAMPLING_RANGES, the table TTS_CONFIG_PATH's defaults are checked against.
-SynthesisBody: type[_SynthesisFields] = create_model(  # type: ignore[call-overload]
+SynthesisRequest: type[SynthesisFields] = create_model(  # type: ignore[call-overload]
     "SynthesisRequest",
-    __base__=_SynthesisFields,
+    __base__=SynthesisFields,
     __doc__="Send exactly one of `speaker_wav` or `voice_id`.",
     **{name: (knob(name), None) for name in SAMPLING_RANGES},
 )
 
 
-class SpeechBody(BaseModel):
+class OpenAISpeechRequest(BaseModel):
     """The OpenAI /v1/audio/speech body; unknown fields are ignored (OpenAI clients send extras)."""
 
     model_config = ConfigDict(extra="ignore", title="SpeechRequest")
@@ -91,16 +159,25 @@ class SpeechBody(BaseModel):
         description="audio: the audio bytes, streamed as generated; sse: text/event-stream of "
         "speech.audio.delta events (base64 audio) and a final speech.audio.done with usage.",
     )
+    # Voice direction for OpenAI's own models: accepted, no effect (the cloned voice sets the style).
     instructions: Text | None = Field(
         default=None,
         description="Accepted for OpenAI compatibility and ignored: the cloned voice sets the style.",
     )
 
+    _text = field_validator("input")(_checked_text)
+    _offers = field_validator("model", "language")(_checked_offer)
 
-assert set(SpeechBody.model_fields["response_format"].annotation.__args__) == set(FORMATS)  # type: ignore[union-attr]
+    def job(self, voice_id: str, owner: Owner) -> SpeechRequest:
+        """What the service synthesizes, `voice` already resolved to a voice id."""
+        params = {k: v for k, v in (("speed", self.speed), ("seed", self.seed)) if v is not None}
+        return SpeechRequest(self.input, self.language, voice_id=voice_id, params=params, owner=owner)
 
 
-class VoiceCreateBody(BaseModel):
+assert set(OpenAISpeechRequest.model_fields["response_format"].annotation.__args__) == set(FORMATS)  # type: ignore[union-attr]
+
+
+class VoiceCreateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", title="VoiceCreate")
     speaker_wav: Text | None = Field(default=None, description=CLIP)
     audio: Text | None = Field(default=None, description="The first name of `speaker_wav`.", deprecated=True)
@@ -109,10 +186,11 @@ class VoiceCreateBody(BaseModel):
 
 
 # ---- a validation failure as our error ------------------------------------------------------------
-def validate(model: type[BaseModel], body: dict[str, Any], **context: Any) -> Any:
-    """The body as `model`, or the ApiError for its first problem."""
+def validate(model: type[Request], body: dict[str, Any], **context: Any) -> Request:
+    """The body as `model`, or the ApiError for its first problem. `context` holds what the accepted
+    values depend on in this deployment: `languages`, `models`, `formats`, `max_text_chars`."""
     try:
-        return model.model_validate(body)
+        return model.model_validate(body, context=context)
     except ValidationError as exc:
         raise _first_problem(model, exc, context) from None
 
@@ -126,14 +204,10 @@ def _first_problem(model: type[BaseModel], exc: ValidationError, context: dict[s
         return ApiError(400, "unknown_field", f"unknown field(s) {names}; accepted fields: {accepted}")
     order = list(model.model_fields)  # declared in the order a person fixes a request
     first = min(errors, key=lambda e: order.index(str(e["loc"][0])) if e["loc"] else len(order))
+    if first.get("ctx", {}).get("api"):
+        return ApiError(400, first["type"], first["msg"])
     field = str(first["loc"][0]) if first["loc"] else ""
-    return problem(field, first["type"], first.get("input"), **context)
-
-
-def problem(field: str, kind: str, value: Any, **context: Any) -> ApiError:
-    """The 400 for a bad value of `field`: the API's code and a message that says how to fix it.
-    `context` holds what the accepted values depend on (languages, models, formats)."""
-    return ApiError(400, *_message(field, kind, value, context))
+    return ApiError(400, *_message(field, first["type"], first.get("input"), context))
 
 
 def _message(field: str, kind: str, value: Any, context: dict[str, Any]) -> tuple[str, str]:
@@ -172,129 +246,3 @@ def _message(field: str, kind: str, value: Any, context: dict[str, Any]) -> tupl
     if field == "instructions":
         return "invalid_instructions", "'instructions' must be a string (it is accepted and ignored)"
     return "invalid_request", f"'{field}' is invalid"
-
-
-# ---- response bodies: their schemas in the OpenAPI document ------------------------------------------
-class _Out(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class ErrorDetail(_Out):
-    code: str = Field(description="Stable machine-readable name of the problem.")
-    message: str = Field(description="What was wrong and how to fix it.")
-
-
-class Error(_Out):
-    error: ErrorDetail
-
-
-class Timings(_Out):
-    normalize_ms: float | None = None
-    voice_ms: float | None = None
-    synthesis_ms: float | None = None
-    encode_ms: float | None = None
-    total_ms: float | None = None
-
-
-class QualityWarning(_Out):
-    code: str = Field(json_schema_extra={"enum": list(WARNING_CODES)})
-    message: str
-
-
-class QualityReport(_Out):
-    """The output's quality signals (README "Quality signals"); `warnings` lists what failed after
-    the automatic retries (`attempts`)."""
-
-    speaker_similarity: float | None = Field(
-        description="Cosine of the output's speaker embedding and the voice's (-1..1); null under 0.5 s."
-    )
-    speech_rate: float | None = Field(description="Spoken characters per second of speech.")
-    speech_rate_range: list[float] = Field(description="The expected range at this speed.")
-    runaway: bool = Field(description="A text piece ran to its token limit without a stop token.")
-    tokens: int
-    leading_silence_s: float
-    trailing_silence_s: float
-    long_pause_s: float
-    longest_pause_s: float
-    silence_share: float
-    clipping_share: float
-    loudness_lufs: float | None = Field(description="Integrated loudness (ITU-R BS.1770-4).")
-    normalized_gain_db: float | None = Field(description="Gain applied to reach TTS_TARGET_LUFS; null: none.")
-    attempts: int
-    retried: bool
-    retried_for: list[str]
-    warnings: list[QualityWarning]
-    check_ms: float
-
-
-class SynthesisResult(_Out):
-    audio: str = Field(description="WAV bytes, base64.", json_schema_extra={"contentEncoding": "base64"})
-    format: Literal["wav"]
-    sample_rate: int
-    duration_s: float
-    normalized_text: str
-    real_time_factor: float | None = None
-    timings: Timings
-    quality: QualityReport | None = Field(description="Null when TTS_QUALITY_CHECKS is off.")
-
-
-class Voice(_Out):
-    voice_id: str
-    name: str | None = None
-    created_at: float = Field(description="Unix time.")
-    reference_seconds: float
-    model: str
-    owner: str | None = Field(
-        default=None, description="The owning key's id (key_ + 32 hex; `local` without keys)."
-    )
-
-
-class VoiceList(_Out):
-    voices: list[Voice]
-
-
-class ModelCard(_Out):
-    id: str
-    object: Literal["model"]
-    created: int
-    owned_by: str
-
-
-class ModelList(_Out):
-    object: Literal["list"]
-    data: list[ModelCard]
-
-
-class ModelName(_Out):
-    name: str
-    version: str
-
-
-class Health(_Out):
-    """Ready. Without a key (when the service has keys) only `status`; with one, the details."""
-
-    status: Literal["ok"]
-    model: ModelName | None = None
-    variant: Literal["fp32", "fp16", "int8"] | None = None
-    provider: str | None = None
-    sample_rate: int | None = None
-    languages: list[str] | None = None
-    uptime_s: float | None = None
-    in_flight: int | None = None
-    queued: int | None = None
-
-
-class Loading(_Out):
-    status: Literal["loading", "failed"]
-    uptime_s: float | None = None
-
-
-RESPONSES: tuple[type[BaseModel], ...] = (
-    Error,
-    SynthesisResult,
-    Voice,
-    VoiceList,
-    ModelList,
-    Health,
-    Loading,
-)

@@ -9,7 +9,8 @@ from pydantic import BaseModel
 
 from function.audio import CONTENT_TYPES, MAX_REFERENCE_SECONDS
 from function.config import Settings
-from function.http.models import CLIP, RESPONSES, SpeechBody, SynthesisBody, VoiceCreateBody
+from function.http.models import CLIP, OpenAISpeechRequest, SynthesisRequest, VoiceCreateRequest
+from function.http.responses import RESPONSES
 
 _ERROR_TEXT = {
     400: "Malformed JSON, missing/empty/too long text, bad base64, undecodable or too short/long reference "
@@ -109,9 +110,9 @@ def build_openapi(settings: Settings, languages: list[str] | None) -> dict[str, 
         "contentEncoding": "base64",
         "description": f"{CLIP} Files over {MAX_REFERENCE_SECONDS:.0f} s are refused before decoding.",
     }
-    synth_request = request_schema(SynthesisBody, text=text, language=lang, speaker_wav=clip)
-    speech_request = request_schema(SpeechBody, input=text, language=lang)
-    voice_create = request_schema(VoiceCreateBody, speaker_wav=clip, audio=clip)
+    synth_request = request_schema(SynthesisRequest, text=text, language=lang, speaker_wav=clip)
+    speech_request = request_schema(OpenAISpeechRequest, input=text, language=lang)
+    voice_create = request_schema(VoiceCreateRequest, speaker_wav=clip, audio=clip)
     voice_create["anyOf"] = [{"required": ["speaker_wav"]}, {"required": ["audio"]}]
     wav = {"audio/wav": {"schema": {"type": "string", "format": "binary"}}}
     security: list[dict[str, list[str]]] = [{"bearerAuth": []}] if settings.api_keys else []

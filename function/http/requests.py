@@ -1,9 +1,6 @@
-"""Parse JSON bodies into typed requests, with 400s that say how to fix them.
-
-Types, ranges and fields are checked by the pydantic models (function.http.models), from which the
-OpenAPI document's request schemas are generated; this module adds what depends on the deployment
-(text limit, languages), what spans fields, and the JSON/Unicode/base64 checks before and after.
-"""
+"""What every JSON body goes through before and after its request model (function.http.models):
+the JSON itself (syntax, nesting, digit limits, lone surrogates) and base64 audio, each refused with a
+400 that says how to fix it."""
 
 from __future__ import annotations
 
@@ -11,42 +8,14 @@ import base64
 import binascii
 import json
 import re
-from dataclasses import dataclass
 from typing import Any
 
-from function.audio import FORMATS
 from function.http.errors import ApiError
-from function.http.models import SYNTH_FORMATS, SpeechBody, SynthesisBody, problem, validate
-from function.synthesis_params import SAMPLING_RANGES
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # Whitespace anywhere (MIME line wrapping) is dropped; '-' and '_' are the URL-safe alphabet.
 _BASE64_CLEAN = str.maketrans("", "", " \t\r\n\f\v")
 _BASE64_STRAY = re.compile("[^A-Za-z0-9+/=_ \t\r\n\f\v-]")
-
-
-@dataclass(frozen=True)
-class SynthesisRequest:
-    text: str
-    language: str
-    speaker_wav: bytes | None
-    voice_id: str | None
-    params: dict[str, Any]
-    response_format: str
-
-
-@dataclass(frozen=True)
-class SpeechRequest:
-    """The OpenAI /v1/audio/speech shape."""
-
-    model: str
-    text: str
-    voice_id: str
-    response_format: str
-    speed: float | None
-    language: str
-    stream_format: str = "audio"  # "sse": text/event-stream of base64 audio deltas
-    seed: int | None = None  # an extension of ours: the same seed, text and voice give the same audio
 
 
 def bad(code: str, message: str) -> ApiError:
@@ -130,63 +99,3 @@ def decode_base64_audio(value: Any, field: str) -> bytes:
         return base64.b64decode(body + "=" * (-len(body) % 4), altchars=altchars)
     except binascii.Error:
         raise bad("invalid_base64", f"'{field}' is not valid base64; encode the audio file's bytes") from None
-
-
-def _language(value: str, languages: list[str]) -> str:
-    if value not in languages:
-        raise problem("language", "not_offered", value, languages=languages)
-    return value
-
-
-def _text_value(value: str, field: str, max_chars: int) -> str:
-    if not value.strip():
-        raise bad("empty_text", f"'{field}' is empty: send the words to speak")
-    if len(value) > max_chars:
-        raise bad(
-            "text_too_long",
-            f"'{field}' has {len(value)} characters; the limit is {max_chars} (TTS_MAX_TEXT_CHARS): split it",
-        )
-    return value
-
-
-def parse_synthesis(
-    body: dict[str, Any],
-    *,
-    languages: list[str],
-    max_text_chars: int,
-    formats: tuple[str, ...] = SYNTH_FORMATS,
-) -> SynthesisRequest:
-    m = validate(SynthesisBody, body, languages=languages, formats=formats)
-    text = _text_value(m.text, "text", max_text_chars)
-    language = _language(m.language, languages)
-    if (m.speaker_wav is None) == (m.voice_id is None):
-        raise bad(
-            "invalid_speaker",
-            "send exactly one of 'speaker_wav' (base64 reference clip, 2-30 s) "
-            "or 'voice_id' (from POST /voices)",
-        )
-    speaker_wav = decode_base64_audio(m.speaker_wav, "speaker_wav") if m.speaker_wav is not None else None
-    if m.response_format not in formats:
-        raise problem("response_format", "not_offered", m.response_format, formats=formats)
-    params = {name: getattr(m, name) for name in SAMPLING_RANGES if getattr(m, name) is not None}
-    return SynthesisRequest(text, language, speaker_wav, m.voice_id, params, m.response_format)
-
-
-def parse_speech(
-    body: dict[str, Any], *, models: list[str], languages: list[str], max_text_chars: int
-) -> SpeechRequest:
-    # `instructions` (voice direction for OpenAI's own models) is accepted and has no effect: the
-    # cloned voice sets the style.
-    m = validate(SpeechBody, body, languages=languages, models=models, formats=FORMATS)
-    if m.model not in models:
-        raise problem("model", "not_offered", m.model, models=models)
-    return SpeechRequest(
-        m.model,
-        _text_value(m.input, "input", max_text_chars),
-        m.voice,
-        m.response_format,
-        m.speed,
-        _language(m.language, languages),
-        m.stream_format,
-        m.seed,
-    )

@@ -32,7 +32,7 @@ import time
 from flask import Blueprint, Flask, Response, jsonify, request
 
 from function.batch.events import EventError, batch_fields, event_settings, run_until_deadline
-from function.batch.runner import RetryableError
+from function.batch.results import RetryableError
 from function.config import Settings
 from function.http.context import serving
 from function.http.errors import ApiError

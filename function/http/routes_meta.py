@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from function.http.auth import authorized
-from function.http.context import serving
+from function.http.context import reply, serving
 from function.http.openapi import build_openapi
+from function.http.responses import Health, Loading, ModelName
 
 bp = Blueprint("meta", __name__)
 
@@ -20,33 +21,31 @@ def health() -> Response:
     loaded = state.loaded
     detailed = authorized(request.headers.get("Authorization"), srv.settings.api_keys)
     if loaded is None:
-        body = (
-            {"status": state.status, "uptime_s": round(state.uptime_s, 3)}
-            if detailed
-            else {"status": state.status}
-        )
-        response = jsonify(body)
-        response.status_code = 503
+        waiting = Loading(status="failed" if state.status == "failed" else "loading")
+        if detailed:
+            waiting.uptime_s = round(state.uptime_s, 3)
+        response = reply(waiting, 503)
         response.headers["Retry-After"] = "5"
         return response
     failure = state.failure()
     if failure is not None:  # the watchdog is stopping this process (function.service.model)
-        response = jsonify({"status": "failed", **({"reason": failure} if detailed else {})})
-        response.status_code = 503
-        return response
+        failed = Loading(status="failed")
+        if detailed:
+            failed.reason = failure
+        return reply(failed, 503)
     if not detailed:
-        return jsonify({"status": "ok"})
-    return jsonify(
-        {
-            "status": "ok",
-            "model": {"name": loaded.model_name, "version": loaded.model_version},
-            "variant": loaded.manifest.get("variant"),
-            "languages": loaded.languages,
-            "uptime_s": round(state.uptime_s, 3),
-            "in_flight": srv.service.limiter.running,
-            "queued": srv.service.limiter.waiting,
+        return reply(Health(status="ok"))
+    return reply(
+        Health(
+            status="ok",
+            model=ModelName(name=loaded.model_name, version=loaded.model_version),
+            variant=loaded.manifest.get("variant"),
+            languages=loaded.languages,
+            uptime_s=round(state.uptime_s, 3),
+            in_flight=srv.service.limiter.running,
+            queued=srv.service.limiter.waiting,
             **loaded.runtime(),  # provider, sample_rate, decode_batch, prefix_cache
-        }
+        )
     )
 
 

@@ -14,18 +14,17 @@ import json
 import time
 from collections.abc import Callable
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response
 
-from function.audio import CONTENT_TYPES
+from function.audio import CONTENT_TYPES, FORMATS
 from function.audio.stream_encode import AudioEncoder
 from function.http import access
-from function.http.context import request_owner, require_json, service, serving
-from function.http.models import OPENAI_MODELS
-from function.http.requests import parse_json_object, parse_speech
+from function.http.context import json_body, reply, request_owner, service, serving
+from function.http.models import OPENAI_MODELS, OpenAISpeechRequest
+from function.http.responses import ModelCard, ModelList
 from function.http.streaming import AudioRender, Render, stream_response
 from function.quality.assess import Quality
 from function.service import AudioChunk
-from function.service.speech import SpeechRequest
 
 bp = Blueprint("openai", __name__)
 
@@ -80,27 +79,24 @@ class SseRender:
 
 @bp.post("/v1/audio/speech")
 def speech() -> Response:
-    require_json()
     loaded = service().loaded()
-    req = parse_speech(
-        parse_json_object(request.get_data()),
+    req = json_body(
+        OpenAISpeechRequest,
         models=[loaded.model_name, *OPENAI_MODELS],
         languages=loaded.languages,
+        formats=FORMATS,
         max_text_chars=serving().settings.max_text_chars,
     )
     access.metric(
-        text_chars=len(req.text),
+        text_chars=len(req.input),
         language=req.language,
         voice_source="id",
         response_format=req.response_format,
     )
-    params = {k: v for k, v in (("speed", req.speed), ("seed", req.seed)) if v is not None}
     owner = request_owner()
-    voice_id = service().resolve_voice(req.voice_id, serving().settings.voice_aliases, owner)
+    voice_id = service().resolve_voice(req.voice, serving().settings.voice_aliases, owner)
     t_first = time.perf_counter()
-    stream = service().stream(
-        SpeechRequest(req.text, req.language, voice_id=voice_id, params=params, owner=owner)
-    )
+    stream = service().stream(req.job(voice_id, owner))
 
     def render(first: AudioChunk) -> tuple[Render, str]:
         encoder = AudioEncoder(req.response_format, first.sample_rate)
@@ -121,11 +117,9 @@ def models() -> Response:
     loaded = service().loaded()
     created = int(serving().model.ready_at or 0)
     names = [loaded.model_name, *OPENAI_MODELS]
-    return jsonify(
-        {
-            "object": "list",
-            "data": [
-                {"id": name, "object": "model", "created": created, "owned_by": "bn-xtts"} for name in names
-            ],
-        }
+    return reply(
+        ModelList(
+            object="list",
+            data=[ModelCard(id=name, object="model", created=created, owned_by="bn-xtts") for name in names],
+        )
     )

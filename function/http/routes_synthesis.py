@@ -5,25 +5,23 @@ from __future__ import annotations
 import base64
 import time
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response
 
 from function.audio import encode_audio
 from function.audio.stream_encode import AudioEncoder
 from function.http import access
-from function.http.context import request_owner, require_json, service, serving
-from function.http.requests import SynthesisRequest, parse_json_object, parse_synthesis
+from function.http.context import json_body, reply, request_owner, service, serving
+from function.http.models import SynthesisFields, SynthesisRequest
+from function.http.responses import QualityReport, SynthesisResult, Timings
 from function.http.streaming import AudioRender, stream_response
-from function.service.speech import SpeechRequest
 
 bp = Blueprint("synthesis", __name__)
 
 
-def _parse(formats: tuple[str, ...]) -> SynthesisRequest:
-    require_json()
-    loaded = service().loaded()
-    req = parse_synthesis(
-        parse_json_object(request.get_data()),
-        languages=loaded.languages,
+def _parse(formats: tuple[str, ...]) -> SynthesisFields:
+    req = json_body(
+        SynthesisRequest,
+        languages=service().loaded().languages,
         max_text_chars=serving().settings.max_text_chars,
         formats=formats,
     )
@@ -33,17 +31,11 @@ def _parse(formats: tuple[str, ...]) -> SynthesisRequest:
     return req
 
 
-def _speech(req: SynthesisRequest) -> SpeechRequest:
-    return SpeechRequest(
-        req.text, req.language, req.voice_id, req.speaker_wav, req.params, owner=request_owner()
-    )
-
-
 @bp.post("/synthesize")
 def synthesize() -> Response:
     t0 = time.perf_counter()
     req = _parse(("wav", "json"))
-    speech = service().synthesize(_speech(req))
+    speech = service().synthesize(req.job(request_owner()))
     t2 = time.perf_counter()
     wav = encode_audio(speech.audio, speech.sample_rate, "wav")
     t3 = time.perf_counter()
@@ -56,25 +48,25 @@ def synthesize() -> Response:
     )
     if req.response_format == "json":
         prepared = speech.prepared
-        return jsonify(
-            {
-                "audio": base64.b64encode(wav).decode("ascii"),
-                "format": "wav",
-                "sample_rate": speech.sample_rate,
-                "duration_s": round(speech.seconds, 3),
-                "normalized_text": prepared.text,
-                "timings": {
-                    "normalize_ms": round(prepared.normalize_ms, 1),
-                    "voice_ms": round(prepared.voice_ms, 1),
-                    "synthesis_ms": round(speech.synthesis_ms, 1),
-                    "encode_ms": round((t3 - t2) * 1000, 1),
-                    "total_ms": round((t3 - t0) * 1000, 1),
-                },
-                "real_time_factor": round(speech.synthesis_ms / 1000 / speech.seconds, 4)
+        return reply(
+            SynthesisResult(
+                audio=base64.b64encode(wav).decode("ascii"),
+                format="wav",
+                sample_rate=speech.sample_rate,
+                duration_s=round(speech.seconds, 3),
+                normalized_text=prepared.text,
+                timings=Timings(
+                    normalize_ms=round(prepared.normalize_ms, 1),
+                    voice_ms=round(prepared.voice_ms, 1),
+                    synthesis_ms=round(speech.synthesis_ms, 1),
+                    encode_ms=round((t3 - t2) * 1000, 1),
+                    total_ms=round((t3 - t0) * 1000, 1),
+                ),
+                real_time_factor=round(speech.synthesis_ms / 1000 / speech.seconds, 4)
                 if speech.seconds
                 else None,
-                "quality": quality.to_json() if quality else None,
-            }
+                quality=QualityReport.model_validate(quality.to_json()) if quality else None,
+            )
         )
     response = Response(wav, mimetype="audio/wav")
     response.headers["X-Audio-Duration"] = f"{speech.seconds:.3f}"
@@ -89,7 +81,7 @@ def synthesize() -> Response:
 def synthesize_stream() -> Response:
     req = _parse(("wav",))
     t_first = time.perf_counter()
-    stream = service().stream(_speech(req))
+    stream = service().stream(req.job(request_owner()))
     return stream_response(
         stream, t_first, lambda first: (AudioRender(AudioEncoder("wav", first.sample_rate)), "audio/wav")
     )

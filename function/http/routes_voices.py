@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import asdict
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, request
 
 from function.http import access
-from function.http.context import request_owner, service
+from function.http.context import json_body, reply, request_owner, service
 from function.http.errors import ApiError
-from function.http.models import VoiceCreateBody, validate
-from function.http.requests import (
-    bad,
-    decode_base64_audio,
-    has_lone_surrogate,
-    parse_json_object,
-)
+from function.http.models import VoiceCreateRequest
+from function.http.requests import bad, decode_base64_audio, has_lone_surrogate
+from function.http.responses import Voice, VoiceList
 from function.service.errors import VoiceNotFound
+from function.voices import VoiceInfo
 
 bp = Blueprint("voices", __name__)
 MAX_NAME = 100
@@ -26,7 +22,7 @@ MAX_NAME = 100
 def _clip_and_name() -> tuple[bytes, str | None]:
     """The reference clip is `speaker_wav`, as on /synthesize; `audio` (the first name) still works."""
     if request.mimetype == "application/json":
-        body = validate(VoiceCreateBody, parse_json_object(request.get_data()))
+        body = json_body(VoiceCreateRequest)
         field = "speaker_wav" if body.speaker_wav is not None else "audio"
         value = body.speaker_wav if body.speaker_wav is not None else body.audio
         if value is None:
@@ -73,13 +69,19 @@ def _checked_name(name: object) -> str | None:
     return name
 
 
+def _voice(info: VoiceInfo) -> Voice:
+    return Voice.model_validate(info, from_attributes=True)
+
+
 @bp.post("/voices")
-def create_voice() -> tuple[Response, int, dict[str, str]]:
+def create_voice() -> Response:
     service().loaded()  # 503 while loading, before reading an upload
     clip, name = _clip_and_name()
     info = service().create_voice(clip, name, request_owner())
     access.metric(reference_seconds=info.reference_seconds)
-    return jsonify(asdict(info)), 201, {"Location": f"/voices/{info.voice_id}"}
+    response = reply(_voice(info), 201)
+    response.headers["Location"] = f"/voices/{info.voice_id}"
+    return response
 
 
 @bp.get("/voices")
@@ -91,13 +93,14 @@ def list_voices() -> Response:
             found = [service().find_voice(_checked_name(name) or "", request_owner())]
         except VoiceNotFound:
             found = []
-        return jsonify({"voices": [asdict(i) for i in found]})
-    return jsonify({"voices": [asdict(i) for i in service().list_voices(request_owner())]})
+    else:
+        found = service().list_voices(request_owner())
+    return reply(VoiceList(voices=[_voice(info) for info in found]))
 
 
 @bp.get("/voices/<voice_id>")
 def get_voice(voice_id: str) -> Response:
-    return jsonify(asdict(service().voice_info(voice_id, request_owner())))
+    return reply(_voice(service().voice_info(voice_id, request_owner())))
 
 
 @bp.delete("/voices/<voice_id>")

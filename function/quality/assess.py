@@ -80,7 +80,7 @@ class Quality:
         }
 
     def log_fields(self) -> dict[str, Any]:
-        """Flat fields for a JSON log line: the log-based metrics extract these (infra/monitoring.py)."""
+        """Flat fields for a JSON log line: the log-based metrics extract these (infra/monitoring/)."""
         return {
             "speaker_similarity": _r(self.speaker_similarity, 4),
             "speech_rate": _r(self.speech_rate, 2),

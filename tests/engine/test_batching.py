@@ -87,7 +87,7 @@ def test_rows_joining_and_leaving_keep_their_codes(engine: Engine, voice: Voice,
         widths.add(len(rows))
         batch.remove({id(s) for s in rows if s.finished})
         step += 1
-    # int8 too: its GPT quantizes activations per row, block by block (README "int8 formats"; the
+    # int8 too: its GPT quantizes activations per row, block by block (docs/model-bundle.md#int8-formats; the
     # full-size shapes are checked in tests/export/test_int8_formats.py).
     assert [s.codes for s in seqs] == alone
     assert {1, 2, 3} <= widths  # rows really ran side by side, and left at different times

@@ -212,8 +212,8 @@ def test_long_text_is_split_within_the_char_limit(engine: Engine, voice: Voice) 
 
 @pytest.mark.parametrize("variant", ["fp16", "int8"])
 def test_reduced_precision_variants_track_fp32(engines: dict[str, Engine], variant: str) -> None:
-    """Bounds justified in README ("Variants"): random weights give narrow logit margins, so greedy
-    paths may fork after tens of tokens; before they fork the audio must match closely."""
+    """Bounds justified in docs/model-bundle.md ("Variants"): random weights give narrow logit
+    margins, so greedy paths may fork after tens of tokens; before they fork the audio must match closely."""
     ref = synthetic_reference()
     base, other = engines["fp32"], engines[variant]
     v32, vv = base.make_voice(ref, 24000), other.make_voice(ref, 24000)

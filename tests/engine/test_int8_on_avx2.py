@@ -2,7 +2,7 @@
 
 The demo bundle's int8 graphs run under `qemu-x86_64 -cpu Haswell-v4` (Debian's qemu-user, which
 `make` installs) on inputs fp32 produced natively: a CPU with AVX2 but no AVX-512 and no VNNI,
-where onnxruntime's U8S8 kernels take the saturating `VPMADDUBSW` path (README "int8 formats"). A
+where onnxruntime's U8S8 kernels take the saturating `VPMADDUBSW` path (docs/model-bundle.md#int8-formats). A
 canary matmul in the old format proves the emulated CPU really takes that path, so the run cannot
 pass for the wrong reason.
 """

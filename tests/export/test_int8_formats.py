@@ -1,6 +1,6 @@
 """The int8 variant's graphs are in formats that give the same answer on every x86-64 CPU.
 
-U8S8 integer kernels saturate on CPUs without VNNI (README "int8 formats"), and the CPU this suite
+U8S8 integer kernels saturate on CPUs without VNNI (docs/model-bundle.md#int8-formats), and the CPU this suite
 runs on may have VNNI, where they look fine. So the structure is pinned here, on any host: a change
 to the exporter that brings an 8-bit int8 weight back into an integer matmul or conv fails.
 """
@@ -89,7 +89,8 @@ def test_gemm_to_matmul_keeps_the_math() -> None:
 
 def test_the_shipped_gpt_format_gives_a_row_the_same_result_alone_and_batched() -> None:
     """At the full-size GPT's matmul shapes, which the demo bundle (width 128) does not reach: a
-    request's int8 decode must not depend on what else is in the batch (README "int8 formats")."""
+    request's int8 decode must not depend on what else is in the batch (docs/model-bundle.md,
+    "int8 formats")."""
     assert gpt_kernel_row_max_abs(INT8_PLAN["gpt"]) == 0.0
     # The check can fail: dynamic quantization takes one activation scale over the whole batch.
     assert gpt_kernel_row_max_abs("dynamic-u8s8") > 1e-3

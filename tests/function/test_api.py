@@ -90,12 +90,15 @@ def voice_id(api: Callable[..., requests.Response], clip_b64: str) -> str:
 
 
 def wait_idle(server: Any, timeout: float = 60.0) -> float:
+    """Seconds until no synthesis slot is held."""
     t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if requests.get(server.url + "/health", headers=AUTH, timeout=5).json()["in_flight"] == 0:
-            return time.monotonic() - t0
-        time.sleep(0.05)
-    raise AssertionError("the synthesis slot was never released")
+    wait_until(
+        lambda: requests.get(server.url + "/health", headers=AUTH, timeout=5).json()["in_flight"] == 0,
+        timeout=timeout,
+        what="the synthesis slot released",
+        interval=0.05,
+    )
+    return time.monotonic() - t0
 
 
 def assert_error(r: requests.Response, status: int, code: str) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import sys
 import textwrap
 import tracemalloc
@@ -496,10 +495,8 @@ def test_a_workers_peak_memory_is_bounded(demo_bundle: Path, tmp_path: Path) -> 
         path = tmp_path / f"{i:02d} {name}"
         path.write_bytes(body)
         expected[path.name] = outcome
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     report = run_json_worker(
         [sys.executable, "-c", _WORKER, str(demo_bundle / "fp32"), *(str(tmp_path / n) for n in expected)],
-        env=env,
         timeout=300,
     )
     retained = report.pop("retained")

@@ -197,7 +197,21 @@ class Task:
             raise AssertionError(f"{exc}:\n{self.log.read_text()[-3000:]}") from None
 
 
+Good = dict[str, dict[str, Any]]
+
+
 def scenario(place: Place, tmp: Path, demo_bundle: Path) -> None:
+    """One manifest through two parallel tasks, one killed mid-work and retried, then a later run."""
+    good, bad, long_id = write_manifest(place, demo_bundle)
+    first = kill_one_task_then_retry(place, tmp, good, long_id)
+    out = sorted(place.outputs.list_keys("daily/news"))
+    checks = check_items(place, out, good, long_id, demo_bundle)
+    check_failures_and_summary(place, out, good, bad, checks, first)
+    check_a_later_run_does_nothing(place, tmp, out)
+
+
+def write_manifest(place: Place, demo_bundle: Path) -> tuple[Good, list[tuple[str, str]], str]:
+    """Good lines of every voice source and format, and bad lines of each kind, with their codes."""
     voice_id = saved_voice(place, demo_bundle)
     # Task 1 gets the long item and two more: it is still busy with the long one when killed.
     long_id = id_in_shard("long-", 1)
@@ -222,8 +236,11 @@ def scenario(place: Place, tmp: Path, demo_bundle: Path) -> None:
     place.inputs.write_bytes("daily/clips/anchor.wav", clip_bytes())
     place.inputs.write_bytes("daily/clips/junk.wav", b"RIFF\x00\x00\x00\x00WAVEjunk" + os.urandom(3000))
     place.inputs.write_bytes("daily/news.jsonl", ("\n".join(lines) + "\n").encode())
+    return good, bad, long_id
 
-    # Two tasks in parallel; task 1 is killed as soon as one of its items is done.
+
+def kill_one_task_then_retry(place: Place, tmp: Path, good: Good, long_id: str) -> Task:
+    """Two tasks in parallel; task 1 is killed as soon as one of its items is done, then retried."""
     run = {"CLOUD_RUN_EXECUTION": "exec-1"}
     t0, t1 = Task(place, tmp, 0, 2, **run), Task(place, tmp, 1, 2, **run)
     t1.wait_for(lambda: bool(t1.items("ok")))
@@ -244,8 +261,11 @@ def scenario(place: Place, tmp: Path, demo_bundle: Path) -> None:
     # Parallel tasks never did the same item.
     assert not t0.items("ok") & (done_before_kill | retry.items("ok"))
     assert t0.items("ok") | done_before_kill | retry.items("ok") == set(good)
+    return t0
 
-    out = sorted(place.outputs.list_keys("daily/news"))
+
+def check_items(place: Place, out: list[str], good: Good, long_id: str, demo_bundle: Path) -> dict[str, Any]:
+    """Each good item's audio and result; returns each item's quality report."""
     checks: dict[str, Any] = {}
     for item_id, spec in good.items():
         audio = [k for k in out if k.startswith(f"daily/news/{item_id}.") and not k.endswith(".json")]
@@ -282,7 +302,17 @@ def scenario(place: Place, tmp: Path, demo_bundle: Path) -> None:
     )
     long_result = json.loads(place.outputs.read_bytes(f"daily/news/{long_id}.json"))
     assert long_result["audio_seconds"] > 1.05 * one_piece_max
+    return checks
 
+
+def check_failures_and_summary(
+    place: Place,
+    out: list[str],
+    good: Good,
+    bad: list[tuple[str, str]],
+    checks: dict[str, Any],
+    task: Task,
+) -> None:
     failures = {}
     for key in out:
         if key.endswith(".json") and not key.endswith("_SUMMARY.json"):
@@ -305,13 +335,15 @@ def scenario(place: Place, tmp: Path, demo_bundle: Path) -> None:
     assert summary["quality"]["checked"] == len(good) and summary["quality"]["warned"] == len(warned)
     assert set(summary["quality"]["warned_ids"]) == warned
     assert summary["quality"]["retried"] == sum(q["retried"] for q in checks.values())
-    ok_lines = [r for r in t0.records() if r.get("event") == "item" and r.get("status") == "ok"]
+    ok_lines = [r for r in task.records() if r.get("event") == "item" and r.get("status") == "ok"]
     assert ok_lines and all(
         r["quality_attempts"] == checks[r["id"]]["attempts"]
         and r["quality_warnings"] == [w["code"] for w in checks[r["id"]]["warnings"]]
         for r in ok_lines
     )
 
+
+def check_a_later_run_does_nothing(place: Place, tmp: Path, out: list[str]) -> None:
     # A third, full run (a later execution, one task) synthesizes nothing: the manifest is not read.
     before = {k: place.outputs.read_bytes(k) for k in out}
     again = Task(place, tmp, 0, 1, CLOUD_RUN_EXECUTION="exec-2")

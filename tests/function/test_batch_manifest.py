@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from function.batch.manifest import Item, LineFailure, parse_manifest, shard_of
-from function.batch.runner import BatchRunner, RetryableError
+from function.batch.results import RetryableError
+from function.batch.runner import BatchRunner
 from function.batch.summary import FAILURES, MAX_LISTED, SUMMARY
 from function.config import ConfigError, load_batch_settings
 from function.service.errors import StoreUnavailable, VoiceNotFound

@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 
 from function.http.auth import authorized
 from function.http.errors import ApiError
-from function.http.requests import decode_base64_audio, parse_json_object, parse_synthesis
+from function.http.models import SynthesisRequest, validate
+from function.http.requests import decode_base64_audio, parse_json_object
 from function.storage import LocalStore, StorageError
 from function.voices import VoiceNotFoundError, VoiceStore, owner_id
 
@@ -66,10 +67,10 @@ def test_a_surrogate_pair_is_a_character_not_an_error() -> None:
 
 def test_error_messages_quote_what_was_sent_briefly() -> None:
     huge = {"text": "x", "voice_id": "v", "language": ["x" * 10**6]}
-    err = _api_error(lambda: parse_synthesis(huge, languages=["bn"], max_text_chars=9))
+    err = _api_error(lambda: validate(SynthesisRequest, huge, languages=["bn"], max_text_chars=9))
     assert err.code == "unsupported_language" and len(err.message) < 200
     keys = {"text": "x", "voice_id": "v", **{f"k{i}" * 1000: 1 for i in range(50)}}
-    err = _api_error(lambda: parse_synthesis(keys, languages=["bn"], max_text_chars=9))
+    err = _api_error(lambda: validate(SynthesisRequest, keys, languages=["bn"], max_text_chars=9))
     assert err.code == "unknown_field" and len(err.message) < 600
 
 

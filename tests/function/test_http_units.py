@@ -14,11 +14,12 @@ from function.config import SAMPLING_RANGES, load_settings
 from function.http.access import client_ip
 from function.http.auth import authorized
 from function.http.errors import ApiError
+from function.http.models import OpenAISpeechRequest, SynthesisFields, SynthesisRequest, validate
 from function.http.openapi import build_openapi
-from function.http.requests import parse_speech, parse_synthesis
 from function.jsonlog import JsonFormatter, cloud_trace, request_id_var, trace_var
 from function.service.limiter import Busy, ConcurrencyLimiter
-from function.voices import Owner
+from function.voices import EVERYONE, Owner
+from tests.waiting import wait_until
 
 LANGS = ["bn", "en"]
 
@@ -29,8 +30,7 @@ def test_limiter_runs_n_queues_then_refuses() -> None:
     got: list[Busy | None] = []
     waiter = threading.Thread(target=lambda: got.append(lim.acquire()))
     waiter.start()
-    time.sleep(0.1)
-    assert lim.waiting == 1
+    wait_until(lambda: lim.waiting == 1, timeout=5, what="the third request queued")
     busy = lim.acquire()  # two running, queue full
     assert busy is not None and busy.queue_full and 1 <= busy.retry_after <= 60
     lim.release(1.0)
@@ -102,6 +102,10 @@ def test_json_log_line_has_cloud_logging_fields() -> None:
     assert doc["latency_ms"] == 12.5
 
 
+def parse_synthesis(body: dict[str, object], **context: object) -> SynthesisFields:
+    return validate(SynthesisRequest, body, **context)
+
+
 def test_synthesis_request_defaults_and_data_urls() -> None:
     clip = base64.b64encode(b"RIFF....").decode()
     req = parse_synthesis(
@@ -109,14 +113,29 @@ def test_synthesis_request_defaults_and_data_urls() -> None:
         languages=LANGS,
         max_text_chars=100,
     )
-    assert req.language == "bn" and req.response_format == "wav" and req.speaker_wav == b"RIFF...."
-    assert req.params == {"top_k": 10}
-    assert (
-        parse_synthesis(
-            {"text": "x", "voice_id": "v", "seed": None}, languages=LANGS, max_text_chars=9
-        ).params
-        == {}
-    )
+    assert req.language == "bn" and req.response_format == "wav"
+    job = req.job(EVERYONE)
+    assert job.speaker_wav == b"RIFF...." and job.params == {"top_k": 10} and job.owner == EVERYONE
+    assert parse_synthesis({"text": "x", "voice_id": "v", "seed": None}, languages=LANGS).params() == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"text": "", "voice_id": "v"}, "empty_text"),
+        ({"text": "x" * 11, "voice_id": "v"}, "text_too_long"),
+        ({"text": "x", "voice_id": "v", "language": "fr"}, "unsupported_language"),
+        ({"text": "x"}, "invalid_speaker"),
+        ({"text": "x", "voice_id": "v", "speaker_wav": "UklGRg=="}, "invalid_speaker"),
+        ({"text": "x", "voice_id": "v", "response_format": "json"}, "invalid_response_format"),
+        # The order a person fixes a request in: the text before the knobs.
+        ({"text": "x" * 11, "voice_id": "v", "top_k": 0}, "text_too_long"),
+    ],
+)
+def test_synthesis_request_errors(body: dict[str, object], code: str) -> None:
+    with pytest.raises(ApiError) as info:
+        parse_synthesis(body, languages=LANGS, max_text_chars=10, formats=("wav",))
+    assert info.value.status == 400 and info.value.code == code
 
 
 @pytest.mark.parametrize(
@@ -130,7 +149,7 @@ def test_synthesis_request_defaults_and_data_urls() -> None:
 )
 def test_speech_request_errors(body: dict[str, str], code: str) -> None:
     with pytest.raises(ApiError) as info:
-        parse_speech(body, models=["m"], languages=LANGS, max_text_chars=10)
+        validate(OpenAISpeechRequest, body, models=["m"], languages=LANGS, max_text_chars=10)
     assert info.value.status == 400 and info.value.code == code
 
 
@@ -142,7 +161,7 @@ def test_openapi_ranges_are_the_enforced_ones() -> None:
         assert props[name]["minimum"] == lo and props[name]["maximum"] == hi
         below = lo - (1 if kind is int else 0.001)
         with pytest.raises(ApiError, match="out of range"):
-            parse_synthesis({"text": "x", "voice_id": "v", name: below}, languages=LANGS, max_text_chars=9)
+            parse_synthesis({"text": "x", "voice_id": "v", name: below}, languages=LANGS)
     assert props["language"]["enum"] == LANGS
     assert doc["security"] == [{"bearerAuth": []}] and doc["paths"]["/health"]["get"]["security"] == []
     # Every $ref resolves.
@@ -216,3 +235,22 @@ def test_voice_aliases_are_checked_at_start() -> None:
     ):
         with pytest.raises(ValueError, match="TTS_VOICE_ALIASES"):
             load_settings({"TTS_MODEL_PATH": "/m", "TTS_VOICE_ALIASES": bad})
+
+
+def test_every_route_is_documented_and_every_documented_route_exists() -> None:
+    from function.http.app import create_app
+
+    settings = load_settings({"TTS_MODEL_PATH": "/m"})
+    app = create_app(settings, load=False)
+    doc = build_openapi(settings, LANGS)
+    page = {"/", "/static/app.js", "/static/<path:filename>"}  # the try-it page, not the API
+    served = {
+        (rule.rule.replace("<", "{").replace(">", "}"), method.lower())
+        for rule in app.url_map.iter_rules()
+        if rule.rule not in page
+        for method in rule.methods or ()
+        if method not in ("HEAD", "OPTIONS")
+    }
+    verbs = {"get", "put", "post", "delete", "patch"}
+    documented = {(path, m) for path, item in doc["paths"].items() for m in item if m in verbs}
+    assert served == documented

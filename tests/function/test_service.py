@@ -127,12 +127,8 @@ def test_concurrent_streams_share_decode_steps(loaded: Loaded, engine: FakeEngin
     threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
     for t in threads:
         t.start()
-    wait_until(
-        lambda: loaded.scheduler.stats().waiting + loaded.scheduler.stats().running >= 1,
-        timeout=5,
-        what="a request at the scheduler",
-    )
-    time.sleep(0.1)  # let every request reach the scheduler's queue
+    # The first request's prefill holds the decode thread at the gate; the other three queue behind it.
+    wait_until(lambda: loaded.scheduler.stats().waiting >= 3, timeout=5, what="three requests queued")
     engine.decoder.gate = None
     gate.release(1000)
     for t in threads:

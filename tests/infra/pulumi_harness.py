@@ -1,9 +1,8 @@
-"""Runs the Pulumi program in-process against mocks: no Pulumi CLI, no cloud.
+"""The GCP program (infra/) under the shared mock harness (tests/pulumi_mocks.py).
 
 The program's preview-time look-ups (infra/preflight.py) are Google provider invokes; `FakeCloud`
-answers them (`Mocks.call`) from a small model of the project: which buckets, objects and images
-exist. The mock monitor also records each registration's parent and explicit dependencies, so tests
-can check ordering (`Synth.depends_on`).
+answers them from a small model of the project (which buckets, objects and images exist) and adds
+the computed outputs the program reads to new resources.
 """
 
 from __future__ import annotations
@@ -14,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-from pulumi.runtime.mocks import MockMonitor
+
+from tests.pulumi_mocks import CallResult, Synth, run_program
 
 PROJECT = "tts-prod-123"
 BUCKET = f"{PROJECT}-bn-tts-models"
@@ -70,7 +70,20 @@ class FakeCloud:
         }
         self.objects["deploy/test/release.json"] = json.dumps(body)
 
-    def call(self, token: str, args: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+    def created(self, args: pulumi.runtime.MockResourceArgs, state: dict[str, Any]) -> str | None:
+        if args.typ == "gcp:serviceaccount/account:Account":
+            state["email"] = f"{args.inputs['accountId']}@{PROJECT}.iam.gserviceaccount.com"
+        elif args.typ == "gcp:cloudrunv2/service:Service":
+            state["uri"] = f"https://{args.inputs['name']}-abc123-uc.a.run.app"
+        elif args.typ == "gcp:secretmanager/secretVersion:SecretVersion":
+            state["version"] = "1"
+        elif args.typ == "gcp:compute/globalAddress:GlobalAddress":
+            state["address"] = "203.0.113.10"
+        elif args.typ == "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig":
+            state["uptimeCheckId"] = f"{args.name}-check"
+        return None
+
+    def call(self, token: str, args: dict[str, Any]) -> CallResult:
         self.calls.append((token, dict(args)))
         if token == GET_BUCKETS:
             found = [b for b in sorted(self.buckets) if b.startswith(args.get("prefix", ""))]
@@ -133,117 +146,6 @@ def _glob_chars(glob: str) -> list[str]:
     return out
 
 
-@dataclass
-class Synth:
-    """What the program declared: resources by type, the stack outputs and the dependency graph."""
-
-    resources: list[pulumi.runtime.MockResourceArgs]
-    outputs: dict[str, Any] = field(default_factory=dict)
-    # urn -> (parent urn, explicit dependency urns)
-    graph: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
-    # urn -> the lifecycle options it was registered with (protect, retain_on_delete, ...)
-    options: dict[str, dict[str, bool]] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-    def of_type(self, typ: str) -> list[pulumi.runtime.MockResourceArgs]:
-        return [r for r in self.resources if r.typ == typ]
-
-    def one(self, typ: str) -> dict[str, Any]:
-        found = self.of_type(typ)
-        assert len(found) == 1, f"expected one {typ}, found {[r.name for r in found]}"
-        return dict(found[0].inputs)
-
-    def types(self) -> set[str]:
-        return {r.typ for r in self.resources}
-
-    def urn(self, typ: str, name: str | None = None) -> str:
-        found = [u for u in self.graph if u.split("::")[-2].split("$")[-1] == typ]
-        if name is not None:
-            found = [u for u in found if u.endswith(f"::{name}")]
-        assert len(found) == 1, f"expected one {typ} {name or ''}, found {found}"
-        return found[0]
-
-    def depends_on(self, urn: str) -> set[str]:
-        """Everything created before `urn` can be: its dependencies, its ancestors' (a child
-        registers only once its parent has, and the parent only once its dependencies exist), and
-        theirs in turn, as URNs."""
-        seen: set[str] = set()
-        todo = [urn]
-        while todo:
-            current = todo.pop()
-            while current in self.graph:
-                parent, own = self.graph[current]
-                for dep in own:
-                    if dep not in seen:
-                        seen.add(dep)
-                        todo.append(dep)
-                current = parent
-        return seen
-
-
-class _Recorder(pulumi.runtime.Mocks):
-    """Echoes inputs back as state, plus the computed outputs the program reads."""
-
-    def __init__(self, cloud: FakeCloud) -> None:
-        self.resources: list[pulumi.runtime.MockResourceArgs] = []
-        self.cloud = cloud
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        self.resources.append(args)
-        state = dict(args.inputs)
-        if args.typ == "gcp:serviceaccount/account:Account":
-            state["email"] = f"{args.inputs['accountId']}@{PROJECT}.iam.gserviceaccount.com"
-        elif args.typ == "gcp:cloudrunv2/service:Service":
-            state["uri"] = f"https://{args.inputs['name']}-abc123-uc.a.run.app"
-        elif args.typ == "gcp:secretmanager/secretVersion:SecretVersion":
-            state["version"] = "1"
-        elif args.typ == "gcp:compute/globalAddress:GlobalAddress":
-            state["address"] = "203.0.113.10"
-        elif args.typ == "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig":
-            state["uptimeCheckId"] = f"{args.name}-check"
-        return f"{args.name}-id", state
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return self.cloud.call(args.token, dict(args.args))
-
-
-class RecordingMonitor(MockMonitor):
-    """Records each registration's parent and explicit dependencies (both harnesses use it)."""
-
-    def __init__(
-        self,
-        mocks: pulumi.runtime.Mocks,
-        graph: dict[str, tuple[str, list[str]]],
-        options: dict[str, dict[str, bool]] | None = None,
-    ) -> None:
-        super().__init__(mocks)
-        self.graph = graph
-        self.options = {} if options is None else options
-
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method name)
-        response = super().RegisterResource(request)
-        self.graph[response.urn] = (request.parent, list(request.dependencies))
-        self.options[response.urn] = {
-            "protect": bool(request.protect),
-            "retain_on_delete": bool(request.retainOnDelete),
-            "delete_before_replace": bool(request.deleteBeforeReplace),
-        }
-        return response
-
-
-class WarningLog:
-    """Pulumi's logger for the mocks: keeps the warnings, drops the rest."""
-
-    def __init__(self, sink: list[str]) -> None:
-        self.sink = sink
-
-    def warning(self, msg: str, *args: Any, **kwargs: Any) -> None:
-        self.sink.append(msg)
-
-    def __getattr__(self, name: str) -> Any:
-        return lambda *args, **kwargs: None
-
-
 def synthesize(
     overrides: Mapping[str, str | None] | None = None,
     cloud: FakeCloud | None = None,
@@ -252,38 +154,13 @@ def synthesize(
 ) -> Synth:
     """Build the whole stack with BASE_CONFIG plus `overrides` (None removes a key), against
     `cloud` (default: FakeCloud())."""
-    import os
-
     from infra import config, stack
 
-    values = {**BASE_CONFIG, **(overrides or {})}
-    recorder = _Recorder(cloud or FakeCloud())
-    result = Synth(recorder.resources)
-    monitor = RecordingMonitor(recorder, result.graph, result.options)
-    pulumi.runtime.set_mocks(
-        recorder,
+    return run_program(
+        lambda: stack.build(config.from_pulumi(), config.api_keys_from_pulumi()),
         project="bn-xtts",
-        stack="test",
-        preview=False,
-        monitor=monitor,
-        logger=WarningLog(result.warnings),  # type: ignore[arg-type]
+        config={**BASE_CONFIG, **(overrides or {})},
+        secret_keys=["bn-xtts:apiKeys"],
+        cloud=cloud or FakeCloud(),
+        env={config.ALLOW_ROLLBACK_ENV: "1" if allow_rollback else None},
     )
-    pulumi.runtime.set_all_config(
-        {k: v for k, v in values.items() if v is not None}, secret_keys=["bn-xtts:apiKeys"]
-    )
-    previous = os.environ.pop(config.ALLOW_ROLLBACK_ENV, None)
-    if allow_rollback:
-        os.environ[config.ALLOW_ROLLBACK_ENV] = "1"
-
-    @pulumi.runtime.test
-    def program() -> pulumi.Output[Any]:
-        outputs = stack.build(config.from_pulumi(), config.api_keys_from_pulumi())
-        return pulumi.Output.all(**outputs).apply(result.outputs.update)
-
-    try:
-        program()
-    finally:
-        os.environ.pop(config.ALLOW_ROLLBACK_ENV, None)
-        if previous is not None:
-            os.environ[config.ALLOW_ROLLBACK_ENV] = previous
-    return result

@@ -313,8 +313,7 @@ def test_every_key_the_deploy_guide_sets_exists() -> None:
     import re
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    deploy = readme.split("\n## Deploy\n", 1)[1].split("\n## ", 1)[0]
+    deploy = (Path(__file__).resolve().parents[2] / "docs" / "deploy-gcp.md").read_text()
     keys = re.findall(r"pulumi config set (?:--secret |--path )?'?([A-Za-z:]+)", deploy)
     assert len(keys) >= 10
     unknown = [k for k in keys if not k.startswith("gcp:") and k.split("[")[0] not in KNOWN_KEYS]
@@ -399,7 +398,7 @@ def test_model_version_set_only_when_the_stack_sets_it() -> None:
 
 
 def test_the_quality_alert_share_is_optional_and_a_fraction() -> None:
-    """Left out: no quality alert (infra/monitoring.py: an alert created with its log-based metrics
+    """Left out: no quality alert (infra/monitoring/: an alert created with its log-based metrics
     in one run fails); set: a share of checked syntheses, 0 < share <= 1."""
     assert parse().quality_warning_share is None
     assert parse({"qualityWarningShare": "0.2"}).quality_warning_share == 0.2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +23,8 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown
 
 from infra.policy import guardrails as g
 from infra.policy.pack import policies
-from tests.infra.pulumi_harness import Synth, synthesize
+from tests.infra.pulumi_harness import synthesize
+from tests.pulumi_mocks import Synth, analyzer_port
 
 
 @pytest.fixture(scope="module")
@@ -376,21 +378,7 @@ def test_every_policy_has_a_description_and_a_unique_name() -> None:
 
 def test_pack_entry_point_starts_the_analyzer() -> None:
     """What `pulumi preview --policy-pack infra/policy` runs: it prints its gRPC port and serves."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    pack = Path(__file__).resolve().parents[2] / "infra" / "policy"
-    proc = subprocess.Popen(
-        [sys.executable, str(pack / "__main__.py")], cwd=pack, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    try:
-        assert proc.stdout is not None
-        port = proc.stdout.readline().decode().strip()
-        assert port.isdigit(), proc.stderr.read().decode() if proc.stderr else port
-    finally:
-        proc.kill()
-        proc.wait()
+    assert analyzer_port(Path(__file__).resolve().parents[2] / "infra" / "policy")
 
 
 def test_the_packs_own_constants_match_the_program() -> None:

@@ -1,4 +1,4 @@
-"""Quality monitoring (infra/monitoring.py): log-based metrics over the service's access lines and
+"""Quality monitoring (infra/monitoring/): log-based metrics over the service's access lines and
 the batch job's item lines, the opt-in warning-share alerts and the dashboard charts, built against
 Pulumi's mocks. The metric filters are run over sample log lines by a small evaluator of the part of
 the Logging query language they use, so what they select is checked, not just how they read."""
@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.infra.pulumi_harness import IMAGE_DIGEST, FakeCloud, Synth, synthesize
+from tests.infra.pulumi_harness import IMAGE_DIGEST, FakeCloud, synthesize
+from tests.pulumi_mocks import Synth
 
 ALERT = "gcp:monitoring/alertPolicy:AlertPolicy"
 METRIC = "gcp:logging/metric:Metric"

@@ -26,9 +26,9 @@ from tests.infra.pulumi_harness import (
     IMAGE_TAG,
     REPOSITORY,
     FakeCloud,
-    Synth,
     synthesize,
 )
+from tests.pulumi_mocks import Synth
 
 SERVICE = "gcp:cloudrunv2/service:Service"
 JOB = "gcp:cloudrunv2/job:Job"
@@ -358,9 +358,10 @@ def test_the_wait_loads_in_pulumis_provider_host_without_this_repository(tmp_pat
 
 
 def test_a_second_run_declares_exactly_what_the_first_did() -> None:
-    # A first run cut short by propagation is completed by running `pulumi up` again (README, First
-    # deploy): that is a no-op for everything already created only if the program declares the same
-    # inputs and options each time (no timestamps, nothing random, waits keyed on stable ids).
+    # A first run cut short by propagation is completed by running `pulumi up` again
+    # (docs/deploy-gcp.md, First deploy): that is a no-op for everything already created only if
+    # the program declares the same inputs and options each time (no timestamps, nothing random,
+    # waits keyed on stable ids).
     def declared(synth: Synth) -> list[tuple[str, str, str]]:
         return sorted(
             (r.typ, r.name, json.dumps(r.inputs, sort_keys=True, default=str)) for r in synth.resources

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from pulumi.runtime import rpc
 
-from tests.infra.pulumi_harness import IMAGE_DIGEST, PROJECT, Synth, synthesize
+from tests.infra.pulumi_harness import IMAGE_DIGEST, PROJECT, synthesize
+from tests.pulumi_mocks import Synth
 
 SERVICE = "gcp:cloudrunv2/service:Service"
 JOB = "gcp:cloudrunv2/job:Job"

@@ -1,23 +1,20 @@
 """Runs the AWS Pulumi program (infra_aws/) in-process against mocks: no Pulumi CLI, no AWS.
 
-Same idea as tests/infra/pulumi_harness.py, for the AWS provider: `FakeAccount` answers the
-program's two look-ups (`Mocks.call`: the caller identity and ECR images), the recorder echoes
-inputs back as state plus the computed outputs the program reads (ARNs, the repository and
-function URLs), and the mock monitor records each registration's parent and explicit
-dependencies so tests can check ordering (`Synth.depends_on`). Mock inputs arrive camelCase.
+The AWS program under the shared mock harness (tests/pulumi_mocks.py): `FakeAccount` answers the
+program's two look-ups (the caller identity and ECR images) and adds the computed outputs the
+program reads to new resources (ARNs, the repository and function URLs). Mock inputs arrive
+camelCase.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-from pulumi.runtime import rpc
 
-from tests.infra.pulumi_harness import RecordingMonitor, WarningLog
+from tests.pulumi_mocks import CallResult, Synth, run_program
 
 ACCOUNT = "123456789012"
 REGION = "ap-south-1"
@@ -79,7 +76,32 @@ class FakeAccount:
     )
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
-    def call(self, token: str, args: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+    def created(self, args: pulumi.runtime.MockResourceArgs, state: dict[str, Any]) -> str | None:
+        name = args.inputs.get("name", args.name)
+        acct = self.account_id
+        if args.typ == BUCKET_TYPE:
+            state["arn"] = f"arn:aws:s3:::{args.inputs['bucket']}"
+            return str(args.inputs["bucket"])
+        if args.typ == REPO:
+            state["repositoryUrl"] = f"{acct}.dkr.ecr.{REGION}.amazonaws.com/{name}"
+            state["arn"] = f"arn:aws:ecr:{REGION}:{acct}:repository/{name}"
+        elif args.typ == ROLE:
+            state["arn"] = f"arn:aws:iam::{acct}:role/{name}"
+            return str(name)
+        elif args.typ == FUNCTION:
+            state["arn"] = f"arn:aws:lambda:{REGION}:{acct}:function:{name}"
+            return str(name)
+        elif args.typ == FUNCTION_URL:
+            state["functionUrl"] = f"https://abc123.lambda-url.{REGION}.on.aws/"
+        elif args.typ == LOG_GROUP:
+            state["arn"] = f"arn:aws:logs:{REGION}:{acct}:log-group:{name}"
+            return str(name)
+        elif args.typ in (TOPIC, SECRET, SCHEDULE, ALARM):
+            service = {TOPIC: "sns", SECRET: "secretsmanager", SCHEDULE: "scheduler", ALARM: "cloudwatch"}
+            state["arn"] = f"arn:aws:{service[args.typ]}:{REGION}:{acct}:{name}"
+        return None
+
+    def call(self, token: str, args: dict[str, Any]) -> CallResult:
         self.calls.append((token, dict(args)))
         if token == GET_IDENTITY:
             arn = f"arn:aws:sts::{self.account_id}:assumed-role/deployer/session"
@@ -104,109 +126,6 @@ class FakeAccount:
         return {}, []
 
 
-@dataclass
-class Synth:
-    """What the program declared: resources by type, the stack outputs and the dependency graph."""
-
-    resources: list[pulumi.runtime.MockResourceArgs]
-    outputs: dict[str, Any] = field(default_factory=dict)
-    # urn -> (parent urn, explicit dependency urns)
-    graph: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-    def of_type(self, typ: str) -> list[pulumi.runtime.MockResourceArgs]:
-        return [r for r in self.resources if r.typ == typ]
-
-    def one(self, typ: str) -> dict[str, Any]:
-        found = self.of_type(typ)
-        assert len(found) == 1, f"expected one {typ}, found {[r.name for r in found]}"
-        return dict(found[0].inputs)
-
-    def named(self, typ: str, name: str) -> dict[str, Any]:
-        (found,) = [r for r in self.of_type(typ) if r.name == name]
-        return dict(found.inputs)
-
-    def policy(self, typ: str, name: str, field_name: str = "policy") -> dict[str, Any]:
-        """A JSON policy input, parsed."""
-        return dict(json.loads(self.named(typ, name)[field_name]))
-
-    def types(self) -> set[str]:
-        return {r.typ for r in self.resources}
-
-    def urn(self, typ: str, name: str) -> str:
-        found = [u for u in self.graph if u.split("::")[-2].split("$")[-1] == typ and u.endswith(f"::{name}")]
-        assert len(found) == 1, f"expected one {typ} {name}, found {found}"
-        return found[0]
-
-    def depends_on(self, urn: str) -> set[str]:
-        """Everything that must exist before `urn` is created: its dependencies, its ancestors'
-        (a child registers only after its parent, the parent after its dependencies), theirs in
-        turn, and every child of a component it depends on (Pulumi waits for a component's
-        children)."""
-        seen: set[str] = set()
-        todo = [urn]
-        while todo:
-            current = todo.pop()
-            while current in self.graph:
-                parent, own = self.graph[current]
-                for dep in own:
-                    for node in (dep, *self._descendants(dep)):
-                        if node not in seen:
-                            seen.add(node)
-                            todo.append(node)
-                current = parent
-        return seen
-
-    def _descendants(self, urn: str) -> list[str]:
-        children = [u for u, (parent, _) in self.graph.items() if parent == urn]
-        return [d for c in children for d in (c, *self._descendants(c))]
-
-
-def unsecret(value: Any) -> Any:
-    """A secret input arrives wrapped ({sig: secret, value: ...}); tests read the value."""
-    if isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig:
-        return value["value"]
-    return value
-
-
-class _Recorder(pulumi.runtime.Mocks):
-    """Echoes inputs back as state, plus the computed outputs the program reads."""
-
-    def __init__(self, account: FakeAccount) -> None:
-        self.resources: list[pulumi.runtime.MockResourceArgs] = []
-        self.account = account
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        self.resources.append(args)
-        state = dict(args.inputs)
-        name = args.inputs.get("name", args.name)
-        acct = self.account.account_id
-        if args.typ == BUCKET_TYPE:
-            state["arn"] = f"arn:aws:s3:::{args.inputs['bucket']}"
-            return args.inputs["bucket"], state
-        if args.typ == REPO:
-            state["repositoryUrl"] = f"{acct}.dkr.ecr.{REGION}.amazonaws.com/{name}"
-            state["arn"] = f"arn:aws:ecr:{REGION}:{acct}:repository/{name}"
-        elif args.typ == ROLE:
-            state["arn"] = f"arn:aws:iam::{acct}:role/{name}"
-            return name, state
-        elif args.typ == FUNCTION:
-            state["arn"] = f"arn:aws:lambda:{REGION}:{acct}:function:{name}"
-            return name, state
-        elif args.typ == FUNCTION_URL:
-            state["functionUrl"] = f"https://abc123.lambda-url.{REGION}.on.aws/"
-        elif args.typ == LOG_GROUP:
-            state["arn"] = f"arn:aws:logs:{REGION}:{acct}:log-group:{name}"
-            return name, state
-        elif args.typ in (TOPIC, SECRET, SCHEDULE, ALARM):
-            service = {TOPIC: "sns", SECRET: "secretsmanager", SCHEDULE: "scheduler", ALARM: "cloudwatch"}
-            state["arn"] = f"arn:aws:{service[args.typ]}:{REGION}:{acct}:{name}"
-        return f"{args.name}-id", state
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return self.account.call(args.token, dict(args.args))
-
-
 def synthesize(
     overrides: Mapping[str, str | None] | None = None, account: FakeAccount | None = None
 ) -> Synth:
@@ -214,26 +133,10 @@ def synthesize(
     `account` (default: FakeAccount())."""
     from infra_aws import config, stack
 
-    values = {**BASE_CONFIG, **(overrides or {})}
-    recorder = _Recorder(account or FakeAccount())
-    result = Synth(recorder.resources)
-    monitor = RecordingMonitor(recorder, result.graph)
-    pulumi.runtime.set_mocks(
-        recorder,
+    return run_program(
+        lambda: stack.build(config.from_pulumi(), config.api_keys_from_pulumi()),
         project="bn-xtts-aws",
-        stack="test",
-        preview=False,
-        monitor=monitor,
-        logger=WarningLog(result.warnings),  # type: ignore[arg-type]
+        config={**BASE_CONFIG, **(overrides or {})},
+        secret_keys=["bn-xtts-aws:apiKeys"],
+        cloud=account or FakeAccount(),
     )
-    pulumi.runtime.set_all_config(
-        {k: v for k, v in values.items() if v is not None}, secret_keys=["bn-xtts-aws:apiKeys"]
-    )
-
-    @pulumi.runtime.test
-    def program() -> pulumi.Output[Any]:
-        outputs = stack.build(config.from_pulumi(), config.api_keys_from_pulumi())
-        return pulumi.Output.all(**outputs).apply(result.outputs.update)
-
-    program()
-    return result

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,8 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown
 
 from infra_aws.policy import guardrails as g
 from infra_aws.policy.pack import STACK_CHECKS, policies
-from tests.infra_aws.harness import IMAGE_TAG, Synth, synthesize, unsecret
+from tests.infra_aws.harness import IMAGE_TAG, synthesize
+from tests.pulumi_mocks import Synth, analyzer_port, unsecret
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -337,17 +336,7 @@ def test_every_policy_has_a_description_and_a_unique_name() -> None:
 
 def test_pack_entry_point_starts_the_analyzer() -> None:
     """What `pulumi preview --policy-pack policy` runs: it prints its gRPC port and serves."""
-    pack = ROOT / "infra_aws" / "policy"
-    proc = subprocess.Popen(
-        [sys.executable, str(pack / "__main__.py")], cwd=pack, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    try:
-        assert proc.stdout is not None
-        port = proc.stdout.readline().decode().strip()
-        assert port.isdigit(), proc.stderr.read().decode() if proc.stderr else port
-    finally:
-        proc.kill()
-        proc.wait()
+    assert analyzer_port(ROOT / "infra_aws" / "policy")
 
 
 def test_the_packs_own_constants_match_the_program() -> None:

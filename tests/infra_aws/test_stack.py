@@ -42,10 +42,9 @@ from tests.infra_aws.harness import (
     TOPIC,
     VERSIONING,
     FakeAccount,
-    Synth,
     synthesize,
-    unsecret,
 )
+from tests.pulumi_mocks import Synth, unsecret
 
 BUCKET_ARN = f"arn:aws:s3:::{BUCKET}"
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:bn-tts"

@@ -1,5 +1,5 @@
 """Hand-written readings: every expected output below was written and checked by a native
-Bangladeshi reader, not produced by the code. The README says where each rule comes from."""
+Bangladeshi reader, not produced by the code. docs/text-frontend.md says where each rule comes from."""
 
 import unicodedata
 

@@ -1,0 +1,140 @@
+"""Response bodies as typed models (pydantic v2): the routes build them, and the OpenAPI document's
+response schemas are generated from them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from function.quality.policy import WARNING_CODES
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorDetail(_Out):
+    code: str = Field(description="Stable machine-readable name of the problem.")
+    message: str = Field(description="What was wrong and how to fix it.")
+
+
+class Error(_Out):
+    error: ErrorDetail
+
+
+class Timings(_Out):
+    normalize_ms: float | None = None
+    voice_ms: float | None = None
+    synthesis_ms: float | None = None
+    encode_ms: float | None = None
+    total_ms: float | None = None
+
+
+class QualityWarning(_Out):
+    code: str = Field(json_schema_extra={"enum": list(WARNING_CODES)})
+    message: str
+
+
+class QualityReport(_Out):
+    """The output's quality signals (docs/quality.md); `warnings` lists what failed after
+    the automatic retries (`attempts`)."""
+
+    speaker_similarity: float | None = Field(
+        description="Cosine of the output's speaker embedding and the voice's (-1..1); null under 0.5 s."
+    )
+    speech_rate: float | None = Field(description="Spoken characters per second of speech.")
+    speech_rate_range: list[float] = Field(description="The expected range at this speed.")
+    runaway: bool = Field(description="A text piece ran to its token limit without a stop token.")
+    tokens: int
+    leading_silence_s: float
+    trailing_silence_s: float
+    long_pause_s: float
+    longest_pause_s: float
+    silence_share: float
+    clipping_share: float
+    loudness_lufs: float | None = Field(description="Integrated loudness (ITU-R BS.1770-4).")
+    normalized_gain_db: float | None = Field(description="Gain applied to reach TTS_TARGET_LUFS; null: none.")
+    attempts: int
+    retried: bool
+    retried_for: list[str]
+    warnings: list[QualityWarning]
+    check_ms: float
+
+
+class SynthesisResult(_Out):
+    audio: str = Field(description="WAV bytes, base64.", json_schema_extra={"contentEncoding": "base64"})
+    format: Literal["wav"]
+    sample_rate: int
+    duration_s: float
+    normalized_text: str
+    real_time_factor: float | None = None
+    timings: Timings
+    quality: QualityReport | None = Field(description="Null when TTS_QUALITY_CHECKS is off.")
+
+
+class Voice(_Out):
+    voice_id: str
+    name: str | None = None
+    created_at: float = Field(description="Unix time.")
+    reference_seconds: float
+    model: str
+    owner: str | None = Field(
+        default=None, description="The owning key's id (key_ + 32 hex; `local` without keys)."
+    )
+
+
+class VoiceList(_Out):
+    voices: list[Voice]
+
+
+class ModelCard(_Out):
+    id: str
+    object: Literal["model"]
+    created: int
+    owned_by: str
+
+
+class ModelList(_Out):
+    object: Literal["list"]
+    data: list[ModelCard]
+
+
+class ModelName(_Out):
+    name: str
+    version: str
+
+
+class Health(_Out):
+    """Ready. Without a key (when the service has keys) only `status`; with one, the details."""
+
+    status: Literal["ok"]
+    model: ModelName | None = None
+    variant: Literal["fp32", "fp16", "int8"] | None = None
+    provider: str | None = None
+    sample_rate: int | None = None
+    languages: list[str] | None = None
+    uptime_s: float | None = None
+    in_flight: int | None = None
+    queued: int | None = None
+    decode_batch: dict[str, Any] | None = Field(default=None, description="The batching decoder's figures.")
+    prefix_cache: dict[str, Any] | None = Field(default=None, description="The voice prefix cache's figures.")
+
+
+class Loading(_Out):
+    """Not ready: still loading, or failed (the process is ending; a new instance takes over)."""
+
+    status: Literal["loading", "failed"]
+    uptime_s: float | None = None
+    reason: str | None = Field(default=None, description="Why it failed (with a key, when keys are set).")
+
+
+RESPONSES: tuple[type[BaseModel], ...] = (
+    Error,
+    SynthesisResult,
+    Voice,
+    VoiceList,
+    ModelList,
+    Health,
+    Loading,
+)
