@@ -26,13 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.machine import write_result
+from function.synthesis_params import STREAM_CHUNK_TOKENS
 
 ROOT = Path(__file__).resolve().parents[1]
 STREAMS = (1, 2, 4, 8)
 REPEATS = 3  # each figure is the median of this many runs: single runs differ by ~10% on a quiet machine
 TOKENS = 100
 THREADS = 2
-CHUNK = 20
+CHUNK = STREAM_CHUNK_TOKENS  # what the service streams by default
 TEXT = "This is a benchmark sentence, long enough to keep the speech model busy for a while."
 SAMPLING = {"temperature": 0.75, "top_k": 50, "top_p": 0.85, "repetition_penalty": 10.0}
 VARIANTS = ("fp32", "int8")

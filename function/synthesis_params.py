@@ -17,7 +17,13 @@ SAMPLING_RANGES: dict[str, tuple[type, float, float]] = {
     "length_penalty": (float, 0.0, 10.0),
     "speed": (float, 0.25, 4.0),
     "seed": (int, 0, 2**32 - 1),
+    # Not sampling: streams only, the audio codes (~46 ms of speech each) before the first chunk.
+    "stream_chunk_tokens": (int, 1, 80),
 }
+# The first streamed chunk's size when a request does not say (TTS_STREAM_CHUNK_TOKENS): chosen by
+# measurement of time to first audio against the streaming total (docs/serving.md, "Time to first
+# audio"); the chunks join into the whole waveform whatever their size: no audible cost.
+STREAM_CHUNK_TOKENS = 8
 
 
 @dataclass(frozen=True)
@@ -33,7 +39,7 @@ class SynthesisParams:
     speed: float = 1.0
     seed: int | None = None
     greedy: bool = False
-    stream_chunk_tokens: int = 20  # tokens before the first streamed chunk; later chunks grow
+    stream_chunk_tokens: int = STREAM_CHUNK_TOKENS  # tokens before the first streamed chunk; later ones grow
     max_new_tokens: int | None = None  # cap below the model's own limit
     # The runaway guard: a piece of n spoken characters may generate at most (seconds + n *
     # seconds_per_char) seconds of audio codes; None: only the model's limit (and max_new_tokens).

@@ -23,7 +23,7 @@ from function.config.values import (
     _parse,
 )
 from function.quality.policy import WARNING_CODES, QualityPolicy
-from function.synthesis_params import SAMPLING_RANGES
+from function.synthesis_params import SAMPLING_RANGES, STREAM_CHUNK_TOKENS
 from function.voices.ids import VOICE_ID, owner_id
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -237,6 +237,11 @@ def load_settings(env: Mapping[str, str] | None = None, *, cpu_count: int | None
     config_raw = _get(env, "TTS_CONFIG_PATH")
     config_path = Path(config_raw).expanduser() if config_raw else None
     synthesis_defaults, languages = _runtime_overrides(config_path)
+    # TTS_CONFIG_PATH's "defaults" may set it too, and then wins: the more specific file.
+    first_chunk = _parse(
+        env, "TTS_STREAM_CHUNK_TOKENS", STREAM_CHUNK_TOKENS, _int_in(1, 80), "an integer in 1..80"
+    )
+    synthesis_defaults = {"stream_chunk_tokens": first_chunk, **synthesis_defaults}
 
     cache_dir = Path(_get(env, "TTS_CACHE_DIR") or "/tmp/tts-cache").expanduser()
     voices_raw = _get(env, "TTS_VOICES_PATH")

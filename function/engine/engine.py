@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -26,7 +27,22 @@ from function.engine.voice import Voice
 from function.synthesis_params import SAMPLING_RANGES, SynthesisParams
 from function.text import split_sentences, spoken_chars
 
+# The largest streamed chunk, in audio codes (~3.7 s of speech): each chunk re-runs the vocoder's
+# receptive field on both sides, so larger chunks cost less in all, smaller ones arrive sooner.
+STREAM_CHUNK_CAP = 80
 log = logging.getLogger(__name__)
+
+
+def chunk_sizes(first: int) -> Iterator[int]:
+    """A stream's chunk sizes in audio codes: `first`, as small again (the first one's audio is
+    short: the next must follow before it has played), then doubling (fewer vocoder calls, each
+    re-running its context) up to STREAM_CHUNK_CAP, however small the first."""
+    size = max(1, first)
+    yield size
+    while True:
+        yield size
+        size = min(size * 2, max(STREAM_CHUNK_CAP, first))
+
 
 Audio = npt.NDArray[np.float32]
 
@@ -370,8 +386,12 @@ class Engine:
             n_frames = 0
             emitted = 0  # vocoder frames already turned into audio
             pending: list[npt.NDArray[np.float32]] = []
-            chunk = max(1, p.stream_chunk_tokens)
+            sizes = chunk_sizes(p.stream_chunk_tokens)
+            chunk = next(sizes)
             latents = (decode or self.decode_alone)(seq)
+            expect = getattr(latents, "expect_first_audio", None)  # the scheduler's LatentStream
+            if index == 0 and expect is not None:
+                expect(chunk)
             try:
                 for latent in latents:
                     pending.append(latent)
@@ -379,13 +399,15 @@ class Engine:
                         continue
                     new = upsampler.push(np.stack(pending))
                     pending = []
-                    chunk = min(chunk * 2, 4 * max(1, p.stream_chunk_tokens))  # fewer, larger calls later on
+                    chunk = next(sizes)
                     if len(new):
                         frames.append(new)
                         n_frames += len(new)
                     ready = n_frames - context
                     if ready > emitted:
-                        wav = self._vocode_window(frames, emitted, ready, context, hop, voice)
+                        first = getattr(latents, "first_audio", None) if index == 0 and not emitted else None
+                        with first() if first is not None else contextlib.nullcontext():
+                            wav = self._vocode_window(frames, emitted, ready, context, hop, voice)
                         yield AudioChunk(wav, self.sample_rate, index)
                         emitted = ready
             finally:

@@ -9,12 +9,13 @@ through a queue; that thread runs the vocoder, so vocoding overlaps the next dec
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -64,11 +65,19 @@ class LatentStream(Iterator[Latent]):
     """The latents of one submitted sequence, in order; `close()` frees its row at the next step.
     A wait for the next latent ends with SchedulerFailedError if the decode thread fails meanwhile."""
 
-    def __init__(self, seq: Sequence, failure: Any = lambda: None) -> None:
+    def __init__(
+        self,
+        seq: Sequence,
+        failure: Any = lambda: None,
+        hold: Callable[[LatentStream, bool], None] = lambda stream, on: None,
+    ) -> None:
         self.seq = seq
         self.cancelled = False
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._failure = failure  # () -> why the decode thread cannot serve, or None
+        self._hold = hold
+        self.delivered = 0  # latents handed over so far
+        self.first_audio_at = 0  # after this many latents the consumer makes its first audio (0: none)
 
     def __next__(self) -> Latent:
         while True:
@@ -91,6 +100,23 @@ class LatentStream(Iterator[Latent]):
 
     def close(self) -> None:
         self.cancelled = True
+
+    def expect_first_audio(self, after: int) -> None:
+        """The consumer will vocode its first audio once it has `after` latents (see first_audio)."""
+        self.first_audio_at = after
+
+    @contextlib.contextmanager
+    def first_audio(self) -> Iterator[None]:
+        """Around the consumer's making of a request's first audio. From the latent named by
+        expect_first_audio until this block ends, a decode thread with this stream as its only row
+        and nobody waiting makes no step: on a few cores the two would share them, and the step it
+        runs ahead gains less than the first audio loses (a lone request then hears its first
+        audio as soon as it would decoding alone). With other rows running, decoding goes on."""
+        self._hold(self, True)
+        try:
+            yield
+        finally:
+            self._hold(self, False)
 
     def _put(self, item: Any) -> None:
         self._queue.put(item)
@@ -120,6 +146,7 @@ class Scheduler:
         self._tokens = 0
         self._running = 0
         self._streams: dict[int, LatentStream] = {}  # id(sequence) -> its stream, while running
+        self._holding: set[int] = set()  # id() of the streams vocoding their first audio
         # Liveness: when the loop last went round (or started waiting), and model calls failing in a row.
         self._beat = time.monotonic()
         self._idle = True
@@ -130,7 +157,7 @@ class Scheduler:
 
     def decode(self, seq: Sequence) -> LatentStream:
         """Queue a sequence; iterate the result for its latents (one per audio code)."""
-        stream = LatentStream(seq, self.failure)
+        stream = LatentStream(seq, self.failure, self._hold)
         with self._cond:
             if self._stopping:
                 raise SchedulerStoppedError("the decode scheduler has stopped")
@@ -138,7 +165,7 @@ class Scheduler:
             if why is not None:
                 raise SchedulerFailedError(why)
             self._waiting.append(stream)
-            self._cond.notify()
+            self._cond.notify_all()  # the loop may be waiting for work, or for a first audio
         return stream
 
     def failure(self) -> str | None:
@@ -158,6 +185,24 @@ class Scheduler:
         if self._failures >= FAILING_AFTER:
             return f"the last {self._failures} model calls failed"
         return None
+
+    def _hold(self, stream: LatentStream, on: bool) -> None:
+        with self._cond:
+            if on:
+                self._holding.add(id(stream))
+            else:
+                self._holding.discard(id(stream))
+                self._cond.notify()
+
+    def _held_locked(self) -> bool:
+        """Whether the next step waits: its only row's consumer is making its first audio."""
+        streams = self._streams
+        return (
+            len(streams) == 1
+            and not self._waiting
+            and not self._stopping
+            and id(next(iter(streams.values()))) in self._holding
+        )
 
     def stats(self) -> SchedulerStats:
         with self._cond:
@@ -216,6 +261,9 @@ class Scheduler:
                 self._drop(batch, streams, {key for key, s in streams.items() if s.cancelled})
                 with self._cond:
                     self._running = len(streams)  # admitted rows count before their first step
+                    while self._held_locked():
+                        self._cond.wait(_POLL_S)
+                        self._beat = time.monotonic()
                 if streams:
                     self._step(batch, streams)
             except Exception as exc:  # a bug here must fail its requests, never strand every later one
@@ -241,7 +289,7 @@ class Scheduler:
             stream._put(_row_error(exc))
             return
         self._count(1, prefill=True)
-        stream._put(latent)
+        self._deliver(stream, latent)
         if stream.seq.finished:
             stream._put(_END)
         else:
@@ -267,13 +315,19 @@ class Scheduler:
                 stream._put(_row_error(seq.error))
                 failed.add(id(seq))
                 continue
-            stream._put(latent)
+            self._deliver(stream, latent)
             if seq.finished:
                 done.add(id(seq))
         self._count(len(batch) - len(failed))
         log.debug("decode step: %d rows in %.1f ms", len(batch), (time.perf_counter() - t0) * 1000)
         self._drop(batch, streams, done)
         self._drop(batch, streams, failed, ended=False)
+
+    def _deliver(self, stream: LatentStream, latent: Latent) -> None:
+        stream.delivered += 1
+        if stream.delivered == stream.first_audio_at:  # held before the consumer can release it
+            self._hold(stream, True)
+        stream._put(latent)
 
     def _drop(
         self, batch: DecodeBatch, streams: dict[int, LatentStream], keys: set[int], *, ended: bool = True
@@ -283,6 +337,7 @@ class Scheduler:
         batch.remove(keys)
         for key in keys:
             stream = streams.pop(key)
+            self._hold(stream, False)
             if ended:
                 stream._put(_END)
 

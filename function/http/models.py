@@ -43,6 +43,9 @@ DESCRIPTIONS = {
     "length_penalty": "Length penalty (only affects beam search; kept for parity).",
     "speed": "Speaking rate: 1.0 is natural, 2.0 twice as fast.",
     "seed": "Random seed: the same seed, text and voice give the same audio.",
+    "stream_chunk_tokens": "Streams only: audio codes (about 46 ms of speech each) before the first "
+    "chunk is sent; smaller answers sooner, and the chunks join into the whole waveform whatever their "
+    "size. Default TTS_STREAM_CHUNK_TOKENS.",
 }
 SYNTH_FORMATS = ("wav", "json")
 OPENAI_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")  # what OpenAI's clients and examples send
@@ -153,6 +156,7 @@ class OpenAISpeechRequest(BaseModel):
     response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
     speed: knob("speed") = None  # type: ignore[valid-type]
     seed: knob("seed") = None  # type: ignore[valid-type]  # not OpenAI's: for reproducible audio
+    stream_chunk_tokens: knob("stream_chunk_tokens") = None  # type: ignore[valid-type]  # not OpenAI's
     language: Text = Field(default="bn", description="Language code of the text.")
     stream_format: Literal["audio", "sse"] = Field(
         default="audio",
@@ -170,7 +174,8 @@ class OpenAISpeechRequest(BaseModel):
 
     def job(self, voice_id: str, owner: Owner) -> SpeechRequest:
         """What the service synthesizes, `voice` already resolved to a voice id."""
-        params = {k: v for k, v in (("speed", self.speed), ("seed", self.seed)) if v is not None}
+        sent = (("speed", self.speed), ("seed", self.seed), ("stream_chunk_tokens", self.stream_chunk_tokens))
+        params = {k: v for k, v in sent if v is not None}
         return SpeechRequest(self.input, self.language, voice_id=voice_id, params=params, owner=owner)
 
 

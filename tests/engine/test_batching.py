@@ -15,6 +15,7 @@ from function.engine import Engine, SynthesisParams, Voice, decoding
 from function.engine.decoding import DecodeBatch, Sequence
 from function.engine.sampling import SamplingConfig
 from function.engine.scheduler import Scheduler
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -217,3 +218,36 @@ def _codes_alone(engine: Engine, seq: Sequence) -> list[int]:
     for _ in engine.decode_alone(seq):
         pass
     return seq.codes
+
+
+def test_a_lone_streams_first_audio_pauses_decoding_and_a_busy_batch_does_not(
+    engine: Engine, voice: Voice
+) -> None:
+    """On a few cores the decode thread running ahead would slow the vocoder making a lone request's
+    first audio (issue 30): from the latent that completes the first chunk until the consumer has
+    made its audio, no step runs for that request alone. Beside other rows, steps go on."""
+    scheduler = Scheduler(engine.decoder, max_batch=4)
+    p = SynthesisParams(language="bn", greedy=True, min_new_tokens=60)
+    try:
+        (seq,) = engine.sequences(TEXTS[0][0], voice, p)[1]
+        stream = scheduler.decode(seq)
+        stream.expect_first_audio(3)
+        for _ in range(3):
+            next(stream)  # the prefill's latent and two steps'
+        time.sleep(0.3)  # a step would take milliseconds here: none may come
+        assert scheduler.stats().steps == 2
+        with stream.first_audio():
+            pass
+        wait_until(lambda: scheduler.stats().steps > 2, timeout=10, what="decoding resumed")
+
+        # Two rows: the other row's steps go on while this one makes its first audio.
+        (other,) = engine.sequences(TEXTS[1][0], voice, p)[1]
+        busy = scheduler.decode(other)
+        busy.expect_first_audio(2)
+        next(busy), next(busy)
+        steps = scheduler.stats().steps
+        wait_until(lambda: scheduler.stats().steps > steps + 2, timeout=10, what="steps beside a first audio")
+        stream.close()
+        busy.close()
+    finally:
+        scheduler.stop()

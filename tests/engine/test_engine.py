@@ -24,6 +24,7 @@ from function.engine import (
     VoiceFormatError,
     dsp,
 )
+from function.engine.engine import STREAM_CHUNK_CAP, chunk_sizes
 from function.quality.signals import cosine_similarity
 from function.text import spoken_chars
 
@@ -101,7 +102,7 @@ def test_a_gpu_request_without_cuda_fails_instead_of_running_on_cpu(demo_bundle:
             Engine.load(demo_bundle / "int8", use_gpu=True, intra_op_threads=1)
 
 
-@pytest.mark.parametrize("chunk_tokens", [6, 20])
+@pytest.mark.parametrize("chunk_tokens", [6, 8, 20])
 def test_stream_joins_into_the_whole_waveform(
     engine: Engine, voice: Voice, counted: tuple[CountingSession, CountingSession], chunk_tokens: int
 ) -> None:
@@ -125,6 +126,26 @@ def test_stream_joins_into_the_whole_waveform(
     total_frames = whole.size // engine.manifest["runtime"]["output_hop_length"]
     assert voc.frames <= total_frames + 2 * context * voc.runs
     assert len(chunks) >= 2
+
+
+def test_a_streams_chunks_are_n_n_then_doubling_up_to_the_cap(engine: Engine, voice: Voice) -> None:
+    """A small first chunk answers sooner; the second is as small (the first one's audio is short),
+    then they double, up to STREAM_CHUNK_CAP codes however small the first was."""
+    consumed: list[int] = []
+
+    def decode(seq: Any) -> Iterator[Any]:
+        for latent in engine.decode_alone(seq):
+            consumed.append(1)
+            yield latent
+
+    limit = engine.manifest["runtime"]["gpt"]["max_new_tokens"]  # 93 in the demo bundle
+    p = SynthesisParams(language="bn", greedy=True, stream_chunk_tokens=6, min_new_tokens=limit)
+    at = [len(consumed) for _ in engine.stream("আমি", voice, p, decode=decode)]
+    assert at == [6, 12, 24, 48, limit]  # the rest at the end
+    sizes = chunk_sizes(6)
+    assert [next(sizes) for _ in range(8)] == [6, 6, 12, 24, 48, STREAM_CHUNK_CAP, STREAM_CHUNK_CAP, 80]
+    sizes = chunk_sizes(80)
+    assert [next(sizes) for _ in range(3)] == [80, 80, 80]
 
 
 def test_closing_the_stream_stops_generation(

@@ -310,7 +310,9 @@ def test_stream_matches_the_whole_file(
     streamed, _, _ = read_wav_stream(resp)
     conn.close()
     assert len(streamed) == len(whole)
-    assert float(np.abs(streamed - whole).max()) < 2e-4  # both PCM16
+    # int8's vocoder rounds every layer's activations to 8 bits: a difference at a chunk's window edge
+    # far below fp32's precision can flip one rounding (docs/serving.md, "Time to first audio").
+    assert float(np.abs(streamed - whole).max()) < 1e-3  # -60 dBFS; both PCM16
 
 
 @pytest.mark.parametrize(

@@ -184,6 +184,18 @@ def test_request_read_limits() -> None:
         load_settings({**BASE, "TTS_MAX_REQUEST_BYTES": "1000000", "TTS_REQUEST_BUFFER_BYTES": "999999"})
 
 
+def test_a_streams_first_chunk_comes_from_the_env_or_the_config_file(tmp_path: Path) -> None:
+    assert load_settings({**BASE, "TTS_STREAM_CHUNK_TOKENS": "12"}).synthesis_defaults == {
+        "stream_chunk_tokens": 12
+    }
+    with pytest.raises(ConfigError, match="TTS_STREAM_CHUNK_TOKENS"):
+        load_settings({**BASE, "TTS_STREAM_CHUNK_TOKENS": "0"})
+    runtime = tmp_path / "runtime.json"
+    runtime.write_text('{"defaults": {"stream_chunk_tokens": 20}}')
+    env = {**BASE, "TTS_STREAM_CHUNK_TOKENS": "12", "TTS_CONFIG_PATH": str(runtime)}
+    assert load_settings(env).synthesis_defaults == {"stream_chunk_tokens": 20}  # the file wins
+
+
 def test_model_path_is_required() -> None:
     with pytest.raises(ConfigError, match="TTS_MODEL_PATH is required"):
         load_settings({})
@@ -193,7 +205,8 @@ def test_config_path_overrides_runtime(tmp_path: Path) -> None:
     good = tmp_path / "runtime.json"
     good.write_text('{"runtime": {"defaults": {"temperature": 0.6, "top_k": 30}, "languages": ["bn"]}}')
     s = load_settings({**BASE, "TTS_CONFIG_PATH": str(good)})
-    assert s.synthesis_defaults == {"temperature": 0.6, "top_k": 30} and s.languages == ("bn",)
+    assert s.synthesis_defaults == {"stream_chunk_tokens": 8, "temperature": 0.6, "top_k": 30}
+    assert s.languages == ("bn",)
     for bad in (
         '{"defaults": {"temperature": 9}}',
         '{"defaults": {"tempo": 1}}',

@@ -115,8 +115,18 @@ def test_a_closed_stream_leaves_the_batch_at_the_next_step(loaded: Loaded, engin
     assert service.limiter.running == 0
 
 
-def test_concurrent_streams_share_decode_steps(loaded: Loaded, engine: FakeEngine) -> None:
+def test_concurrent_streams_share_decode_steps(
+    loaded: Loaded, engine: FakeEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     service = make_service(loaded, running=4)
+    submitted: list[Any] = []
+    decode = loaded.scheduler.decode
+
+    def counted(seq: Any) -> Any:
+        submitted.append(seq)
+        return decode(seq)
+
+    monkeypatch.setattr(loaded.scheduler, "decode", counted)
     vid = voice_id(service, engine)
     engine.decoder.gate = gate = threading.Semaphore(0)
     results: dict[int, np.ndarray] = {}
@@ -127,8 +137,8 @@ def test_concurrent_streams_share_decode_steps(loaded: Loaded, engine: FakeEngin
     threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
     for t in threads:
         t.start()
-    # The first request's prefill holds the decode thread at the gate; the other three queue behind it.
-    wait_until(lambda: loaded.scheduler.stats().waiting >= 3, timeout=5, what="three requests queued")
+    # Every request handed to the scheduler while the gate holds its decode thread (on a prefill).
+    wait_until(lambda: len(submitted) == 4, timeout=5, what="four requests at the scheduler")
     engine.decoder.gate = None
     gate.release(1000)
     for t in threads:
