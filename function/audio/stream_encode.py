@@ -15,6 +15,7 @@ from typing import Any
 import av
 import numpy as np
 import numpy.typing as npt
+import soxr
 
 from function.audio.pcm import OPUS_RATES, pcm16_bytes, wav_stream_header
 
@@ -24,6 +25,9 @@ _FFMPEG: dict[str, tuple[str, str, int, dict[str, str]]] = {
     "aac": ("adts", "aac", 64_000, {}),
     "opus": ("ogg", "libopus", 32_000, {"page_duration": "100000"}),  # microseconds per Ogg page
     "flac": ("flac", "flac", 0, {}),
+    # G.711 telephony (ElevenLabs' ulaw_8000 / alaw_8000): raw 8-bit samples, no container.
+    "ulaw": ("mulaw", "pcm_mulaw", 0, {}),
+    "alaw": ("alaw", "pcm_alaw", 0, {}),
 }
 STREAM_FORMATS = ("wav", "pcm", *_FFMPEG)
 
@@ -54,7 +58,7 @@ class _Sink(io.RawIOBase):
 class AudioEncoder:
     """`encode(samples)` returns the bytes ready so far (maybe none); `finish()` the rest."""
 
-    def __init__(self, fmt: str, sample_rate: int) -> None:
+    def __init__(self, fmt: str, sample_rate: int, bit_rate: int | None = None) -> None:
         if fmt not in STREAM_FORMATS:
             raise ValueError(f"unsupported audio format {fmt!r}; use one of {', '.join(STREAM_FORMATS)}")
         self.format = fmt
@@ -64,14 +68,14 @@ class AudioEncoder:
         self._closed = False
         self._out: Any = None
         if fmt in _FFMPEG:
-            muxer, codec, bit_rate, options = _FFMPEG[fmt]
+            muxer, codec, default_rate, options = _FFMPEG[fmt]
             if codec == "libopus" and sample_rate not in OPUS_RATES:
                 raise ValueError(f"opus cannot run at {sample_rate} Hz")
             self._sink = _Sink()
             self._out = av.open(self._sink, mode="w", format=muxer, options=options)
             self._stream = self._out.add_stream(codec, rate=sample_rate, layout="mono")
-            if bit_rate:
-                self._stream.bit_rate = bit_rate
+            if bit_rate or default_rate:
+                self._stream.bit_rate = bit_rate or default_rate
 
     def encode(self, samples: npt.NDArray[np.float32]) -> bytes:
         head, self._header = self._header, b""
@@ -107,6 +111,32 @@ class AudioEncoder:
         if not self._closed and self._out is not None:
             self._closed = True
             self._out.close()
+
+
+class ResampledEncoder:
+    """An AudioEncoder at `rate`, fed audio at `source_rate`: resampled as it streams (soxr keeps
+    its filter state between chunks, so the joins are seamless)."""
+
+    def __init__(self, fmt: str, source_rate: int, rate: int, bit_rate: int | None = None) -> None:
+        self.inner = AudioEncoder(fmt, rate, bit_rate)
+        self.sample_rate = source_rate  # what encode() takes
+        self._resampler = (
+            None if rate == source_rate else soxr.ResampleStream(source_rate, rate, 1, "float32")
+        )
+
+    def encode(self, samples: npt.NDArray[np.float32]) -> bytes:
+        if self._resampler is None:
+            return self.inner.encode(samples)
+        return self.inner.encode(self._resampler.resample_chunk(np.asarray(samples, np.float32)))
+
+    def finish(self) -> bytes:
+        tail = b""
+        if self._resampler is not None:
+            tail = self.inner.encode(self._resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+        return tail + self.inner.finish()
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def encode_whole(audio: npt.NDArray[np.float32], sample_rate: int, fmt: str) -> bytes:

@@ -13,6 +13,7 @@ from flask import Flask, Response, g, request
 from function.config import Settings
 from function.http import (
     access,
+    routes_elevenlabs,
     routes_events,
     routes_meta,
     routes_openai,
@@ -63,7 +64,7 @@ def create_app(settings: Settings, *, on_fatal: Callable[[], None] | None = None
         request_id_var.set(given if _REQUEST_ID.match(given) else uuid.uuid4().hex)
         trace_var.set(cloud_trace(request.headers.get("X-Cloud-Trace-Context"), settings.gcp_project))
         if request.path not in public and not authorized(
-            request.headers.get("Authorization"), settings.api_keys
+            request.headers.get("Authorization"), settings.api_keys, request.headers.get("xi-api-key")
         ):
             raise ApiError(
                 401,
@@ -93,7 +94,15 @@ def create_app(settings: Settings, *, on_fatal: Callable[[], None] | None = None
         access.after(response)
         return response
 
-    for bp in (routes_meta.bp, routes_synthesis.bp, routes_voices.bp, routes_openai.bp, routes_page.bp):
+    blueprints = (
+        routes_meta.bp,
+        routes_synthesis.bp,
+        routes_voices.bp,
+        routes_openai.bp,
+        routes_elevenlabs.bp,
+        routes_page.bp,
+    )
+    for bp in blueprints:
         app.register_blueprint(bp)
     routes_events.register(app, settings)
     if load:

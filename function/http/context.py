@@ -42,7 +42,7 @@ def service() -> SpeechService:
 
 def request_owner() -> Owner:
     """Whose voices this request may see and use (from its API key)."""
-    return caller(request.headers.get("Authorization"), serving().settings)
+    return caller(request.headers.get("Authorization"), serving().settings, request.headers.get("xi-api-key"))
 
 
 def require_json() -> None:

@@ -72,7 +72,8 @@ def _refuse(code: str, message: str) -> PydanticCustomError:
     return PydanticCustomError(code, message, {"api": True})
 
 
-def _checked_text(value: str, info: ValidationInfo) -> str:
+def checked_text(value: str, info: ValidationInfo) -> str:
+    """The words to speak: not blank, within the deployment's limit (the context's max_text_chars)."""
     field = info.field_name
     if not value.strip():
         raise _refuse("empty_text", f"'{field}' is empty: send the words to speak")
@@ -89,8 +90,9 @@ def _checked_text(value: str, info: ValidationInfo) -> str:
 _OFFERED = {"language": "languages", "model": "models", "response_format": "formats"}
 
 
-def _checked_offer(value: str, info: ValidationInfo) -> str:
-    field = info.field_name or ""
+def checked_offer(value: str, info: ValidationInfo, field: str | None = None) -> str:
+    """One of what this deployment offers for `field` (default: the field validated), from the context."""
+    field = field or info.field_name or ""
     offered = (info.context or {}).get(_OFFERED[field])
     if offered is not None and value not in offered:
         raise _refuse(*_message(field, "not_offered", value, info.context or {}))
@@ -112,8 +114,8 @@ class SynthesisFields(BaseModel):
         description="`wav`: an audio/wav body. `json`: base64 audio with timings. "
         "The stream endpoint accepts only `wav`.",
     )
-    _text = field_validator("text")(_checked_text)
-    _offers = field_validator("language", "response_format")(_checked_offer)
+    _text = field_validator("text")(checked_text)
+    _offers = field_validator("language", "response_format")(checked_offer)
 
     @model_validator(mode="after")
     def _one_voice_source(self) -> SynthesisFields:
@@ -169,8 +171,8 @@ class OpenAISpeechRequest(BaseModel):
         description="Accepted for OpenAI compatibility and ignored: the cloned voice sets the style.",
     )
 
-    _text = field_validator("input")(_checked_text)
-    _offers = field_validator("model", "language")(_checked_offer)
+    _text = field_validator("input")(checked_text)
+    _offers = field_validator("model", "language")(checked_offer)
 
     def job(self, voice_id: str, owner: Owner) -> SpeechRequest:
         """What the service synthesizes, `voice` already resolved to a voice id."""

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from function.audio import CONTENT_TYPES, MAX_REFERENCE_SECONDS
 from function.config import Settings
+from function.http.elevenlabs import DEFAULT_OUTPUT_FORMAT, OUTPUT_FORMATS, ElevenLabsSpeechRequest
 from function.http.models import CLIP, OpenAISpeechRequest, SynthesisRequest, VoiceCreateRequest
 from function.http.responses import RESPONSES
 
@@ -293,13 +294,76 @@ def build_openapi(settings: Settings, languages: list[str] | None) -> dict[str, 
             },
         },
         "components": {
-            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer"},
+                "xiApiKey": {"type": "apiKey", "in": "header", "name": "xi-api-key"},
+            },
             "schemas": {
                 "SynthesisRequest": synth_request,
                 "VoiceCreate": voice_create,
                 "SpeechRequest": speech_request,
+                "ElevenLabsSpeechRequest": request_schema(ElevenLabsSpeechRequest, text=text),
                 **response_schemas(),
             },
         },
     }
+    doc["paths"].update(_elevenlabs_paths(auth))
     return doc
+
+
+def _elevenlabs_paths(auth: tuple[int, ...]) -> dict[str, Any]:
+    """ElevenLabs' REST text-to-speech (function.http.routes_elevenlabs)."""
+    voice = {
+        "name": "voice",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "A voice id or name from POST /voices, or a TTS_VOICE_ALIASES alias.",
+    }
+    query = [
+        voice,
+        {"name": "output_format", "in": "query", "schema": {"enum": list(OUTPUT_FORMATS)},
+         "description": f"codec_rate[_kbps]; default {DEFAULT_OUTPUT_FORMAT}."},
+        {"name": "optimize_streaming_latency", "in": "query", "schema": {"enum": [0, 1, 2, 3, 4]},
+         "description": "0 to 4: the first streamed chunk of 20, 12, 8, 6 or 4 audio codes."},
+    ]  # fmt: skip
+    audio = {
+        ct: {"schema": {"type": "string", "format": "binary"}}
+        for ct in ("audio/mpeg", "audio/pcm", "audio/basic", "audio/alaw", "audio/ogg")
+    }
+    errors = _errors(400, *auth, 404, 405, 408, 409, 413, 415, 429, 431, 503)
+
+    def post(summary: str, content: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "post": {
+                "summary": summary,
+                "parameters": query,
+                "requestBody": _json_body("ElevenLabsSpeechRequest"),
+                "responses": {"200": {"description": "See the summary.", "content": content}, **errors},
+            }
+        }
+
+    timestamps = {"application/json": {"schema": _ref("AudioWithTimestamps")}}
+    return {
+        "/v1/text-to-speech/{voice}": post("ElevenLabs-compatible speech: the audio, sent as made.", audio),
+        "/v1/text-to-speech/{voice}/stream": post("ElevenLabs-compatible streamed speech.", audio),
+        "/v1/text-to-speech/{voice}/with-timestamps": post(
+            "Base64 audio with character alignment (estimated from spoken characters).", timestamps
+        ),
+        "/v1/text-to-speech/{voice}/stream/with-timestamps": post(
+            "One JSON object a line: base64 audio; the alignment on the last line.",
+            {"application/x-ndjson": {"schema": {"type": "string"}}},
+        ),
+        "/v1/voices": {
+            "get": {
+                "summary": "The caller's voices in ElevenLabs' shape.",
+                "responses": {
+                    "200": {
+                        "description": "Voices.",
+                        "content": {"application/json": {"schema": _ref("ElevenLabsVoiceList")}},
+                    },
+                    **_errors(*auth, 405, 503),
+                },
+            }
+        },
+    }

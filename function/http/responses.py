@@ -129,7 +129,35 @@ class Loading(_Out):
     reason: str | None = Field(default=None, description="Why it failed (with a key, when keys are set).")
 
 
+class CharacterAlignment(_Out):
+    """Per character of the text, when it is spoken (seconds from the audio's start; estimated)."""
+
+    characters: list[str]
+    character_start_times_seconds: list[float]
+    character_end_times_seconds: list[float]
+
+
+class AudioWithTimestamps(_Out):
+    """ElevenLabs' with-timestamps body, and each line of its streamed form (alignments on the last)."""
+
+    audio_base64: str = Field(json_schema_extra={"contentEncoding": "base64"})
+    alignment: CharacterAlignment | None
+    normalized_alignment: CharacterAlignment | None
+
+
+class ElevenLabsVoice(_Out):
+    voice_id: str
+    name: str
+    category: str = Field(description="Always `cloned`: every voice here is made from a reference clip.")
+
+
+class ElevenLabsVoiceList(_Out):
+    voices: list[ElevenLabsVoice]
+
+
 RESPONSES: tuple[type[BaseModel], ...] = (
+    ElevenLabsVoiceList,
+    AudioWithTimestamps,
     Error,
     SynthesisResult,
     Voice,

@@ -19,7 +19,9 @@ def health() -> Response:
     srv = serving()
     state = srv.model
     loaded = state.loaded
-    detailed = authorized(request.headers.get("Authorization"), srv.settings.api_keys)
+    detailed = authorized(
+        request.headers.get("Authorization"), srv.settings.api_keys, request.headers.get("xi-api-key")
+    )
     if loaded is None:
         waiting = Loading(status="failed" if state.status == "failed" else "loading")
         if detailed:

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from flask import Response, g
 
-from function.audio.stream_encode import AudioEncoder
+from function.audio.stream_encode import AudioEncoder, ResampledEncoder
 from function.http import access
 from function.http.context import SHUTTING_DOWN
 from function.service import AudioChunk
@@ -39,7 +39,7 @@ class Render(Protocol):
 class AudioRender:
     """The audio itself, in `encoder`'s format."""
 
-    def __init__(self, encoder: AudioEncoder) -> None:
+    def __init__(self, encoder: AudioEncoder | ResampledEncoder) -> None:
         self.encoder = encoder
 
     def chunk(self, chunk: AudioChunk) -> bytes:

@@ -483,22 +483,13 @@ def test_voices_belong_to_the_key_that_made_them(server: Any, voice_id: str, cli
 
 def ffprobe(data: bytes, fmt: str) -> dict[str, Any]:
     """What ffprobe reads from a response body (raw PCM needs its shape told)."""
-    raw = ["-f", "s16le", "-ar", "24000", "-ac", "1"] if fmt == "pcm" else []
+    return probe(data, *(["-f", "s16le", "-ar", "24000", "-ac", "1"] if fmt == "pcm" else []))
+
+
+def probe(data: bytes, *raw: str) -> dict[str, Any]:
+    fields = ["-show_entries", "stream=codec_name,sample_rate", "-of", "json"]
     out = subprocess.run(
-        [
-            "ffprobe",
-            "-v",
-            "error",
-            *raw,
-            "-show_entries",
-            "stream=codec_name,sample_rate",
-            "-of",
-            "json",
-            "-",
-        ],
-        input=data,
-        capture_output=True,
-        check=True,
+        ["ffprobe", "-v", "error", *raw, *fields, "-"], input=data, capture_output=True, check=True
     )
     return dict(json.loads(out.stdout)["streams"][0])
 
@@ -816,3 +807,94 @@ def test_sigterm_cuts_an_open_stream_so_the_client_can_tell(
         if r.get("httpRequest", {}).get("requestUrl") == "/synthesize/stream"
     ]
     assert outcomes == ["shutdown"]
+
+
+# ---- ElevenLabs' REST protocol, through its official SDK ------------------------------------------
+@pytest.mark.parametrize(
+    ("output_format", "codec", "rate", "raw"),
+    [
+        ("mp3_44100_128", "mp3", "44100", ()),
+        ("mp3_22050_32", "mp3", "22050", ()),
+        ("opus_48000_64", "opus", "48000", ()),
+        ("pcm_16000", "pcm_s16le", "16000", ("-f", "s16le", "-ar", "16000", "-ac", "1")),
+        ("ulaw_8000", "pcm_mulaw", "8000", ("-f", "mulaw", "-ar", "8000", "-ac", "1")),
+        ("alaw_8000", "pcm_alaw", "8000", ("-f", "alaw", "-ar", "8000", "-ac", "1")),
+    ],
+)
+def test_elevenlabs_sdk_converts_and_streams_in_its_formats(
+    server: Any, voice_id: str, output_format: str, codec: str, rate: str, raw: tuple[str, ...]
+) -> None:
+    """The official `elevenlabs` SDK with only base_url changed, an agent framework's model id, and
+    the voice named as on POST /voices."""
+    from elevenlabs.client import ElevenLabs
+
+    client = ElevenLabs(api_key=KEY, base_url=server.url)
+    audio = b"".join(
+        client.text_to_speech.convert(
+            "fixture", text=SHORT, model_id="eleven_flash_v2_5", output_format=output_format, seed=3
+        )
+    )
+    stream = probe(audio, *raw)
+    assert (stream["codec_name"], stream["sample_rate"]) == (codec, rate)
+    streamed = b"".join(
+        client.text_to_speech.stream(voice_id, text=SHORT, output_format=output_format, seed=3)
+    )
+    assert probe(streamed, *raw)["codec_name"] == codec
+
+
+def test_elevenlabs_sdk_timestamps_cover_the_text_and_the_audio(server: Any, voice_id: str) -> None:
+    from elevenlabs.client import ElevenLabs
+    from elevenlabs.types import VoiceSettings
+
+    client = ElevenLabs(api_key=KEY, base_url=server.url)
+    settings = VoiceSettings(stability=0.5, similarity_boost=0.7, speed=1.1)
+    whole = client.text_to_speech.convert_with_timestamps(
+        voice_id, text=SHORT, output_format="pcm_24000", voice_settings=settings, seed=4
+    )
+    seconds = len(base64.b64decode(whole.audio_base_64)) / 2 / 24000
+    for alignment, text in ((whole.alignment, SHORT), (whole.normalized_alignment, None)):
+        assert alignment is not None
+        assert text is None or "".join(alignment.characters) == text
+        starts, ends = alignment.character_start_times_seconds, alignment.character_end_times_seconds
+        assert len(starts) == len(ends) == len(alignment.characters)
+        assert starts == sorted(starts) and all(a <= b for a, b in zip(starts, ends, strict=True))
+        assert starts[0] == 0.0 and ends[-1] == pytest.approx(seconds, abs=1e-3)
+
+    lines = list(
+        client.text_to_speech.stream_with_timestamps(voice_id, text=SHORT, output_format="pcm_24000", seed=4)
+    )
+    audio = b"".join(base64.b64decode(line.audio_base_64) for line in lines)
+    assert len(audio) > 0 and lines[-1].alignment is not None
+    assert "".join(lines[-1].alignment.characters) == SHORT
+    assert lines[-1].alignment.character_end_times_seconds[-1] == pytest.approx(
+        len(audio) / 2 / 24000, abs=1e-3
+    )
+
+
+def test_elevenlabs_sdk_lists_the_callers_voices(server: Any, voice_id: str) -> None:
+    from elevenlabs.client import ElevenLabs
+
+    voices = ElevenLabs(api_key=KEY, base_url=server.url).voices.get_all().voices
+    assert voice_id in {v.voice_id for v in voices}
+    assert {v.name for v in voices if v.voice_id == voice_id} == {"fixture"}
+
+
+@pytest.mark.parametrize(
+    ("query", "headers", "status", "code"),
+    [
+        ("?output_format=mp3_44100_999", {"xi-api-key": KEY}, 400, "invalid_output_format"),
+        ("?optimize_streaming_latency=9", {"xi-api-key": KEY}, 400, "invalid_parameter"),
+        ("", {"xi-api-key": "wrong-key-0123456789"}, 401, "unauthorized"),
+        ("", {}, 401, "unauthorized"),
+    ],
+)
+def test_elevenlabs_routes_refuse_what_they_cannot_do(
+    server: Any, voice_id: str, query: str, headers: dict[str, str], status: int, code: str
+) -> None:
+    r = requests.post(
+        f"{server.url}/v1/text-to-speech/{voice_id}/stream{query}",
+        json={"text": SHORT},
+        headers=headers,
+        timeout=30,
+    )
+    assert (r.status_code, r.json()["error"]["code"]) == (status, code)

@@ -254,3 +254,19 @@ def test_every_route_is_documented_and_every_documented_route_exists() -> None:
     verbs = {"get", "put", "post", "delete", "patch"}
     documented = {(path, m) for path, item in doc["paths"].items() for m in item if m in verbs}
     assert served == documented
+
+
+def test_elevenlabs_output_formats_and_alignment() -> None:
+    from function.http.elevenlabs import OUTPUT_FORMATS, OutputFormat, estimated_alignment, output_format
+
+    assert output_format(None) == OutputFormat("mp3", 44100, 128_000)  # ElevenLabs' default
+    assert output_format("ulaw_8000") == OutputFormat("ulaw", 8000, None)
+    assert all(output_format(f) is not None for f in OUTPUT_FORMATS)
+    for bad in ("mp3_44100_999", "pcm_12345", "wav_44100", "mp3", "ulaw_8000_64"):
+        assert output_format(bad) is None, bad
+    a = estimated_alignment("ab, c", 1.0, 3.0)
+    assert a.characters == ["a", "b", ",", " ", "c"]
+    # letters one share, a space half, punctuation none: 3.5 shares over 2 s
+    assert a.character_start_times_seconds == [1.0, 1.5714, 2.1429, 2.1429, 2.4286]
+    assert a.character_end_times_seconds == [1.5714, 2.1429, 2.1429, 2.4286, 3.0]
+    assert estimated_alignment("", 0.0, 1.0).characters == []

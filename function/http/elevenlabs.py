@@ -1,0 +1,157 @@
+"""ElevenLabs' text-to-speech protocol (REST): its request body, its output formats, what its knobs
+mean for this model, and character alignment, so its official SDK (and the agent frameworks built
+on it) work with only their base URL changed.
+
+What maps and what is accepted but has no effect here (docs/serving-api.md, "ElevenLabs API"):
+`voice_settings.speed` is the speaking rate; `voice_settings.stability` sets the sampling temperature
+(1.0 -> 0.2, 0.0 -> 1.0: a steadier voice samples more narrowly); `similarity_boost`, `style`,
+`use_speaker_boost`, `previous_text`, `next_text`, `apply_text_normalization` (Bangla text is always
+normalized) and `enable_logging` are accepted and ignored. Alignment is estimated: characters are
+spread over the audio in proportion to how much each is spoken (a forced aligner is issue 28).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from function.http.models import Text, checked_offer, checked_text, knob
+from function.http.responses import CharacterAlignment
+from function.service.speech import SpeechRequest
+from function.voices import Owner
+
+# codec -> the sample rates ElevenLabs offers for it, and bit rates where it has them.
+_RATES = {
+    "mp3": ((22050, 24000, 44100), (32, 64, 96, 128, 192)),
+    "pcm": ((8000, 16000, 22050, 24000, 44100, 48000), ()),
+    "ulaw": ((8000,), ()),
+    "alaw": ((8000,), ()),
+    "opus": ((48000,), (32, 64, 96, 128, 192)),
+}
+_CONTENT_TYPES = {
+    "mp3": "audio/mpeg",
+    "pcm": "audio/pcm",
+    "ulaw": "audio/basic",
+    "alaw": "audio/alaw",
+    "opus": "audio/ogg",
+}
+_FORMAT = re.compile(r"(?P<codec>[a-z][a-z0-9]*?)_(?P<rate>\d+)(?:_(?P<kbps>\d+))?")
+OUTPUT_FORMATS = tuple(
+    f"{codec}_{rate}" + (f"_{kbps}" if kbps else "")
+    for codec, (rates, rates_kbps) in _RATES.items()
+    for rate in rates
+    for kbps in (rates_kbps or (0,))
+)
+DEFAULT_OUTPUT_FORMAT = "mp3_44100_128"
+# optimize_streaming_latency 0 (none) .. 4 (most) -> the first streamed chunk, in audio codes.
+LATENCY_CHUNKS = {0: 20, 1: 12, 2: 8, 3: 6, 4: 4}
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    codec: str  # the AudioEncoder format
+    sample_rate: int
+    bit_rate: int | None
+
+    @property
+    def content_type(self) -> str:
+        return _CONTENT_TYPES[self.codec]
+
+
+def output_format(value: str | None) -> OutputFormat | None:
+    """ElevenLabs' `codec_rate[_kbps]`, or None when it is not one this service makes."""
+    m = _FORMAT.fullmatch(value or DEFAULT_OUTPUT_FORMAT)
+    if m is None or m.group() not in OUTPUT_FORMATS:
+        return None
+    kbps = m["kbps"]
+    return OutputFormat(m["codec"], int(m["rate"]), int(kbps) * 1000 if kbps else None)
+
+
+class VoiceSettings(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    stability: float | None = Field(default=None, ge=0.0, le=1.0)
+    similarity_boost: float | None = Field(default=None, ge=0.0, le=1.0)
+    style: float | None = Field(default=None, ge=0.0, le=1.0)
+    use_speaker_boost: bool | None = None
+    speed: knob("speed") = None  # type: ignore[valid-type]
+
+
+class ElevenLabsSpeechRequest(BaseModel):
+    """The body of POST /v1/text-to-speech/{voice_id}[/stream][/with-timestamps]; fields the SDK sends
+    that have no meaning here are ignored."""
+
+    model_config = ConfigDict(extra="ignore", title="ElevenLabsSpeechRequest")
+    text: Text = Field(description="Text to speak.")
+    model_id: Text | None = Field(
+        default=None, description="This service's model names (GET /v1/models) or any ElevenLabs model id."
+    )
+    language_code: Text | None = Field(default=None, description="ISO 639-1 code; default bn.")
+    voice_settings: VoiceSettings | None = None
+    seed: knob("seed") = None  # type: ignore[valid-type]
+    pronunciation_dictionary_locators: list[Any] | None = Field(
+        default=None, description="Not supported yet: send none (an empty list is accepted)."
+    )
+
+    _text = field_validator("text")(checked_text)
+
+    @field_validator("model_id")
+    @classmethod
+    def _model(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or value.startswith("eleven_"):
+            return value  # an agent framework's default model id selects this model too
+        return checked_offer(value, info, "model")
+
+    @field_validator("language_code")
+    @classmethod
+    def _language(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else checked_offer(value, info, "language")
+
+    @field_validator("pronunciation_dictionary_locators")
+    @classmethod
+    def _no_dictionaries(cls, value: list[Any] | None) -> list[Any] | None:
+        if value:
+            raise ValueError("pronunciation dictionaries are not supported yet: send none")
+        return value
+
+    def job(self, voice_id: str, owner: Owner, first_chunk: int | None) -> SpeechRequest:
+        params: dict[str, Any] = {}
+        settings = self.voice_settings
+        if settings is not None and settings.speed is not None:
+            params["speed"] = settings.speed
+        if settings is not None and settings.stability is not None:
+            params["temperature"] = round(1.0 - 0.8 * settings.stability, 4)
+        if self.seed is not None:
+            params["seed"] = self.seed
+        if first_chunk is not None:
+            params["stream_chunk_tokens"] = first_chunk
+        return SpeechRequest(
+            self.text, self.language_code or "bn", voice_id=voice_id, params=params, owner=owner
+        )
+
+
+def _weight(ch: str) -> float:
+    """How much of the audio a character takes: letters, marks and digits are spoken; a space is
+    a short gap; punctuation takes none (its pause goes to the characters around it)."""
+    if ch.isspace():
+        return 0.5
+    return 1.0 if unicodedata.category(ch)[0] in "LMN" else 0.0
+
+
+def estimated_alignment(text: str, start_s: float, end_s: float) -> CharacterAlignment:
+    """ElevenLabs' character alignment of `text` spread over [start_s, end_s] by spoken weight."""
+    chars = list(text)
+    weights = [_weight(c) for c in chars]
+    total = sum(weights) or 1.0
+    span = max(0.0, end_s - start_s)
+    starts, ends, at = [], [], 0.0
+    for w in weights:
+        starts.append(round(start_s + span * at / total, 4))
+        at += w
+        ends.append(round(start_s + span * at / total, 4))
+    return CharacterAlignment(
+        characters=chars, character_start_times_seconds=starts, character_end_times_seconds=ends
+    )

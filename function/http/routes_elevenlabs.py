@@ -1,0 +1,164 @@
+"""ElevenLabs' REST text-to-speech routes (function.http.elevenlabs has the protocol):
+POST /v1/text-to-speech/{voice_id} (whole audio, sent as it is made), /stream (the same),
+/with-timestamps (JSON: base64 audio and character alignment), /stream/with-timestamps (one JSON
+object a line, each with its audio; the alignment on the last, once the audio's length is known),
+and GET /v1/voices. `{voice_id}` is a voice id, name or TTS_VOICE_ALIASES alias, of the caller's.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+
+from flask import Blueprint, Response, request
+
+from function.audio.stream_encode import ResampledEncoder
+from function.http import access
+from function.http.context import json_body, reply, request_owner, service, serving
+from function.http.elevenlabs import (
+    LATENCY_CHUNKS,
+    OUTPUT_FORMATS,
+    ElevenLabsSpeechRequest,
+    OutputFormat,
+    estimated_alignment,
+    output_format,
+)
+from function.http.errors import ApiError
+from function.http.models import OPENAI_MODELS
+from function.http.responses import AudioWithTimestamps, ElevenLabsVoice, ElevenLabsVoiceList
+from function.http.streaming import AudioRender, Render, stream_response
+from function.service import AudioChunk
+from function.service.speech import SpeechStream
+
+bp = Blueprint("elevenlabs", __name__)
+
+
+def _query() -> tuple[OutputFormat, int | None]:
+    fmt = output_format(request.args.get("output_format"))
+    if fmt is None:
+        raise ApiError(
+            400,
+            "invalid_output_format",
+            f"output_format {request.args.get('output_format')!r} is not offered; use one of: "
+            + ", ".join(OUTPUT_FORMATS),
+        )
+    latency = request.args.get("optimize_streaming_latency")
+    if latency is None:
+        return fmt, None
+    if latency not in {str(k) for k in LATENCY_CHUNKS}:
+        raise ApiError(400, "invalid_parameter", "optimize_streaming_latency must be 0, 1, 2, 3 or 4")
+    return fmt, LATENCY_CHUNKS[int(latency)]
+
+
+def _start(voice: str) -> tuple[ElevenLabsSpeechRequest, SpeechStream, OutputFormat, float]:
+    fmt, first_chunk = _query()
+    loaded = service().loaded()
+    req = json_body(
+        ElevenLabsSpeechRequest,
+        models=[loaded.model_name, *OPENAI_MODELS],
+        languages=loaded.languages,
+        max_text_chars=serving().settings.max_text_chars,
+    )
+    access.metric(text_chars=len(req.text), language=req.language_code or "bn", voice_source="id")
+    owner = request_owner()
+    voice_id = service().resolve_voice(voice, serving().settings.voice_aliases, owner)
+    t_first = time.perf_counter()
+    return req, service().stream(req.job(voice_id, owner, first_chunk)), fmt, t_first
+
+
+def _encoder(fmt: OutputFormat, source_rate: int) -> ResampledEncoder:
+    return ResampledEncoder(fmt.codec, source_rate, fmt.sample_rate, fmt.bit_rate)
+
+
+@bp.post("/v1/text-to-speech/<voice>")
+@bp.post("/v1/text-to-speech/<voice>/stream")
+def text_to_speech(voice: str) -> Response:
+    """The audio in `output_format`, sent chunk by chunk as it is made (both paths stream)."""
+    _, stream, fmt, t_first = _start(voice)
+    return stream_response(
+        stream, t_first, lambda first: (AudioRender(_encoder(fmt, first.sample_rate)), fmt.content_type)
+    )
+
+
+class TimestampLines:
+    """/stream/with-timestamps: a JSON object a line, {audio_base64, alignment, normalized_alignment};
+    the alignment (estimated) comes on the last line, when the audio's length is known."""
+
+    def __init__(self, encoder: ResampledEncoder, text: str, normalized: str) -> None:
+        self.encoder = encoder
+        self.text = text
+        self.normalized = normalized
+        self.samples = 0
+
+    def _line(self, audio: bytes, seconds: float | None) -> bytes:
+        line = _timestamped(audio, None, None)
+        if seconds is not None:
+            line = _timestamped(audio, self.text, self.normalized, seconds)
+        return (line.model_dump_json() + "\n").encode()
+
+    def chunk(self, chunk: AudioChunk) -> bytes:
+        self.samples += int(chunk.samples.shape[0])
+        data = self.encoder.encode(chunk.samples)
+        return self._line(data, None) if data else b""
+
+    def end(self) -> bytes:
+        return self._line(self.encoder.finish(), self.samples / self.encoder.sample_rate)
+
+    def abort(self) -> None:
+        self.encoder.close()
+
+
+@bp.post("/v1/text-to-speech/<voice>/stream/with-timestamps")
+def stream_with_timestamps(voice: str) -> Response:
+    req, stream, fmt, t_first = _start(voice)
+
+    def render(first: AudioChunk) -> tuple[Render, str]:
+        lines = TimestampLines(_encoder(fmt, first.sample_rate), req.text, stream.prepared.text)
+        return lines, "application/x-ndjson"
+
+    return stream_response(stream, t_first, render)
+
+
+@bp.post("/v1/text-to-speech/<voice>/with-timestamps")
+def with_timestamps(voice: str) -> Response:
+    req, stream, fmt, _ = _start(voice)
+    encoder: ResampledEncoder | None = None
+    parts: list[bytes] = []
+    samples = 0
+    try:
+        for chunk in stream:
+            encoder = encoder or _encoder(fmt, chunk.sample_rate)
+            samples += int(chunk.samples.shape[0])
+            parts.append(encoder.encode(chunk.samples))
+    finally:
+        stream.close()
+    seconds = 0.0
+    if encoder is not None:
+        parts.append(encoder.finish())
+        seconds = samples / encoder.sample_rate
+    return reply(_timestamped(b"".join(parts), req.text, stream.prepared.text, seconds))
+
+
+def _timestamped(
+    audio: bytes, text: str | None, normalized: str | None, seconds: float = 0.0
+) -> AudioWithTimestamps:
+    """Audio with the alignments of `text` and `normalized` over its `seconds` (None: no alignment)."""
+    return AudioWithTimestamps(
+        audio_base64=base64.b64encode(audio).decode("ascii"),
+        alignment=None if text is None else estimated_alignment(text, 0.0, seconds),
+        normalized_alignment=None if normalized is None else estimated_alignment(normalized, 0.0, seconds),
+    )
+
+
+@bp.get("/v1/voices")
+def voices() -> Response:
+    """The caller's voices in ElevenLabs' shape (GET /voices has this service's own)."""
+    found = service().list_voices(request_owner())
+    return reply(
+        ElevenLabsVoiceList(
+            voices=[
+                ElevenLabsVoice(voice_id=v.voice_id, name=v.name or v.voice_id, category="cloned")
+                for v in found
+            ]
+        )
+    )
