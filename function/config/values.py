@@ -34,24 +34,25 @@ def _parse(env: Mapping[str, str], name: str, default: _T, convert: Callable[[st
         raise ConfigError(f"{name}={raw!r} is invalid: expected {hint}") from None
 
 
-def _int_in(lo: int, hi: int) -> Callable[[str], int]:
-    def convert(raw: str) -> int:
-        value = int(raw)
+Number = TypeVar("Number", int, float)
+
+
+def _within(parse: Callable[[str], Number], lo: Number, hi: Number) -> Callable[[str], Number]:
+    def convert(raw: str) -> Number:
+        value = parse(raw)
         if not lo <= value <= hi:
             raise ValueError
         return value
 
     return convert
+
+
+def _int_in(lo: int, hi: int) -> Callable[[str], int]:
+    return _within(int, lo, hi)
 
 
 def _float_in(lo: float, hi: float) -> Callable[[str], float]:
-    def convert(raw: str) -> float:
-        value = float(raw)
-        if not lo <= value <= hi:
-            raise ValueError
-        return value
-
-    return convert
+    return _within(float, lo, hi)
 
 
 def _bool(raw: str) -> bool:

@@ -32,7 +32,7 @@ _RATES = {
     "alaw": ((8000,), ()),
     "opus": ((48000,), (32, 64, 96, 128, 192)),
 }
-_CONTENT_TYPES = {
+CONTENT_TYPES = {
     "mp3": "audio/mpeg",
     "pcm": "audio/pcm",
     "ulaw": "audio/basic",
@@ -59,7 +59,7 @@ class OutputFormat:
 
     @property
     def content_type(self) -> str:
-        return _CONTENT_TYPES[self.codec]
+        return CONTENT_TYPES[self.codec]
 
 
 def output_format(value: str | None) -> OutputFormat | None:

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from function.audio import CONTENT_TYPES, MAX_REFERENCE_SECONDS
 from function.config import Settings
+from function.http.elevenlabs import CONTENT_TYPES as ELEVENLABS_CONTENT_TYPES
 from function.http.elevenlabs import DEFAULT_OUTPUT_FORMAT, OUTPUT_FORMATS, ElevenLabsSpeechRequest
 from function.http.models import CLIP, OpenAISpeechRequest, SynthesisRequest, VoiceCreateRequest
 from function.http.responses import RESPONSES
@@ -328,8 +329,7 @@ def _elevenlabs_paths(auth: tuple[int, ...]) -> dict[str, Any]:
          "description": "0 to 4: the first streamed chunk of 20, 12, 8, 6 or 4 audio codes."},
     ]  # fmt: skip
     audio = {
-        ct: {"schema": {"type": "string", "format": "binary"}}
-        for ct in ("audio/mpeg", "audio/pcm", "audio/basic", "audio/alaw", "audio/ogg")
+        ct: {"schema": {"type": "string", "format": "binary"}} for ct in ELEVENLABS_CONTENT_TYPES.values()
     }
     errors = _errors(400, *auth, 404, 405, 408, 409, 413, 415, 429, 431, 503)
 
