@@ -37,6 +37,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from concurrent import futures
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -183,6 +184,8 @@ class Framing:
     # A method whose routes here take no body (GET, HEAD, DELETE, OPTIONS): answered from the head
     # and closed, its body never read.
     unread: bool = False
+    # A GET asking to become a WebSocket (Upgrade: websocket): served in a thread of its own.
+    upgrade: bool = False
 
 
 _BODYLESS_METHODS = frozenset(m.encode() for m in BODYLESS_METHODS)
@@ -202,6 +205,7 @@ def read_framing(head: bytes) -> Framing:
     lengths: list[bytes] = []
     codings: list[bytes] = []
     expect = False
+    upgrade = False
     for line in fields.split(b"\r\n"):
         name, _, value = line.partition(b":")
         name, value = name.lower(), value.strip()
@@ -211,6 +215,8 @@ def read_framing(head: bytes) -> Framing:
             codings += [coding.strip().lower() for coding in value.split(b",")]
         elif name == b"expect":
             expect = value.lower() == b"100-continue"
+        elif name == b"upgrade":
+            upgrade = value.lower() == b"websocket"
     # An HTTP/1.0 client may not understand a 1xx answer (gunicorn ignores its Expect, too).
     expect = expect and request_line.endswith(b" HTTP/1.1")
     unread = request_line.split(b" ", 1)[0] in _BODYLESS_METHODS
@@ -231,7 +237,7 @@ def read_framing(head: bytes) -> Framing:
             return _bad_framing("a request may not have both Transfer-Encoding and Content-Length")
         return Framing(chunked=True, expect_continue=expect and not unread, unread=unread)
     if not lengths:
-        return Framing()
+        return Framing(upgrade=upgrade and request_line.startswith(b"GET "))
     if len(lengths) > 1:
         return _bad_framing("Content-Length appears more than once")
     if not lengths[0].isdigit() or not lengths[0].isascii():
@@ -353,6 +359,7 @@ class RequestBufferingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is
         self._in_flight: dict[int, tuple[str, str, str, str | None, float]] = {}
         self._in_flight_lock = threading.Lock()
         self._stopping_since: float | None = None
+        self._sockets = 0  # WebSockets being served (each in its own thread); main loop only
 
     @classmethod
     def check_config(cls, cfg: Any, log: Any) -> None:
@@ -555,6 +562,9 @@ class RequestBufferingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is
         # the connection closes after it: nothing more is needed from the client than the head.
         # Likewise a body sent with a method that takes none.
         oversized = framing.length > settings.max_request_bytes
+        if framing.upgrade and not has_body:
+            self._start_socket(conn, incoming)
+            return False
         if not has_body or oversized or framing.unread:
             self._hand_off(conn, incoming, unfinished=has_body)
             return False
@@ -579,8 +589,43 @@ class RequestBufferingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is
             incoming.body_end = body_start + framing.length
         return True
 
+    def _start_socket(self, conn: _Conn, incoming: _Incoming) -> None:
+        """A WebSocket upgrade: the app serves the socket for its whole life, so it gets a thread of
+        its own rather than one of the request pool's (a few voice agents must not take every
+        thread /health needs), up to TTS_WS_MAX_SOCKETS per process (docs/decisions/0001)."""
+        if self._sockets >= self.settings.ws.max_sockets:
+            self._refuse(
+                conn,
+                503,
+                "too_many_sockets",
+                f"this instance has {self._sockets} open WebSockets, its limit (TTS_WS_MAX_SOCKETS); "
+                "reconnect (another instance may answer)",
+                f"Retry-After: {_BUSY_RETRY_AFTER_S}\r\n",
+            )
+            return
+        self._prepare(conn, incoming, unfinished=False)
+        self._sockets += 1
+        threading.Thread(target=self._run_socket, args=(conn,), name="websocket", daemon=True).start()
+
+    def _run_socket(self, conn: _Conn) -> None:
+        try:
+            self.handle(conn)
+        finally:
+            over: futures.Future[bool] = futures.Future()
+            over.set_result(False)  # never kept alive: the connection was the socket's
+            self.method_queue.defer(self._socket_over, conn, over)
+
+    def _socket_over(self, conn: _Conn, over: futures.Future[bool]) -> None:
+        self._sockets -= 1
+        self.finish_request(conn, over)
+
     def _hand_off(self, conn: _Conn, incoming: _Incoming, *, unfinished: bool = False) -> None:
         """Give the request to a thread: gunicorn's parser reads it from what was received here."""
+        self._prepare(conn, incoming, unfinished=unfinished)
+        super().enqueue_req(conn)
+
+    def _prepare(self, conn: _Conn, incoming: _Incoming, *, unfinished: bool) -> None:
+        """Replay what was received here to gunicorn's parser, under the body pace."""
         self._forget(conn)
         conn.close_after_answer = unfinished
         conn.init()  # the HTTP/1.1 parser (no TLS: check_config), or the kept-alive one
@@ -590,7 +635,6 @@ class RequestBufferingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is
             settings.request_body_timeout_s, settings.request_body_min_bytes_per_s, time.monotonic()
         )
         conn.parser.unreader.sock = PacedSocket(conn.sock, pace)
-        super().enqueue_req(conn)
 
     # ---- ending ---------------------------------------------------------------------------------
 
@@ -652,7 +696,7 @@ class RequestBufferingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is
         incoming = self._forget(conn)
         client = conn.client[0] if isinstance(conn.client, tuple) else str(conn.client)
         # Back-pressure is a warning, as in the access log; a slow or broken client is not.
-        level = self.log.warning if status == 429 else self.log.info
+        level = self.log.warning if status in (429, 503) else self.log.info
         level(
             "%d %s: %s",
             status,
@@ -667,6 +711,7 @@ class RequestBufferingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is
             429: "Too Many Requests",
             431: "Request Header Fields Too Large",
             501: "Not Implemented",
+            503: "Service Unavailable",
         }
         self._send(
             conn,

@@ -422,6 +422,9 @@ def check_api_keys(value: str, key: str = f"{NAMESPACE}:{SECRET_KEY}") -> str:
     return stack_config.check_api_keys(value, key)
 
 
+WS_CLOSE_MARGIN_S = 5
+
+
 def tts_environment(cfg: DeployConfig) -> dict[str, str]:
     """The serving contract's TTS_* variables (TTS_API_KEYS comes from Secret Manager)."""
     bucket = f"gs://{cfg.bucket_name}"
@@ -442,6 +445,10 @@ def tts_environment(cfg: DeployConfig) -> dict[str, str]:
         "TTS_LOG_LEVEL": cfg.log_level,
         "TTS_MAX_TEXT_CHARS": str(cfg.max_text_chars),
         "TTS_MAX_REQUEST_BYTES": str(cfg.max_request_bytes),
+        # A WebSocket is an HTTP request to Cloud Run, cut at the service's request timeout
+        # (https://cloud.google.com/run/docs/triggering/websockets): the server closes a voice-agent
+        # socket itself (1001, "reconnect") a few seconds before, so the client is told why.
+        "TTS_WS_MAX_SECONDS": str(max(10, cfg.request_timeout_s - WS_CLOSE_MARGIN_S)),
         # Lets the service write trace ids Cloud Logging links to (Cloud Run does not set it).
         "GOOGLE_CLOUD_PROJECT": cfg.project,
     }

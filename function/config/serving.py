@@ -33,6 +33,17 @@ DEFAULT_PREFIX_CACHE_VOICES = 16
 
 
 @dataclass(frozen=True)
+class SocketSettings:
+    """The voice-agent WebSockets (ElevenLabs' stream-input protocols; docs/serving-api.md)."""
+
+    max_sockets: int  # open at once per worker process; one more is refused with 503
+    max_contexts: int  # per socket (multi-stream-input)
+    max_message_bytes: int
+    max_messages_per_s: float  # per socket, averaged over a burst of as many
+    max_seconds: float  # a socket's whole life, then it is closed (1001)
+
+
+@dataclass(frozen=True)
 class Settings:
     port: int
     model_path: str
@@ -54,6 +65,7 @@ class Settings:
     request_body_min_bytes_per_s: int
     request_buffer_bytes: int
     response_write_timeout_s: float
+    ws: SocketSettings
     voices_path: str
     voice_cache_size: int
     prefix_cache_voices: int
@@ -352,6 +364,33 @@ def load_settings(env: Mapping[str, str] | None = None, *, cpu_count: int | None
             30.0,
             _float_in(1.0, 3600.0),
             "a number of seconds in 1..3600",
+        ),
+        ws=SocketSettings(
+            max_sockets=_parse(env, "TTS_WS_MAX_SOCKETS", 32, _int_in(0, 4096), "an integer in 0..4096"),
+            max_contexts=_parse(env, "TTS_WS_MAX_CONTEXTS", 5, _int_in(1, 64), "an integer in 1..64"),
+            max_message_bytes=_parse(
+                env,
+                "TTS_WS_MAX_MESSAGE_BYTES",
+                64 * 1024,
+                _int_in(1024, 16 * 2**20),
+                "a byte count in 1024..16777216",
+            ),
+            max_messages_per_s=_parse(
+                env,
+                "TTS_WS_MAX_MESSAGES_PER_SECOND",
+                100.0,
+                _float_in(1.0, 10_000.0),
+                "a number in 1..10000",
+            ),
+            # Cloud Run ends any request, a WebSocket included, at the service's timeout (at most
+            # 3600 s): infra/ sets that timeout from this value.
+            max_seconds=_parse(
+                env,
+                "TTS_WS_MAX_SECONDS",
+                3600.0,
+                _float_in(10.0, 86_400.0),
+                "a number of seconds in 10..86400",
+            ),
         ),
         voices_path=voices_path,
         voice_cache_size=_parse(

@@ -411,9 +411,13 @@ class Engine:
                         yield AudioChunk(wav, self.sample_rate, index)
                         emitted = ready
             finally:
+                # Closed from another thread before its end (a barge-in): nobody hears the rest.
+                stopped = getattr(latents, "cancelled", False)
                 close = getattr(latents, "close", None)
                 if close is not None:
                     close()  # a cancelled stream frees its decoding row (or generator) at once
+            if stopped:
+                return
             tail = upsampler.push(
                 np.stack(pending) if pending else np.zeros((0, self._width), np.float32), final=True
             )

@@ -14,6 +14,7 @@ from function.config import Settings
 from function.http import (
     access,
     routes_elevenlabs,
+    routes_elevenlabs_ws,
     routes_events,
     routes_meta,
     routes_openai,
@@ -63,8 +64,12 @@ def create_app(settings: Settings, *, on_fatal: Callable[[], None] | None = None
         given = request.headers.get("X-Request-Id", "")
         request_id_var.set(given if _REQUEST_ID.match(given) else uuid.uuid4().hex)
         trace_var.set(cloud_trace(request.headers.get("X-Cloud-Trace-Context"), settings.gcp_project))
-        if request.path not in public and not authorized(
-            request.headers.get("Authorization"), settings.api_keys, request.headers.get("xi-api-key")
+        if (
+            request.path not in public
+            and not routes_elevenlabs_ws.defers_auth()
+            and not authorized(
+                request.headers.get("Authorization"), settings.api_keys, request.headers.get("xi-api-key")
+            )
         ):
             raise ApiError(
                 401,
@@ -100,6 +105,7 @@ def create_app(settings: Settings, *, on_fatal: Callable[[], None] | None = None
         routes_voices.bp,
         routes_openai.bp,
         routes_elevenlabs.bp,
+        routes_elevenlabs_ws.bp,
         routes_page.bp,
     )
     for bp in blueprints:

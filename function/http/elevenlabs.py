@@ -80,6 +80,17 @@ class VoiceSettings(BaseModel):
     speed: knob("speed") = None  # type: ignore[valid-type]
 
 
+def voice_params(settings: VoiceSettings | None) -> dict[str, Any]:
+    """voice_settings as this model's knobs: speed is the speaking rate; stability sets the sampling
+    temperature (1.0 -> 0.2, 0.0 -> 1.0); the rest have no counterpart here."""
+    params: dict[str, Any] = {}
+    if settings is not None and settings.speed is not None:
+        params["speed"] = settings.speed
+    if settings is not None and settings.stability is not None:
+        params["temperature"] = round(1.0 - 0.8 * settings.stability, 4)
+    return params
+
+
 class ElevenLabsSpeechRequest(BaseModel):
     """The body of POST /v1/text-to-speech/{voice_id}[/stream][/with-timestamps]; fields the SDK sends
     that have no meaning here are ignored."""
@@ -118,12 +129,7 @@ class ElevenLabsSpeechRequest(BaseModel):
         return value
 
     def job(self, voice_id: str, owner: Owner, first_chunk: int | None) -> SpeechRequest:
-        params: dict[str, Any] = {}
-        settings = self.voice_settings
-        if settings is not None and settings.speed is not None:
-            params["speed"] = settings.speed
-        if settings is not None and settings.stability is not None:
-            params["temperature"] = round(1.0 - 0.8 * settings.stability, 4)
+        params = voice_params(self.voice_settings)
         if self.seed is not None:
             params["seed"] = self.seed
         if first_chunk is not None:

@@ -25,6 +25,7 @@ _ERROR_TEXT = {
     409: "The stored voice cannot be used by this model (damaged, or made by another one): create it again.",
     413: "Body larger than TTS_MAX_REQUEST_BYTES.",
     415: "Wrong Content-Type.",
+    426: "A WebSocket endpoint was called without a WebSocket handshake.",
     431: "Request line and headers larger than 64 KiB.",
     429: "All synthesis slots are busy and the wait queue is full, or the worker is receiving too many "
     "request bodies at once (TTS_REQUEST_BUFFER_BYTES); retry after `Retry-After` seconds.",
@@ -354,6 +355,45 @@ def _elevenlabs_paths(auth: tuple[int, ...]) -> dict[str, Any]:
             "One JSON object a line: base64 audio; the alignment on the last line.",
             {"application/x-ndjson": {"schema": {"type": "string"}}},
         ),
+        **{
+            f"/v1/text-to-speech/{{voice}}/{path}": {
+                "get": {
+                    "summary": summary,
+                    "description": "A WebSocket (ElevenLabs' protocol; docs/serving-api.md, Voice agents): "
+                    "JSON text messages in, base64 audio messages out. The key may also come as "
+                    "xi_api_key in the first message.",
+                    "parameters": [
+                        *query,
+                        {
+                            "name": "inactivity_timeout",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 180},
+                            "description": "Seconds without input; default 20.",
+                        },
+                        {
+                            "name": "auto_mode",
+                            "in": "query",
+                            "schema": {"type": "boolean"},
+                            "description": "true: segments end at sentences only (no chunk_length_schedule).",
+                        },
+                        {
+                            "name": "language_code",
+                            "in": "query",
+                            "schema": {"type": "string"},
+                            "description": "bn (default) or another language the model offers.",
+                        },
+                    ],
+                    "responses": {
+                        "101": {"description": "Switching to the WebSocket."},
+                        **_errors(400, *auth, 404, 426, 503),
+                    },
+                }
+            }
+            for path, summary in (
+                ("stream-input", "Voice agents: text streamed in, audio out, one context (WebSocket)."),
+                ("multi-stream-input", "Voice agents: up to TTS_WS_MAX_CONTEXTS contexts on one WebSocket."),
+            )
+        },
         "/v1/voices": {
             "get": {
                 "summary": "The caller's voices in ElevenLabs' shape.",

@@ -119,6 +119,9 @@ class Health(_Out):
     queued: int | None = None
     decode_batch: dict[str, Any] | None = Field(default=None, description="The batching decoder's figures.")
     prefix_cache: dict[str, Any] | None = Field(default=None, description="The voice prefix cache's figures.")
+    live: dict[str, int] | None = Field(
+        default=None, description="Open voice-agent WebSockets (`sockets`) and their contexts, this process."
+    )
 
 
 class Loading(_Out):

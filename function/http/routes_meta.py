@@ -8,6 +8,7 @@ from function.http.auth import authorized
 from function.http.context import reply, serving
 from function.http.openapi import build_openapi
 from function.http.responses import Health, Loading, ModelName
+from function.http.routes_elevenlabs_ws import LIVE
 
 bp = Blueprint("meta", __name__)
 
@@ -46,6 +47,7 @@ def health() -> Response:
             uptime_s=round(state.uptime_s, 3),
             in_flight=srv.service.limiter.running,
             queued=srv.service.limiter.waiting,
+            live=LIVE.snapshot(),
             **loaded.runtime(),  # provider, sample_rate, decode_batch, prefix_cache
         )
     )

@@ -8,9 +8,10 @@ one preparation path and one error path; a stream holds its synthesis slot until
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
@@ -127,8 +128,10 @@ class SpeechStream(Iterator[AudioChunk]):
         prepared: Prepared,
         release: Any,
         check: Callable[[npt.NDArray[np.float32]], Quality | None] | None = None,
+        cancel: Callable[[], None] = lambda: None,
     ) -> None:
         self.prepared = prepared
+        self.cancel = cancel
         self.quality: Quality | None = None
         self._pending: AudioChunk | None = first
         self._rest = rest
@@ -164,6 +167,8 @@ class SpeechStream(Iterator[AudioChunk]):
             self.close()
 
     def close(self) -> None:
+        """Stop generation and free the slot (from the thread that iterates; `cancel` is the one
+        another thread may call: it stops the decoding at the next step, and the iteration ends)."""
         if self._release is None:
             return
         release, self._release = self._release, None
@@ -272,7 +277,11 @@ class SpeechService:
         )
         return replace(quality, check_ms=(time.perf_counter() - t0) * 1000)
 
-    def stream(self, req: SpeechRequest) -> SpeechStream:
+    def stream(
+        self, req: SpeechRequest, on_start: Callable[[Callable[[], None]], None] | None = None
+    ) -> SpeechStream:
+        """Start a streamed synthesis; returns once its first chunk is made. `on_start(cancel)` gets,
+        before that wait, what stops this synthesis from another thread (SpeechStream.cancel)."""
         loaded = self.loaded()
         queue_ms = self._acquire()
         held_from = time.monotonic()
@@ -283,7 +292,10 @@ class SpeechService:
         chunks: Iterator[AudioChunk] | None = None
         try:
             prepared = self._prepare(loaded, req, queue_ms)
-            decode, seqs = _observed(loaded.scheduler.decode)
+            cancellable = _Cancellable(loaded.scheduler.decode)
+            if on_start is not None:
+                on_start(cancellable.cancel)
+            decode, seqs = _observed(cancellable)
             chunks = loaded.engine.stream(prepared.text, prepared.voice, prepared.params, decode=decode)
             first = next(chunks)
         except StopIteration:
@@ -306,7 +318,9 @@ class SpeechService:
             pieces = [PieceOutcome(len(q.codes), q.limit, q.stopped) for q in seqs]
             return self._assess(loaded, prepared, audio, pieces, prepared.params)
 
-        return SpeechStream(first, chunks, prepared, release, check if self.quality.enabled else None)
+        return SpeechStream(
+            first, chunks, prepared, release, check if self.quality.enabled else None, cancellable.cancel
+        )
 
     # ---- voices ------------------------------------------------------------------------------
     def create_voice(self, clip: bytes, name: str | None, owner: Owner) -> VoiceInfo:
@@ -476,6 +490,38 @@ def _observed(decode: Decode) -> tuple[Decode, list[Sequence]]:
         return decode(seq)
 
     return observe, seqs
+
+
+class _Cancellable:
+    """`decode`, stoppable from another thread: `cancel()` marks each sequence's latent stream
+    closed (the scheduler drops its row before its next step and ends the stream), and any later
+    sequence of the same text (its next sentence) gets no latents at all."""
+
+    def __init__(self, decode: Decode) -> None:
+        self._decode = decode
+        self._lock = threading.Lock()
+        self._streams: list[Iterator[Latent]] = []
+        self._cancelled = False
+
+    def __call__(self, seq: Sequence) -> Iterator[Latent]:
+        with self._lock:
+            if self._cancelled:
+                return iter(())
+            stream = self._decode(seq)
+            self._streams.append(stream)
+            return stream
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._cancelled = True
+            streams = list(self._streams)
+        for stream in streams:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                # The scheduler's LatentStream.close() only sets a flag; a plain generator (no
+                # scheduler) cannot be closed while it runs, and stops at the next sentence instead.
+                with suppress(ValueError):
+                    close()
 
 
 def _close(chunks: Iterator[AudioChunk] | None) -> None:

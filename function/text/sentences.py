@@ -11,7 +11,8 @@ _CLOSERS = "'\")]"
 _DASHES = frozenset({"-", "—", "–"})
 
 
-def _ends_sentence(token: str, first_in_sentence: bool) -> bool:
+def ends_sentence(token: str, first_in_sentence: bool) -> bool:
+    """Whether a whitespace-delimited token ends a sentence (never a decimal, abbreviation or initial)."""
     core = token.rstrip(_CLOSERS)
     if not core:
         return False
@@ -29,7 +30,7 @@ def _ends_sentence(token: str, first_in_sentence: bool) -> bool:
     return not (first_in_sentence and word.isdecimal())
 
 
-def _ends_clause(token: str) -> bool:
+def ends_clause(token: str) -> bool:
     core = token.rstrip(_CLOSERS)
     return bool(core) and (core[-1] in _CLAUSE or core in _DASHES)
 
@@ -57,7 +58,7 @@ def _split_long(sentence: list[str], max_chars: int) -> list[str]:
     clauses: list[list[str]] = [[]]
     for word in sentence:
         clauses[-1].append(word)
-        if _ends_clause(word):
+        if ends_clause(word):
             clauses.append([])
     out: list[str] = []
     for chunk in _pack([c for c in clauses if c], max_chars):
@@ -84,7 +85,7 @@ def split_sentences(text: str, max_chars: int) -> list[str]:
     current: list[str] = []
     for token in text.split():
         current.append(token)
-        if _ends_sentence(token, len(current) == 1):
+        if ends_sentence(token, len(current) == 1):
             sentences.append(current)
             current = []
     if current:

@@ -17,10 +17,11 @@ import gunicorn
 import pytest
 from gunicorn import util
 from gunicorn.config import Config
+from gunicorn.http import wsgi
 from gunicorn.http.message import Message, Request
 from gunicorn.http.parser import Parser, RequestParser
 from gunicorn.http.unreader import SocketUnreader, Unreader
-from gunicorn.workers.gthread import TConn, ThreadWorker
+from gunicorn.workers.gthread import PollableMethodQueue, TConn, ThreadWorker
 
 from function.server_worker import TESTED_GUNICORN, RequestBufferingWorker
 
@@ -32,6 +33,8 @@ METHODS: list[tuple[type, str, list[str]]] = [
     (ThreadWorker, "handle_request", ["self", "req", "conn"]),
     (ThreadWorker, "wait_for_and_dispatch_events", ["self", "timeout"]),
     (ThreadWorker, "init_process", ["self"]),
+    (ThreadWorker, "finish_request", ["self", "conn", "fs"]),  # ends a WebSocket's connection
+    (PollableMethodQueue, "defer", ["self", "callback"]),  # ... run on the main loop's thread
     (ThreadWorker, "check_config", ["cls", "cfg", "log"]),
     (TConn, "__init__", ["self", "cfg", "sock", "client", "server"]),
     (TConn, "init", ["self"]),
@@ -42,7 +45,7 @@ METHODS: list[tuple[type, str, list[str]]] = [
 ]
 # Attributes it reads or sets, and the function whose source must assign them.
 ATTRIBUTES: list[tuple[Callable[..., Any], list[str]]] = [
-    (ThreadWorker.__init__, ["self.nr_conns"]),
+    (ThreadWorker.__init__, ["self.nr_conns", "self.method_queue"]),
     (ThreadWorker.init_process, ["self.poller"]),
     (TConn.__init__, ["self.sock", "self.client", "self.parser", "self.initialized", "self.data_ready"]),
     (Message.__init__, ["self.headers"]),
@@ -71,6 +74,12 @@ def test_each_attribute_used_is_set_where_expected() -> None:
     assert "self.sock = sock" in inspect.getsource(SocketUnreader)
     assert "self.unreader = SocketUnreader" in inspect.getsource(Parser.__init__)
     assert issubclass(RequestParser, Parser) and issubclass(SocketUnreader, Unreader)
+    # A WebSocket takes over the connection's socket from the WSGI environ, and ends its request
+    # by raising StopIteration from the app (function.http.routes_elevenlabs_ws), which handle()
+    # takes as "close the connection".
+    assert '"gunicorn.socket": sock' in inspect.getsource(wsgi.default_environ)
+    assert "default_environ(req, sock, cfg)" in inspect.getsource(wsgi.create)
+    assert "except StopIteration" in inspect.getsource(ThreadWorker.handle)
 
 
 def test_each_module_function_used_exists() -> None:

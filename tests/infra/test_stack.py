@@ -116,6 +116,10 @@ def test_service_environment_follows_the_serving_contract(gpu: Synth) -> None:
     # Deployed by digest (resolved from the configured tag): what runs is exactly what was pushed.
     assert container(gpu)["image"] == IMAGE_DIGEST
     assert e["TTS_FORWARDED_FOR_HOPS"] == "2"  # client, load balancer
+    # Cloud Run ends a WebSocket at the request timeout (docs: run/docs/triggering/websockets): the
+    # server ends its voice-agent sockets first, with a close frame that says to reconnect.
+    timeout_s = int(gpu.one(SERVICE)["template"]["timeout"].rstrip("s"))
+    assert 0 < timeout_s - int(e["TTS_WS_MAX_SECONDS"]) <= 5
 
 
 def test_cpu_variant_is_one_switch_away(cpu: Synth) -> None:
