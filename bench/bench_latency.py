@@ -57,7 +57,9 @@ def clip(seed: int) -> bytes:
 
 
 class Server:
-    def __init__(self, tree: Path, bundle: Path, variant: str, work: Path) -> None:
+    def __init__(
+        self, tree: Path, bundle: Path, variant: str, work: Path, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.port = _free_port()
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("TTS_")},
@@ -69,6 +71,7 @@ class Server:
             "TTS_WORKERS": "1",
             "TTS_QUALITY_CHECKS": "false",
             "TTS_LOG_LEVEL": "WARNING",
+            **(extra_env or {}),
         }
         self.log = (work / f"server-{variant}-{tree.name}.log").open("wb")
         self.proc = subprocess.Popen(
@@ -107,10 +110,10 @@ class Server:
             raise RuntimeError(f"POST /voices answered {status}: {raw[:300]!r}")
         return str(json.loads(raw)["voice_id"])
 
-    def first_audio_s(self, voice_id: str, extra: dict[str, Any]) -> float:
+    def first_audio_s(self, voice_id: str, extra: dict[str, Any], text: str = TEXT) -> float:
         """Seconds from sending the request to the first audio byte after the WAV header; the
         stream is then dropped (the server stops generating) and the slot waited for."""
-        body = json.dumps({"text": TEXT, "voice_id": voice_id, "seed": 7, **extra}).encode()
+        body = json.dumps({"text": text, "voice_id": voice_id, "seed": 7, **extra}).encode()
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
         try:
             t0 = time.perf_counter()

@@ -83,6 +83,17 @@ def test_the_page_saves_a_voice_and_streams_speech(
         wait_for(page, "window.__tts.doneAt !== null || window.__tts.error !== null", timeout=240)
         state = page.evaluate("window.__tts")
         page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+
+        # Live mode: what is typed streams over the WebSocket (the key in its first message) and
+        # each sentence is heard once it ends, while typing goes on.
+        page.fill("#text", "")
+        page.check("#live")
+        wait_for(page, "document.getElementById('status').textContent.startsWith('Live')")
+        page.type("#text", "আমি ভালো আছি। তুমি কেমন", delay=15)
+        wait_for(page, "window.__tts.firstSamplesAt !== null", timeout=120)
+        live = page.evaluate("window.__tts")
+        page.uncheck("#live")  # the rest ("তুমি কেমন") is spoken, then the server closes the socket
+        wait_for(page, f"window.__tts.samples > {live['samples']}", timeout=120)
         browser.close()
 
     assert state["error"] is None, state
@@ -91,6 +102,7 @@ def test_the_page_saves_a_voice_and_streams_speech(
     first = state["firstSamplesAt"] - state["startedAt"]
     total = state["doneAt"] - state["startedAt"]
     assert first < 0.6 * total, (first, total)
+    assert live["error"] is None and live["samples"] > 0, live
     assert problems == []
     shot = (tmp_path / "page.png").read_bytes()
     assert shot[:8] == b"\x89PNG\r\n\x1a\n" and len(shot) > 10_000

@@ -177,7 +177,10 @@ $("speak").addEventListener("click", async () => {
   }
 });
 
-$("stop").addEventListener("click", () => controller && controller.abort());
+$("stop").addEventListener("click", () => {
+  if (controller) controller.abort();
+  if (live) live.ws.close(); // barge-in: the server stops generating at once
+});
 
 // A WAV with an open length: a 44-byte header, then PCM16 mono as the server generates it.
 async function play(reader) {
@@ -204,22 +207,88 @@ async function play(reader) {
       bytes = bytes.subarray(0, bytes.length - 1);
     }
     if (!bytes.length) continue;
-    const pcm = new Int16Array(bytes.slice().buffer);
-    const buffer = audio.createBuffer(1, pcm.length, state.sampleRate);
-    const channel = buffer.getChannelData(0);
-    for (let i = 0; i < pcm.length; i++) channel[i] = pcm[i] / 32768;
-    const source = audio.createBufferSource();
-    source.buffer = buffer;
-    source.connect(audio.destination);
-    at = Math.max(at, audio.currentTime + 0.02);
-    source.start(at);
-    at += buffer.duration;
-    if (state.firstSamplesAt === null) state.firstSamplesAt = performance.now();
-    state.samples += pcm.length;
-    state.chunks += 1;
-    show();
+    at = schedule(bytes, at);
   }
 }
+
+// Queue PCM16 mono bytes on the Web Audio clock after `at`; returns where the next chunk starts.
+function schedule(bytes, at) {
+  const pcm = new Int16Array(bytes.slice().buffer);
+  const buffer = audio.createBuffer(1, pcm.length, state.sampleRate);
+  const channel = buffer.getChannelData(0);
+  for (let i = 0; i < pcm.length; i++) channel[i] = pcm[i] / 32768;
+  const source = audio.createBufferSource();
+  source.buffer = buffer;
+  source.connect(audio.destination);
+  const start = Math.max(at, audio.currentTime + 0.02);
+  source.start(start);
+  if (state.firstSamplesAt === null) state.firstSamplesAt = performance.now();
+  state.samples += pcm.length;
+  state.chunks += 1;
+  show();
+  return start + buffer.duration;
+}
+
+// ---- live mode: the text streams over ElevenLabs' WebSocket protocol as it is typed -------------
+// Only what is appended is sent (an edit earlier in the text is not re-spoken); a browser cannot set
+// headers on a WebSocket, so the key goes in the first message (xi_api_key), as the protocol allows.
+let live = null; // { ws, sent, at }
+
+function startLive() {
+  const voice = $("voices").value;
+  if (!voice) {
+    status("Live mode speaks with a saved voice: pick one.", true);
+    $("live").checked = false;
+    return;
+  }
+  audio = audio || new AudioContext();
+  audio.resume();
+  state.sampleRate = 24000;
+  Object.assign(state, { startedAt: performance.now(), firstSamplesAt: null, doneAt: null, samples: 0, chunks: 0, error: null });
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const url = `${scheme}//${location.host}/v1/text-to-speech/${encodeURIComponent(voice)}/stream-input?output_format=pcm_24000&language_code=bn`;
+  const ws = new WebSocket(url);
+  live = { ws, sent: 0, at: 0 };
+  ws.onopen = () => {
+    const first = { text: " " };
+    const key = $("key").value.trim();
+    if (key) first.xi_api_key = key;
+    ws.send(JSON.stringify(first));
+    status("Live: type, and each sentence is spoken when it ends (। ? !).");
+    sendTyped();
+  };
+  ws.onmessage = (event) => {
+    const m = JSON.parse(event.data);
+    if (m.audio) {
+      const raw = atob(m.audio);
+      const bytes = new Uint8Array(raw.length);
+      for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+      live.at = schedule(bytes, live.at);
+    } else if (m.error) {
+      status(`Live: ${m.error}: ${m.message}`, true);
+    }
+  };
+  ws.onclose = () => {
+    if (live && live.ws === ws) live = null;
+    $("live").checked = false;
+  };
+}
+
+function sendTyped() {
+  if (!live || live.ws.readyState !== WebSocket.OPEN) return;
+  const text = $("text").value;
+  if (text.length < live.sent) live.sent = text.length; // deleted text: go on from here
+  if (text.length > live.sent) {
+    live.ws.send(JSON.stringify({ text: text.slice(live.sent) }));
+    live.sent = text.length;
+  }
+}
+
+$("live").addEventListener("change", () => {
+  if ($("live").checked) startLive();
+  else if (live) live.ws.send(JSON.stringify({ text: "" })); // speak the rest, then the server closes
+});
+$("text").addEventListener("input", sendTyped);
 
 const keyRequired = document.body.dataset.auth === "required";
 $("auth").hidden = !keyRequired;
