@@ -6,7 +6,9 @@ Client messages (JSON text): `{"text": " ", "voice_settings": ..., "generation_c
 `try_trigger_generation`; on stream-input `{"text": ""}` ends the input (the rest is spoken, then
 `isFinal`, then the socket closes). On multi-stream-input each message names a `context_id` (a new
 one opens a context, with that message's voice_settings), `{"text": ""}` keeps it alive,
-`close_context` stops it at once (barge-in), `close_socket` ends everything.
+`close_context` ends its input (what was sent is spoken, then `isFinal`: Pipecat ends every turn so),
+`close_context` with `immediate: true` stops it at once (barge-in: this service's extension),
+`close_socket` stops everything (the client is leaving).
 
 Server messages: `{"audio": base64, "isFinal": false, "alignment": null, "normalizedAlignment": null}`
 as the audio is made (`contextId` added on multi-stream-input); after each segment, a message with
@@ -82,6 +84,7 @@ class ClientMessage(BaseModel):
     authorization: str | None = None
     context_id: str | None = Field(default=None, min_length=1, max_length=128)
     close_context: bool = False
+    immediate: bool = False  # with close_context: barge-in, stop now (not in ElevenLabs' protocol)
     close_socket: bool = False
     pronunciation_dictionary_locators: list[Any] | None = None
 
@@ -171,8 +174,7 @@ class _Context:
     last_activity: float = field(default_factory=time.monotonic)  # a message for it, or its audio
     samples: int = 0
     segments: int = 0
-    first_audio_at: float | None = None
-    closing: bool = False
+    input_ended: bool = False  # closed by the client (or the end of input): text for it is ignored
 
 
 @dataclass
@@ -292,7 +294,10 @@ class AgentSocket:
                 return  # a keep-alive for the socket
             cid = DEFAULT_CONTEXT
         if msg.close_context:
-            self.close_context(cid)
+            if msg.immediate:
+                self.close_context(cid)
+            else:
+                self.end_context(cid)
             return
         if msg.text == "" and not msg.flush:
             with self._lock:
@@ -332,6 +337,8 @@ class AgentSocket:
         return ctx
 
     def _feed(self, ctx: _Context, msg: ClientMessage) -> None:
+        if ctx.input_ended:
+            return  # its input is over; what was sent is being spoken
         text = msg.text or ""
         with self._lock:
             ctx.waiting_chars += len(text)
@@ -358,8 +365,17 @@ class AgentSocket:
     def _finish(self, ctx: _Context) -> None:
         """The context's input is over: speak the rest, then isFinal."""
         assert ctx.live is not None
+        ctx.input_ended = True
         self._say(ctx, ctx.segmenter.flush())
         ctx.live.end()
+
+    def end_context(self, cid: str) -> None:
+        """ElevenLabs' close_context: what was sent is spoken (the buffer flushed), then isFinal.
+        Pipecat sends it at the end of every turn, after its flush, and waits for that audio."""
+        with self._lock:
+            ctx = self._contexts.get(cid)
+        if ctx is not None and not ctx.input_ended:
+            self._finish(ctx)
 
     def close_context(self, cid: str) -> None:
         """Barge-in: stop the context now (its isFinal follows)."""
@@ -367,7 +383,6 @@ class AgentSocket:
             ctx = self._contexts.get(cid)
         if ctx is None or ctx.live is None:
             return
-        ctx.closing = True
         ms = ctx.live.cancel() * 1000
         self.stats.barge_in_ms.append(round(ms, 1))
         log.info(
@@ -380,7 +395,6 @@ class AgentSocket:
             contexts = list(self._contexts.values())
         for ctx in contexts:
             if ctx.live is not None:
-                ctx.closing = True
                 ctx.live.cancel()
 
     # ---- audio out (each context's player thread) -----------------------------------------------

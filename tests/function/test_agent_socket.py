@@ -152,6 +152,21 @@ def test_stream_input_speaks_each_sentence_then_ends_with_is_final() -> None:
     assert client.messages[-1] == {"isFinal": True}
 
 
+def test_close_context_speaks_what_was_sent_then_ends_as_pipecat_expects() -> None:
+    """Pipecat ends each turn with flush, then close_context, and waits for the audio and isFinal."""
+    service = FakeService(chunks=2, chunk_s=0.01)
+    client = Client(service, multi=True)
+    client.send(text=" ", context_id="turn")
+    client.send(text="প্রথম কথা। আর শেষ কথা", context_id="turn")
+    client.send(context_id="turn", flush=True)
+    client.send(context_id="turn", close_context=True)
+    client.send(text="আর কিছু না।", context_id="turn")  # after the close: not spoken
+    wait_until(lambda: client.finals() == ["turn"], timeout=10, what="the turn's isFinal")
+    assert service.started == [" প্রথম কথা। ", "আর শেষ কথা"]
+    assert len(client.audio("turn")) == 2 * 2 * (RATE // 10) * 2  # both segments, whole
+    assert client.messages[-1] == {"contextId": "turn", "isFinal": True}
+
+
 def test_contexts_speak_independently_and_close_context_stops_one_at_once() -> None:
     service = FakeService(chunks=50, chunk_s=0.02)
     client = Client(service, multi=True)
@@ -160,7 +175,7 @@ def test_contexts_speak_independently_and_close_context_stops_one_at_once() -> N
     client.send(text="ছোট কথা।", context_id="b", flush=True)
     wait_until(lambda: client.audio("a") and client.audio("b"), timeout=10, what="audio from both contexts")
     t0 = time.perf_counter()
-    client.send(context_id="a", close_context=True)
+    client.send(context_id="a", close_context=True, immediate=True)  # barge-in
     stopped = time.perf_counter() - t0
     assert client.finals() == ["a"]
     assert stopped < 0.5  # the playing chunk ends; nothing more is made
@@ -214,7 +229,9 @@ _MESSAGES = st.one_of(
         context_id=st.sampled_from(["a", "b", "c"]),
         flush=st.booleans(),
     ),
-    st.builds(dict, context_id=st.sampled_from(["a", "b"]), close_context=st.just(True)),
+    st.builds(
+        dict, context_id=st.sampled_from(["a", "b"]), close_context=st.just(True), immediate=st.booleans()
+    ),
     st.just({"text": ""}),
     st.just({"close_socket": True}),
     st.just({"text": 3}),

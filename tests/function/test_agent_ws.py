@@ -154,10 +154,11 @@ def test_contexts_interleave_and_close_context_stops_one_mid_sentence(server: An
                 if cid == "a" and seen["a"] == 2:
                     assert health(server)["live"] == {"sockets": 1, "contexts": 2}
                     closed_at = time.monotonic()
-                    ws.send(json.dumps({"context_id": "a", "close_context": True}))  # barge-in
+                    # barge-in
+                    ws.send(json.dumps({"context_id": "a", "close_context": True, "immediate": True}))
             if m.get("isFinal") and cid == "a":
                 final_a_at = time.monotonic()
-                ws.send(json.dumps({"context_id": "b", "close_context": True}))
+                ws.send(json.dumps({"context_id": "b", "close_context": True, "immediate": True}))
             if m.get("isFinal") and cid == "b":
                 break
         assert seen["a"] >= 2 and seen["b"] >= 1
@@ -258,3 +259,25 @@ def test_open_sockets_are_capped_and_never_take_the_threads_health_needs(server:
         assert health(server)["live"]["sockets"] == 3
         assert time.monotonic() - t0 < 1.0
     wait_until(lambda: health(server)["live"]["sockets"] == 0, timeout=10, what="the sockets to close")
+
+
+def test_pipecats_turn_sequence_gets_its_audio_then_is_final(server: Any, voice: str) -> None:
+    """What Pipecat's ElevenLabsTTSService sends for one turn (tools/agent_frameworks has the real
+    thing): init, text, flush, close_context; it waits for the audio, then isFinal."""
+    url = ws_url(server, voice, path="multi-stream-input", output_format="pcm_24000", auto_mode="true")
+    with connect(url, additional_headers={"xi-api-key": KEY}) as ws:
+        ws.send(json.dumps({"text": " ", "context_id": "turn-1", "voice_settings": {"speed": 1.0}}))
+        ws.send(json.dumps({"text": "আমার সোনার বাংলা, আমি তোমায় ভালোবাসি।", "context_id": "turn-1"}))
+        ws.send(json.dumps({"context_id": "turn-1", "flush": True}))
+        ws.send(json.dumps({"context_id": "turn-1", "close_context": True}))
+        got = []
+        for m in messages(ws):
+            got.append(m)
+            if m.get("isFinal"):
+                break
+        ws.send(json.dumps({"close_socket": True}))
+    assert all(m["contextId"] == "turn-1" for m in got)
+    audio = b"".join(base64.b64decode(m["audio"]) for m in got if m.get("audio"))
+    aligned = [m["alignment"] for m in got if m.get("alignment")]
+    assert len(audio) > 24000 and "".join(aligned[0]["chars"]).strip() == "আমার সোনার বাংলা, আমি তোমায় ভালোবাসি।"
+    assert got[-1] == {"contextId": "turn-1", "isFinal": True}
