@@ -7,7 +7,9 @@ mid-word and mid-grapheme, fixed seed) sent at TOKENS_PER_S to /v1/text-to-speec
 
 - first audio: from sending the token that ends the first sentence to the first audio message;
 - stalls: a player that starts at the first audio and plays in real time runs dry whenever the
-  next audio arrives after what it holds is played out: how often, and for how long in all.
+  next audio arrives after what it holds is played out: how often, and for how long in all;
+- barge-in: an immediate close_context in the middle of the answer, to the context's isFinal
+  (which the server sends once every slot the context held is free).
 
 Over 1 socket (RUNS runs, one after another) and over 4 and 8 sockets at once. The reference is
 POST /synthesize/stream's time to first audio (first byte after the WAV header) for the same first
@@ -100,6 +102,27 @@ def one_socket(port: int, voice: str, seed: int, result: dict[str, Any]) -> None
     )
 
 
+def barge_in_s(port: int, voice: str) -> float:
+    """Seconds from an immediate close_context, sent at a context's second audio message while
+    its answer is being spoken, to its isFinal (sent once every slot it held is free)."""
+    url = f"ws://127.0.0.1:{port}/v1/text-to-speech/{voice}/multi-stream-input?output_format=pcm_24000"
+    with connect(url, max_size=16 * 2**20) as ws:
+        ws.send(json.dumps({"text": ANSWER, "context_id": "a", "flush": True}))
+        seen, closed_at = 0, 0.0
+        for raw in ws:
+            m = json.loads(raw)
+            if m.get("audio"):
+                seen += 1
+                if seen == 2:
+                    closed_at = time.perf_counter()
+                    ws.send(json.dumps({"context_id": "a", "close_context": True, "immediate": True}))
+            if m.get("isFinal"):
+                stopped = time.perf_counter() - closed_at
+                ws.send(json.dumps({"close_socket": True}))
+                return stopped
+    raise RuntimeError("the context never ended")
+
+
 def sockets_at_once(port: int, voice: str, n: int, seed0: int) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = [{} for _ in range(n)]
     threads = [
@@ -129,6 +152,7 @@ def main() -> None:
         rest = [server.first_audio_s(voice, {}, text=FIRST_SENTENCE) for _ in range(RUNS)]
         lone = [sockets_at_once(server.port, voice, 1, seed)[0] for seed in range(RUNS)]
         crowd = {n: sockets_at_once(server.port, voice, n, 100 * n) for n in SOCKETS if n > 1}
+        barge = [barge_in_s(server.port, voice) for _ in range(RUNS)]
     finally:
         server.stop()
 
@@ -137,6 +161,7 @@ def main() -> None:
     rows: dict[str, Any] = {"1": _summary(lone)}
     rows.update({str(n): _summary(rs) for n, rs in crowd.items()})
     ratios = {"one_socket_first_audio_over_rest_ttfa": round(lone_p50 / rest_p50, 3)}
+    barge_p50 = statistics.median(barge)
     print(f"/synthesize/stream TTFA, first sentence alone: p50 {rest_p50:.3f} s")
     print(
         f"{'sockets':>7} {'first audio p50':>16} {'max':>7} {'stalls (sum)':>13} "
@@ -147,6 +172,10 @@ def main() -> None:
             f"{n:>7} {row['first_audio_p50_s']:16.3f} {row['first_audio_max_s']:7.3f} "
             f"{row['stalls']:13d} {row['stalled_s']:10.2f} {row['audio_s_mean']:8.2f}"
         )
+    print(
+        f"barge-in (immediate close_context to isFinal, slots free): p50 {barge_p50:.3f} s, "
+        f"max {max(barge):.3f} s"
+    )
     print("ratios:", ratios)
     path = write_result(
         "agent",
@@ -158,6 +187,7 @@ def main() -> None:
             "rest_ttfa_s": [round(v, 4) for v in rest],
             "sockets": {"1": lone, **{str(n): rs for n, rs in crowd.items()}},
             "summary": rows,
+            "barge_in_s": [round(v, 4) for v in barge],
             "ratios": ratios,
         },
     )

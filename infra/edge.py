@@ -214,6 +214,8 @@ class Edge(pulumi.ComponentResource):
             rules=armor_rules(cfg),
             opts=child,
         )
+        # No timeout_sec: a backend of serverless NEGs refuses one; the Cloud Run request timeout
+        # bounds every request, voice-agent WebSockets included (TTS_WS_MAX_SECONDS follows it).
         self.backend = compute.BackendService(
             f"{name}-backend",
             name=f"{cfg.name}-backend",

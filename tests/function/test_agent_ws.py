@@ -48,6 +48,7 @@ def server(
             "TTS_WS_MAX_CONTEXTS": "2",
             "TTS_WS_MAX_MESSAGE_BYTES": "4096",
             "TTS_WS_MAX_SOCKETS": "3",
+            "TTS_RESPONSE_WRITE_TIMEOUT_SECONDS": "2",
         }
     )
     srv.wait_ready()
@@ -281,3 +282,36 @@ def test_pipecats_turn_sequence_gets_its_audio_then_is_final(server: Any, voice:
     aligned = [m["alignment"] for m in got if m.get("alignment")]
     assert len(audio) > 24000 and "".join(aligned[0]["chars"]).strip() == "আমার সোনার বাংলা, আমি তোমায় ভালোবাসি।"
     assert got[-1] == {"contextId": "turn-1", "isFinal": True}
+
+
+def test_a_client_that_never_reads_loses_its_socket_and_its_slots(server: Any, voice: str) -> None:
+    """The server's sends have a deadline (TTS_RESPONSE_WRITE_TIMEOUT_SECONDS, 2 s here): a client that
+    asks for speech and reads nothing is cut off, and the synthesis it held is freed."""
+    import socket
+
+    from wsproto import ConnectionType, WSConnection
+    from wsproto.events import AcceptConnection, Request, TextMessage
+
+    client = WSConnection(ConnectionType.CLIENT)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", server.port))
+    with sock:
+        path = f"/v1/text-to-speech/{voice}/stream-input?output_format=pcm_48000"
+        sock.sendall(
+            client.send(Request(host="127.0.0.1", target=path, extra_headers=[(b"xi-api-key", KEY.encode())]))
+        )
+        client.receive_data(sock.recv(4096))
+        assert any(isinstance(e, AcceptConnection) for e in client.events())
+        long = "আমার সোনার বাংলা, আমি তোমায় ভালোবাসি। " * 6
+        sock.sendall(client.send(TextMessage(data=json.dumps({"text": long, "flush": True}))))
+        # ... and never reads: audio (48 kHz PCM, base64) fills both socket buffers within a second.
+        wait_until(lambda: health(server)["live"]["sockets"] == 1, timeout=10, what="the socket to open")
+        wait_until(
+            lambda: health(server)["live"]["sockets"] == 0,
+            timeout=60,
+            what="the stalled socket to be cut off",
+        )
+        assert health(server)["in_flight"] == 0
+    lines = [r for r in server.log_records() if r.get("outcome") == "client_stalled"]
+    assert lines and lines[-1]["httpRequest"]["requestUrl"].endswith("/stream-input")

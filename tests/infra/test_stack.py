@@ -314,6 +314,11 @@ def test_edge_is_an_external_managed_https_load_balancer(gpu: Synth) -> None:
     backend = gpu.one("gcp:compute/backendService:BackendService")
     assert backend["loadBalancingScheme"] == "EXTERNAL_MANAGED"
     assert backend["securityPolicy"] == "edge-armor-id"
+    # No backend timeout: Google refuses one on a backend of serverless NEGs (400 "Timeout sec is not
+    # supported for a backend service with Serverless network endpoint groups"); what bounds a
+    # request, a voice agent's WebSocket included, is the Cloud Run service's request timeout
+    # (https://cloud.google.com/run/docs/triggering/websockets), which TTS_WS_MAX_SECONDS follows.
+    assert "timeoutSec" not in backend
     tls = gpu.one("gcp:compute/sSLPolicy:SSLPolicy")
     assert tls["minTlsVersion"] == "TLS_1_2" and tls["profile"] == "MODERN"
     proxy = gpu.one("gcp:compute/targetHttpsProxy:TargetHttpsProxy")
