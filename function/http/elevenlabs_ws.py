@@ -172,8 +172,6 @@ class _Context:
     waiting_chars: int = 0  # sent and not yet heard
     speaking_chars: int = 0  # in segments being made, not yet heard
     last_activity: float = field(default_factory=time.monotonic)  # a message for it, or its audio
-    samples: int = 0
-    segments: int = 0
     input_ended: bool = False  # closed by the client (or the end of input): text for it is ignored
 
 
@@ -193,8 +191,8 @@ class SocketStats:
 
 class AgentSocket:
     """One socket's protocol state. `handle()` runs in the socket's thread; audio is sent from each
-    context's player thread through `send` (thread-safe). `start(template_params, context_id)`
-    makes a context's LiveSpeech (the route binds it to the service, voice and owner)."""
+    context's player thread through `send` (thread-safe). `start(params, context_id, emit)` makes a
+    context's LiveSpeech (the route binds it to the service, voice and owner)."""
 
     def __init__(
         self,
@@ -405,7 +403,6 @@ class AgentSocket:
             if ctx.encoder is None:
                 out = self.options.output
                 ctx.encoder = ResampledEncoder(out.codec, chunk.sample_rate, out.sample_rate, out.bit_rate)
-            ctx.samples += int(chunk.samples.shape[0])
             ctx.last_activity = time.monotonic()
             self._emit_audio(ctx.encoder.encode(chunk.samples), cid)
         elif isinstance(event, SegmentEnd):
@@ -414,7 +411,6 @@ class AgentSocket:
             with self._lock:
                 ctx.waiting_chars -= len(event.text)
                 ctx.speaking_chars -= len(event.text)
-            ctx.segments += 1
             self.stats.segments += 1
             self.stats.audio_seconds += seconds
             if event.samples:

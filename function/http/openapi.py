@@ -24,6 +24,7 @@ _ERROR_TEXT = {
     "connection is closed.",
     409: "The stored voice cannot be used by this model (damaged, or made by another one): create it again.",
     413: "Body larger than TTS_MAX_REQUEST_BYTES.",
+    414: "Request line (path and query) longer than 4094 bytes.",
     415: "Wrong Content-Type.",
     426: "A WebSocket endpoint was called without a WebSocket handshake.",
     431: "Request line and headers larger than 64 KiB.",
@@ -332,7 +333,7 @@ def _elevenlabs_paths(auth: tuple[int, ...]) -> dict[str, Any]:
     audio = {
         ct: {"schema": {"type": "string", "format": "binary"}} for ct in ELEVENLABS_CONTENT_TYPES.values()
     }
-    errors = _errors(400, *auth, 404, 405, 408, 409, 413, 415, 429, 431, 503)
+    errors = _errors(400, *auth, 404, 405, 408, 409, 413, 414, 415, 429, 431, 503)
 
     def post(summary: str, content: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -385,7 +386,7 @@ def _elevenlabs_paths(auth: tuple[int, ...]) -> dict[str, Any]:
                     ],
                     "responses": {
                         "101": {"description": "Switching to the WebSocket."},
-                        **_errors(400, *auth, 404, 426, 503),
+                        **_errors(400, *auth, 404, 405, 414, 426, 431, 503),
                     },
                 }
             }

@@ -109,7 +109,9 @@ class LiveSpeech:
             self._segments.put(_END)
 
     def cancel(self, timeout: float = 30.0) -> float:
-        """Barge-in: stop now. Returns the seconds until every slot of this utterance was free."""
+        """Barge-in: stop now. Returns the seconds until the slots of the segments playing and
+        started ahead are free (a segment still waiting in the service's queue holds none, and
+        gives back at once the slot it gets)."""
         t0 = time.perf_counter()
         with self._lock:
             self._cancelled.set()
@@ -117,7 +119,7 @@ class LiveSpeech:
         for stop in stoppers:
             stop()  # their rows leave the batch before the decoder's next step
         self._segments.put(_END)
-        self._starter.join(timeout)
+        self._started.put(_END)  # the player may be waiting for a segment that will not come
         self._player.join(timeout)
         return time.perf_counter() - t0
 

@@ -240,14 +240,20 @@ def test_a_lone_streams_first_audio_pauses_decoding_and_a_busy_batch_does_not(
             pass
         wait_until(lambda: scheduler.stats().steps > 2, timeout=10, what="decoding resumed")
 
-        # Two rows: the other row's steps go on while this one makes its first audio.
-        (other,) = engine.sequences(TEXTS[1][0], voice, p)[1]
-        busy = scheduler.decode(other)
+        stream.close()
+
+        # Two rows: the other row's steps go on while this one makes its first audio. Both join
+        # together, so the other row has most of its tokens (the demo model's limit is 96) still to
+        # make: an earlier row could have ended by now, leaving this one alone (and held).
+        (seq_a,) = engine.sequences(TEXTS[1][0], voice, p)[1]
+        (seq_b,) = engine.sequences(TEXTS[3][0], voice, p)[1]
+        other = scheduler.decode(seq_a)
+        busy = scheduler.decode(seq_b)
         busy.expect_first_audio(2)
         next(busy), next(busy)
         steps = scheduler.stats().steps
         wait_until(lambda: scheduler.stats().steps > steps + 2, timeout=10, what="steps beside a first audio")
-        stream.close()
+        other.close()
         busy.close()
     finally:
         scheduler.stop()

@@ -65,7 +65,10 @@ class FakeStream:
 
 
 class FakeService:
-    def __init__(self, chunks: int = 2, chunk_s: float = 0.0, busy: bool = False) -> None:
+    def __init__(
+        self, chunks: int = 2, chunk_s: float = 0.0, busy: bool = False, queue: threading.Event | None = None
+    ) -> None:
+        self.queue = queue  # when given, stream() waits for it: a request queued for a slot
         self.lock = threading.Lock()
         self.open = 0  # slots held
         self.started: list[str] = []
@@ -74,6 +77,8 @@ class FakeService:
         self.busy = busy
 
     def stream(self, req: SpeechRequest, on_start: Callable[[Callable[[], None]], None] | None = None) -> Any:
+        if self.queue is not None:
+            self.queue.wait()
         if self.busy:
             raise Overloaded("all synthesis slots are busy", retry_after=1)
         if not any(ch.isalnum() for ch in req.text):
@@ -185,6 +190,22 @@ def test_contexts_speak_independently_and_close_context_stops_one_at_once() -> N
     assert sorted(f for f in client.finals() if f) == ["a", "b"]
     wait_until(lambda: service.open == 0, timeout=5, what="every slot to be free")
     assert client.agent.done
+
+
+def test_barge_in_does_not_wait_for_a_segment_queued_for_a_slot() -> None:
+    """A segment waiting in the service's queue holds no slot: cancelling does not wait for it, and
+    the slot it gets later is given back at once."""
+    queued = threading.Event()
+    service = FakeService(queue=queued)
+    client = Client(service, multi=True)
+    client.send(text="প্রথম কথা। ", context_id="a")
+    time.sleep(0.05)  # the starter is now waiting for a slot
+    t0 = time.perf_counter()
+    client.send(context_id="a", close_context=True, immediate=True)
+    assert time.perf_counter() - t0 < 0.5
+    assert client.finals() == ["a"]
+    queued.set()  # the slot comes: taken and given back
+    wait_until(lambda: service.started and service.open == 0, timeout=5, what="the late slot to be freed")
 
 
 def test_limits_and_bad_messages_are_protocol_errors_with_close_codes() -> None:
