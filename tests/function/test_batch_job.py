@@ -357,16 +357,19 @@ def check_a_later_run_does_nothing(place: Place, tmp: Path, out: list[str]) -> N
     assert {k: place.outputs.read_bytes(k) for k in place.outputs.list_keys("daily/news")} == before
 
 
+@pytest.mark.slow  # runs the job's tasks as processes on the real engine
 def test_batch_job_on_the_bucket(
     tmp_path: Path, bucket: Any, emulator: Any, demo_bundle: Path, helpers: Any
 ) -> None:
     scenario(gcs_place(tmp_path, bucket, emulator, demo_bundle, helpers), tmp_path, demo_bundle)
 
 
+@pytest.mark.slow  # runs the job's tasks as processes on the real engine
 def test_batch_job_on_s3(tmp_path: Path, moto_s3: Any, demo_bundle: Path, helpers: Any) -> None:
     scenario(s3_place(tmp_path, moto_s3, demo_bundle, helpers), tmp_path, demo_bundle)
 
 
+@pytest.mark.slow  # runs the job's tasks as processes on the real engine
 def test_batch_job_on_a_local_directory(tmp_path: Path, demo_bundle: Path) -> None:
     scenario(local_place(tmp_path, demo_bundle), tmp_path, demo_bundle)
 
