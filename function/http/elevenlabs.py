@@ -51,6 +51,15 @@ DEFAULT_OUTPUT_FORMAT = "mp3_44100_128"
 LATENCY_CHUNKS = {0: 20, 1: 12, 2: 8, 3: 6, 4: 4}
 
 
+def first_chunk(latency: str | None) -> int | None:
+    """`optimize_streaming_latency` (a query value) as the first streamed chunk; ValueError if bad."""
+    if latency is None:
+        return None
+    if latency not in {str(k) for k in LATENCY_CHUNKS}:
+        raise ValueError("optimize_streaming_latency must be 0, 1, 2, 3 or 4")
+    return LATENCY_CHUNKS[int(latency)]
+
+
 @dataclass(frozen=True)
 class OutputFormat:
     codec: str  # the AudioEncoder format

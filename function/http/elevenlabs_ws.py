@@ -32,10 +32,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from function.audio.stream_encode import ResampledEncoder
 from function.http.elevenlabs import (
-    LATENCY_CHUNKS,
     OutputFormat,
     VoiceSettings,
     estimated_alignment,
+    first_chunk,
     output_format,
     voice_params,
 )
@@ -141,11 +141,8 @@ def socket_options(args: dict[str, str], languages: tuple[str, ...] | None) -> S
         raise ValueError("SSML parsing is not supported yet: send plain text")
     if args.get("apply_text_normalization", "auto") not in ("auto", "on", "off"):
         raise ValueError("apply_text_normalization must be auto, on or off")
-    latency = args.get("optimize_streaming_latency")
-    if latency is not None and latency not in {str(k) for k in LATENCY_CHUNKS}:
-        raise ValueError("optimize_streaming_latency must be 0, 1, 2, 3 or 4")
-    first_chunk = None if latency is None else LATENCY_CHUNKS[int(latency)]
-    return SocketOptions(fmt, language, float(raw), flags["auto_mode"], first_chunk)
+    chunk = first_chunk(args.get("optimize_streaming_latency"))
+    return SocketOptions(fmt, language, float(raw), flags["auto_mode"], chunk)
 
 
 def ms_alignment(text: str, seconds: float) -> WsAlignment:

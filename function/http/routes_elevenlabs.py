@@ -16,11 +16,11 @@ from function.audio.stream_encode import ResampledEncoder
 from function.http import access
 from function.http.context import json_body, reply, request_owner, service, serving
 from function.http.elevenlabs import (
-    LATENCY_CHUNKS,
     OUTPUT_FORMATS,
     ElevenLabsSpeechRequest,
     OutputFormat,
     estimated_alignment,
+    first_chunk,
     output_format,
 )
 from function.http.errors import ApiError
@@ -42,12 +42,10 @@ def _query() -> tuple[OutputFormat, int | None]:
             f"output_format {request.args.get('output_format')!r} is not offered; use one of: "
             + ", ".join(OUTPUT_FORMATS),
         )
-    latency = request.args.get("optimize_streaming_latency")
-    if latency is None:
-        return fmt, None
-    if latency not in {str(k) for k in LATENCY_CHUNKS}:
-        raise ApiError(400, "invalid_parameter", "optimize_streaming_latency must be 0, 1, 2, 3 or 4")
-    return fmt, LATENCY_CHUNKS[int(latency)]
+    try:
+        return fmt, first_chunk(request.args.get("optimize_streaming_latency"))
+    except ValueError as exc:
+        raise ApiError(400, "invalid_parameter", str(exc)) from None
 
 
 def _start(voice: str) -> tuple[ElevenLabsSpeechRequest, SpeechStream, OutputFormat, float]:
