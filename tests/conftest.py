@@ -23,7 +23,7 @@ CACHE = ROOT / ".cache" / "test-bundles"
 def pytest_report_header(config: pytest.Config) -> str:
     """Free disk where the suite writes: a full disk fails every tmp_path test at once, so say it first."""
     free = shutil.disk_usage(config._tmp_path_factory.getbasetemp()).free  # type: ignore[attr-defined]
-    return f"free disk for tmp_path: {free / 2**30:.1f} GiB (the slow suite needs about 1.5 GiB)"
+    return f"free disk for tmp_path: {free / 2**30:.1f} GiB (a whole run peaks near 0.6 GiB)"
 
 
 def _source_hash() -> str:

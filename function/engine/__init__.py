@@ -10,6 +10,7 @@ from function.engine.errors import (
     UnsupportedLanguageError,
     VoiceFormatError,
 )
+from function.engine.segments import Segment
 from function.engine.voice import Voice
 from function.synthesis_params import SAMPLING_RANGES, SynthesisParams
 
@@ -21,6 +22,7 @@ __all__ = [
     "Engine",
     "EngineError",
     "ReferenceAudioError",
+    "Segment",
     "SynthesisParams",
     "TextError",
     "UnsupportedLanguageError",

@@ -6,7 +6,8 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from collections.abc import Sequence as Script
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from function.engine.errors import ReferenceAudioError, TextError, VoiceFormatEr
 from function.engine.latents import LatentUpsampler
 from function.engine.prefix_cache import PrefixCache, PrefixCacheStats
 from function.engine.sampling import SamplingConfig
+from function.engine.segments import Segment
 from function.engine.sessions import CUDA, choose_providers, create_session
 from function.engine.tokenizer import XttsTokenizer
 from function.engine.voice import Voice
@@ -53,6 +55,19 @@ SILENCE_RMS = 1e-4
 
 Latent = npt.NDArray[np.float32]
 Decode = Callable[[Sequence], Iterator[Latent]]
+
+
+Text = str | Script[Segment]  # plain normalized text, or a script of segments
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """One decoding sequence's worth of text, with what it is read with and the silence after it."""
+
+    text: str  # empty: no words, only the silence
+    tokens: list[int]
+    params: SynthesisParams
+    pause: int  # samples of silence after it
 
 
 @dataclass(frozen=True)
@@ -230,21 +245,30 @@ class Engine:
         return np.asarray(emb[:, :, None], dtype=np.float32)
 
     # ---- synthesis ------------------------------------------------------------------------
-    def _prepare(
-        self, text: str, voice: Voice, params: SynthesisParams | None
-    ) -> tuple[SynthesisParams, list[tuple[str, list[int]]]]:
-        """Checked voice and parameters (unset knobs from the checkpoint's config), each piece with
-        its tokens."""
+    def _prepare(self, text: Text, voice: Voice, params: SynthesisParams | None) -> list[_Piece]:
+        """Checked voice and parameters (unset knobs from the checkpoint's config); the text in
+        pieces, each with its tokens, parameters and the silence after it."""
         self._check_voice(voice)
         p = params or SynthesisParams()
         unset: dict[str, Any] = {k: v for k, v in self._rt.defaults.items() if getattr(p, k) is None}
         p = replace(p, **unset)
-        _, slowest, fastest = SAMPLING_RANGES["speed"]
-        if not slowest <= p.speed <= fastest:
-            raise TextError(f"speed {p.speed} is out of range: use {slowest:g} to {fastest:g}")
-        return p, [
-            (piece, self.tokenizer.encode(piece, p.language)) for piece in self._pieces(text, p.language)
-        ]
+        segments = [Segment(text)] if isinstance(text, str) else list(text)
+        pieces: list[_Piece] = []
+        for seg in segments:
+            sp = replace(
+                p, speed=p.speed if seg.speed is None else seg.speed, language=seg.language or p.language
+            )
+            _, slowest, fastest = SAMPLING_RANGES["speed"]
+            if not slowest <= sp.speed <= fastest:
+                raise TextError(f"speed {sp.speed:g} is out of range: use {slowest:g} to {fastest:g}")
+            texts = self._pieces(seg.text, sp.language) if seg.text.strip() or isinstance(text, str) else [""]
+            pause = round(seg.pause_after * self.sample_rate)
+            for i, piece in enumerate(texts):
+                tokens = self.tokenizer.encode(piece, sp.language) if piece else []
+                pieces.append(_Piece(piece, tokens, sp, pause if i == len(texts) - 1 else 0))
+        if not any(piece.tokens for piece in pieces):
+            raise TextError("text is empty: send the words to speak")
+        return pieces
 
     def _check_voice(self, voice: Voice) -> None:
         """A voice made by another model (or damaged in storage) fails as such, not inside ONNX Runtime."""
@@ -276,10 +300,18 @@ class Engine:
         return [p for p in split_sentences(text, limit) if p.strip()]
 
     def sequences(
-        self, text: str, voice: Voice, params: SynthesisParams | None
+        self, text: Text, voice: Voice, params: SynthesisParams | None
     ) -> tuple[SynthesisParams, list[Sequence]]:
         """One decoding sequence per text piece, each with its own random stream (seeded alike)."""
-        p, pieces = self._prepare(text, voice, params)
+        planned = self._plan(text, voice, params)
+        return planned[0][0].params, [seq for _, seq in planned if seq is not None]
+
+    def _plan(
+        self, text: Text, voice: Voice, params: SynthesisParams | None
+    ) -> list[tuple[_Piece, Sequence | None]]:
+        """Each piece with its decoding sequence (None for a pause with no words)."""
+        pieces = self._prepare(text, voice, params)
+        p = pieces[0].params
         cfg = SamplingConfig(
             temperature=float(p.temperature or 1.0),
             top_k=int(p.top_k or 0),
@@ -287,18 +319,22 @@ class Engine:
             repetition_penalty=float(p.repetition_penalty or 1.0),
             greedy=p.greedy,
         )
-        seqs = [
-            self.decoder.sequence(
-                tokens,
-                voice.cond_latents,
-                cfg,
-                seed=p.seed,
-                max_new_tokens=self._token_limit(p, piece),
-                min_new_tokens=p.min_new_tokens,
+        return [
+            (
+                piece,
+                self.decoder.sequence(
+                    piece.tokens,
+                    voice.cond_latents,
+                    cfg,
+                    seed=p.seed,
+                    max_new_tokens=self._token_limit(p, piece.text),
+                    min_new_tokens=p.min_new_tokens,
+                )
+                if piece.tokens
+                else None,
             )
-            for piece, tokens in pieces
+            for piece in pieces
         ]
-        return p, seqs
 
     def _token_limit(self, p: SynthesisParams, piece: str) -> int | None:
         if p.token_budget is None:
@@ -348,88 +384,108 @@ class Engine:
         return np.asarray(wav, dtype=np.float32).reshape(-1)
 
     def vocoder_frames(
-        self, text: str, voice: Voice, params: SynthesisParams | None = None, *, decode: Decode | None = None
+        self, text: Text, voice: Voice, params: SynthesisParams | None = None, *, decode: Decode | None = None
     ) -> list[npt.NDArray[np.float32]]:
         """Each text piece's vocoder input frames (time, width): what HiFi-GAN turns into audio.
         The exporter calibrates the int8 vocoder on these."""
-        p, seqs = self.sequences(text, voice, params)
-        return [
-            self._upsampler(p.speed).push(np.stack(list((decode or self.decode_alone)(seq))), final=True)
-            for seq in seqs
-        ]
+        return [frames for frames, _ in self._frames(text, voice, params, decode)]
+
+    def _frames(
+        self, text: Text, voice: Voice, params: SynthesisParams | None, decode: Decode | None
+    ) -> Iterator[tuple[npt.NDArray[np.float32], int]]:
+        """Each piece's vocoder frames (none for a pause alone) and the samples of silence after it."""
+        for piece, seq in self._plan(text, voice, params):
+            if seq is not None:
+                latents = np.stack(list((decode or self.decode_alone)(seq)))
+                yield self._upsampler(piece.params.speed).push(latents, final=True), piece.pause
+            elif piece.pause:
+                yield np.zeros((0, self._width), np.float32), piece.pause
 
     def synthesize(
-        self, text: str, voice: Voice, params: SynthesisParams | None = None, *, decode: Decode | None = None
+        self, text: Text, voice: Voice, params: SynthesisParams | None = None, *, decode: Decode | None = None
     ) -> Audio:
         """Whole waveform (float32, mono, `sample_rate`) for already-normalized text."""
-        wavs = [
-            self.vocode(frames, voice) for frames in self.vocoder_frames(text, voice, params, decode=decode)
-        ]
+        wavs: list[Audio] = []
+        for frames, pause in self._frames(text, voice, params, decode):
+            wavs.append(self.vocode(frames, voice))
+            if pause:
+                wavs.append(np.zeros(pause, np.float32))
         return np.concatenate(wavs) if wavs else np.zeros(0, np.float32)
 
     def stream(
-        self, text: str, voice: Voice, params: SynthesisParams | None = None, *, decode: Decode | None = None
+        self, text: Text, voice: Voice, params: SynthesisParams | None = None, *, decode: Decode | None = None
     ) -> Iterator[AudioChunk]:
         """Yield audio chunks while tokens are generated; closing the generator stops generation.
 
         Each chunk vocodes only its new frames plus the vocoder's receptive field on either side,
         so total vocoder work is linear in the audio length, and the chunks join into exactly the
         non-streaming waveform (no crossfade needed). `decode` turns a sequence into its latents:
-        alone by default, or through the batching scheduler.
+        alone by default, or through the batching scheduler. A script's pauses come as chunks of
+        silence, once the piece before them is all out.
         """
-        p, seqs = self.sequences(text, voice, params)
+        index = 0
+        for piece, seq in self._plan(text, voice, params):
+            if seq is not None:
+                if not (yield from self._stream_piece(seq, piece.params, voice, index, decode)):
+                    return
+                index += 1
+            if piece.pause:
+                yield AudioChunk(np.zeros(piece.pause, np.float32), self.sample_rate, max(0, index - 1))
+
+    def _stream_piece(
+        self, seq: Sequence, p: SynthesisParams, voice: Voice, index: int, decode: Decode | None
+    ) -> Generator[AudioChunk, None, bool]:
+        """One piece's chunks; returns False when it was cancelled (nobody hears the rest)."""
         context = self._rt.vocoder_context_frames
         hop = self._rt.output_hop_length
-        for index, seq in enumerate(seqs):
-            upsampler = self._upsampler(p.speed)
-            frames: list[npt.NDArray[np.float32]] = []
-            n_frames = 0
-            emitted = 0  # vocoder frames already turned into audio
-            pending: list[npt.NDArray[np.float32]] = []
-            sizes = chunk_sizes(p.stream_chunk_tokens)
-            chunk = next(sizes)
-            latents = (decode or self.decode_alone)(seq)
-            expect = getattr(latents, "expect_first_audio", None)  # the scheduler's LatentStream
-            if index == 0 and expect is not None:
-                expect(chunk)
-            try:
-                for latent in latents:
-                    pending.append(latent)
-                    if len(pending) < chunk:
-                        continue
-                    new = upsampler.push(np.stack(pending))
-                    pending = []
-                    chunk = next(sizes)
-                    if len(new):
-                        frames.append(new)
-                        n_frames += len(new)
-                    ready = n_frames - context
-                    if ready > emitted:
-                        first = getattr(latents, "first_audio", None) if index == 0 and not emitted else None
-                        with first() if first is not None else contextlib.nullcontext():
-                            wav = self._vocode_window(frames, emitted, ready, context, hop, voice)
-                        yield AudioChunk(wav, self.sample_rate, index)
-                        emitted = ready
-            finally:
-                # Closed from another thread before its end (a barge-in): nobody hears the rest.
-                stopped = getattr(latents, "cancelled", False)
-                close = getattr(latents, "close", None)
-                if close is not None:
-                    close()  # a cancelled stream frees its decoding row (or generator) at once
-            if stopped:
-                return
-            tail = upsampler.push(
-                np.stack(pending) if pending else np.zeros((0, self._width), np.float32), final=True
+        upsampler = self._upsampler(p.speed)
+        frames: list[npt.NDArray[np.float32]] = []
+        n_frames = 0
+        emitted = 0  # vocoder frames already turned into audio
+        pending: list[npt.NDArray[np.float32]] = []
+        sizes = chunk_sizes(p.stream_chunk_tokens)
+        chunk = next(sizes)
+        latents = (decode or self.decode_alone)(seq)
+        expect = getattr(latents, "expect_first_audio", None)  # the scheduler's LatentStream
+        if index == 0 and expect is not None:
+            expect(chunk)
+        try:
+            for latent in latents:
+                pending.append(latent)
+                if len(pending) < chunk:
+                    continue
+                new = upsampler.push(np.stack(pending))
+                pending = []
+                chunk = next(sizes)
+                if len(new):
+                    frames.append(new)
+                    n_frames += len(new)
+                ready = n_frames - context
+                if ready > emitted:
+                    first = getattr(latents, "first_audio", None) if index == 0 and not emitted else None
+                    with first() if first is not None else contextlib.nullcontext():
+                        wav = self._vocode_window(frames, emitted, ready, context, hop, voice)
+                    yield AudioChunk(wav, self.sample_rate, index)
+                    emitted = ready
+        finally:
+            # Closed from another thread before its end (a barge-in): nobody hears the rest.
+            stopped = getattr(latents, "cancelled", False)
+            close = getattr(latents, "close", None)
+            if close is not None:
+                close()  # a cancelled stream frees its decoding row (or generator) at once
+        if stopped:
+            return False
+        tail = upsampler.push(
+            np.stack(pending) if pending else np.zeros((0, self._width), np.float32), final=True
+        )
+        if len(tail):
+            frames.append(tail)
+            n_frames += len(tail)
+        if n_frames > emitted:
+            yield AudioChunk(
+                self._vocode_window(frames, emitted, n_frames, context, hop, voice), self.sample_rate, index
             )
-            if len(tail):
-                frames.append(tail)
-                n_frames += len(tail)
-            if n_frames > emitted:
-                yield AudioChunk(
-                    self._vocode_window(frames, emitted, n_frames, context, hop, voice),
-                    self.sample_rate,
-                    index,
-                )
+        return True
 
     def _vocode_window(
         self,

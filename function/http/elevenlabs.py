@@ -137,15 +137,29 @@ class ElevenLabsSpeechRequest(BaseModel):
             raise ValueError("pronunciation dictionaries are not supported yet: send none")
         return value
 
-    def job(self, voice_id: str, owner: Owner, first_chunk: int | None) -> SpeechRequest:
+    def job(
+        self, voice_id: str, owner: Owner, first_chunk: int | None, ssml_parsing: bool = False
+    ) -> SpeechRequest:
         params = voice_params(self.voice_settings)
         if self.seed is not None:
             params["seed"] = self.seed
         if first_chunk is not None:
             params["stream_chunk_tokens"] = first_chunk
         return SpeechRequest(
-            self.text, self.language_code or "bn", voice_id=voice_id, params=params, owner=owner
+            self.text,
+            self.language_code or "bn",
+            voice_id=voice_id,
+            params=params,
+            owner=owner,
+            ssml=True if ssml_parsing else None,  # None: a <speak> document, or <break/> tags, all the same
         )
+
+
+def ssml_parsing(value: str | None) -> bool:
+    """The `enable_ssml_parsing` query value; ValueError if it is not a boolean."""
+    if (value or "false").lower() not in ("true", "false"):
+        raise ValueError("enable_ssml_parsing must be true or false")
+    return (value or "").lower() == "true"
 
 
 def _weight(ch: str) -> float:

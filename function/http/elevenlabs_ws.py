@@ -119,6 +119,7 @@ class SocketOptions:
     inactivity_timeout_s: float
     auto_mode: bool
     first_chunk: int | None
+    ssml: bool = False  # enable_ssml_parsing: the text is SSML elements (no <speak> needed)
 
 
 def socket_options(args: dict[str, str], languages: tuple[str, ...] | None) -> SocketOptions:
@@ -132,17 +133,15 @@ def socket_options(args: dict[str, str], languages: tuple[str, ...] | None) -> S
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_INACTIVITY_S:
         raise ValueError(f"inactivity_timeout must be a whole number of seconds in 1..{MAX_INACTIVITY_S}")
     flags = {}
-    for name in ("auto_mode", "sync_alignment", "enable_logging"):
+    for name in ("auto_mode", "sync_alignment", "enable_logging", "enable_ssml_parsing"):
         value = args.get(name, "false").lower()
         if value not in ("true", "false"):
             raise ValueError(f"{name} must be true or false")
         flags[name] = value == "true"
-    if args.get("enable_ssml_parsing", "false").lower() == "true":
-        raise ValueError("SSML parsing is not supported yet: send plain text")
     if args.get("apply_text_normalization", "auto") not in ("auto", "on", "off"):
         raise ValueError("apply_text_normalization must be auto, on or off")
     chunk = first_chunk(args.get("optimize_streaming_latency"))
-    return SocketOptions(fmt, language, float(raw), flags["auto_mode"], chunk)
+    return SocketOptions(fmt, language, float(raw), flags["auto_mode"], chunk, flags["enable_ssml_parsing"])
 
 
 def ms_alignment(text: str, seconds: float) -> WsAlignment:
@@ -323,7 +322,7 @@ class AgentSocket:
                     raise ProtocolError(
                         INVALID_PAYLOAD, "invalid_message", "chunk_length_schedule values must be in 50..500"
                     )
-            ctx = _Context(cid, IncrementalSegmenter(schedule))
+            ctx = _Context(cid, IncrementalSegmenter(schedule, markup=self.options.ssml))
             self._contexts[cid] = ctx
             self.stats.contexts += 1
         ctx.live = self._start(

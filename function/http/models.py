@@ -104,7 +104,8 @@ class SynthesisFields(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     text: Text = Field(
-        description="Text to speak (Bangla text is normalized first: numbers, dates, symbols)."
+        description="Text to speak (Bangla text is normalized first: numbers, dates, symbols), "
+        "or an SSML document (<speak>…</speak>)."
     )
     language: Text = Field(default="bn", description="Language code of the text.")
     speaker_wav: Text | None = Field(default=None, description=CLIP)

@@ -107,7 +107,8 @@ def build_openapi(settings: Settings, languages: list[str] | None) -> dict[str, 
     text = {
         "minLength": 1,
         "maxLength": limit,
-        "description": "Text to speak (Bangla text is normalized first: numbers, dates, symbols). "
+        "description": "Text to speak (Bangla text is normalized first: numbers, dates, symbols), "
+        "or an SSML document (<speak>…</speak>; a <break time='1s'/> in plain text is a pause too). "
         f"At most {limit} characters (TTS_MAX_TEXT_CHARS).",
     }
     clip = {

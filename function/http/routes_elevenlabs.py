@@ -22,6 +22,7 @@ from function.http.elevenlabs import (
     estimated_alignment,
     first_chunk,
     output_format,
+    ssml_parsing,
 )
 from function.http.errors import ApiError
 from function.http.models import OPENAI_MODELS
@@ -33,7 +34,7 @@ from function.service.speech import SpeechStream
 bp = Blueprint("elevenlabs", __name__)
 
 
-def _query() -> tuple[OutputFormat, int | None]:
+def _query() -> tuple[OutputFormat, int | None, bool]:
     fmt = output_format(request.args.get("output_format"))
     if fmt is None:
         raise ApiError(
@@ -43,13 +44,17 @@ def _query() -> tuple[OutputFormat, int | None]:
             + ", ".join(OUTPUT_FORMATS),
         )
     try:
-        return fmt, first_chunk(request.args.get("optimize_streaming_latency"))
+        return (
+            fmt,
+            first_chunk(request.args.get("optimize_streaming_latency")),
+            ssml_parsing(request.args.get("enable_ssml_parsing")),
+        )
     except ValueError as exc:
         raise ApiError(400, "invalid_parameter", str(exc)) from None
 
 
 def _start(voice: str) -> tuple[ElevenLabsSpeechRequest, SpeechStream, OutputFormat, float]:
-    fmt, first_chunk = _query()
+    fmt, first_chunk, ssml = _query()
     loaded = service().loaded()
     req = json_body(
         ElevenLabsSpeechRequest,
@@ -61,7 +66,7 @@ def _start(voice: str) -> tuple[ElevenLabsSpeechRequest, SpeechStream, OutputFor
     owner = request_owner()
     voice_id = service().resolve_voice(voice, serving().settings.voice_aliases, owner)
     t_first = time.perf_counter()
-    return req, service().stream(req.job(voice_id, owner, first_chunk)), fmt, t_first
+    return req, service().stream(req.job(voice_id, owner, first_chunk, ssml)), fmt, t_first
 
 
 def _encoder(fmt: OutputFormat, source_rate: int) -> ResampledEncoder:

@@ -261,7 +261,12 @@ class _Session:
         if self.options.first_chunk is not None:
             params = {**params, "stream_chunk_tokens": self.options.first_chunk}
         template = SpeechRequest(
-            "", self.options.language, voice_id=self.voice_id, params=params, owner=self.owner
+            "",
+            self.options.language,
+            voice_id=self.voice_id,
+            params=params,
+            owner=self.owner,
+            ssml=True if self.options.ssml else None,  # None: a <break/> in plain text is a pause
         )
         return LiveSpeech(self.service, template, emit, name=f"live-{cid[:16]}")
 

@@ -12,6 +12,7 @@ import numpy.typing as npt
 
 from function.engine import AudioChunk, SynthesisParams, Voice
 from function.engine.decoding import Sequence
+from function.engine.engine import Text
 from function.engine.prefix_cache import PrefixCacheStats
 from function.engine.scheduler import Decoder
 
@@ -42,9 +43,9 @@ class SpeechEngine(Protocol):
     def embed_speaker(self, audio: npt.NDArray[np.float32], sample_rate: int) -> npt.NDArray[np.float32]: ...
 
     def synthesize(
-        self, text: str, voice: Voice, params: SynthesisParams | None = None, *, decode: Decode | None = None
+        self, text: Text, voice: Voice, params: SynthesisParams | None = None, *, decode: Decode | None = None
     ) -> npt.NDArray[np.float32]: ...
 
     def stream(
-        self, text: str, voice: Voice, params: SynthesisParams | None = None, *, decode: Decode | None = None
+        self, text: Text, voice: Voice, params: SynthesisParams | None = None, *, decode: Decode | None = None
     ) -> Iterator[AudioChunk]: ...

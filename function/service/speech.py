@@ -20,8 +20,10 @@ import numpy.typing as npt
 
 from function.audio import AudioDecodeError, decode_reference
 from function.engine import (
+    SAMPLING_RANGES,
     AudioChunk,
     ReferenceAudioError,
+    Segment,
     SynthesisParams,
     TextError,
     UnsupportedLanguageError,
@@ -49,6 +51,7 @@ from function.service.model import Loaded
 from function.service.ports import Decode, Latent
 from function.storage import StorageError
 from function.text import normalize_bangla_text
+from function.text.ssml import SsmlError, inline_breaks, is_ssml, parse_ssml
 from function.voices import EVERYONE, Owner, VoiceInfo, VoiceNameTakenError, VoiceNotFoundError
 from function.voices.store import valid_voice_id
 
@@ -73,16 +76,30 @@ class SpeechRequest:
     # Whose voices `voice_id` may name: the HTTP layer passes the caller's; trusted in-process
     # callers (the batch job) may use every voice.
     owner: Owner = EVERYONE
+    # SSML: None reads text that starts with <speak> as SSML, and <break …/> tags in plain text as
+    # pauses; True reads the text as SSML in any case (elements with no <speak> around them);
+    # False reads it all as plain text.
+    ssml: bool | None = None
 
 
 @dataclass
 class Prepared:
-    text: str  # normalized: what the engine speaks
+    text: str  # normalized: what the engine speaks (an SSML script's words, joined)
     voice: Voice
     params: SynthesisParams
     queue_ms: float = 0.0
     normalize_ms: float = 0.0
     voice_ms: float = 0.0
+    script: tuple[Segment, ...] | None = None  # SSML: the text in segments, with speeds and breaks
+
+    @property
+    def speech(self) -> str | tuple[Segment, ...]:
+        """What the engine is given."""
+        return self.text if self.script is None else self.script
+
+    @property
+    def longest_break(self) -> float:
+        return max((seg.pause_after for seg in self.script or ()), default=0.0)
 
 
 @dataclass
@@ -246,7 +263,7 @@ class SpeechService:
         loaded: Loaded, prepared: Prepared, params: SynthesisParams
     ) -> tuple[npt.NDArray[np.float32], list[PieceOutcome]]:
         decode, seqs = _observed(loaded.scheduler.decode)
-        audio = loaded.engine.synthesize(prepared.text, prepared.voice, params, decode=decode)
+        audio = loaded.engine.synthesize(prepared.speech, prepared.voice, params, decode=decode)
         return audio, [PieceOutcome(len(q.codes), q.limit, q.stopped) for q in seqs]
 
     def _assess(
@@ -264,12 +281,15 @@ class SpeechService:
         def similarity(speech: npt.NDArray[np.float32]) -> float:
             return cosine_similarity(engine.embed_speaker(speech, rate), reference)
 
+        policy = self.quality
+        if prepared.longest_break:  # a break that was asked for is no fault
+            policy = replace(policy, max_silence_s=policy.max_silence_s + prepared.longest_break)
         quality = assess(
             audio,
             rate,
             text=prepared.text,
             language=params.language,
-            policy=self.quality,
+            policy=policy,
             speed=params.speed,
             pieces=pieces,
             similarity=similarity,
@@ -296,7 +316,7 @@ class SpeechService:
             if on_start is not None:
                 on_start(cancellable.cancel)
             decode, seqs = _observed(cancellable)
-            chunks = loaded.engine.stream(prepared.text, prepared.voice, prepared.params, decode=decode)
+            chunks = loaded.engine.stream(prepared.speech, prepared.voice, prepared.params, decode=decode)
             first = next(chunks)
         except StopIteration:
             release()
@@ -406,7 +426,14 @@ class SpeechService:
 
     def _prepare(self, loaded: Loaded, req: SpeechRequest, queue_ms: float) -> Prepared:
         t0 = time.perf_counter()
-        text = self._normalize(loaded, req.text, req.language)
+        params = loaded.params(req.language, req.params)
+        document = _ssml_document(req)
+        script = None if document is None else self._script(loaded, document, req, params.speed)
+        text = (
+            self._normalize(loaded, req.text, req.language)
+            if script is None
+            else " ".join(seg.text for seg in script if seg.text)
+        )
         t1 = time.perf_counter()
         if req.voice is not None:
             voice = req.voice
@@ -417,13 +444,50 @@ class SpeechService:
         else:
             raise InvalidInput("send a voice id or a reference clip", code="invalid_speaker")
         t2 = time.perf_counter()
-        params = loaded.params(req.language, req.params)
         if not _length_fixed(params):
             params = replace(params, token_budget=self.quality.token_budget(req.language))
-        return Prepared(text, voice, params, queue_ms, (t1 - t0) * 1000, (t2 - t1) * 1000)
+        return Prepared(text, voice, params, queue_ms, (t1 - t0) * 1000, (t2 - t1) * 1000, script)
+
+    @classmethod
+    def _script(cls, loaded: Loaded, document: str, req: SpeechRequest, speed: float) -> tuple[Segment, ...]:
+        """SSML as engine segments: each part normalized in its language, at its share of `speed`."""
+        try:
+            parts = parse_ssml(document)
+        except SsmlError as exc:
+            raise InvalidInput(f"SSML: {exc}", code="invalid_ssml") from None
+        script = []
+        _, slowest, fastest = SAMPLING_RANGES["speed"]
+        for part in parts:
+            language = part.language or req.language
+            if language not in loaded.languages:
+                raise InvalidInput(
+                    f"SSML: xml:lang {language!r} is not offered; use one of: {', '.join(loaded.languages)}",
+                    code="unsupported_language",
+                )
+            if not slowest <= speed * part.rate <= fastest:
+                raise InvalidInput(
+                    f"SSML: <prosody rate> makes the speed {speed * part.rate:g} (the request's {speed:g} "
+                    f"times {part.rate:g}); keep it within {slowest:g} to {fastest:g}",
+                    code="invalid_text",
+                )
+            text = cls._normalize(loaded, part.text, language, allow_empty=True) if part.text else ""
+            if text or part.pause_after:
+                script.append(
+                    Segment(
+                        text,
+                        speed=None if part.rate == 1 else speed * part.rate,
+                        language=part.language,
+                        pause_after=part.pause_after,
+                    )
+                )
+        if not any(seg.text for seg in script):
+            raise InvalidInput(
+                "the SSML has nothing to speak after normalization; put words in it", code="empty_text"
+            )
+        return tuple(script)
 
     @staticmethod
-    def _normalize(loaded: Loaded, text: str, language: str) -> str:
+    def _normalize(loaded: Loaded, text: str, language: str, *, allow_empty: bool = False) -> str:
         # The Bangla front-end (numbers, dates, abbreviations, nukta form) applies to Bangla only.
         nukta: Literal["composed", "decomposed"] = (
             "composed" if loaded.engine.nukta_form == "composed" else "decomposed"
@@ -433,7 +497,7 @@ class SpeechService:
             if language == "bn"
             else text.strip()
         )
-        if not out.strip():
+        if not out.strip() and not allow_empty:
             raise InvalidInput(
                 "the text has nothing to speak after normalization; send words", code="empty_text"
             )
@@ -460,6 +524,17 @@ class SpeechService:
                 raise VoiceUnusable(str(exc)) from None
             except VoiceNotFoundError:
                 raise _not_found(voice_id) from None
+
+
+def _ssml_document(req: SpeechRequest) -> str | None:
+    """The request's text as an SSML document, or None for plain text."""
+    if req.ssml is False:
+        return None
+    if is_ssml(req.text):
+        return req.text
+    if req.ssml:
+        return f"<speak>{req.text}</speak>"  # SSML's elements without the <speak> around them
+    return inline_breaks(req.text)  # plain text, but a <break time="1s"/> in it is a pause
 
 
 def _not_found(voice_id: str) -> VoiceNotFound:

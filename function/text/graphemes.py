@@ -30,3 +30,15 @@ def cut_word(word: str, limit: int) -> list[str]:
         start = cut
     pieces.append(word[start:])
     return pieces
+
+
+def letters(word: str) -> list[str]:
+    """`word` as the letters a reader names one by one: each base letter with its signs, and a
+    conjunct (joined by virama or ZWJ) as one letter."""
+    out: list[str] = []
+    for char in word:
+        if out and (char in _MARKS or out[-1][-1] in _JOINERS):
+            out[-1] += char
+        else:
+            out.append(char)
+    return out

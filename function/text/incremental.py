@@ -14,6 +14,9 @@ A segment ends
 - at the last whitespace, when `max_chars` are buffered without any of these;
 - on `flush()`, whatever is buffered.
 
+Never inside a tag (`<break time="1s"/>` has a space in it); with `markup` (SSML), never inside an
+element either, so that each segment is SSML of its own; only `max_chars` and `flush()` cut there.
+
 Every character pushed comes out in exactly one segment, in order: "".join(segments) is the text.
 """
 
@@ -26,14 +29,43 @@ from function.text.sentences import ends_clause, ends_sentence
 
 _DANDA = ("।", "॥")
 _TOKEN = re.compile(r"\S+\s+")
+_LAST_SPACE = re.compile(r"(?s:.*)\S\s+")
+_TRAILING_TAGS = re.compile(r"(?:<[^<>]*>)+$")  # "কথা।</s>" ends a sentence as "কথা।" does
+
+
+class _Markup:
+    """Where a scan of the text stands: inside a tag, and how many elements are open."""
+
+    def __init__(self) -> None:
+        self.tag: str | None = None  # the tag read so far, from its "<"
+        self.depth = 0
+
+    def read(self, token: str) -> None:
+        for char in token:
+            if self.tag is not None:
+                self.tag += char
+                if char == ">":
+                    self._close(self.tag)
+                    self.tag = None
+            elif char == "<":
+                self.tag = "<"
+        if self.tag is not None:
+            self.tag += " "  # the whitespace after the token, still inside the tag
+
+    def _close(self, tag: str) -> None:
+        if tag.startswith("</"):
+            self.depth = max(0, self.depth - 1)
+        elif not tag.endswith("/>") and not tag.startswith(("<?", "<!")):
+            self.depth += 1
 
 
 class IncrementalSegmenter:
-    def __init__(self, schedule: Sequence[int] = (), max_chars: int = 400) -> None:
+    def __init__(self, schedule: Sequence[int] = (), max_chars: int = 400, *, markup: bool = False) -> None:
         if any(n < 1 for n in schedule) or max_chars < 1:
             raise ValueError("chunk lengths must be positive")
         self.schedule = tuple(schedule)
         self.max_chars = max_chars
+        self.markup = markup
         self._buf = ""
         self._cuts = 0  # segments cut so far: which schedule entry applies
 
@@ -67,8 +99,14 @@ class IncrementalSegmenter:
         clause_end: int | None = None
         last_space: int | None = None
         first = True
+        scan = _Markup() if "<" in buf else None
         for m in _TOKEN.finditer(buf):
             token = m.group().rstrip()
+            if scan is not None:
+                scan.read(token)
+                if scan.tag is not None or (self.markup and scan.depth):
+                    continue  # inside a tag, or an element: no cut here
+                token = _TRAILING_TAGS.sub("", token)
             if ends_sentence(token, first) or token.endswith(_DANDA):
                 return m.end()
             first = False
@@ -76,12 +114,15 @@ class IncrementalSegmenter:
                 clause_end = m.end()
             if last_space is None or m.end() <= self.max_chars:
                 last_space = m.end()  # the last cut within max_chars (or one long token alone)
-        if buf.endswith(_DANDA) and buf[:-1].strip():
+        open_markup = scan is not None and (scan.tag is not None or (self.markup and scan.depth > 0))
+        if buf.endswith(_DANDA) and buf[:-1].strip() and not open_markup:
             return len(buf)  # a দাঁড়ি ends only sentences: no need to wait for the space after it
         threshold = self._threshold()
         if threshold is not None and clause_end is not None and len(buf) >= threshold:
             return clause_end
-        if len(buf) >= self.max_chars and last_space is not None:
+        if len(buf) >= self.max_chars:
+            if last_space is None:  # inside markup all along: cut at the last space all the same
+                last_space = next((m.end() for m in _LAST_SPACE.finditer(buf, 0, self.max_chars)), None)
             return last_space
         return None
 

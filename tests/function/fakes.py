@@ -14,6 +14,7 @@ import numpy as np
 
 from function.engine import AudioChunk, SynthesisParams, TextError, Voice, VoiceFormatError
 from function.engine.decoding import DecodeBatch, Sequence
+from function.engine.engine import Text
 from function.engine.prefix_cache import PrefixCacheStats
 from function.engine.sampling import SamplingConfig
 from function.quality.policy import QualityPolicy
@@ -68,6 +69,7 @@ class FakeEngine:
         self.languages = ["bn", "en"]
         self.manifest: dict[str, Any] = {"model": {"name": "fake", "version": "1"}, "variant": "int8"}
         self.params: list[SynthesisParams | None] = []  # what each synthesis was asked
+        self.texts: list[Text] = []  # and what it was given to speak
         self.runaways = 0  # syntheses that run away before the model behaves
 
     def embed_speaker(self, audio: Any, sample_rate: int) -> np.ndarray:
@@ -97,9 +99,12 @@ class FakeEngine:
         ]
 
     def stream(
-        self, text: str, voice: Voice, params: SynthesisParams | None = None, *, decode: Any = None
+        self, text: Text, voice: Voice, params: SynthesisParams | None = None, *, decode: Any = None
     ) -> Iterator[AudioChunk]:
         self.params.append(params)
+        self.texts.append(text)
+        if not isinstance(text, str):  # a script: its words, a piece each
+            text = "|".join(seg.text for seg in text if seg.text)
         self.decoder.stops = len(self.params) > self.runaways
         for index, seq in enumerate(self._sequences(text, voice, params)):
             latents = decode(seq)
@@ -112,7 +117,7 @@ class FakeEngine:
                 latents.close()
 
     def synthesize(
-        self, text: str, voice: Voice, params: SynthesisParams | None = None, *, decode: Any = None
+        self, text: Text, voice: Voice, params: SynthesisParams | None = None, *, decode: Any = None
     ) -> np.ndarray:
         return np.concatenate([c.samples for c in self.stream(text, voice, params, decode=decode)])
 

@@ -21,6 +21,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from tests.function.conftest import tone_clip
+from tests.silence import longest_zero_run
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -312,6 +313,36 @@ def test_a_client_that_never_reads_loses_its_socket_and_its_slots(server: Any, v
             timeout=60,
             what="the stalled socket to be cut off",
         )
-        assert health(server)["in_flight"] == 0
+        # The socket's count drops as its session ends; its player thread frees the slot right after.
+        wait_until(lambda: health(server)["in_flight"] == 0, timeout=10, what="the socket's slot freed")
     lines = [r for r in server.log_records() if r.get("outcome") == "client_stalled"]
     assert lines and lines[-1]["httpRequest"]["requestUrl"].endswith("/stream-input")
+
+
+def test_enable_ssml_parsing_reads_elements_arriving_in_pieces(server: Any, voice: str) -> None:
+    """SSML split mid-tag and mid-element across messages: each segment is whole SSML, the break is
+    its exact silence; without the flag a bare <break/> tag is a pause all the same."""
+    pieces = [
+        "<s>আমি ভা",
+        "লো আছি।</s><break ti",
+        'me="600ms"/>',
+        "<prosody rate",
+        '="slow">তুমি? ',
+        "কেমন।</prosody>",
+    ]
+
+    def pcm(query: dict[str, str], texts: list[str]) -> np.ndarray:
+        with connect(
+            ws_url(server, voice, output_format="pcm_24000", **query), additional_headers={"xi-api-key": KEY}
+        ) as ws:
+            ws.send(json.dumps({"text": " "}))
+            for text in texts:
+                ws.send(json.dumps({"text": text}))
+            ws.send(json.dumps({"text": ""}))
+            got = list(messages(ws))
+        assert not [m for m in got if "error" in m], got
+        return np.frombuffer(b"".join(base64.b64decode(m["audio"]) for m in got if m.get("audio")), "<i2")
+
+    assert longest_zero_run(pcm({"enable_ssml_parsing": "true"}, pieces)) >= 0.6 * 24000
+    plain = pcm({}, ["আমি ভালো আছি। <break ", 'time="600ms" /> তুমি কেমন?'])
+    assert longest_zero_run(plain) >= 0.6 * 24000

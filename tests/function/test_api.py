@@ -27,6 +27,7 @@ import requests
 import soundfile as sf
 from urllib3 import encode_multipart_formdata
 
+from tests.silence import longest_zero_run
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -898,3 +899,56 @@ def test_elevenlabs_routes_refuse_what_they_cannot_do(
         timeout=30,
     )
     assert (r.status_code, r.json()["error"]["code"]) == (status, code)
+
+
+# ---- SSML ------------------------------------------------------------------------------------------
+SENTENCES = "<s>আমি ভাত খাই।</s><s>তুমি কী খাও?</s>"
+PAUSED = '<s>আমি ভাত খাই।</s><break time="700ms"/><s>তুমি কী খাও?</s>'
+
+
+def test_an_ssml_break_is_exactly_that_much_silence_in_the_audio(
+    api: Callable[..., requests.Response], voice_id: str
+) -> None:
+    """Through /synthesize, OpenAI's route and ElevenLabs' (its flag, and a bare <break/> tag as its
+    models read one): 700 ms of digital silence, to the sample, where the break is."""
+
+    def pcm(path: str, body: dict[str, Any]) -> np.ndarray:
+        r = api("POST", path, json=body)
+        assert r.status_code == 200, r.text
+        return np.frombuffer(r.content[44:] if path == "/synthesize" else r.content, dtype="<i2")
+
+    def native(text: str) -> np.ndarray:
+        return pcm("/synthesize", {"text": text, "voice_id": voice_id, "seed": 5})
+
+    def openai(text: str) -> np.ndarray:
+        body = {"model": "tts-1", "input": text, "voice": voice_id, "response_format": "pcm", "seed": 5}
+        return pcm("/v1/audio/speech", body)
+
+    eleven = f"/v1/text-to-speech/{voice_id}?output_format=pcm_24000"
+
+    def flagged(text: str) -> np.ndarray:
+        return pcm(eleven + "&enable_ssml_parsing=true", {"text": text, "seed": 5})
+
+    for route in (native, openai, flagged):
+        plain, paused = route(f"<speak>{SENTENCES}</speak>"), route(f"<speak>{PAUSED}</speak>")
+        assert paused.size - plain.size == 16800, route.__name__  # 0.7 s at 24 kHz, to the sample
+        assert longest_zero_run(paused) >= 16800 > longest_zero_run(plain), route.__name__
+    bare = pcm(eleven, {"text": 'আমি ভাত খাই। <break time="0.7s" /> তুমি কী খাও?', "seed": 5})
+    assert longest_zero_run(bare) >= 16800
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "says"),
+    [
+        ("<speak>\n  <s>এক</speak>", "invalid_ssml", "line 2, column"),
+        ('<speak><phoneme alphabet="ipa" ph="ɑ">এক</phoneme></speak>', "invalid_ssml", "<sub alias"),
+        ('<!DOCTYPE x [<!ENTITY a "b">]><speak>&a;</speak>', "invalid_ssml", "DTD"),
+        ('<speak><lang xml:lang="xx">x</lang></speak>', "unsupported_language", "xx"),
+    ],
+)
+def test_ssml_that_cannot_be_spoken_is_a_400_that_says_where(
+    api: Callable[..., requests.Response], voice_id: str, text: str, code: str, says: str
+) -> None:
+    for path in ("/synthesize", "/synthesize/stream"):
+        err = assert_error(api("POST", path, json={"text": text, "voice_id": voice_id}), 400, code)
+        assert says in err["message"]

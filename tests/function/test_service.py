@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from function.config import load_settings
-from function.engine import AudioChunk, Voice
+from function.engine import AudioChunk, Segment, Voice
 from function.engine.decoding import DecodeBatch
 from function.http.app import create_app
 from function.quality.policy import QualityPolicy
@@ -338,3 +338,58 @@ def test_a_bad_user_lexicon_stops_the_start_with_its_line(tmp_path: Any, caplog:
     state._run()  # the loader thread's body, here in the test's thread
     assert state.status == "failed" and stopped == [True]
     assert f"TTS_LEXICON_PATH={lexicon}: line 2: expected the word, one tab" in caplog.text
+
+
+def test_ssml_reaches_the_engine_as_a_script_each_part_read_in_its_language(
+    loaded: Loaded, engine: FakeEngine
+) -> None:
+    loaded.lexicon = UserLexicon.from_bytes("Yunus\tমুহাম্মদ ইউনূস\n".encode(), "test lexicon")
+    service = make_service(loaded)
+    vid = voice_id(service, engine)
+    ssml = (
+        '<speak><break time="250ms"/>Dr. Yunus ১২ টাকা দিলেন।<break time="700ms"/>'
+        '<prosody rate="slow"><lang xml:lang="en-GB">Dr. Yunus 12</lang></prosody></speak>'
+    )
+    speech = service.synthesize(SpeechRequest(ssml, "bn", voice_id=vid, params={"speed": 1.5}))
+    script = engine.texts[-1]
+    assert script == (
+        Segment("", pause_after=0.25),
+        Segment("ডক্টর মুহাম্মদ ইউনূস বারো টাকা দিলেন।", pause_after=0.7),  # the Bangla front-end and lexicon
+        Segment("Dr. Yunus 12", speed=1.5 * 0.64, language="en"),  # English is the engine's own to read
+    )
+    assert speech.prepared.text == "ডক্টর মুহাম্মদ ইউনূস বারো টাকা দিলেন। Dr. Yunus 12"
+    # Plain text: a <break/> tag in it is a pause (as ElevenLabs and others read it), other markup
+    # is text; ssml=True reads any element without a <speak> around it; ssml=False reads it all as text.
+    tagged = 'এক <break time="1s"/> দুই & <prosody rate="slow">তিন</prosody>'
+    service.synthesize(SpeechRequest(tagged, "bn", voice_id=vid))
+    first, rest = engine.texts[-1]
+    assert first == Segment("এক", pause_after=1.0) and "দুই এবং প্রসডি" in rest.text
+    service.synthesize(SpeechRequest(tagged.replace(" &", ""), "bn", voice_id=vid, ssml=True))
+    assert engine.texts[-1] == (Segment("এক", pause_after=1.0), Segment("দুই"), Segment("তিন", speed=0.64))
+    service.synthesize(SpeechRequest(tagged, "bn", voice_id=vid, ssml=False))
+    assert isinstance(engine.texts[-1], str) and engine.texts[-1].startswith("এক ব্রেক টাইম")
+
+
+@pytest.mark.parametrize(
+    ("ssml", "code", "says"),
+    [
+        ("<speak>\n<s>এক</speak>", "invalid_ssml", "line 2"),
+        ('<speak><phoneme ph="x">এক</phoneme></speak>', "invalid_ssml", "<sub alias"),
+        ('<speak><break time="1s"/>!?</speak>', "empty_text", "nothing to speak"),
+        (
+            '<speak><prosody rate="x-slow"><prosody rate="25%">ধীরে</prosody></prosody></speak>',
+            "invalid_text",
+            "speed",
+        ),
+        ('<speak><lang xml:lang="xx">Hallo</lang></speak>', "unsupported_language", "xx"),
+    ],
+)
+def test_ssml_that_cannot_be_spoken_is_invalid_input_and_frees_the_slot(
+    loaded: Loaded, engine: FakeEngine, ssml: str, code: str, says: str
+) -> None:
+    service = make_service(loaded)
+    req = SpeechRequest(ssml, "bn", voice_id=voice_id(service, engine))
+    for call in (service.synthesize, service.stream):
+        with pytest.raises(InvalidInput) as info:
+            call(req)
+        assert info.value.code == code and says in str(info.value) and service.limiter.running == 0

@@ -91,3 +91,35 @@ def test_each_segment_reads_like_the_whole_text_does() -> None:
     segments = _feed(seg, [ANSWER[i : i + 3] for i in range(0, len(ANSWER), 3)]) + seg.flush()
     joined = " ".join(normalize_bangla_text(s) for s in segments if s.strip())
     assert joined == normalize_bangla_text(ANSWER)
+
+
+def test_a_tag_is_never_cut_though_it_has_spaces_in_it() -> None:
+    seg = IncrementalSegmenter(schedule=(5,), max_chars=400)
+    text = 'আমি এলাম, <break time="1.5s" /> তুমি, কেমন আছ? <break strength="x-strong"/>ভালো। শেষ'
+    segments = _feed(seg, list(text)) + seg.flush()
+    assert "".join(segments) == text
+    for segment in segments:
+        assert segment.count("<") == segment.count(">")  # each tag whole in one segment
+
+
+def test_with_markup_a_segment_never_ends_inside_an_element() -> None:
+    """enable_ssml_parsing: each segment is SSML of its own, so an open element keeps the segment
+    open past sentence ends; between elements sentences cut as usual."""
+    seg = IncrementalSegmenter(markup=True)
+    text = (
+        '<prosody rate="slow">এক কথা। দুই কথা।</prosody> তিন। '
+        '<s>চার, <say-as interpret-as="digits">12</say-as>।</s> পাঁচ'
+    )
+    segments = _feed(seg, list(text)) + seg.flush()
+    assert segments == [
+        '<prosody rate="slow">এক কথা। দুই কথা।</prosody> ',  # its sentences end as it closes
+        "তিন।",  # a দাঁড়ি cuts at once
+        ' <s>চার, <say-as interpret-as="digits">12</say-as>।</s> ',
+        "পাঁচ",
+    ]
+
+
+def test_markup_left_open_is_cut_at_max_chars_all_the_same() -> None:
+    seg = IncrementalSegmenter(max_chars=30, markup=True)
+    out = seg.push("<s>" + "কথা " * 20)
+    assert out and all(len(s) <= 30 for s in out)

@@ -103,7 +103,7 @@ DATE_WORDS = re.compile(
 MONTH_YEAR = re.compile(rf"{_MONTH},?\s?(?P<y>\d{{4}})(?![\d.,]\d|\d)")
 
 
-def _date_words(day: int, month: str, year_text: str | None) -> str:
+def date_words(day: int, month: str, year_text: str | None) -> str:
     out = f"{day_of_month(day)} {month}"
     return f"{out} {year(int(year_text))}" if year_text else out
 
@@ -112,7 +112,7 @@ def say_numeric_date(m: re.Match[str]) -> str:
     d, mo = int(m["d"]), int(m["m"])
     if not (1 <= d <= 31 and 1 <= mo <= 12):
         return m.group()
-    return _date_words(d, MONTHS[mo - 1], m["y"])
+    return date_words(d, MONTHS[mo - 1], m["y"])
 
 
 def say_worded_date(m: re.Match[str]) -> str:
@@ -120,7 +120,7 @@ def say_worded_date(m: re.Match[str]) -> str:
     if not 1 <= d <= 31:
         return m.group()
     month = _MONTH_NAMES[m["month"]] + (m["mcase"] or "")
-    return _date_words(d, month, m["y"])
+    return date_words(d, month, m["y"])
 
 
 def say_month_year(m: re.Match[str]) -> str:
