@@ -154,7 +154,7 @@ def server(
     srv = start_server(
         {
             "TTS_MODEL_PATH": str(stopping_build / "bundle"),
-            "TTS_MODEL_VARIANT": "int8",
+            "TTS_MODEL_VARIANT": "fp32",
             "TTS_CACHE_DIR": str(tmp / "cache"),
             "TTS_VOICES_PATH": str(tmp / "voices"),
             "TTS_API_KEYS": KEY,
