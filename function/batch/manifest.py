@@ -21,7 +21,11 @@ from function.validation import ParamError, check_sampling, shown
 
 ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 VOICE_FIELDS = ("voice_id", "speaker_wav_uri")
-FIELDS = frozenset({"id", "text", "language", *VOICE_FIELDS, "format", "metadata", *SAMPLING_RANGES})
+DICTIONARIES = "pronunciation_dictionary_locators"
+FIELDS = frozenset(
+    {"id", "text", "language", *VOICE_FIELDS, "format", "metadata", DICTIONARIES, *SAMPLING_RANGES}
+)
+MAX_DICTIONARIES = 3
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,7 @@ class Item:
     voice_id: str | None = None
     speaker_wav_uri: str | None = None
     metadata: dict[str, Any] | None = None
+    dictionaries: tuple[tuple[str, str | None], ...] = ()  # (dictionary id, version id or None)
 
     @property
     def name(self) -> str:
@@ -204,6 +209,7 @@ def _item(
     if metadata is not None and not isinstance(metadata, dict):
         raise ParamError("invalid_metadata", "'metadata' must be a JSON object; it is copied into the result")
     params = {name: check_sampling(name, obj[name]) for name in SAMPLING_RANGES if obj.get(name) is not None}
+    dictionaries = _dictionaries(obj.get(DICTIONARIES))
     return Item(
         line=number,
         id=item_id,
@@ -215,4 +221,26 @@ def _item(
         voice_id=value if given[0] == "voice_id" else None,
         speaker_wav_uri=value if given[0] == "speaker_wav_uri" else None,
         metadata=metadata,
+        dictionaries=dictionaries,
     )
+
+
+def _dictionaries(given: Any) -> tuple[tuple[str, str | None], ...]:
+    """`pronunciation_dictionary_locators` as on the API: up to 3 dictionary ids, each maybe a version."""
+    if given is None:
+        return ()
+    shape = (
+        f"'{DICTIONARIES}' must be a list of up to {MAX_DICTIONARIES} objects "
+        '{"pronunciation_dictionary_id": "pd_…", "version_id": "v1" (optional)}'
+    )
+    if not isinstance(given, list) or len(given) > MAX_DICTIONARIES:
+        raise ParamError("invalid_dictionary", shape)
+    out = []
+    for loc in given:
+        if not isinstance(loc, dict) or set(loc) - {"pronunciation_dictionary_id", "version_id"}:
+            raise ParamError("invalid_dictionary", shape)
+        dictionary, version = loc.get("pronunciation_dictionary_id"), loc.get("version_id")
+        if not isinstance(dictionary, str) or not (version is None or isinstance(version, str)):
+            raise ParamError("invalid_dictionary", shape)
+        out.append((dictionary, version))
+    return tuple(out)

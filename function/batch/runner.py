@@ -37,13 +37,20 @@ from function.batch.results import MANIFEST_SUFFIX, RetryableError, read_json, s
 from function.batch.summary import FAILURES, SUMMARY, SummaryTally
 from function.config import BatchSettings
 from function.quality.assess import Quality
-from function.service.errors import InvalidInput, ServiceError, VoiceNotFound, VoiceUnusable
+from function.service.errors import (
+    DictionaryNotFound,
+    InvalidInput,
+    ServiceError,
+    VoiceNotFound,
+    VoiceUnusable,
+)
+from function.service.pronunciation import Locator
 from function.service.speech import SpeechRequest, SpeechService
 from function.storage import ObjectNotFoundError, ObjectStore, StorageError, check_key, open_store
 
 log = logging.getLogger("function.batch")
 _SUMMARY_SLICE = 256
-_ITEM_ERRORS = (InvalidInput, VoiceNotFound, VoiceUnusable)
+_ITEM_ERRORS = (InvalidInput, VoiceNotFound, VoiceUnusable, DictionaryNotFound)
 
 
 @dataclass
@@ -298,7 +305,12 @@ class BatchRunner:
     def _request(self, m: _Manifest, item: Item) -> SpeechRequest:
         voice = self.clips.voice(item.speaker_wav_uri, beside=m.key) if item.speaker_wav_uri else None
         return SpeechRequest(
-            item.text, item.language, voice_id=item.voice_id, voice=voice, params=item.params
+            item.text,
+            item.language,
+            voice_id=item.voice_id,
+            voice=voice,
+            params=item.params,
+            dictionaries=tuple(Locator(d, v) for d, v in item.dictionaries),
         )
 
     def _record(

@@ -13,6 +13,7 @@ from flask import Flask, Response, g, request
 from function.config import Settings
 from function.http import (
     access,
+    routes_dictionaries,
     routes_elevenlabs,
     routes_elevenlabs_ws,
     routes_events,
@@ -103,6 +104,7 @@ def create_app(settings: Settings, *, on_fatal: Callable[[], None] | None = None
         routes_meta.bp,
         routes_synthesis.bp,
         routes_voices.bp,
+        routes_dictionaries.bp,
         routes_openai.bp,
         routes_elevenlabs.bp,
         routes_elevenlabs_ws.bp,

@@ -19,7 +19,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from function.http.models import Text, checked_offer, checked_text, knob
+from function.http.models import (
+    LOCATORS_FIELD,
+    DictionaryLocator,
+    Text,
+    checked_offer,
+    checked_text,
+    knob,
+    locators,
+)
 from function.http.responses import CharacterAlignment
 from function.service.speech import SpeechRequest
 from function.voices import Owner
@@ -112,9 +120,7 @@ class ElevenLabsSpeechRequest(BaseModel):
     language_code: Text | None = Field(default=None, description="ISO 639-1 code; default bn.")
     voice_settings: VoiceSettings | None = None
     seed: knob("seed") = None  # type: ignore[valid-type]
-    pronunciation_dictionary_locators: list[Any] | None = Field(
-        default=None, description="Not supported yet: send none (an empty list is accepted)."
-    )
+    pronunciation_dictionary_locators: list[DictionaryLocator] | None = LOCATORS_FIELD
 
     _text = field_validator("text")(checked_text)
 
@@ -129,13 +135,6 @@ class ElevenLabsSpeechRequest(BaseModel):
     @classmethod
     def _language(cls, value: str | None, info: ValidationInfo) -> str | None:
         return None if value is None else checked_offer(value, info, "language")
-
-    @field_validator("pronunciation_dictionary_locators")
-    @classmethod
-    def _no_dictionaries(cls, value: list[Any] | None) -> list[Any] | None:
-        if value:
-            raise ValueError("pronunciation dictionaries are not supported yet: send none")
-        return value
 
     def job(
         self, voice_id: str, owner: Owner, first_chunk: int | None, ssml_parsing: bool = False
@@ -152,6 +151,7 @@ class ElevenLabsSpeechRequest(BaseModel):
             params=params,
             owner=owner,
             ssml=True if ssml_parsing else None,  # None: a <speak> document, or <break/> tags, all the same
+            dictionaries=locators(self.pronunciation_dictionary_locators),
         )
 
 

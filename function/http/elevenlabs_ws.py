@@ -39,9 +39,11 @@ from function.http.elevenlabs import (
     output_format,
     voice_params,
 )
+from function.http.models import LOCATORS_FIELD, DictionaryLocator, locators
 from function.http.websocket import INVALID_PAYLOAD, POLICY_VIOLATION, TRY_AGAIN_LATER
 from function.service.errors import Overloaded, ServiceError, Unavailable
 from function.service.live import LiveEnd, LiveEvent, LiveSpeech, SegmentAudio, SegmentEnd
+from function.service.pronunciation import Locator
 from function.text.incremental import IncrementalSegmenter
 from function.voices import Owner
 
@@ -86,7 +88,8 @@ class ClientMessage(BaseModel):
     close_context: bool = False
     immediate: bool = False  # with close_context: barge-in, stop now (not in ElevenLabs' protocol)
     close_socket: bool = False
-    pronunciation_dictionary_locators: list[Any] | None = None
+    # On the message that opens a context: its dictionaries (as on REST).
+    pronunciation_dictionary_locators: list[DictionaryLocator] | None = LOCATORS_FIELD
 
 
 class WsAlignment(BaseModel):
@@ -197,7 +200,7 @@ class AgentSocket:
         options: SocketOptions,
         limits: SocketLimits,
         send: Callable[[str], None],
-        start: Callable[[dict[str, Any], str, Callable[[LiveEvent], None]], LiveSpeech],
+        start: Callable[[dict[str, Any], str, Callable[[LiveEvent], None], tuple[Locator, ...]], LiveSpeech],
         authenticate: Callable[[ClientMessage], Owner] | None,
     ) -> None:
         self.multi = multi
@@ -258,10 +261,6 @@ class AgentSocket:
         if self._authenticate is not None:
             self._authenticate(msg)  # raises ProtocolError(1008) for a missing or wrong key
             self._authenticate = None
-        if msg.pronunciation_dictionary_locators:
-            raise ProtocolError(
-                POLICY_VIOLATION, "unsupported", "pronunciation dictionaries are not supported yet: send none"
-            )
         if msg.close_socket:
             self.close_all()
             self._finished.set()
@@ -326,7 +325,10 @@ class AgentSocket:
             self._contexts[cid] = ctx
             self.stats.contexts += 1
         ctx.live = self._start(
-            voice_params(msg.voice_settings), cid, lambda event: self._on_event(ctx, event)
+            voice_params(msg.voice_settings),
+            cid,
+            lambda event: self._on_event(ctx, event),
+            locators(msg.pronunciation_dictionary_locators),
         )
         return ctx
 

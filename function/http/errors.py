@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 from function.http.responses import Error, ErrorDetail
 from function.jsonlog import utf8_safe
 from function.service.errors import (
+    DictionaryNotFound,
     InvalidInput,
     ModelLoading,
     Overloaded,
@@ -37,6 +38,7 @@ _HTTP_CODES = {
 STATUS: dict[type[ServiceError], int] = {
     InvalidInput: 400,
     VoiceNotFound: 404,
+    DictionaryNotFound: 404,
     VoiceUnusable: 409,
     VoiceNameTaken: 409,
     Overloaded: 429,

@@ -30,8 +30,10 @@ from pydantic_core import PydanticCustomError
 from function.audio import FORMATS
 from function.http.errors import ApiError
 from function.http.requests import decode_base64_audio
+from function.service.pronunciation import Locator
 from function.service.speech import SpeechRequest
 from function.synthesis_params import SAMPLING_RANGES
+from function.text.pronunciation import MAX_DICTIONARIES
 from function.validation import ParamError, check_sampling, shown
 from function.voices import Owner
 
@@ -99,6 +101,27 @@ def checked_offer(value: str, info: ValidationInfo, field: str | None = None) ->
     return value
 
 
+class DictionaryLocator(BaseModel):
+    """A pronunciation dictionary of the caller's (POST /v1/pronunciation-dictionaries/...), and the
+    version to read with; the latest when `version_id` is left out."""
+
+    model_config = ConfigDict(extra="forbid", title="PronunciationDictionaryLocator")
+    pronunciation_dictionary_id: Text
+    version_id: Text | None = None
+
+
+LOCATORS_FIELD = Field(
+    default=None,
+    max_length=MAX_DICTIONARIES,
+    description=f"Up to {MAX_DICTIONARIES} pronunciation dictionaries, applied in order (an earlier one's "
+    "rule wins a word), before TTS_LEXICON_PATH and the front-end's own rules.",
+)
+
+
+def locators(given: list[DictionaryLocator] | None) -> tuple[Locator, ...]:
+    return tuple(Locator(g.pronunciation_dictionary_id, g.version_id) for g in given or ())
+
+
 class SynthesisFields(BaseModel):
     """SynthesisRequest less its knobs (added from SAMPLING_RANGES below): the type routes see."""
 
@@ -115,6 +138,7 @@ class SynthesisFields(BaseModel):
         description="`wav`: an audio/wav body. `json`: base64 audio with timings. "
         "The stream endpoint accepts only `wav`.",
     )
+    pronunciation_dictionary_locators: list[DictionaryLocator] | None = LOCATORS_FIELD
     _text = field_validator("text")(checked_text)
     _offers = field_validator("language", "response_format")(checked_offer)
 
@@ -135,7 +159,15 @@ class SynthesisFields(BaseModel):
     def job(self, owner: Owner) -> SpeechRequest:
         """What the service synthesizes; the clip is decoded here, after every other check."""
         clip = None if self.speaker_wav is None else decode_base64_audio(self.speaker_wav, "speaker_wav")
-        return SpeechRequest(self.text, self.language, self.voice_id, clip, self.params(), owner=owner)
+        return SpeechRequest(
+            self.text,
+            self.language,
+            self.voice_id,
+            clip,
+            self.params(),
+            owner=owner,
+            dictionaries=locators(self.pronunciation_dictionary_locators),
+        )
 
 
 # The knobs come from SAMPLING_RANGES, the table TTS_CONFIG_PATH's defaults are checked against.
@@ -145,6 +177,28 @@ SynthesisRequest: type[SynthesisFields] = create_model(  # type: ignore[call-ove
     __doc__="Send exactly one of `speaker_wav` or `voice_id`.",
     **{name: (knob(name), None) for name in SAMPLING_RANGES},
 )
+
+
+class NormalizeRequest(BaseModel):
+    """What /normalize reads: the text (or SSML) and the dictionaries, as on /synthesize."""
+
+    model_config = ConfigDict(extra="forbid", title="NormalizeRequest")
+    text: Text
+    language: Text = Field(default="bn", description="Language code of the text.")
+    speed: knob("speed") = None  # type: ignore[valid-type]  # what <prosody rate> is a share of
+    pronunciation_dictionary_locators: list[DictionaryLocator] | None = LOCATORS_FIELD
+    _text = field_validator("text")(checked_text)
+    _offers = field_validator("language")(checked_offer)
+
+    def job(self, owner: Owner) -> SpeechRequest:
+        params = {} if self.speed is None else {"speed": self.speed}
+        return SpeechRequest(
+            self.text,
+            self.language,
+            params=params,
+            owner=owner,
+            dictionaries=locators(self.pronunciation_dictionary_locators),
+        )
 
 
 class OpenAISpeechRequest(BaseModel):
@@ -172,6 +226,9 @@ class OpenAISpeechRequest(BaseModel):
         description="Accepted for OpenAI compatibility and ignored: the cloned voice sets the style.",
     )
 
+    # not OpenAI's: this service's pronunciation dictionaries
+    pronunciation_dictionary_locators: list[DictionaryLocator] | None = LOCATORS_FIELD
+
     _text = field_validator("input")(checked_text)
     _offers = field_validator("model", "language")(checked_offer)
 
@@ -179,7 +236,14 @@ class OpenAISpeechRequest(BaseModel):
         """What the service synthesizes, `voice` already resolved to a voice id."""
         sent = (("speed", self.speed), ("seed", self.seed), ("stream_chunk_tokens", self.stream_chunk_tokens))
         params = {k: v for k, v in sent if v is not None}
-        return SpeechRequest(self.input, self.language, voice_id=voice_id, params=params, owner=owner)
+        return SpeechRequest(
+            self.input,
+            self.language,
+            voice_id=voice_id,
+            params=params,
+            owner=owner,
+            dictionaries=locators(self.pronunciation_dictionary_locators),
+        )
 
 
 assert set(OpenAISpeechRequest.model_fields["response_format"].annotation.__args__) == set(FORMATS)  # type: ignore[union-attr]

@@ -9,9 +9,16 @@ from pydantic import BaseModel
 
 from function.audio import CONTENT_TYPES, MAX_REFERENCE_SECONDS
 from function.config import Settings
+from function.http.dictionaries import DICTIONARY_REQUESTS
 from function.http.elevenlabs import CONTENT_TYPES as ELEVENLABS_CONTENT_TYPES
 from function.http.elevenlabs import DEFAULT_OUTPUT_FORMAT, OUTPUT_FORMATS, ElevenLabsSpeechRequest
-from function.http.models import CLIP, OpenAISpeechRequest, SynthesisRequest, VoiceCreateRequest
+from function.http.models import (
+    CLIP,
+    NormalizeRequest,
+    OpenAISpeechRequest,
+    SynthesisRequest,
+    VoiceCreateRequest,
+)
 from function.http.responses import RESPONSES
 
 _ERROR_TEXT = {
@@ -88,9 +95,16 @@ def _clean(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+# The models request models use (a dictionary locator): components, as the response models' are.
+REQUEST_DEFS: dict[str, Any] = {}
+
+
 def request_schema(model: type[BaseModel], **properties: dict[str, Any]) -> dict[str, Any]:
-    """A request model's JSON schema, with what this deployment adds to some properties."""
-    schema = model.model_json_schema()
+    """A request model's JSON schema, with what this deployment adds to some properties; the models
+    it uses go to REQUEST_DEFS (the document's components)."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in schema.pop("$defs", {}).items():
+        REQUEST_DEFS[name] = _clean(sub)
     schema.pop("title", None)
     props = {name: _nullable(prop) for name, prop in schema["properties"].items()}
     for prop in props.values():
@@ -194,6 +208,21 @@ def build_openapi(settings: Settings, languages: list[str] | None) -> dict[str, 
                     "responses": {
                         "200": {"description": "Chunked audio/wav.", "content": wav},
                         **_errors(400, *auth, 404, 405, 408, 409, 413, 415, 429, 431, 503),
+                    },
+                }
+            },
+            "/normalize": {
+                "post": {
+                    "summary": "The text as the model reads it (front-end, SSML, pronunciation "
+                    "dictionaries);"
+                    " no audio is made.",
+                    "requestBody": _json_body("NormalizeRequest"),
+                    "responses": {
+                        "200": {
+                            "description": "Normalized text, its segments and the rules that applied.",
+                            "content": {"application/json": {"schema": _ref("NormalizeResult")}},
+                        },
+                        **_errors(400, *auth, 404, 405, 408, 413, 415, 429, 431, 503),
                     },
                 }
             },
@@ -306,13 +335,122 @@ def build_openapi(settings: Settings, languages: list[str] | None) -> dict[str, 
                 "SynthesisRequest": synth_request,
                 "VoiceCreate": voice_create,
                 "SpeechRequest": speech_request,
+                "NormalizeRequest": request_schema(NormalizeRequest, text=text, language=lang),
                 "ElevenLabsSpeechRequest": request_schema(ElevenLabsSpeechRequest, text=text),
+                **{m.model_config["title"]: request_schema(m) for m in DICTIONARY_REQUESTS},
+                **REQUEST_DEFS,
                 **response_schemas(),
             },
         },
     }
     doc["paths"].update(_elevenlabs_paths(auth))
+    doc["paths"].update(_dictionary_paths(auth))
     return doc
+
+
+def _dictionary_paths(auth: tuple[int, ...]) -> dict[str, Any]:
+    """Pronunciation dictionaries (function.http.routes_dictionaries), under both prefixes."""
+    dictionary_id = {"name": "dictionary_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    version = {
+        "name": "version_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^v[0-9]+$"},
+        "description": "v1, v2, …",
+    }
+    errors = _errors(400, *auth, 404, 405, 413, 415, 429, 431, 503)
+
+    def op(
+        summary: str,
+        response: str,
+        *,
+        body: str | None = None,
+        params: tuple[Any, ...] = (),
+        status: str = "200",
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "summary": summary,
+            "parameters": list(params),
+            "responses": {
+                status: {"description": summary, "content": {"application/json": {"schema": _ref(response)}}},
+                **errors,
+            },
+        }
+        if body is not None:
+            out["requestBody"] = _json_body(body)
+        return out
+
+    pls = {"application/pls+xml": {"schema": {"type": "string"}}}
+    download = {
+        "get": {
+            "summary": "A version of the dictionary as a W3C PLS file.",
+            "parameters": [dictionary_id, version],
+            "responses": {"200": {"description": "The PLS file.", "content": pls}, **errors},
+        }
+    }
+    upload = {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "description": {"type": "string"},
+                    "file": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "A PLS lexicon of alias lexemes.",
+                    },
+                },
+            }
+        }
+    }
+    paths: dict[str, Any] = {}
+    for prefix in ("/v1/pronunciation-dictionaries", "/pronunciation-dictionaries"):
+        paths[f"{prefix}/add-from-file"] = {
+            "post": {
+                **op("Create a dictionary from a PLS file.", "DictionaryCreated", status="201"),
+                "requestBody": {"required": True, "content": upload},
+            }
+        }
+        paths[f"{prefix}/add-from-rules"] = {
+            "post": op(
+                "Create a dictionary from alias rules.",
+                "DictionaryCreated",
+                body="PronunciationDictionaryFromRules",
+                status="201",
+            )
+        }
+        paths[prefix] = {"get": op("The caller's dictionaries.", "DictionaryList")}
+        paths[f"{prefix}/{{dictionary_id}}"] = {
+            "get": op("A dictionary and its latest rules.", "DictionaryWithRules", params=(dictionary_id,)),
+            "patch": op(
+                "Rename it (name), or delete it (archived: true).",
+                "DictionaryMetadata",
+                body="PronunciationDictionaryUpdate",
+                params=(dictionary_id,),
+            ),
+            "delete": {
+                "summary": "Delete the dictionary and every version.",
+                "parameters": [dictionary_id],
+                "responses": {"204": {"description": "Deleted."}, **errors},
+            },
+        }
+        for action, summary, body in (
+            (
+                "add-rules",
+                "A new version with these rules added (or replaced).",
+                "PronunciationDictionaryRules",
+            ),
+            ("set-rules", "A new version with exactly these rules.", "PronunciationDictionaryRules"),
+            ("remove-rules", "A new version without these rules.", "PronunciationDictionaryRuleStrings"),
+        ):
+            paths[f"{prefix}/{{dictionary_id}}/{action}"] = {
+                "post": op(summary, "DictionaryRulesChanged", body=body, params=(dictionary_id,))
+            }
+        paths[f"{prefix}/{{dictionary_id}}/{{version_id}}/download"] = download
+        paths[f"{prefix}/{{dictionary_id}}/download/{{version_id}}"] = download
+    return paths
 
 
 def _elevenlabs_paths(auth: tuple[int, ...]) -> dict[str, Any]:

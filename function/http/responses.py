@@ -62,6 +62,30 @@ class QualityReport(_Out):
     check_ms: float
 
 
+class PronunciationMatch(_Out):
+    """A lexicon rule that applied to the text."""
+
+    string_to_replace: str
+    alias: str | None
+    dictionary_id: str = Field(description="The dictionary's id, or TTS_LEXICON_PATH.")
+    version_id: str | None
+
+
+class ReadSegment(_Out):
+    text: str = Field(description="Normalized text; empty: only a pause.")
+    speed: float | None = Field(description="Null: the request's.")
+    language: str | None = Field(description="Null: the request's.")
+    pause_after_s: float
+
+
+class NormalizeResult(_Out):
+    normalized_text: str = Field(description="What the model reads.")
+    segments: list[ReadSegment] = Field(
+        description="SSML's pieces with their speeds and breaks; one for plain text."
+    )
+    pronunciation: list[PronunciationMatch] = Field(description="The pronunciation rules that applied.")
+
+
 class SynthesisResult(_Out):
     audio: str = Field(description="WAV bytes, base64.", json_schema_extra={"contentEncoding": "base64"})
     format: Literal["wav"]
@@ -71,6 +95,9 @@ class SynthesisResult(_Out):
     real_time_factor: float | None = None
     timings: Timings
     quality: QualityReport | None = Field(description="Null when TTS_QUALITY_CHECKS is off.")
+    pronunciation: list[PronunciationMatch] = Field(
+        default_factory=list, description="The pronunciation rules that applied, once each, in order."
+    )
 
 
 class Voice(_Out):
@@ -158,7 +185,59 @@ class ElevenLabsVoiceList(_Out):
     voices: list[ElevenLabsVoice]
 
 
+# ---- pronunciation dictionaries, in ElevenLabs' shapes -----------------------------------------------
+class DictionaryRule(_Out):
+    string_to_replace: str
+    type: Literal["alias"]
+    alias: str
+    case_sensitive: bool | None = None
+
+
+class DictionaryCreated(_Out):
+    id: str
+    name: str
+    created_by: str = Field(description="The owner id.")
+    creation_time_unix: int
+    version_id: str
+    version_rules_num: int
+    description: str | None = None
+    permission_on_resource: str = "admin"
+
+
+class DictionaryRulesChanged(_Out):
+    id: str
+    version_id: str
+    version_rules_num: int
+
+
+class DictionaryMetadata(_Out):
+    id: str
+    latest_version_id: str
+    latest_version_rules_num: int
+    name: str
+    created_by: str
+    creation_time_unix: int
+    archived_time_unix: int | None = None
+    description: str | None = None
+    permission_on_resource: str = "admin"
+
+
+class DictionaryWithRules(DictionaryMetadata):
+    rules: list[DictionaryRule]
+
+
+class DictionaryList(_Out):
+    pronunciation_dictionaries: list[DictionaryMetadata]
+    next_cursor: str | None = None
+    has_more: bool = False
+
+
 RESPONSES: tuple[type[BaseModel], ...] = (
+    NormalizeResult,
+    DictionaryCreated,
+    DictionaryRulesChanged,
+    DictionaryWithRules,
+    DictionaryList,
     ElevenLabsVoiceList,
     AudioWithTimestamps,
     Error,

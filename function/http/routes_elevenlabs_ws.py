@@ -42,6 +42,7 @@ from function.http.websocket import (
 )
 from function.service.errors import ServiceError
 from function.service.live import LiveEvent, LiveSpeech
+from function.service.pronunciation import Locator
 from function.service.speech import SpeechRequest
 from function.voices import Owner
 
@@ -256,7 +257,13 @@ class _Session:
         self.owner = owner
         return owner
 
-    def _start(self, params: dict[str, Any], cid: str, emit: Callable[[LiveEvent], None]) -> LiveSpeech:
+    def _start(
+        self,
+        params: dict[str, Any],
+        cid: str,
+        emit: Callable[[LiveEvent], None],
+        dictionaries: tuple[Locator, ...],
+    ) -> LiveSpeech:
         assert self.owner is not None and self.voice_id is not None
         if self.options.first_chunk is not None:
             params = {**params, "stream_chunk_tokens": self.options.first_chunk}
@@ -267,6 +274,7 @@ class _Session:
             params=params,
             owner=self.owner,
             ssml=True if self.options.ssml else None,  # None: a <break/> in plain text is a pause
+            dictionaries=dictionaries,
         )
         return LiveSpeech(self.service, template, emit, name=f"live-{cid[:16]}")
 

@@ -1,4 +1,5 @@
-"""POST /synthesize (whole file) and POST /synthesize/stream (chunked WAV as it is generated)."""
+"""POST /synthesize (whole file), POST /synthesize/stream (chunked WAV as it is generated), and
+POST /normalize (what the model would read, without synthesis)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,15 @@ from function.audio import encode_audio
 from function.audio.stream_encode import AudioEncoder
 from function.http import access
 from function.http.context import json_body, reply, request_owner, service, serving
-from function.http.models import SynthesisFields, SynthesisRequest
-from function.http.responses import QualityReport, SynthesisResult, Timings
+from function.http.models import NormalizeRequest, SynthesisFields, SynthesisRequest
+from function.http.responses import (
+    NormalizeResult,
+    PronunciationMatch,
+    QualityReport,
+    ReadSegment,
+    SynthesisResult,
+    Timings,
+)
 from function.http.streaming import AudioRender, stream_response
 
 bp = Blueprint("synthesis", __name__)
@@ -66,6 +74,7 @@ def synthesize() -> Response:
                 if speech.seconds
                 else None,
                 quality=QualityReport.model_validate(quality.to_json()) if quality else None,
+                pronunciation=[PronunciationMatch.model_validate(m) for m in prepared.pronunciation],
             )
         )
     response = Response(wav, mimetype="audio/wav")
@@ -84,4 +93,28 @@ def synthesize_stream() -> Response:
     stream = service().stream(req.job(request_owner()))
     return stream_response(
         stream, t_first, lambda first: (AudioRender(AudioEncoder("wav", first.sample_rate)), "audio/wav")
+    )
+
+
+@bp.post("/normalize")
+def normalize() -> Response:
+    """The text as the model reads it: the front-end, SSML and the pronunciation dictionaries
+    applied, no audio made (no synthesis slot is taken)."""
+    req = json_body(
+        NormalizeRequest,
+        languages=service().loaded().languages,
+        max_text_chars=serving().settings.max_text_chars,
+    )
+    reading = service().normalize(req.job(request_owner()))
+    segments = [
+        ReadSegment(text=s.text, speed=s.speed, language=s.language, pause_after_s=s.pause_after)
+        for s in reading.script or ()
+    ]
+    return reply(
+        NormalizeResult(
+            normalized_text=reading.text,
+            segments=segments
+            or [ReadSegment(text=reading.text, speed=None, language=None, pause_after_s=0.0)],
+            pronunciation=[PronunciationMatch.model_validate(m) for m in reading.pronunciation],
+        )
     )

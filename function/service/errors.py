@@ -27,6 +27,10 @@ class VoiceNotFound(ServiceError):  # noqa: N818
     code = "voice_not_found"
 
 
+class DictionaryNotFound(ServiceError):  # noqa: N818
+    code = "dictionary_not_found"
+
+
 class VoiceUnusable(ServiceError):  # noqa: N818
     """The stored voice exists but this model cannot use it (damaged, or made by another model)."""
 

@@ -23,6 +23,7 @@ from function.service.ports import SpeechEngine
 from function.storage import BundleFetchError, StorageError, fetch_bundle, open_store
 from function.text.user_lexicon import UserLexicon
 from function.voices import VoiceStore
+from function.voices.dictionaries import DictionaryStore
 
 log = logging.getLogger("function.model")
 WATCH_INTERVAL_S = 1.0
@@ -37,6 +38,7 @@ class Loaded:
     languages: list[str]
     defaults: dict[str, Any] = field(default_factory=dict)
     lexicon: UserLexicon | None = None  # TTS_LEXICON_PATH, applied to Bangla text
+    dictionaries: DictionaryStore | None = None  # the owners' pronunciation dictionaries
 
     @property
     def model_name(self) -> str:
@@ -233,4 +235,7 @@ def load_model(s: Settings) -> Loaded:
         },
     )
     scheduler = Scheduler(engine.decoder, s.max_batch)
-    return Loaded(engine, voices, scheduler, manifest, languages, dict(s.synthesis_defaults), lexicon)
+    dictionaries = DictionaryStore(open_store(f"{s.voices_path}/pronunciation-dictionaries"))
+    return Loaded(
+        engine, voices, scheduler, manifest, languages, dict(s.synthesis_defaults), lexicon, dictionaries
+    )

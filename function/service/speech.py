@@ -49,8 +49,9 @@ from function.service.errors import (
 from function.service.limiter import ConcurrencyLimiter
 from function.service.model import Loaded
 from function.service.ports import Decode, Latent
+from function.service.pronunciation import Locator, PronunciationService
 from function.storage import StorageError
-from function.text import normalize_bangla_text
+from function.text import UserLexicon, normalize_bangla_text
 from function.text.ssml import SsmlError, inline_breaks, is_ssml, parse_ssml
 from function.voices import EVERYONE, Owner, VoiceInfo, VoiceNameTakenError, VoiceNotFoundError
 from function.voices.store import valid_voice_id
@@ -80,6 +81,17 @@ class SpeechRequest:
     # pauses; True reads the text as SSML in any case (elements with no <speak> around them);
     # False reads it all as plain text.
     ssml: bool | None = None
+    # Pronunciation dictionaries of the owner's, in order (the first rule for a word wins).
+    dictionaries: tuple[Locator, ...] = ()
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Text as the engine reads it."""
+
+    text: str  # normalized (an SSML script's words, joined)
+    script: tuple[Segment, ...] | None  # SSML: the segments, with speeds, languages and breaks
+    pronunciation: list[dict[str, Any]]  # the lexicon rules that applied
 
 
 @dataclass
@@ -91,6 +103,7 @@ class Prepared:
     normalize_ms: float = 0.0
     voice_ms: float = 0.0
     script: tuple[Segment, ...] | None = None  # SSML: the text in segments, with speeds and breaks
+    pronunciation: list[dict[str, Any]] = field(default_factory=list)  # the lexicon rules that applied
 
     @property
     def speech(self) -> str | tuple[Segment, ...]:
@@ -202,6 +215,7 @@ class SpeechService:
         self.model = model
         self.limiter = limiter
         self.quality = quality
+        self.pronunciation = PronunciationService(model)
 
     def loaded(self) -> Loaded:
         loaded = self.model.loaded
@@ -424,16 +438,28 @@ class SpeechService:
         finally:
             self.limiter.release(time.monotonic() - t0)
 
-    def _prepare(self, loaded: Loaded, req: SpeechRequest, queue_ms: float) -> Prepared:
-        t0 = time.perf_counter()
-        params = loaded.params(req.language, req.params)
+    def normalize(self, req: SpeechRequest) -> Reading:
+        """What the engine would be given for `req` (no synthesis, no slot): the normalized text,
+        the SSML script if any, and the pronunciation rules that applied."""
+        loaded = self.loaded()
+        return self._read(loaded, req, loaded.params(req.language, req.params).speed)
+
+    def _read(self, loaded: Loaded, req: SpeechRequest, speed: float) -> Reading:
+        reading = self.pronunciation.reading(req.owner, req.dictionaries)
+        read = _Reader(loaded, reading.lexicon)
         document = _ssml_document(req)
-        script = None if document is None else self._script(loaded, document, req, params.speed)
+        script = None if document is None else self._script(read, document, req, speed)
         text = (
-            self._normalize(loaded, req.text, req.language)
+            read(req.text, req.language)
             if script is None
             else " ".join(seg.text for seg in script if seg.text)
         )
+        return Reading(text, script, reading.matches(read.matched))
+
+    def _prepare(self, loaded: Loaded, req: SpeechRequest, queue_ms: float) -> Prepared:
+        t0 = time.perf_counter()
+        params = loaded.params(req.language, req.params)
+        reading = self._read(loaded, req, params.speed)
         t1 = time.perf_counter()
         if req.voice is not None:
             voice = req.voice
@@ -446,10 +472,19 @@ class SpeechService:
         t2 = time.perf_counter()
         if not _length_fixed(params):
             params = replace(params, token_budget=self.quality.token_budget(req.language))
-        return Prepared(text, voice, params, queue_ms, (t1 - t0) * 1000, (t2 - t1) * 1000, script)
+        return Prepared(
+            reading.text,
+            voice,
+            params,
+            queue_ms,
+            (t1 - t0) * 1000,
+            (t2 - t1) * 1000,
+            reading.script,
+            reading.pronunciation,
+        )
 
-    @classmethod
-    def _script(cls, loaded: Loaded, document: str, req: SpeechRequest, speed: float) -> tuple[Segment, ...]:
+    @staticmethod
+    def _script(read: _Reader, document: str, req: SpeechRequest, speed: float) -> tuple[Segment, ...]:
         """SSML as engine segments: each part normalized in its language, at its share of `speed`."""
         try:
             parts = parse_ssml(document)
@@ -459,9 +494,10 @@ class SpeechService:
         _, slowest, fastest = SAMPLING_RANGES["speed"]
         for part in parts:
             language = part.language or req.language
-            if language not in loaded.languages:
+            if language not in read.loaded.languages:
                 raise InvalidInput(
-                    f"SSML: xml:lang {language!r} is not offered; use one of: {', '.join(loaded.languages)}",
+                    f"SSML: xml:lang {language!r} is not offered; "
+                    f"use one of: {', '.join(read.loaded.languages)}",
                     code="unsupported_language",
                 )
             if not slowest <= speed * part.rate <= fastest:
@@ -470,7 +506,7 @@ class SpeechService:
                     f"times {part.rate:g}); keep it within {slowest:g} to {fastest:g}",
                     code="invalid_text",
                 )
-            text = cls._normalize(loaded, part.text, language, allow_empty=True) if part.text else ""
+            text = read(part.text, language, allow_empty=True) if part.text else ""
             if text or part.pause_after:
                 script.append(
                     Segment(
@@ -485,23 +521,6 @@ class SpeechService:
                 "the SSML has nothing to speak after normalization; put words in it", code="empty_text"
             )
         return tuple(script)
-
-    @staticmethod
-    def _normalize(loaded: Loaded, text: str, language: str, *, allow_empty: bool = False) -> str:
-        # The Bangla front-end (numbers, dates, abbreviations, nukta form) applies to Bangla only.
-        nukta: Literal["composed", "decomposed"] = (
-            "composed" if loaded.engine.nukta_form == "composed" else "decomposed"
-        )
-        out = (
-            normalize_bangla_text(text, nukta=nukta, lexicon=loaded.lexicon)
-            if language == "bn"
-            else text.strip()
-        )
-        if not out.strip() and not allow_empty:
-            raise InvalidInput(
-                "the text has nothing to speak after normalization; send words", code="empty_text"
-            )
-        return out
 
     @staticmethod
     def _voice_from_clip(loaded: Loaded, clip: bytes) -> tuple[Voice, float]:
@@ -524,6 +543,31 @@ class SpeechService:
                 raise VoiceUnusable(str(exc)) from None
             except VoiceNotFoundError:
                 raise _not_found(voice_id) from None
+
+
+class _Reader:
+    """Text -> what the engine reads: the Bangla front-end with the request's lexicon (other
+    languages are the engine's own to read), noting which lexicon entries applied."""
+
+    def __init__(self, loaded: Loaded, lexicon: UserLexicon | None) -> None:
+        self.loaded = loaded
+        self.lexicon = lexicon
+        self.matched: list[str] = []
+        self.nukta: Literal["composed", "decomposed"] = (
+            "composed" if loaded.engine.nukta_form == "composed" else "decomposed"
+        )
+
+    def __call__(self, text: str, language: str, *, allow_empty: bool = False) -> str:
+        out = (
+            normalize_bangla_text(text, nukta=self.nukta, lexicon=self.lexicon, matched=self.matched)
+            if language == "bn"
+            else text.strip()
+        )
+        if not out.strip() and not allow_empty:
+            raise InvalidInput(
+                "the text has nothing to speak after normalization; send words", code="empty_text"
+            )
+        return out
 
 
 def _ssml_document(req: SpeechRequest) -> str | None:

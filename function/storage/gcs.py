@@ -135,6 +135,7 @@ class GcsStore(BucketStore):
         return ObjectStat(size, f"crc32c:{blob.crc32c or blob.generation}:{size}")
 
     def list_keys(self, prefix: str = "") -> list[str]:
+        prefix = prefix.rstrip("/")  # "owners/x/" names the folder as "owners/x" does
         full = self._name(prefix) if prefix else self.prefix
         if full:
             full += "/"

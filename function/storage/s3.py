@@ -185,6 +185,7 @@ class S3Store(BucketStore):
         return ObjectStat(size, f"etag:{str(head.get('ETag', '')).strip(chr(34))}:{size}")
 
     def list_keys(self, prefix: str = "") -> list[str]:
+        prefix = prefix.rstrip("/")  # "owners/x/" names the folder as "owners/x" does
         full = self._name(prefix) if prefix else self.prefix
         if full:
             full += "/"

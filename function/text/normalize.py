@@ -77,7 +77,11 @@ def _tidy(text: str) -> str:
 
 
 def normalize_bangla_text(
-    text: str, *, nukta: NuktaForm = "decomposed", lexicon: UserLexicon | None = None
+    text: str,
+    *,
+    nukta: NuktaForm = "decomposed",
+    lexicon: UserLexicon | None = None,
+    matched: list[str] | None = None,
 ) -> str:
     """Text as XTTS should read it: every number, date, amount, abbreviation, symbol and English
     word in Bangla letters; only Bangla letters, single spaces and ALLOWED_PUNCTUATION remain (and
@@ -86,7 +90,8 @@ def normalize_bangla_text(
     nukta picks how য় ড় ঢ় are written: "decomposed" (base + ়, what NFC and NFKC give) or
     "composed" (U+09DF U+09DC U+09DD); use the form the model's vocab was trained on. lexicon: the
     user's readings of whole words, applied before the reading rules (addresses are split into
-    words first, so an entry also applies to a word of a web address)."""
+    words first, so an entry also applies to a word of a web address); `matched` gets the key of
+    each lexicon entry that applied."""
     if nukta not in ("composed", "decomposed"):
         raise ValueError(f"nukta must be 'composed' or 'decomposed', got {nukta!r}")
     text = clean_unicode(text)
@@ -96,7 +101,7 @@ def normalize_bangla_text(
     text = _NEWLINE.sub("। ", text)
     text = expand_addresses(text)
     if lexicon is not None:
-        text = lexicon.protect(text)
+        text = lexicon.protect(text, matched)
     text = expand_numbers(text)
     text = expand_words(text)
     text = read_english(text)

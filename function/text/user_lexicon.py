@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from function.text.unicode_clean import BN_LETTERS, ZWJ
 from function.text.word_list import BANGLA_WORD, LATIN_WORD, WordList, WordListError, parse_word_list
 
 _BASE = 0xF0000  # Supplementary Private Use Area-A: one code point per entry
@@ -35,10 +36,15 @@ class UserLexicon:
             raise WordListError(
                 f"{source}: {len(self._spoken)} different spoken forms, more than the {MAX_ENTRIES} allowed"
             )
-        scripts = [LATIN_WORD] if any(k.isascii() for k, _ in words.items()) else []
-        if any(not k.isascii() for k, _ in words.items()):
+        keys = [k for k, _ in words.items()]
+        scripts = [LATIN_WORD] if any(k.isascii() for k in keys) else []
+        if any(not k.isascii() for k in keys):
             scripts.append(BANGLA_WORD)
-        self._token = re.compile(f"(?:{'|'.join(scripts)})\\.?") if scripts else None
+        alternatives = [f"(?:{'|'.join(scripts)})\\.?"] if scripts else []
+        phrases = sorted((k for k in keys if " " in k), key=len, reverse=True)
+        if phrases:  # several words (a pronunciation dictionary's "Sheikh Hasina"): tried first
+            alternatives.insert(0, _phrases(phrases, words))
+        self._token = re.compile("|".join(alternatives)) if alternatives else None
 
     def _keep_latin_words_of_spoken_forms(self, source: str) -> None:
         """A word of a spoken form must read as itself when the output is read again (idempotence):
@@ -77,8 +83,8 @@ class UserLexicon:
     def __len__(self) -> int:
         return self.entries
 
-    def _replace(self, m: re.Match[str]) -> str:
-        token = m.group()
+    def _replace(self, m: re.Match[str], matched: list[str] | None = None) -> str:
+        token = " ".join(m.group().split())
         word, dot = (token[:-1], ".") if token.endswith(".") else (token, "")
         choices = [(token, ""), (word, dot)]
         if word.endswith("'s"):  # Yunus's: the entry and an s, as English words are read (ইউনূসস)
@@ -87,16 +93,35 @@ class UserLexicon:
         if not found:
             return token
         spoken, tail = found[0]
+        if matched is not None:  # the entry's key as stored (a folding key in lower case)
+            key = next(key for key, _ in choices if self.words.get(key) is not None)
+            matched.append(key if key in self.words.exact else key.lower())
         text, start, end = m.string, m.start(), m.end()
         # A number glued to the word (COVID19) would be read into it: keep them apart.
         before = " " if start and text[start - 1].isdigit() else ""
         after = " " if end < len(text) and text[end].isdigit() else ""
         return f"{before}{chr(_BASE + self._index[spoken])}{tail}{after}"
 
-    def protect(self, text: str) -> str:
-        """Every whole word with an entry -> its placeholder."""
-        return self._token.sub(self._replace, text) if self._token else text
+    def protect(self, text: str, matched: list[str] | None = None) -> str:
+        """Every whole word (or phrase) with an entry -> its placeholder; `matched` gets each key
+        that matched, in order."""
+        if self._token is None:
+            return text
+        return self._token.sub(lambda m: self._replace(m, matched), text)
 
     def restore(self, text: str) -> str:
         """Placeholders -> the spoken forms."""
         return _PLACEHOLDER.sub(lambda m: self._spoken[ord(m.group()) - _BASE], text)
+
+
+_LETTER = f"A-Za-z{BN_LETTERS}{ZWJ}"
+
+
+def _phrases(phrases: list[str], words: WordList) -> str:
+    """Whole phrases, longest first, any run of whitespace between their words; a phrase that folds
+    (every word lower or Title case) in any capitalisation."""
+    alternatives = []
+    for phrase in phrases:
+        pattern = r"\s+".join(map(re.escape, phrase.split()))
+        alternatives.append(f"(?i:{pattern})" if phrase in words.folded else pattern)
+    return f"(?<![{_LETTER}'])(?:{'|'.join(alternatives)})(?![{_LETTER}'])"

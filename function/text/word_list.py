@@ -54,7 +54,7 @@ class WordList:
         return len(self.exact) + len(self.folded)
 
 
-def _spoken_form(raw: str, where: str) -> str:
+def spoken_form(raw: str, where: str) -> str:
     spoken = " ".join(clean_unicode(raw).split())
     if not spoken:
         raise WordListError(f"{where}: the spoken form is empty")
@@ -95,6 +95,6 @@ def parse_word_list(text: str, source: str) -> WordList:
         key, table = (word.lower(), folded) if _folds(word) else (word, exact)
         if key in lines:
             raise WordListError(f"{where}: {word!r} is given again (first on line {lines[key]})")
-        table[key] = _spoken_form(columns[1], where)
+        table[key] = spoken_form(columns[1], where)
         lines[key] = number
     return WordList(exact, folded, lines)

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from typing import Generic, TypeGuard, TypeVar
 
 from function.storage import ObjectNotFoundError, ObjectStore, StorageError
-from function.voices.ids import VOICE_ID
+from function.voices.ids import VOICE_ID, owner_folder
 
 V = TypeVar("V")
 log = logging.getLogger(__name__)
@@ -59,13 +59,7 @@ _INDEXED = f"{_OWNERS}/indexed.json"
 
 
 def _owner_prefix(owner: str) -> str:
-    # Owner ids are "local" or "key_<hex>" (function.voices.owner_id); a hash keeps any other safe.
-    safe = (
-        owner
-        if owner.replace("_", "").isalnum() and owner.isascii()
-        else hashlib.sha256(owner.encode()).hexdigest()
-    )
-    return f"{_OWNERS}/{safe}/"
+    return f"{_OWNERS}/{owner_folder(owner)}/"
 
 
 @dataclass(frozen=True)

@@ -116,7 +116,9 @@ class Client:
         with self.lock:
             self.messages.append(json.loads(text))
 
-    def _start(self, params: dict[str, Any], cid: str, emit: Callable[[LiveEvent], None]) -> LiveSpeech:
+    def _start(
+        self, params: dict[str, Any], cid: str, emit: Callable[[LiveEvent], None], dictionaries: tuple = ()
+    ) -> LiveSpeech:
         template = SpeechRequest("", "bn", voice_id="v", params=params, owner=Owner("o"))
         return LiveSpeech(self.service, template, emit, name=cid)  # type: ignore[arg-type]
 

@@ -952,3 +952,106 @@ def test_ssml_that_cannot_be_spoken_is_a_400_that_says_where(
     for path in ("/synthesize", "/synthesize/stream"):
         err = assert_error(api("POST", path, json={"text": text, "voice_id": voice_id}), 400, code)
         assert says in err["message"]
+
+
+# ---- pronunciation dictionaries -------------------------------------------------------------------
+def test_elevenlabs_sdk_manages_pronunciation_dictionaries_that_requests_read_with(
+    server: Any, api: Callable[..., requests.Response], voice_id: str
+) -> None:
+    """The official SDK creates (PLS file and rules), versions, lists, reads and downloads a
+    dictionary; /synthesize, OpenAI's and ElevenLabs' routes read with it, pinned or latest; another
+    key's requests cannot name it."""
+    from elevenlabs import PronunciationDictionaryVersionLocator
+    from elevenlabs.client import ElevenLabs
+    from elevenlabs.pronunciation_dictionaries import (
+        BodyAddAPronunciationDictionaryV1PronunciationDictionariesAddFromRulesPostRulesItem_Alias as Alias,
+    )
+    from elevenlabs.pronunciation_dictionaries.rules.types.pronunciation_dictionary_rule import (
+        PronunciationDictionaryRule_Alias as AddAlias,
+    )
+
+    client = ElevenLabs(api_key=KEY, base_url=server.url)
+    pls = (
+        '<?xml version="1.0" encoding="UTF-8"?><lexicon version="1.0" '
+        'xmlns="http://www.w3.org/2005/01/pronunciation-lexicon" alphabet="ipa" xml:lang="bn-BD">'
+        "<lexeme><grapheme>Zorp</grapheme><alias>জর্প</alias></lexeme></lexicon>"
+    )
+    from_file = client.pronunciation_dictionaries.create_from_file(name="file", file=("n.pls", pls.encode()))
+    made = client.pronunciation_dictionaries.create_from_rules(
+        name="newsroom", rules=[Alias(string_to_replace="Qwix", alias="কুইক্স")]
+    )
+    assert (made.version_id, made.version_rules_num, from_file.version_rules_num) == ("v1", 1, 1)
+    v2 = client.pronunciation_dictionaries.rules.add(
+        made.id, rules=[AddAlias(string_to_replace="Qwix", alias="কুইকস")]
+    )
+    assert (v2.version_id, v2.version_rules_num) == ("v2", 1)
+    got = client.pronunciation_dictionaries.get(made.id)
+    assert got.latest_version_id == "v2" and got.rules[0].alias == "কুইকস"
+    assert {made.id, from_file.id} <= {
+        d.id for d in client.pronunciation_dictionaries.list().pronunciation_dictionaries
+    }
+    assert "কুইক্স" in b"".join(client.pronunciation_dictionaries.download(made.id, "v1")).decode()
+
+    def normalized(key: str, *locators: tuple[str, str | None]) -> requests.Response:
+        body = {
+            "text": "Qwix ও Zorp এল।",
+            "voice_id": voice_id,
+            "response_format": "json",
+            "pronunciation_dictionary_locators": [
+                {"pronunciation_dictionary_id": i, **({"version_id": v} if v else {})} for i, v in locators
+            ],
+        }
+        return requests.post(
+            server.url + "/synthesize", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=60
+        )
+
+    r = normalized(KEY, (made.id, "v1"), (from_file.id, None))
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["normalized_text"] == "কুইক্স ও জর্প এল।"
+    assert [(m["alias"], m["version_id"]) for m in doc["pronunciation"]] == [("কুইক্স", "v1"), ("জর্প", "v1")]
+    assert normalized(KEY, (made.id, None)).json()["normalized_text"].startswith("কুইকস")
+    assert_error(normalized(KEY2, (made.id, None)), 404, "dictionary_not_found")  # another owner's
+    assert_error(normalized(KEY, (made.id, "v7")), 404, "dictionary_not_found")
+    # The ElevenLabs SDK's own request field, and OpenAI's route with the same field.
+    locator = PronunciationDictionaryVersionLocator(pronunciation_dictionary_id=made.id, version_id="v1")
+    audio = b"".join(
+        client.text_to_speech.convert(
+            voice_id,
+            text="Qwix",
+            output_format="pcm_24000",
+            pronunciation_dictionary_locators=[locator],
+            seed=1,
+        )
+    )
+    assert len(audio) > 0
+    missing = [{"pronunciation_dictionary_id": "pd_00000000000000000000"}]
+    body = {
+        "model": "tts-1",
+        "input": "Qwix",
+        "voice": voice_id,
+        "pronunciation_dictionary_locators": missing,
+    }
+    r = api("POST", "/v1/audio/speech", json=body)
+    assert_error(r, 404, "dictionary_not_found")
+    client.pronunciation_dictionaries.update(made.id, archived=True)  # ElevenLabs' archive: deleted here
+    assert_error(api("GET", f"/pronunciation-dictionaries/{made.id}"), 404, "dictionary_not_found")
+    assert api("DELETE", f"/pronunciation-dictionaries/{from_file.id}").status_code == 204
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "code"),
+    [
+        ("/v1/pronunciation-dictionaries/add-from-rules", {"name": "x", "rules": [{"string_to_replace": "UN",
+          "type": "phoneme", "phoneme": "juːɛn", "alphabet": "ipa"}]}, 400, "invalid_dictionary"),
+        ("/v1/pronunciation-dictionaries/add-from-rules", {"name": "x", "rules": [{"string_to_replace": "UN",
+          "alias": "ইউ এন"}, {"string_to_replace": "WHO", "alias": "UN সংস্থা"}]}, 400, "invalid_dictionary"),
+        ("/v1/pronunciation-dictionaries/add-from-rules", {"name": "", "rules": []}, 400, "invalid_name"),
+        ("/v1/pronunciation-dictionaries/pd_00000000000000000000/add-rules", {"rules": []}, 404,
+         "dictionary_not_found"),
+    ],
+)  # fmt: skip
+def test_dictionary_routes_refuse_what_they_cannot_use(
+    api: Callable[..., requests.Response], path: str, body: dict[str, Any], status: int, code: str
+) -> None:
+    assert_error(api("POST", path, json=body), status, code)

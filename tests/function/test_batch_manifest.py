@@ -42,7 +42,13 @@ def test_a_good_line_becomes_an_item_with_defaults() -> None:
     assert (item.id, item.language, item.format, item.line) == ("a1", "bn", "wav", 1)
     assert item.params == {"temperature": 0.5, "seed": 7}
     assert item.metadata == {"url": "https://x"}
-    assert item.name == "a1"
+    assert item.name == "a1" and item.dictionaries == ()
+    locators = [
+        {"pronunciation_dictionary_id": "pd_1", "version_id": "v2"},
+        {"pronunciation_dictionary_id": "pd_2"},
+    ]
+    [item] = parse([good(pronunciation_dictionary_locators=locators)])
+    assert isinstance(item, Item) and item.dictionaries == (("pd_1", "v2"), ("pd_2", None))
 
 
 @pytest.mark.parametrize(
@@ -67,6 +73,13 @@ def test_a_good_line_becomes_an_item_with_defaults() -> None:
         (good(temprature=0.5), "unknown_field", "a1"),
         (good(metadata=[1]), "invalid_metadata", "a1"),
         (good(text="অ" * 1001), "text_too_long", "a1"),
+        (good(pronunciation_dictionary_locators="pd_1"), "invalid_dictionary", "a1"),
+        (good(pronunciation_dictionary_locators=[{"id": "pd_1"}]), "invalid_dictionary", "a1"),
+        (
+            good(pronunciation_dictionary_locators=[{"pronunciation_dictionary_id": "p"}] * 4),
+            "invalid_dictionary",
+            "a1",
+        ),
     ],
 )
 def test_a_bad_line_fails_with_a_code_and_its_result_name(line: Any, code: str, name: str) -> None:

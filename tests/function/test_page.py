@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from tests.waiting import wait_until
 
@@ -48,6 +49,24 @@ def server(
     return srv
 
 
+def pick_a_dictionary_and_preview(page: Any, server: Any) -> None:
+    """A pronunciation dictionary made over the API is offered on the page, and the page shows what
+    the model will read with it."""
+    made = requests.post(
+        server.url + "/v1/pronunciation-dictionaries/add-from-rules",
+        json={"name": "গ্রাম", "rules": [{"string_to_replace": "সোনাপুর", "type": "alias", "alias": "শোনাপুর"}]},
+        headers={"Authorization": f"Bearer {KEY}"},
+        timeout=30,
+    )
+    assert made.status_code == 201, made.text
+    page.click("#refresh")
+    wait_for(page, "document.getElementById('dictionary').options.length > 1")
+    page.select_option("#dictionary", made.json()["id"])
+    page.click("#preview")
+    wait_for(page, "document.getElementById('normalized').textContent.includes('শোনাপুর')")
+    assert "সোনাপুর → শোনাপুর" in page.inner_text("#normalized")
+
+
 def test_the_page_saves_a_voice_and_streams_speech(
     server: Any, tmp_path: Path, make_clip: Callable[..., bytes]
 ) -> None:
@@ -79,6 +98,7 @@ def test_the_page_saves_a_voice_and_streams_speech(
         assert "মিতা" in page.inner_text("#voices")
 
         page.fill("#text", TEXT)
+        pick_a_dictionary_and_preview(page, server)
         page.click("#speak")
         wait_for(page, "window.__tts.doneAt !== null || window.__tts.error !== null", timeout=240)
         state = page.evaluate("window.__tts")
@@ -110,8 +130,6 @@ def test_the_page_saves_a_voice_and_streams_speech(
 
 
 def test_the_page_is_public_and_locked_down(server: Any) -> None:
-    import requests
-
     for path, kind in (("/", "text/html"), ("/static/app.js", "text/javascript")):
         r = requests.get(server.url + path, timeout=10)
         assert r.status_code == 200 and r.headers["Content-Type"].startswith(kind)

@@ -141,32 +141,58 @@ def test_transient_bucket_errors_are_survived(
         proxy.stop()
 
 
-def test_a_voice_made_on_one_server_is_used_by_another(
+def test_a_voice_and_a_dictionary_made_on_one_server_are_used_by_another(
     start_server: Callable[..., Any],
     server_env: Callable[..., dict[str, str]],
     bundle_bucket: Any,
     tmp_path: Path,
     make_clip: Callable[..., bytes],
 ) -> None:
-    shared = {"TTS_VOICES_PATH": "gs://bundles/voices"}
+    """Two instances on one bucket (the storage emulator): a voice and a pronunciation dictionary
+    made on one are found, versioned, used and deleted on the other; another key sees neither."""
+    keys = ("key-one-0123456789abcdef", "key-two-0123456789abcdef")
+    shared = {"TTS_VOICES_PATH": "gs://bundles/voices", "TTS_API_KEYS": ",".join(keys)}
     one = start_server(server_env(tmp_path / "one", "gs://bundles/models", **shared))
     two = start_server(server_env(tmp_path / "two", "gs://bundles/models", **shared))
     one.wait_ready()
     two.wait_ready()
-    made = requests.post(
-        one.url + "/voices",
-        json={"audio": base64.b64encode(make_clip(4.0)).decode(), "name": "shared"},
-        timeout=120,
+
+    def call(server: Any, method: str, path: str, key: str = keys[0], **kw: Any) -> requests.Response:
+        headers = {"Authorization": f"Bearer {key}"}
+        return requests.request(method, server.url + path, headers=headers, timeout=300, **kw)
+
+    made = call(
+        one, "POST", "/voices", json={"audio": base64.b64encode(make_clip(4.0)).decode(), "name": "shared"}
     )
     assert made.status_code == 201, made.text
     vid = made.json()["voice_id"]
-    assert vid in [v["voice_id"] for v in requests.get(two.url + "/voices", timeout=30).json()["voices"]]
-    spoken = requests.post(
-        two.url + "/synthesize", json={"text": "আমি", "voice_id": vid, "seed": 1}, timeout=300
+    listed = call(two, "GET", "/voices")
+    assert listed.status_code == 200, listed.text
+    assert vid in [v["voice_id"] for v in listed.json()["voices"]]
+    rules = {"name": "names", "rules": [{"string_to_replace": "Zorp", "type": "alias", "alias": "জর্প"}]}
+    dictionary = call(one, "POST", "/v1/pronunciation-dictionaries/add-from-rules", json=rules).json()["id"]
+    changed = call(
+        two,
+        "POST",
+        f"/v1/pronunciation-dictionaries/{dictionary}/add-rules",
+        json={"rules": [{"string_to_replace": "Zorp", "type": "alias", "alias": "জোর্প"}]},
     )
-    assert spoken.status_code == 200 and spoken.headers["Content-Type"] == "audio/wav"
-    assert requests.delete(two.url + f"/voices/{vid}", timeout=30).status_code == 204
-    assert requests.get(one.url + f"/voices/{vid}", timeout=30).status_code == 404
+    assert changed.json()["version_id"] == "v2"
+
+    def normalized(server: Any, version: str | None, key: str = keys[0]) -> requests.Response:
+        locator = {"pronunciation_dictionary_id": dictionary, **({"version_id": version} if version else {})}
+        body = {"text": "Zorp", "voice_id": vid, "seed": 1, "response_format": "json",
+                "pronunciation_dictionary_locators": [locator]}  # fmt: skip
+        return call(server, "POST", "/synthesize", key, json=body)
+
+    assert normalized(two, "v1").json()["normalized_text"] == "জর্প"
+    assert normalized(one, None).json()["normalized_text"] == "জোর্প"  # the latest, made on the other
+    assert normalized(one, None, keys[1]).status_code == 404  # another key's: not found
+    assert call(one, "GET", f"/v1/pronunciation-dictionaries/{dictionary}", keys[1]).status_code == 404
+    assert call(two, "DELETE", f"/pronunciation-dictionaries/{dictionary}").status_code == 204
+    assert normalized(one, "v1").status_code == 404
+    assert call(two, "DELETE", f"/voices/{vid}").status_code == 204
+    assert call(one, "GET", f"/voices/{vid}").status_code == 404
 
 
 @pytest.mark.parametrize(

@@ -236,6 +236,19 @@ def test_concurrent_starts_download_once(helpers: Any, bucket: Any, emulator: An
     assert len({d for _, d in results}) == 1
 
 
+def test_a_folder_lists_the_same_with_or_without_its_slash_on_every_store(
+    bucket: Any, tmp_path: Path
+) -> None:
+    """The voice store lists an owner's folder as "owners/<id>/": every backend takes that form (the
+    bucket stores once refused it, and listing voices with several API keys failed with a 503)."""
+    from function.storage.gcs import GcsStore
+
+    for store in (LocalStore(tmp_path / "s"), GcsStore(bucket.name, "voices", client=bucket.client)):
+        store.write_bytes("owners/key_a/voice_1", b"")
+        store.write_bytes("owners/key_ab/voice_2", b"")  # a sibling folder whose name starts alike
+        assert store.list_keys("owners/key_a/") == store.list_keys("owners/key_a") == ["owners/key_a/voice_1"]
+
+
 def test_local_store_roundtrip(tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "s")
     store.write_bytes("a/b.json", b"{}")

@@ -43,7 +43,44 @@ async function loadVoices(selectId) {
     select.add(new Option(voice.name ? `${voice.name} (${voice.voice_id})` : voice.voice_id, voice.voice_id));
   }
   if (selectId) select.value = selectId;
+  await loadDictionaries();
 }
+
+async function loadDictionaries() {
+  const response = await fetch("/v1/pronunciation-dictionaries", { headers: authHeaders() });
+  if (!response.ok) return; // the voices' status line already says what is wrong
+  const select = $("dictionary");
+  const chosen = select.value;
+  select.replaceChildren(new Option("— none —", ""));
+  for (const d of (await response.json()).pronunciation_dictionaries) {
+    select.add(new Option(`${d.name} (${d.latest_version_id}, ${d.latest_version_rules_num} rules)`, d.id));
+  }
+  select.value = chosen;
+}
+
+function dictionaries() {
+  const id = $("dictionary").value;
+  return id ? [{ pronunciation_dictionary_id: id }] : [];
+}
+
+// What the model will read: the front-end, SSML and the chosen dictionary applied, no audio made.
+async function preview() {
+  const body = { text: $("text").value, language: "bn", pronunciation_dictionary_locators: dictionaries() };
+  const response = await fetch("/normalize", {
+    method: "POST",
+    body: JSON.stringify(body),
+    headers: authHeaders({ "Content-Type": "application/json" }),
+  });
+  if (!response.ok) {
+    $("normalized").textContent = `Cannot read this text: ${await problem(response)}`;
+    return false;
+  }
+  const read = await response.json();
+  const rules = read.pronunciation.map((m) => `${m.string_to_replace} → ${m.alias}`).join(", ");
+  $("normalized").textContent = `The model reads: ${read.normalized_text}` + (rules ? ` (dictionary: ${rules})` : "");
+  return true;
+}
+$("preview").addEventListener("click", preview);
 
 // ---- reference clips ------------------------------------------------------------------------------
 function wavBytes(samples, sampleRate) {
@@ -122,7 +159,7 @@ function base64(bytes) {
 }
 
 async function requestBody() {
-  const body = { text: $("text").value, language: "bn" };
+  const body = { text: $("text").value, language: "bn", pronunciation_dictionary_locators: dictionaries() };
   if ($("once").checked) {
     if (!clip) throw new Error("choose or record a clip to use once");
     body.speaker_wav = base64(new Uint8Array(await clip.blob.arrayBuffer()));
@@ -150,6 +187,7 @@ $("speak").addEventListener("click", async () => {
     status(err.message, true);
     return;
   }
+  preview(); // shown beside the audio; the synthesis does not wait for it
   Object.assign(state, { startedAt: performance.now(), firstSamplesAt: null, doneAt: null, samples: 0, chunks: 0, error: null });
   audio = audio || new AudioContext(); // made on a click, so the browser lets it play
   await audio.resume();
@@ -250,7 +288,7 @@ function startLive() {
   const ws = new WebSocket(url);
   live = { ws, sent: 0, at: 0 };
   ws.onopen = () => {
-    const first = { text: " " };
+    const first = { text: " ", pronunciation_dictionary_locators: dictionaries() };
     const key = $("key").value.trim();
     if (key) first.xi_api_key = key;
     ws.send(JSON.stringify(first));
