@@ -16,7 +16,7 @@ from function.service.speech import SpeechRequest
 from function.storage import LocalStore
 from function.text.pronunciation import rules_from_pls
 from function.text.user_lexicon import UserLexicon
-from function.voices import Owner
+from function.voices import EVERYONE, Owner
 from function.voices.dictionaries import DictionaryStore
 from tests.function.fakes import FakeEngine, make_service
 
@@ -149,3 +149,11 @@ def test_a_request_is_read_with_its_dictionaries_in_order_and_says_which_rules_a
         speak(*[Locator(names.dictionary_id)] * 4)
     with pytest.raises(DictionaryNotFound):
         speak(Locator("pd_00000000000000000000"))
+
+
+def test_the_batch_job_and_admin_keys_may_name_anyones_dictionary(stored: Loaded) -> None:
+    dictionaries = make_service(stored).pronunciation
+    made = dictionaries.create_from_rules(ALICE, "names", None, [rule("Zorp", "জর্প")])
+    lexicon = dictionaries.reading(EVERYONE, [Locator(made.dictionary_id, "v1")]).lexicon
+    assert lexicon is not None and lexicon.words.get("zorp") == "জর্প"
+    assert dictionaries.info(Owner("key_admin", admin=True), made.dictionary_id).name == "names"
