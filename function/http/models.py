@@ -255,6 +255,19 @@ class VoiceCreateRequest(BaseModel):
     audio: Text | None = Field(default=None, description="The first name of `speaker_wav`.", deprecated=True)
     # Checked by the route (length, control characters) so its message says what a name may hold.
     name: Any = Field(default=None, json_schema_extra={"type": ["string", "null"], "maxLength": 100})
+    pronunciation_dictionary_locators: list[DictionaryLocator] | None = Field(
+        default=None,
+        max_length=MAX_DICTIONARIES,
+        description="The caller's pronunciation dictionaries this voice is read with unless a request "
+        "names them (after the request's own).",
+    )
+
+
+class VoiceUpdateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", title="VoiceUpdate")
+    pronunciation_dictionary_locators: list[DictionaryLocator] = Field(
+        max_length=MAX_DICTIONARIES, description="The voice's default dictionaries, replacing the old ones."
+    )
 
 
 # ---- a validation failure as our error ------------------------------------------------------------

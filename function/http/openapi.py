@@ -18,6 +18,7 @@ from function.http.models import (
     OpenAISpeechRequest,
     SynthesisRequest,
     VoiceCreateRequest,
+    VoiceUpdateRequest,
 )
 from function.http.responses import RESPONSES
 
@@ -288,6 +289,17 @@ def build_openapi(settings: Settings, languages: list[str] | None) -> dict[str, 
                         **_errors(*auth, 404, 405, 503),
                     },
                 },
+                "patch": {
+                    "summary": "Set the voice's default pronunciation dictionaries.",
+                    "requestBody": _json_body("VoiceUpdate"),
+                    "responses": {
+                        "200": {
+                            "description": "Voice.",
+                            "content": {"application/json": {"schema": _ref("Voice")}},
+                        },
+                        **_errors(400, *auth, 404, 405, 413, 415, 431, 503),
+                    },
+                },
                 "delete": {
                     "summary": "Delete a voice everywhere.",
                     "responses": {"204": {"description": "Deleted."}, **_errors(*auth, 404, 405, 503)},
@@ -336,6 +348,7 @@ def build_openapi(settings: Settings, languages: list[str] | None) -> dict[str, 
                 "VoiceCreate": voice_create,
                 "SpeechRequest": speech_request,
                 "NormalizeRequest": request_schema(NormalizeRequest, text=text, language=lang),
+                "VoiceUpdate": request_schema(VoiceUpdateRequest),
                 "ElevenLabsSpeechRequest": request_schema(ElevenLabsSpeechRequest, text=text),
                 **{m.model_config["title"]: request_schema(m) for m in DICTIONARY_REQUESTS},
                 **REQUEST_DEFS,

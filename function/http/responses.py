@@ -109,6 +109,10 @@ class Voice(_Out):
     owner: str | None = Field(
         default=None, description="The owning key's id (key_ + 32 hex; `local` without keys)."
     )
+    pronunciation_dictionary_locators: list[dict[str, str | None]] = Field(
+        default_factory=list,
+        description="Default pronunciation dictionaries: {pronunciation_dictionary_id, version_id}.",
+    )
 
 
 class VoiceList(_Out):

@@ -170,6 +170,16 @@ class PronunciationService:
             self._store().rename(self._owner(owner, dictionary_id), dictionary_id, name)
             return self._store().info(self._owner(owner, dictionary_id), dictionary_id)
 
+    def check(self, owner: Owner, locators: Sequence[Locator]) -> None:
+        """That `owner` may read with these dictionaries (they exist and are theirs), as a voice's
+        defaults: at most MAX_DICTIONARIES, each named once."""
+        if len(locators) > MAX_DICTIONARIES or len({loc.dictionary_id for loc in locators}) < len(locators):
+            raise InvalidInput(
+                f"a voice names at most {MAX_DICTIONARIES} pronunciation dictionaries, each once",
+                code="invalid_dictionary",
+            )
+        self.reading(owner, locators)
+
     def delete(self, owner: Owner, dictionary_id: str) -> None:
         with _errors(dictionary_id):
             self._store().delete(self._owner(owner, dictionary_id), dictionary_id)
@@ -181,10 +191,6 @@ class PronunciationService:
         loaded = self._loaded()
         if not locators:
             return RequestLexicon(loaded.lexicon, {})
-        if len(locators) > MAX_DICTIONARIES:
-            raise InvalidInput(
-                f"at most {MAX_DICTIONARIES} pronunciation dictionaries a request", code="invalid_dictionary"
-            )
         store = self._store()
         versions = []
         with _errors(*(loc.dictionary_id for loc in locators)):

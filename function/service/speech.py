@@ -52,6 +52,7 @@ from function.service.ports import Decode, Latent
 from function.service.pronunciation import Locator, PronunciationService
 from function.storage import StorageError
 from function.text import UserLexicon, normalize_bangla_text
+from function.text.pronunciation import MAX_DICTIONARIES
 from function.text.ssml import SsmlError, inline_breaks, is_ssml, parse_ssml
 from function.voices import EVERYONE, Owner, VoiceInfo, VoiceNameTakenError, VoiceNotFoundError
 from function.voices.store import valid_voice_id
@@ -357,13 +358,21 @@ class SpeechService:
         )
 
     # ---- voices ------------------------------------------------------------------------------
-    def create_voice(self, clip: bytes, name: str | None, owner: Owner) -> VoiceInfo:
+    def create_voice(
+        self, clip: bytes, name: str | None, owner: Owner, dictionaries: tuple[Locator, ...] = ()
+    ) -> VoiceInfo:
+        """A voice cloned from `clip` and stored; `dictionaries`: the owner's pronunciation
+        dictionaries its speech is read with unless a request names them (checked first)."""
         loaded = self.loaded()
+        self.pronunciation.check(owner, dictionaries)
         with self._slot():
             voice, seconds = self._voice_from_clip(loaded, clip)
+        pairs = tuple((d.dictionary_id, d.version_id) for d in dictionaries)
         with _store_errors():
             try:
-                return loaded.voices.add(voice, name=name, reference_seconds=seconds, owner=owner.id)
+                return loaded.voices.add(
+                    voice, name=name, reference_seconds=seconds, owner=owner.id, dictionaries=pairs
+                )
             except VoiceNameTakenError:
                 raise VoiceNameTaken(
                     f"a voice named {name!r} already exists: pick another name, or delete that voice first"
@@ -406,6 +415,19 @@ class SpeechService:
             except VoiceNotFoundError:
                 raise _not_found(voice_id) from None
 
+    def set_voice_dictionaries(
+        self, voice_id: str, owner: Owner, dictionaries: tuple[Locator, ...]
+    ) -> VoiceInfo:
+        """Replace the voice's default pronunciation dictionaries (the caller's own, checked)."""
+        loaded = self.loaded()
+        self.pronunciation.check(owner, dictionaries)
+        pairs = tuple((d.dictionary_id, d.version_id) for d in dictionaries)
+        with _store_errors():
+            try:
+                return loaded.voices.set_dictionaries(voice_id, pairs, owner)
+            except VoiceNotFoundError:
+                raise _not_found(voice_id) from None
+
     def delete_voice(self, voice_id: str, owner: Owner) -> None:
         loaded = self.loaded()
         with _store_errors():
@@ -444,8 +466,18 @@ class SpeechService:
         loaded = self.loaded()
         return self._read(loaded, req, loaded.params(req.language, req.params).speed)
 
-    def _read(self, loaded: Loaded, req: SpeechRequest, speed: float) -> Reading:
-        reading = self.pronunciation.reading(req.owner, req.dictionaries)
+    def _read(
+        self, loaded: Loaded, req: SpeechRequest, speed: float, defaults: tuple[Locator, ...] = ()
+    ) -> Reading:
+        """The text as the engine reads it, with the request's dictionaries, then the voice's
+        (`defaults`) that the request does not name."""
+        if len(req.dictionaries) > MAX_DICTIONARIES:
+            raise InvalidInput(
+                f"at most {MAX_DICTIONARIES} pronunciation dictionaries a request", code="invalid_dictionary"
+            )
+        named = {loc.dictionary_id for loc in req.dictionaries}
+        locators = (*req.dictionaries, *(loc for loc in defaults if loc.dictionary_id not in named))
+        reading = self.pronunciation.reading(req.owner, locators)
         read = _Reader(loaded, reading.lexicon)
         document = _ssml_document(req)
         script = None if document is None else self._script(read, document, req, speed)
@@ -459,16 +491,19 @@ class SpeechService:
     def _prepare(self, loaded: Loaded, req: SpeechRequest, queue_ms: float) -> Prepared:
         t0 = time.perf_counter()
         params = loaded.params(req.language, req.params)
-        reading = self._read(loaded, req, params.speed)
-        t1 = time.perf_counter()
+        defaults: tuple[Locator, ...] = ()
         if req.voice is not None:
             voice = req.voice
         elif req.voice_id is not None:
-            voice = self._voice_by_id(loaded, req.voice_id, req.owner)
+            voice, info = self._voice_by_id(loaded, req.voice_id, req.owner)
+            defaults = tuple(Locator(d, v) for d, v in info.dictionaries)
         elif req.speaker_wav is not None:
             voice, _ = self._voice_from_clip(loaded, req.speaker_wav)
         else:
             raise InvalidInput("send a voice id or a reference clip", code="invalid_speaker")
+        t1 = time.perf_counter()
+        # The voice's owner chose its default dictionaries: they are read as the voice's owner's.
+        reading = self._read(loaded, req, params.speed, defaults)
         t2 = time.perf_counter()
         if not _length_fixed(params):
             params = replace(params, token_budget=self.quality.token_budget(req.language))
@@ -477,8 +512,8 @@ class SpeechService:
             voice,
             params,
             queue_ms,
-            (t1 - t0) * 1000,
             (t2 - t1) * 1000,
+            (t1 - t0) * 1000,
             reading.script,
             reading.pronunciation,
         )
@@ -535,10 +570,10 @@ class SpeechService:
         return voice, audio.shape[0] / rate
 
     @staticmethod
-    def _voice_by_id(loaded: Loaded, voice_id: str, owner: Owner) -> Voice:
+    def _voice_by_id(loaded: Loaded, voice_id: str, owner: Owner) -> tuple[Voice, VoiceInfo]:
         with _store_errors():
             try:
-                return loaded.voices.get(voice_id, owner)
+                return loaded.voices.get_with_info(voice_id, owner)
             except VoiceFormatError as exc:  # the stored payload is damaged, or from an older format
                 raise VoiceUnusable(str(exc)) from None
             except VoiceNotFoundError:

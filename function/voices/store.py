@@ -21,7 +21,7 @@ import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Generic, TypeGuard, TypeVar
 
 from function.storage import ObjectNotFoundError, ObjectStore, StorageError
@@ -72,6 +72,8 @@ class VoiceInfo:
     # Who made it: a stable, non-reversible id of an API key ("local" without keys); None for a
     # voice saved before voices had owners.
     owner: str | None = None
+    # Pronunciation dictionaries the voice is read with by default: (dictionary id, version or None).
+    dictionaries: tuple[tuple[str, str | None], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,7 @@ class VoiceStore(Generic[V]):
         self._loads = loads
         self._dumps = dumps
         self._model = model
-        self._lru: OrderedDict[str, tuple[V, str | None]] = OrderedDict()
+        self._lru: OrderedDict[str, tuple[V, VoiceInfo]] = OrderedDict()
         self._lock = threading.Lock()
         self._indexed = False
 
@@ -132,16 +134,26 @@ class VoiceStore(Generic[V]):
         with self._lock:
             return list(self._lru)
 
-    def _remember(self, voice_id: str, voice: V, owner: str | None) -> None:
+    def _remember(self, voice_id: str, voice: V, info: VoiceInfo) -> None:
         with self._lock:
-            self._lru[voice_id] = (voice, owner)
+            self._lru[voice_id] = (voice, info)
             self._lru.move_to_end(voice_id)
             while len(self._lru) > self._capacity:
                 self._lru.popitem(last=False)
 
-    def add(self, voice: V, *, name: str | None, reference_seconds: float, owner: str = "local") -> VoiceInfo:
+    def add(
+        self,
+        voice: V,
+        *,
+        name: str | None,
+        reference_seconds: float,
+        owner: str = "local",
+        dictionaries: tuple[tuple[str, str | None], ...] = (),
+    ) -> VoiceInfo:
         created = round(time.time(), 3)
-        info = VoiceInfo(new_voice_id(), name, created, round(reference_seconds, 3), self._model, owner)
+        info = VoiceInfo(
+            new_voice_id(), name, created, round(reference_seconds, 3), self._model, owner, dictionaries
+        )
         # Both objects are serialized before either is written, and the record is checked the way
         # readers check it: a voice that could not be listed is never stored.
         meta = json.dumps(asdict(info)).encode()
@@ -171,7 +183,7 @@ class VoiceStore(Generic[V]):
                 with contextlib.suppress(StorageError):
                     self._store.delete(_name_key(owner, name))
             raise
-        self._remember(info.voice_id, voice, owner)
+        self._remember(info.voice_id, voice, info)
         return info
 
     def _claim(self, owner: str, name: str, voice_id: str) -> bool:
@@ -214,6 +226,10 @@ class VoiceStore(Generic[V]):
 
     def get(self, voice_id: str, viewer: Owner = EVERYONE) -> V:
         """The voice, if the viewer may use it; another owner's voice is not found, like a missing one."""
+        return self.get_with_info(voice_id, viewer)[0]
+
+    def get_with_info(self, voice_id: str, viewer: Owner = EVERYONE) -> tuple[V, VoiceInfo]:
+        """The voice and its current metadata (its default dictionaries may have changed)."""
         if not valid_voice_id(voice_id):
             raise VoiceNotFoundError(voice_id)
         with self._lock:
@@ -221,28 +237,37 @@ class VoiceStore(Generic[V]):
             if cached is not None:
                 self._lru.move_to_end(voice_id)
         if cached is not None:
-            voice, owner = cached
-            if not viewer.may_use(owner):
+            voice, known = cached
+            if not viewer.may_use(known.owner):
                 raise VoiceNotFoundError(voice_id)
-            # A voice deleted by another instance must stop working here too: one metadata check
-            # (milliseconds, next to seconds of synthesis). If the store is down, the cached copy serves.
+            # A voice deleted (or changed) by another instance: one metadata read (milliseconds,
+            # next to seconds of synthesis). If the store is down, the cached copy serves.
             try:
-                still_there = self._store.exists(f"{voice_id}.json")
+                info = self.info(voice_id, viewer)
             except StorageError:
                 log.warning("voice store unreachable; using the cached voice %s", voice_id)
-                return voice
-            if still_there:
-                return voice
-            with self._lock:
-                self._lru.pop(voice_id, None)
-            raise VoiceNotFoundError(voice_id)
+                return voice, known
+            except VoiceNotFoundError:
+                with self._lock:
+                    self._lru.pop(voice_id, None)
+                raise
+            self._remember(voice_id, voice, info)
+            return voice, info
         info = self.info(voice_id, viewer)
         try:
             voice = self._loads(self._store.read_bytes(f"{voice_id}.voice"))
         except ObjectNotFoundError:
             raise VoiceNotFoundError(voice_id) from None
-        self._remember(voice_id, voice, info.owner)
-        return voice
+        self._remember(voice_id, voice, info)
+        return voice, info
+
+    def set_dictionaries(
+        self, voice_id: str, dictionaries: tuple[tuple[str, str | None], ...], viewer: Owner = EVERYONE
+    ) -> VoiceInfo:
+        """Replace the voice's default pronunciation dictionaries (its metadata record is rewritten)."""
+        info = replace(self.info(voice_id, viewer), dictionaries=dictionaries)
+        self._store.write_bytes(f"{voice_id}.json", json.dumps(asdict(info)).encode())
+        return info
 
     def info(self, voice_id: str, viewer: Owner = EVERYONE) -> VoiceInfo:
         """The voice's metadata; a record that cannot be read, or that the viewer may not see, is
@@ -343,7 +368,14 @@ def _parse_info(voice_id: str, raw: bytes) -> VoiceInfo | None:
     owner = doc.get("owner")
     if not _is_text(owner, optional=True):
         return None
-    return VoiceInfo(voice_id, name, float(created), float(seconds), model, owner)
+    dictionaries = doc.get("dictionaries", [])
+    if not isinstance(dictionaries, list) or not all(
+        isinstance(d, list) and len(d) == 2 and _is_text(d[0]) and _is_text(d[1], optional=True)
+        for d in dictionaries
+    ):
+        return None
+    pairs = tuple((str(d[0]), d[1]) for d in dictionaries)
+    return VoiceInfo(voice_id, name, float(created), float(seconds), model, owner, pairs)
 
 
 def _is_text(value: object, *, optional: bool = False) -> bool:

@@ -956,7 +956,7 @@ def test_ssml_that_cannot_be_spoken_is_a_400_that_says_where(
 
 # ---- pronunciation dictionaries -------------------------------------------------------------------
 def test_elevenlabs_sdk_manages_pronunciation_dictionaries_that_requests_read_with(
-    server: Any, api: Callable[..., requests.Response], voice_id: str
+    server: Any, api: Callable[..., requests.Response], voice_id: str, make_clip: Callable[..., bytes]
 ) -> None:
     """The official SDK creates (PLS file and rules), versions, lists, reads and downloads a
     dictionary; /synthesize, OpenAI's and ElevenLabs' routes read with it, pinned or latest; another
@@ -1011,7 +1011,13 @@ def test_elevenlabs_sdk_manages_pronunciation_dictionaries_that_requests_read_wi
     assert doc["normalized_text"] == "কুইক্স ও জর্প এল।"
     assert [(m["alias"], m["version_id"]) for m in doc["pronunciation"]] == [("কুইক্স", "v1"), ("জর্প", "v1")]
     assert normalized(KEY, (made.id, None)).json()["normalized_text"].startswith("কুইকস")
-    assert_error(normalized(KEY2, (made.id, None)), 404, "dictionary_not_found")  # another owner's
+    other = {"text": "Qwix", "pronunciation_dictionary_locators": [{"pronunciation_dictionary_id": made.id}]}
+    r = requests.post(
+        server.url + "/normalize", json=other, headers={"Authorization": f"Bearer {KEY2}"}, timeout=30
+    )
+    assert_error(r, 404, "dictionary_not_found")  # another owner's: not found, as a missing one
+    r = api("POST", "/normalize", json=other)
+    assert r.json()["normalized_text"] == "কুইকস" and r.json()["segments"][0]["text"] == "কুইকস"
     assert_error(normalized(KEY, (made.id, "v7")), 404, "dictionary_not_found")
     # The ElevenLabs SDK's own request field, and OpenAI's route with the same field.
     locator = PronunciationDictionaryVersionLocator(pronunciation_dictionary_id=made.id, version_id="v1")
@@ -1034,6 +1040,23 @@ def test_elevenlabs_sdk_manages_pronunciation_dictionaries_that_requests_read_wi
     }
     r = api("POST", "/v1/audio/speech", json=body)
     assert_error(r, 404, "dictionary_not_found")
+    # A voice with a default dictionary (multipart, as the page uploads), then without it (PATCH).
+    fields = {
+        "name": "with-names",
+        "pronunciation_dictionary_locators": json.dumps([{"pronunciation_dictionary_id": made.id}]),
+    }
+    body, ctype = encode_multipart_formdata({**fields, "speaker_wav": ("ref.wav", make_clip(3.0))})
+    voice = api("POST", "/voices", data=body, headers={"Content-Type": ctype})
+    assert voice.status_code == 201 and voice.json()["pronunciation_dictionary_locators"] == [
+        {"pronunciation_dictionary_id": made.id, "version_id": None}
+    ]
+    read = {"text": "Qwix", "voice_id": voice.json()["voice_id"], "response_format": "json"}
+    assert api("POST", "/synthesize", json=read).json()["normalized_text"] == "কুইকস"
+    reset = api(
+        "PATCH", f"/voices/{voice.json()['voice_id']}", json={"pronunciation_dictionary_locators": []}
+    )
+    assert reset.status_code == 200 and reset.json()["pronunciation_dictionary_locators"] == []
+    assert api("POST", "/synthesize", json=read).json()["normalized_text"] != "কুইকস"
     client.pronunciation_dictionaries.update(made.id, archived=True)  # ElevenLabs' archive: deleted here
     assert_error(api("GET", f"/pronunciation-dictionaries/{made.id}"), 404, "dictionary_not_found")
     assert api("DELETE", f"/pronunciation-dictionaries/{from_file.id}").status_code == 204

@@ -157,3 +157,29 @@ def test_the_batch_job_and_admin_keys_may_name_anyones_dictionary(stored: Loaded
     lexicon = dictionaries.reading(EVERYONE, [Locator(made.dictionary_id, "v1")]).lexicon
     assert lexicon is not None and lexicon.words.get("zorp") == "জর্প"
     assert dictionaries.info(Owner("key_admin", admin=True), made.dictionary_id).name == "names"
+
+
+def test_a_voice_reads_with_its_default_dictionaries_after_the_requests_own(
+    stored: Loaded, engine: FakeEngine
+) -> None:
+    service = make_service(stored)
+    names = service.pronunciation.create_from_rules(
+        ALICE, "names", None, [rule("Rahim", "রহিম"), rule("Zorp", "জর্প")]
+    )
+    other = service.pronunciation.create_from_rules(ALICE, "other", None, [rule("Rahim", "রাহিম")])
+    info = stored.voices.add(engine.make_voice(None, 0), name="anchor", reference_seconds=3.0, owner=ALICE.id)
+    service.set_voice_dictionaries(info.voice_id, ALICE, (Locator(names.dictionary_id, "v1"),))
+
+    def speak(*locators: Locator) -> str:
+        req = SpeechRequest("Rahim ও Zorp।", "bn", voice_id=info.voice_id, owner=ALICE, dictionaries=locators)
+        return service.synthesize(req).prepared.text
+
+    assert speak() == "রহিম ও জর্প।"  # the voice's defaults
+    assert speak(Locator(other.dictionary_id)) == "রাহিম ও জর্প।"  # the request's first, then the voice's
+    service.set_voice_dictionaries(info.voice_id, ALICE, ())  # seen at once: the metadata is read per use
+    assert "জর্প" not in speak()  # the front-end's own reading of "Zorp" again
+    bobs = service.pronunciation.create_from_rules(BOB, "bob's", None, [rule("Zorp", "জোর্প")])
+    with pytest.raises(DictionaryNotFound):  # a voice may only name its owner's dictionaries
+        service.set_voice_dictionaries(info.voice_id, ALICE, (Locator(bobs.dictionary_id),))
+    with pytest.raises(InvalidInput, match="each once"):
+        service.set_voice_dictionaries(info.voice_id, ALICE, (Locator(names.dictionary_id),) * 2)

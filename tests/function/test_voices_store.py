@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -262,3 +263,21 @@ def test_voices_stored_before_the_owner_index_are_listed_after_a_one_time_backfi
     store.records_read = 0
     assert [v.voice_id for v in voices(store).list(owner)] == [first.voice_id]
     assert store.records_read == 1  # later listings, on any instance, read the index
+
+
+def test_a_voices_default_dictionaries_round_trip_and_old_records_have_none(tmp_path: Path) -> None:
+    vs = voices(LocalStore(tmp_path))
+    info = vs.add(
+        b"cond",
+        name=None,
+        reference_seconds=3.0,
+        owner="key_a",
+        dictionaries=(("pd_1", "v2"), ("pd_2", None)),
+    )
+    assert vs.info(info.voice_id).dictionaries == (("pd_1", "v2"), ("pd_2", None))
+    assert vs.set_dictionaries(info.voice_id, ()).dictionaries == ()
+    assert vs.get_with_info(info.voice_id)[1].dictionaries == ()  # a cached voice reads its metadata again
+    record = tmp_path / f"{info.voice_id}.json"
+    old = {k: v for k, v in json.loads(record.read_text()).items() if k != "dictionaries"}
+    record.write_text(json.dumps(old))  # as releases before dictionaries wrote it
+    assert vs.info(info.voice_id).dictionaries == ()
