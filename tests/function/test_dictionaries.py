@@ -4,11 +4,18 @@ requests read with the dictionaries they name (reported in what the engine was g
 
 from __future__ import annotations
 
+import io
+import json
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from function.config import load_settings
+from function.http.app import create_app
 from function.service.errors import DictionaryNotFound, InvalidInput
 from function.service.model import Loaded
 from function.service.pronunciation import Locator
@@ -183,3 +190,51 @@ def test_a_voice_reads_with_its_default_dictionaries_after_the_requests_own(
         service.set_voice_dictionaries(info.voice_id, ALICE, (Locator(bobs.dictionary_id),))
     with pytest.raises(InvalidInput, match="each once"):
         service.set_voice_dictionaries(info.voice_id, ALICE, (Locator(names.dictionary_id),) * 2)
+
+
+# ---- hostile SSML and PLS through the HTTP adapter: a clear 4xx, never a 5xx ---------------------------
+@pytest.fixture
+def client(stored: Loaded) -> Any:
+    settings = load_settings({"TTS_MODEL_PATH": "/unused", "TTS_MAX_CONCURRENT_REQUESTS": "2"})
+    app = create_app(settings, load=False)
+    app.extensions["tts"].model.loaded = stored
+    app.extensions["tts"].model.status = "ready"
+    return app.test_client()
+
+
+_MARKUP = st.lists(
+    st.sampled_from(
+        [
+            "<speak>", "</speak>", "<s>", "</s>", '<break time="1s"/>', '<break time="11s"/>',
+            "<break strength='x'/>", '<say-as interpret-as="date">', "</say-as>", '<sub alias="ক">',
+            "</sub>", '<prosody rate="9">', "</prosody>", '<lang xml:lang="en">', "</lang>", "<phoneme>",
+            "&amp;", "&lol;", "<!DOCTYPE x [<!ENTITY lol 'x'>]>", "<?xml version='1.0' encoding='utf-16'?>",
+            "১২/১২/২০২৪", "আমি", " ", "<", ">", "\x00", "\ud800",
+        ]
+    ),
+    max_size=12,
+)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pieces=_MARKUP)
+def test_fuzzed_ssml_is_read_or_refused_with_a_4xx(client: Any, pieces: list[str]) -> None:
+    text = "".join(pieces) or "x"
+    r = client.post("/normalize", data=json.dumps({"text": text}), content_type="application/json")
+    assert r.status_code in (200, 400), r.get_data(as_text=True)
+    assert "Traceback" not in r.get_data(as_text=True)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    data=st.one_of(
+        st.binary(max_size=200), _MARKUP.map(lambda p: "".join(p).encode("utf-8", "surrogatepass"))
+    )
+)
+def test_fuzzed_pls_files_are_a_dictionary_or_a_4xx(client: Any, data: bytes) -> None:
+    r = client.post(
+        "/v1/pronunciation-dictionaries/add-from-file",
+        data={"name": "fuzz", "file": (io.BytesIO(b"<lexicon>" + data + b"</lexicon>"), "f.pls")},
+        content_type="multipart/form-data",
+    )
+    assert r.status_code in (201, 400), r.get_data(as_text=True)
