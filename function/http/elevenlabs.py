@@ -59,6 +59,12 @@ DEFAULT_OUTPUT_FORMAT = "mp3_44100_128"
 LATENCY_CHUNKS = {0: 20, 1: 12, 2: 8, 3: 6, 4: 4}
 
 
+def any_elevenlabs_model(model_id: str | None) -> bool:
+    """No model_id, or one of ElevenLabs' own (an agent framework's default): this model serves it.
+    Any other must be one of this service's model names."""
+    return model_id is None or model_id.startswith("eleven_")
+
+
 def first_chunk(latency: str | None) -> int | None:
     """`optimize_streaming_latency` (a query value) as the first streamed chunk; ValueError if bad."""
     if latency is None:
@@ -127,9 +133,9 @@ class ElevenLabsSpeechRequest(BaseModel):
     @field_validator("model_id")
     @classmethod
     def _model(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None or value.startswith("eleven_"):
-            return value  # an agent framework's default model id selects this model too
-        return checked_offer(value, info, "model")
+        if any_elevenlabs_model(value):
+            return value
+        return checked_offer(value or "", info, "model")
 
     @field_validator("language_code")
     @classmethod

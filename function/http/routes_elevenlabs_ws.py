@@ -20,6 +20,7 @@ from flask import Blueprint, Response, g, request
 from function.http import access
 from function.http.auth import authorized, caller
 from function.http.context import SHUTTING_DOWN, request_owner, service, serving
+from function.http.elevenlabs import any_elevenlabs_model
 from function.http.elevenlabs_ws import (
     AgentSocket,
     ClientMessage,
@@ -30,6 +31,7 @@ from function.http.elevenlabs_ws import (
     socket_options,
 )
 from function.http.errors import ApiError
+from function.http.models import OPENAI_MODELS
 from function.http.websocket import (
     GOING_AWAY,
     INTERNAL_ERROR,
@@ -120,11 +122,12 @@ def _serve(voice: str, *, multi: bool) -> Response:
     except ValueError as exc:
         raise ApiError(400, "invalid_parameter", str(exc)) from None
     model = request.args.get("model_id")
-    if model and not model.startswith("eleven_") and model != loaded.model_name:
+    offered = [loaded.model_name, *OPENAI_MODELS]  # as on ElevenLabs' REST routes
+    if not any_elevenlabs_model(model) and model not in offered:
         raise ApiError(
             400,
             "invalid_parameter",
-            f"model_id {model!r} is not offered; use {loaded.model_name!r}",
+            f"model_id {model!r} is not offered; use one of: {', '.join(offered)} (or an eleven_… id)",
         )
     owner: Owner | None = None
     voice_id: str | None = None

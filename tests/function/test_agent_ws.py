@@ -199,6 +199,13 @@ def test_refusals_before_the_upgrade_are_json_errors(server: Any, voice: str) ->
         connect(ws_url(server, voice, output_format="wav_1"), additional_headers={"xi-api-key": KEY})
     assert bad_format.value.response.status_code == 400
     assert b"output_format" in bad_format.value.response.body
+    with pytest.raises(InvalidStatus) as bad_model:
+        connect(ws_url(server, voice, model_id="whisper"), additional_headers={"xi-api-key": KEY})
+    assert bad_model.value.response.status_code == 400 and b"tts-1" in bad_model.value.response.body
+    # the same model ids as on REST: ElevenLabs' own, this service's and OpenAI's names
+    for model in ("eleven_flash_v2_5", "tts-1"):
+        with connect(ws_url(server, voice, model_id=model), additional_headers={"xi-api-key": KEY}) as ws:
+            ws.send(json.dumps({"close_socket": True}))
     with pytest.raises(InvalidStatus) as no_voice:
         connect(ws_url(server, "nobody"), additional_headers={"xi-api-key": KEY})
     assert no_voice.value.response.status_code == 404
