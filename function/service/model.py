@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from function.config import Settings
 from function.engine import Engine, EngineError, SynthesisParams, Voice
@@ -69,6 +69,13 @@ class Loaded:
             "decode_batch": asdict(self.scheduler.stats()),
             "prefix_cache": asdict(self.engine.prefix_cache_stats()),
         }
+
+
+class ModelSource(Protocol):
+    """Where the loaded model comes from (ModelState, or a test's stand-in)."""
+
+    @property
+    def loaded(self) -> Loaded | None: ...
 
 
 class ModelState:

@@ -12,10 +12,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from function.service.errors import DictionaryNotFound, InvalidInput, ModelLoading, StoreUnavailable
-from function.service.model import Loaded
+from function.service.model import Loaded, ModelSource
 from function.storage import StorageError
 from function.text.pronunciation import (
     MAX_DICTIONARIES,
@@ -40,11 +40,6 @@ from function.voices.dictionaries import (
 
 MAX_NAME_CHARS = 200
 _LEXICONS = 64  # merged lexicons kept
-
-
-class ModelSource(Protocol):
-    @property
-    def loaded(self) -> Loaded | None: ...
 
 
 @dataclass(frozen=True)

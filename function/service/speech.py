@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -47,7 +47,7 @@ from function.service.errors import (
     VoiceUnusable,
 )
 from function.service.limiter import ConcurrencyLimiter
-from function.service.model import Loaded
+from function.service.model import Loaded, ModelSource
 from function.service.ports import Decode, Latent
 from function.service.pronunciation import Locator, PronunciationService
 from function.storage import StorageError
@@ -58,13 +58,6 @@ from function.voices import EVERYONE, Owner, VoiceInfo, VoiceNameTakenError, Voi
 from function.voices.store import valid_voice_id
 
 log = logging.getLogger(__name__)
-
-
-class ModelSource(Protocol):
-    """Where the loaded model comes from (function.service.model.ModelState, or a test's stand-in)."""
-
-    @property
-    def loaded(self) -> Loaded | None: ...
 
 
 @dataclass(frozen=True)
