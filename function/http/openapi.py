@@ -481,6 +481,8 @@ def _elevenlabs_paths(auth: tuple[int, ...]) -> dict[str, Any]:
          "description": f"codec_rate[_kbps]; default {DEFAULT_OUTPUT_FORMAT}."},
         {"name": "optimize_streaming_latency", "in": "query", "schema": {"enum": [0, 1, 2, 3, 4]},
          "description": "0 to 4: the first streamed chunk of 20, 12, 8, 6 or 4 audio codes."},
+        {"name": "enable_ssml_parsing", "in": "query", "schema": {"type": "boolean"},
+         "description": "true: the text is SSML, with or without <speak> around it."},
     ]  # fmt: skip
     audio = {
         ct: {"schema": {"type": "string", "format": "binary"}} for ct in ELEVENLABS_CONTENT_TYPES.values()
