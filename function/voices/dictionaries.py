@@ -101,6 +101,12 @@ class DictionaryStore:
         """A version's rules (the latest when `version` is None). A deleted dictionary is not found,
         whatever this instance has cached."""
         self._meta(owner, dictionary_id)
+        return self._version(owner, dictionary_id, version)
+
+    def _version(
+        self, owner: str, dictionary_id: str, version: int | None
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """`rules` once the dictionary's meta has been read."""
         number = self._latest(owner, dictionary_id) if version is None else version
         key = f"{self._folder(owner, dictionary_id)}/v{number:06d}.json"
         with self._lock:
@@ -120,16 +126,7 @@ class DictionaryStore:
 
     def info(self, owner: str, dictionary_id: str) -> DictionaryInfo:
         meta = self._meta(owner, dictionary_id)
-        number, rules = self.rules(owner, dictionary_id)
-        return DictionaryInfo(
-            dictionary_id,
-            meta["name"],
-            meta.get("description"),
-            meta["owner"],
-            meta["created_at"],
-            number,
-            rules,
-        )
+        return _info(meta, *self._version(owner, dictionary_id, None))
 
     def owned(self, owner: str) -> list[DictionaryInfo]:
         """The owner's dictionaries, newest first."""
@@ -164,7 +161,7 @@ class DictionaryStore:
         }
         self._store.write_bytes(f"{folder}/meta.json", json.dumps(meta, ensure_ascii=False).encode())
         self._store.write_bytes(_index(dictionary_id), json.dumps({"owner": owner}).encode())
-        return DictionaryInfo(dictionary_id, name, description, owner, now, 1, rules)
+        return _info(meta, 1, rules)
 
     def change(
         self, owner: str, dictionary_id: str, edit: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
@@ -172,11 +169,11 @@ class DictionaryStore:
         """Write the next version: `edit` of the latest rules (it may raise to refuse the change)."""
         folder = self._folder(owner, dictionary_id)
         for _ in range(_RETRIES):
-            number, rules = self.rules(owner, dictionary_id)
+            meta = self._meta(owner, dictionary_id)
+            number, rules = self._version(owner, dictionary_id, None)
             new = edit(list(rules))
             if self._store.create(f"{folder}/v{number + 1:06d}.json", _version_doc(number + 1, new)):
-                info = self.info(owner, dictionary_id)
-                return info if info.version == number + 1 else _with_version(info, number + 1, new)
+                return _info(meta, number + 1, new)
         raise RuntimeError(f"dictionary {dictionary_id}: {_RETRIES} writers raced for its next version")
 
     def rename(self, owner: str, dictionary_id: str, name: str) -> None:
@@ -214,7 +211,13 @@ def _version_doc(number: int, rules: list[dict[str, Any]]) -> bytes:
     ).encode()
 
 
-def _with_version(info: DictionaryInfo, number: int, rules: list[dict[str, Any]]) -> DictionaryInfo:
+def _info(meta: dict[str, Any], version: int, rules: list[dict[str, Any]]) -> DictionaryInfo:
     return DictionaryInfo(
-        info.dictionary_id, info.name, info.description, info.owner, info.created_at, number, rules
+        meta["dictionary_id"],
+        meta["name"],
+        meta.get("description"),
+        meta["owner"],
+        meta["created_at"],
+        version,
+        rules,
     )
