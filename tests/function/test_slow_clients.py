@@ -454,7 +454,11 @@ def test_a_stream_nobody_reads_frees_its_synthesis_slot(server: Any, clip_json: 
     body = json.dumps({"text": " ".join([SHORT] * 48), "voice_id": voice}).encode()
     with sock:
         stalled = head("POST", "/synthesize/stream", len(body), X_Request_Id="stalled-stream-0001")
-        sock.sendall(stalled + body)  # then never reads
+        sock.sendall(stalled + body)
+        # Wait until the stream holds the slot (its head comes with the first chunk), so the calls
+        # below cannot take the slot first (they raced it on a busy CI host); then read nothing more.
+        sock.settimeout(60)
+        assert sock.recv(12) == b"HTTP/1.1 200"
         t0 = time.monotonic()
         while True:  # the server's one slot, no queue: 429 until the stalled stream lets go
             r = requests.post(
