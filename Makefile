@@ -10,12 +10,12 @@ LOCKS := export/requirements.txt requirements-dev.txt pyproject.toml
 DEMO_BUNDLE ?= bundles/demo
 PORT ?= 8080
 
-.PHONY: help run test test-fast lint bench clean env ffmpeg qemu chromium demo
+.PHONY: help run test test-fast fuzz lint bench clean env ffmpeg qemu chromium demo
 
 help:
 	@echo "make run    - install what is missing, build the demo bundle if absent, serve on localhost:$(PORT)"
 	@echo "make test   - install what is missing, then ruff, mypy and the whole pytest suite"
-	@echo "make test-fast | lint | bench | demo | clean"
+	@echo "make test-fast | fuzz | lint | bench | demo | clean"
 
 # One venv holds serving, export and dev tools; it is rebuilt only when a lock file changes,
 # so a second `make test` starts in seconds.
@@ -60,6 +60,12 @@ test: lint
 
 test-fast: lint
 	$(VENV)/bin/pytest -m "not slow"
+
+# The property tests with new random examples (make test draws the same ones every run), FUZZ_RUNS times.
+FUZZ_RUNS ?= 5
+fuzz: env
+	for i in $$(seq $(FUZZ_RUNS)); do \
+	  HYPOTHESIS_PROFILE=explore $(VENV)/bin/pytest -q $$(grep -rl "^from hypothesis import" tests) || exit 1; done
 
 demo: env
 	@if [ ! -f export/__main__.py ]; then echo "The exporter is not built yet (export/__main__.py): no demo bundle." >&2; exit 1; fi

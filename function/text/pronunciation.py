@@ -20,9 +20,9 @@ from xml.sax.saxutils import escape as xml_escape
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
-from function.text.unicode_clean import BN_LETTERS, ZWJ, clean_unicode
+from function.text.unicode_clean import clean_unicode
 from function.text.user_lexicon import UserLexicon
-from function.text.word_list import WordList, WordListError, spoken_form
+from function.text.word_list import WORD, WordList, WordListError, spoken_form
 
 MAX_RULES = 5000  # a dictionary's rules
 MAX_KEY_CHARS = 100
@@ -30,8 +30,8 @@ MAX_ALIAS_CHARS = 300
 MAX_PLS_BYTES = 2**20
 MAX_DICTIONARIES = 3  # per request, as ElevenLabs allows
 _PLS_NS = "{http://www.w3.org/2005/01/pronunciation-lexicon}"
-# A key: words of Bangla or Latin letters (maybe with apostrophes, a final full stop), one space apart.
-_KEY = re.compile(f"[{BN_LETTERS}{ZWJ}A-Za-z']+\\.?(?: [{BN_LETTERS}{ZWJ}A-Za-z']+\\.?)*")
+# A key: words as the lexicon finds them in text (word_list.WORD), one space apart.
+_KEY = re.compile(f"{WORD}(?: {WORD})*")
 
 
 class DictionaryError(ValueError):
@@ -135,7 +135,8 @@ def check_rules(rules: Sequence[AliasRule]) -> list[AliasRule]:
         if not key or len(key) > MAX_KEY_CHARS or not _KEY.fullmatch(key):
             raise DictionaryError(
                 f"rule {n}: {rule.string_to_replace!r} is not a word or phrase of Bangla or Latin letters "
-                f"(at most {MAX_KEY_CHARS} characters; a word may end in a full stop)"
+                f"(at most {MAX_KEY_CHARS} characters; a word is of one script, may end in a full "
+                "stop, and a Latin word may have apostrophes between letters)"
             )
         if len(rule.alias) > MAX_ALIAS_CHARS:
             raise DictionaryError(f"rule {n}: the alias is over {MAX_ALIAS_CHARS} characters")

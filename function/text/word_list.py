@@ -13,7 +13,8 @@ from function.text.unicode_clean import BN_LETTERS, ZWJ, clean_unicode
 # abbreviation's full stop (ডা., Dr.).
 LATIN_WORD = "[A-Za-z]++(?:'[A-Za-z]++)*+"
 BANGLA_WORD = f"[{BN_LETTERS}{ZWJ}]++"
-_WORD = re.compile(f"(?:{LATIN_WORD}|{BANGLA_WORD})\\.?")
+WORD = f"(?:{LATIN_WORD}|{BANGLA_WORD})\\.?"
+_WORD = re.compile(WORD)
 # What a spoken form may hold: what the model reads (Bangla and Latin letters), spaces, - and '.
 SPOKEN_CHARS = f"{BN_LETTERS}{ZWJ}A-Za-z '\\-"
 _SPOKEN = re.compile(f"[{SPOKEN_CHARS}]+")
