@@ -13,7 +13,9 @@ under deadlines the loop sweeps itself, and hands a thread only a request that i
 - bodies being received share TTS_REQUEST_BUFFER_BYTES per process: else 429 with Retry-After;
 - a body over TTS_MAX_REQUEST_BYTES is not waited for: the app answers 413 from what is here.
 
-The bytes are then replayed to gunicorn's own parser, which still does all the HTTP validation.
+h11 frames the bytes as they arrive (function.request_framing: where the head and the body end,
+and the framings refused from the head); they are then replayed to gunicorn's own parser, which
+reads the request for the app.
 As a safety net, anything a thread still has to read from the socket runs under the same body pace
 (RequestReadTimeoutError, a TimeoutError: the app answers 408). Only receiving the request is timed:
 sending the answer (a stream lasting minutes) is not.
@@ -47,20 +49,14 @@ from gunicorn import util
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from function.config import Settings, load_settings
-from function.http.methods import BODYLESS_METHODS
 from function.jsonlog import request_id_var
+from function.request_framing import FramingError, Head, RequestFramer
 
 # This worker reaches into gunicorn internals (docs/decisions/0001-request-buffering-worker.md names
 # each, and tests/function/test_server_worker_contract.py checks they exist): it runs only on the
 # gunicorn release it was tested with, pinned in function/requirements*.txt.
 TESTED_GUNICORN = "27.0.1"
 
-# Request line plus headers. gunicorn alone would buffer up to 100 fields of 8 KiB each per
-# connection; real heads are a few KiB (nginx's default limit is 32 KiB).
-MAX_HEAD_BYTES = 64 * 1024
-# A chunk-size line is a few hex digits; gunicorn refuses lines over 8190 bytes (with extensions).
-_MAX_CHUNK_LINE = 8192
-_HEX = b"0123456789abcdefABCDEF"
 _RECV_BYTES = 64 * 1024
 # What gunicorn's close_graceful() allows a closing client: 2 s and 64 KiB of unread request.
 _LINGER_S = 2.0
@@ -157,155 +153,6 @@ class PacedSocket:
 
 
 # A declared length this long is over any body limit; refused unread, like any other oversized body.
-_MAX_LENGTH_DIGITS = 15
-_OVERSIZED = 10**_MAX_LENGTH_DIGITS
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """An answer given from the head alone, in the app's error shape, closing the connection."""
-
-    status: int
-    code: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Framing:
-    """How a request's body is delimited, as far as receiving it is concerned."""
-
-    length: int = 0  # Content-Length; 0: no body
-    chunked: bool = False
-    expect_continue: bool = False
-    # Framing this worker will not receive: answered here, never handed to a thread. gunicorn's
-    # parser is more lenient (it takes "Transfer-Encoding: identity, chunked" and chunk sizes of
-    # any length), and whatever it takes would then be read by a thread at the client's pace.
-    refusal: Refusal | None = None
-    # A method whose routes here take no body (GET, HEAD, DELETE, OPTIONS): answered from the head
-    # and closed, its body never read.
-    unread: bool = False
-    # A GET asking to become a WebSocket (Upgrade: websocket): served in a thread of its own.
-    upgrade: bool = False
-
-
-_BODYLESS_METHODS = frozenset(m.encode() for m in BODYLESS_METHODS)
-
-
-def _bad_framing(message: str) -> Framing:
-    return Framing(refusal=Refusal(400, "bad_framing", message))
-
-
-def read_framing(head: bytes) -> Framing:
-    """The framing of a request head (request line and header lines, without the blank line).
-
-    RFC 9112 6: chunked is the only transfer coding this server decodes (501 for any other, as
-    6.1 advises); a message with both Transfer-Encoding and Content-Length, or an invalid or
-    repeated Content-Length, is refused (6.3 allows it and it closes the smuggling routes)."""
-    request_line, _, fields = head.lstrip(b"\r\n").partition(b"\r\n")
-    lengths: list[bytes] = []
-    codings: list[bytes] = []
-    expect = False
-    upgrade = False
-    for line in fields.split(b"\r\n"):
-        name, _, value = line.partition(b":")
-        name, value = name.lower(), value.strip()
-        if name == b"content-length":
-            lengths.append(value)
-        elif name == b"transfer-encoding":
-            codings += [coding.strip().lower() for coding in value.split(b",")]
-        elif name == b"expect":
-            expect = value.lower() == b"100-continue"
-        elif name == b"upgrade":
-            upgrade = value.lower() == b"websocket"
-    # An HTTP/1.0 client may not understand a 1xx answer (gunicorn ignores its Expect, too).
-    expect = expect and request_line.endswith(b" HTTP/1.1")
-    unread = request_line.split(b" ", 1)[0] in _BODYLESS_METHODS
-    if codings:
-        unknown = sorted({c.decode("latin-1") for c in codings} - {"chunked"})
-        if unknown:
-            return Framing(
-                refusal=Refusal(
-                    501,
-                    "unsupported_transfer_coding",
-                    f"Transfer-Encoding {', '.join(unknown)} is not supported: send the body with "
-                    "Content-Length, or with Transfer-Encoding: chunked alone",
-                )
-            )
-        if len(codings) > 1:
-            return _bad_framing("Transfer-Encoding names chunked more than once")
-        if lengths:
-            return _bad_framing("a request may not have both Transfer-Encoding and Content-Length")
-        return Framing(chunked=True, expect_continue=expect and not unread, unread=unread)
-    if not lengths:
-        return Framing(upgrade=upgrade and request_line.startswith(b"GET "))
-    if len(lengths) > 1:
-        return _bad_framing("Content-Length appears more than once")
-    if not lengths[0].isdigit() or not lengths[0].isascii():
-        return _bad_framing("Content-Length must be a decimal number of bytes")
-    length = _OVERSIZED if len(lengths[0]) > _MAX_LENGTH_DIGITS else int(lengths[0])
-    return Framing(length=length, expect_continue=expect and not unread, unread=unread and length > 0)
-
-
-class ChunkScanner:
-    """Finds where a chunked body ends without decoding it, counting the payload seen so far."""
-
-    def __init__(self, start: int) -> None:
-        self.pos = start  # the first byte of the buffer not looked at yet
-        self.payload = 0
-        self._data_left = 0  # of the current chunk
-        self._crlf_due = False
-        self._last = False  # the zero-size chunk was seen: the trailer section follows
-
-    def scan(self, buf: bytearray) -> int | None:
-        """The offset just past the body once all of it is in `buf`, else None; ValueError if malformed."""
-        while True:
-            if self._data_left:
-                step = min(self._data_left, len(buf) - self.pos)
-                self.pos += step
-                self.payload += step
-                self._data_left -= step
-                if self._data_left:
-                    return None
-                self._crlf_due = True
-            if self._crlf_due:
-                if len(buf) - self.pos < 2:
-                    return None
-                if buf[self.pos : self.pos + 2] != b"\r\n":
-                    raise ValueError("chunk data without its CRLF")
-                self.pos += 2
-                self._crlf_due = False
-            if self._last:
-                return self._trailer_end(buf)
-            if not self._next_size(buf):
-                return None
-
-    def _trailer_end(self, buf: bytearray) -> int | None:
-        """Past the (optional) trailer section that ends a chunked body, once it is all in `buf`."""
-        if buf.startswith(b"\r\n", self.pos):
-            return self.pos + 2
-        end = buf.find(b"\r\n\r\n", self.pos)
-        if end >= 0:
-            return end + 4
-        if len(buf) - self.pos > MAX_HEAD_BYTES:
-            raise ValueError("trailer section too large")
-        return None
-
-    def _next_size(self, buf: bytearray) -> bool:
-        """Read the next chunk-size line if it is all in `buf` (False: wait for more)."""
-        eol = buf.find(b"\r\n", self.pos)
-        if eol < 0:
-            if len(buf) - self.pos > _MAX_CHUNK_LINE:
-                raise ValueError("chunk-size line too long")
-            return False
-        size = bytes(buf[self.pos : eol]).split(b";", 1)[0].rstrip(b" \t")
-        if not size or len(size) > 16 or size.translate(None, _HEX):
-            raise ValueError(f"invalid chunk size {size[:24]!r}: at most 16 hex digits")
-        self.pos = eol + 2
-        self._data_left = int(size, 16)
-        self._last = self._data_left == 0
-        return True
-
-
 class _Phase(enum.Enum):
     HEAD = "head"
     BODY = "body"
@@ -318,11 +165,9 @@ class _Incoming:
 
     phase: _Phase
     deadline: float
-    buf: bytearray = field(default_factory=bytearray)
-    head_scanned: int = 0  # where to resume looking for the blank line that ends the head
+    buf: bytearray = field(default_factory=bytearray)  # as received: gunicorn's parser reads it again
+    framer: RequestFramer = field(default_factory=RequestFramer)
     body_start: int = 0
-    body_end: int = 0  # Content-Length bodies
-    chunks: ChunkScanner | None = None
     pace: BodyPace | None = None
     held: int = 0  # body bytes counted against TTS_REQUEST_BUFFER_BYTES (drained bytes when closing)
     started: float = field(default_factory=time.monotonic)
@@ -409,7 +254,7 @@ class RequestBufferingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is
         incoming = _Incoming(_Phase.HEAD, deadline, bytearray(ahead))
         self._watch(conn, incoming, self._on_readable)
         if ahead:
-            self._advance(conn, incoming)
+            self._advance(conn, incoming, ahead)
 
     def linger(self, conn: _Conn) -> None:
         """Close as RFC 9112 9.6 asks (half-close, drain what the client still sends, then close),
@@ -508,85 +353,64 @@ class RequestBufferingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is
         if incoming.pace is not None:
             incoming.pace.advance(len(data), time.monotonic())
             incoming.deadline = incoming.pace.deadline  # only ever later: the sweep needs no update
-        self._advance(conn, incoming)
+        self._advance(conn, incoming, data)
 
-    def _advance(self, conn: _Conn, incoming: _Incoming) -> None:
-        """Act on what has arrived: start the body, hand the request over, or refuse it."""
-        if incoming.phase is _Phase.HEAD:
-            # Resuming the search keeps a client that sends its head a byte at a time from making
-            # this loop rescan the whole head on every byte.
-            end = incoming.buf.find(b"\r\n\r\n", incoming.head_scanned)
-            if end < 0 and len(incoming.buf) <= MAX_HEAD_BYTES:
-                incoming.head_scanned = max(0, len(incoming.buf) - 3)
-                return
-            if end < 0 or end > MAX_HEAD_BYTES:
-                self._refuse(
-                    conn,
-                    431,
-                    "headers_too_large",
-                    f"the request line and headers are over {MAX_HEAD_BYTES} bytes; send fewer headers",
-                )
-                return
-            if not self._start_body(conn, incoming, end + 4, read_framing(bytes(incoming.buf[:end]))):
-                return
-
+    def _advance(self, conn: _Conn, incoming: _Incoming, data: bytes) -> None:
+        """Act on the bytes that just arrived: start the body, hand the request over, or refuse it."""
+        framer = incoming.framer
+        had_head = framer.head is not None
+        try:
+            framer.feed(data)
+        except FramingError as exc:
+            # Refused here: gunicorn's parser takes some of these (chunk sizes of any length,
+            # "Transfer-Encoding: identity, chunked") and would then read them in a thread at the
+            # client's pace.
+            self._refuse(conn, exc.status, exc.code, exc.message)
+            return
+        if framer.head is None:
+            return  # still arriving
+        if not had_head and not self._start_body(conn, incoming, framer.head):
+            return
         held = len(incoming.buf) - incoming.body_start
         self._held += held - incoming.held
         incoming.held = held
-        unfinished = False  # a body that will not be read to its end
-        if incoming.chunks is not None:
-            try:
-                complete = incoming.chunks.scan(incoming.buf) is not None
-            except ValueError as exc:
-                # Refused here: gunicorn's parser would take some of these (chunk sizes over 16
-                # hex digits) and then read them in a thread at the client's pace.
-                self._refuse(conn, 400, "bad_framing", f"malformed chunked body: {exc}")
-                return
-            # Over the limit: the app reads TTS_MAX_REQUEST_BYTES + 1 bytes, all here, and answers 413.
-            unfinished = incoming.chunks.payload > self.settings.max_request_bytes
-        else:
-            complete = len(incoming.buf) >= incoming.body_end
-        if complete or unfinished:
+        # A chunked body over the limit will not be read to its end: the app reads
+        # TTS_MAX_REQUEST_BYTES + 1 bytes, all here, and answers 413.
+        unfinished = framer.payload > self.settings.max_request_bytes
+        if framer.complete or unfinished:
             self._hand_off(conn, incoming, unfinished=unfinished)
         elif self._held > self.settings.request_buffer_bytes:
             self._refuse_busy(conn)
 
-    def _start_body(self, conn: _Conn, incoming: _Incoming, body_start: int, framing: Framing) -> bool:
+    def _start_body(self, conn: _Conn, incoming: _Incoming, head: Head) -> bool:
         """The head is in: False once the request was handed over or answered, True to receive a body."""
         settings = self.settings
-        has_body = framing.chunked or framing.length > 0
-        if framing.refusal is not None:
-            self._refuse(conn, framing.refusal.status, framing.refusal.code, framing.refusal.message)
-            return False
+        has_body = head.chunked or head.length > 0
         # The app answers a declared body over the limit (413, after auth) without reading it, and
         # the connection closes after it: nothing more is needed from the client than the head.
         # Likewise a body sent with a method that takes none.
-        oversized = framing.length > settings.max_request_bytes
-        if framing.upgrade and not has_body:
+        oversized = head.length > settings.max_request_bytes
+        if head.upgrade:
             self._start_socket(conn, incoming)
             return False
-        if not has_body or oversized or framing.unread:
+        if not has_body or oversized or head.unread:
             self._hand_off(conn, incoming, unfinished=has_body)
             return False
-        if framing.length > settings.request_buffer_bytes - self._held:
+        if head.length > settings.request_buffer_bytes - self._held:
             self._refuse_busy(conn)
             return False
-        if framing.expect_continue:
+        if head.expect_continue:
             # The client waits for this before sending the body. gunicorn sends its own 100 later;
             # a client must accept any number of 1xx answers (RFC 9110 15.2).
             self._send(conn, b"HTTP/1.1 100 Continue\r\n\r\n")
         now = time.monotonic()
         incoming.phase = _Phase.BODY
         incoming.started = now
-        incoming.body_start = body_start
+        incoming.body_start = incoming.framer.head_bytes
         incoming.pace = BodyPace(settings.request_body_timeout_s, settings.request_body_min_bytes_per_s, now)
-        incoming.pace.advance(len(incoming.buf) - body_start, now)
+        incoming.pace.advance(len(incoming.buf) - incoming.body_start, now)
         incoming.deadline = incoming.pace.deadline
         self._next_deadline = min(self._next_deadline, incoming.deadline)
-        if framing.chunked:
-            incoming.chunks = ChunkScanner(body_start)
-        else:
-            incoming.body_end = body_start + framing.length
         return True
 
     def _start_socket(self, conn: _Conn, incoming: _Incoming) -> None:

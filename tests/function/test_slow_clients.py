@@ -26,14 +26,8 @@ from urllib3 import encode_multipart_formdata
 
 from function.config import load_settings
 from function.http.app import create_app
-from function.server_worker import (
-    BodyPace,
-    ChunkScanner,
-    Framing,
-    PacedSocket,
-    RequestReadTimeoutError,
-    read_framing,
-)
+from function.request_framing import FramingError, Head, RequestFramer
+from function.server_worker import BodyPace, PacedSocket, RequestReadTimeoutError
 from tests.waiting import wait_until
 
 KEY = "slow-key-0123456789abcdef"
@@ -148,54 +142,117 @@ def chunked(data: bytes, size: int = 4096) -> Iterator[bytes]:
 # ---- the worker's parts, without a server --------------------------------------------------------
 
 
-def test_read_framing() -> None:
-    assert read_framing(b"GET / HTTP/1.1\r\nHost: x") == Framing()
-    assert read_framing(b"POST / HTTP/1.1\r\ncontent-LENGTH:  42 ") == Framing(length=42)
-    expect = b"POST / HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-Continue"
-    assert read_framing(expect) == Framing(length=5, expect_continue=True)
-    assert not read_framing(expect.replace(b"1.1", b"1.0")).expect_continue  # 1.0 knows no 1xx
-    assert read_framing(b"POST / HTTP/1.1\r\nTransfer-Encoding: Chunked") == Framing(chunked=True)
-    for odd, status in (  # refused from the head: nothing is waited for, no thread is involved
-        (b"Transfer-Encoding: chunked\r\nContent-Length: 5", 400),
-        (b"Transfer-Encoding: gzip, chunked", 501),
-        (b"Transfer-Encoding: identity, chunked", 501),
-        (b"Transfer-Encoding: chunked, chunked", 400),
-        (b"Content-Length: 5\r\nContent-Length: 5", 400),
-        (b"Content-Length: -5", 400),
-        (b"Content-Length: \xd9\xa5", 400),  # a non-ASCII digit
-    ):
-        refusal = read_framing(b"POST / HTTP/1.1\r\n" + odd).refusal
-        assert refusal is not None and refusal.status == status, odd
-    # 16 digits or more: over any limit, answered 413 unread (and closed), not refused as framing.
-    huge = read_framing(b"POST / HTTP/1.1\r\nContent-Length: 1" + b"0" * 20)
-    assert huge.refusal is None and huge.length >= 10**15
+def framed(data: bytes, pieces: int = 1) -> RequestFramer:
+    """A framer fed `data` in `pieces` roughly equal parts."""
+    framer = RequestFramer()
+    step = max(1, -(-len(data) // pieces))
+    for i in range(0, len(data), step):
+        framer.feed(data[i : i + step])
+    return framer
+
+
+def refusal(data: bytes) -> tuple[int, str]:
+    with pytest.raises(FramingError) as refused:
+        framed(data)
+    assert refused.value.message
+    return refused.value.status, refused.value.code
+
+
+def test_the_framer_reads_heads() -> None:
+    assert framed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").head == Head()
+    assert framed(b"POST / HTTP/1.1\r\nHost: x\r\ncontent-LENGTH:  42 \r\n\r\n").head == Head(length=42)
+    expect = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-Continue\r\n\r\n"
+    assert framed(expect).head == Head(length=5, expect_continue=True)
+    head = framed(expect.replace(b"1.1", b"1.0")).head  # 1.0 knows no 1xx
+    assert head is not None and not head.expect_continue
+    chunked = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n"
+    assert framed(chunked).head == Head(chunked=True)
+    upgrade = b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: WebSocket\r\n\r\n"
+    assert framed(upgrade).head == Head(upgrade=True)
     # A body with a method whose routes take none is never read (nor a 100 Continue sent for it).
     for method in (b"GET", b"HEAD", b"DELETE", b"OPTIONS"):
-        framing = read_framing(method + b" / HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue")
-        assert framing.unread and not framing.expect_continue, method
-    assert not read_framing(b"GET / HTTP/1.1\r\nContent-Length: 0").unread
+        head = framed(
+            method + b" / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+        ).head
+        assert head is not None and head.unread and not head.expect_continue, method
+    head = framed(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").head
+    assert head is not None and not head.unread
+    # 20 digits: over any limit, answered 413 unread (and closed) by the app, not refused here.
+    head = framed(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1" + b"0" * 19 + b"\r\n\r\n").head
+    assert head is not None and head.length == 10**19
+    # One empty line before the request line is ignored (RFC 9112 2.2), as gunicorn does.
+    assert framed(b"\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n").head_bytes == 29
 
 
-def test_chunk_scanner_finds_the_end_byte_by_byte() -> None:
+def test_the_framer_finds_the_head_and_the_body_byte_by_byte() -> None:
+    head = b"POST /voices HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
     with_trailer = b"5;name=value\r\nhello\r\n1A\r\n" + b"x" * 26 + b"\r\n0\r\nTrailer: yes\r\n\r\n"
-    following = b"GET /next HTTP/1.1\r\n\r\n"  # a pipelined request
-    for body, payload in ((with_trailer, 31), (b"3\r\nabc\r\n0\r\n\r\n", 3)):
-        scanner, buf = ChunkScanner(0), bytearray()
-        ends = []
-        for byte in body + following:
-            buf.append(byte)
-            ends.append(scanner.scan(buf))
-        assert ends[: len(body) - 1] == [None] * (len(body) - 1) and ends[len(body) - 1] == len(body)
-        assert scanner.payload == payload
+    following = b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n"  # a pipelined request
+    sized = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n"
+    for request, payload in (
+        (head + with_trailer, 31),
+        (head + b"3\r\nabc\r\n0\r\n\r\n", 3),
+        (sized + b"abc", 3),
+    ):
+        framer, done = RequestFramer(), []
+        for byte in request + following:
+            framer.feed(bytes([byte]))
+            done.append(framer.complete)
+        assert done == [False] * (len(request) - 1) + [True] * (len(following) + 1)
+        assert framer.payload == payload and framer.head_bytes == request.index(b"\r\n\r\n") + 4
 
 
 @pytest.mark.parametrize(
-    "data",
-    [b"zz\r\n", b"-5\r\n", b"5\r\nhelloXY", b"1" * 9000, b"0x5\r\nhello\r\n", b"0" * 20 + b"FFFFFF\r\n"],
+    ("odd", "status", "code"),
+    [  # refused from the head: nothing is waited for, no thread is involved
+        (b"Transfer-Encoding: chunked\r\nContent-Length: 5", 400, "bad_framing"),
+        (b"Transfer-Encoding: gzip, chunked", 501, "unsupported_transfer_coding"),
+        (b"Transfer-Encoding: identity, chunked", 501, "unsupported_transfer_coding"),
+        (b"Transfer-Encoding: chunked, chunked", 501, "unsupported_transfer_coding"),
+        (b"Content-Length: 5\r\nContent-Length: 6", 400, "bad_request"),
+        (b"Content-Length: -5", 400, "bad_request"),
+        (b"Content-Length: \xd9\xa5", 400, "bad_request"),  # a non-ASCII digit
+        (b"Content-Length: 1" + b"0" * 20, 400, "bad_request"),  # 21 digits
+        (b"Bad Header: x", 400, "bad_request"),
+        (b"X-Filler: " + b"a" * 70_000, 431, "headers_too_large"),
+    ],
 )
-def test_chunk_scanner_refuses_malformed_framing(data: bytes) -> None:
-    with pytest.raises(ValueError):
-        ChunkScanner(0).scan(bytearray(data))
+def test_the_framer_refuses_framings_from_the_head(odd: bytes, status: int, code: str) -> None:
+    assert refusal(b"POST / HTTP/1.1\r\nHost: x\r\n" + odd + b"\r\n\r\n") == (status, code)
+
+
+def test_the_framer_refuses_heads_rfc_9112_refuses() -> None:
+    assert refusal(b"GET / HTTP/1.1\r\n\r\n") == (400, "bad_request")  # no Host (RFC 9112 3.2)
+    assert refusal(b"\x16\x03\x01\x02\x00") == (400, "bad_request")  # TLS to the plain port
+    assert refusal(b"\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n") == (
+        400,
+        "bad_request",
+    )  # one empty line only
+    with pytest.raises(FramingError) as refused:  # a head that never ends, sent in pieces
+        framed(b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X: y\r\n" * 20_000, pieces=100)
+    assert refused.value.status == 431
+
+
+def test_the_framer_refuses_a_flood_of_tiny_chunks() -> None:
+    """Each chunk costs the main loop microseconds: a body of 1-byte chunks would hold it for seconds."""
+    head = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    few = framed(head + b"1\r\nx\r\n" * 64 + b"0\r\n\r\n")  # a few small chunks are fine
+    assert few.complete and few.payload == 64
+    mixed = framed(head + (b"1\r\n{\r\n" + b"400\r\n" + b"x" * 1024 + b"\r\n") * 200 + b"0\r\n\r\n")
+    assert mixed.complete and mixed.chunks == 400  # small ones among large ones too
+    t0 = time.perf_counter()
+    with pytest.raises(FramingError, match="chunks must average"):
+        framed(head + b"1\r\nx\r\n" * 2**20)  # 1 MiB of payload, 6 MiB on the wire, in one piece
+    assert time.perf_counter() - t0 < 0.5  # refused at the 65th chunk, not after a million
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"zz\r\n", b"-5\r\n", b"5\r\nhelloXY", b"1" * 70_000, b"0x5\r\nhello\r\n", b"0" * 20 + b"FFFFFF\r\n"],
+)
+def test_the_framer_refuses_a_malformed_chunked_body(body: bytes) -> None:
+    head = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    assert refusal(head + body) == (400, "bad_framing")
 
 
 def test_body_pace_wants_each_window_filled() -> None:
@@ -342,7 +399,14 @@ def test_gunicorns_own_refusals_are_json_and_carry_no_earlier_request_id(
     for raw, status, code in (
         (b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: test\r\n\r\n", 414, "request_line_too_long"),
         (b"GET / HTTP/1.1\r\nHost: test\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n", 431, "headers_too_large"),
-        (b"GET / HTTP/1.1\r\nHost: test\r\nBad Header: x\r\n\r\n", 400, "bad_request"),
+        # Heads h11 frames (function.request_framing) and gunicorn's stricter parser refuses:
+        # bare LF line ends, and a Content-Length repeated (h11 merges identical values).
+        (b"GET / HTTP/1.1\nHost: test\n\n", 400, "bad_request"),
+        (
+            b"POST /health HTTP/1.1\r\nHost: test\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}",
+            400,
+            "bad_request",
+        ),
     ):
         sock = connect()
         sock.sendall(raw)
@@ -351,7 +415,7 @@ def test_gunicorns_own_refusals_are_json_and_carry_no_earlier_request_id(
         assert json.loads(body)["error"]["message"]
     time.sleep(0.2)
     refusals = [r for r in server.log_records() if "Invalid request from" in str(r.get("message"))]
-    assert len(refusals) >= 3
+    assert len(refusals) >= 4
     assert not [r for r in refusals if str(r.get("request_id", "")).startswith("earlier-")]
 
 
