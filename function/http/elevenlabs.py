@@ -13,12 +13,12 @@ spread over the audio in proportion to how much each is spoken (a forced aligner
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from function.align.timing import spread
 from function.http.models import (
     LOCATORS_FIELD,
     DictionaryLocator,
@@ -168,25 +168,11 @@ def ssml_parsing(value: str | None) -> bool:
     return (value or "").lower() == "true"
 
 
-def _weight(ch: str) -> float:
-    """How much of the audio a character takes: letters, marks and digits are spoken; a space is
-    a short gap; punctuation takes none (its pause goes to the characters around it)."""
-    if ch.isspace():
-        return 0.5
-    return 1.0 if unicodedata.category(ch)[0] in "LMN" else 0.0
-
-
 def estimated_alignment(text: str, start_s: float, end_s: float) -> CharacterAlignment:
     """ElevenLabs' character alignment of `text` spread over [start_s, end_s] by spoken weight."""
-    chars = list(text)
-    weights = [_weight(c) for c in chars]
-    total = sum(weights) or 1.0
-    span = max(0.0, end_s - start_s)
-    starts, ends, at = [], [], 0.0
-    for w in weights:
-        starts.append(round(start_s + span * at / total, 4))
-        at += w
-        ends.append(round(start_s + span * at / total, 4))
+    times = spread(text, start_s, end_s)
     return CharacterAlignment(
-        characters=chars, character_start_times_seconds=starts, character_end_times_seconds=ends
+        characters=times.characters,
+        character_start_times_seconds=times.starts,
+        character_end_times_seconds=times.ends,
     )
