@@ -63,7 +63,7 @@ def speech_span(audio: npt.NDArray[np.float32], sample_rate: int) -> tuple[float
     if energy.max() <= 0:
         return 0.0, audio.shape[0] / sample_rate
     loud = np.flatnonzero(energy >= energy.max() * 10 ** (-_SPEECH_DB / 10))
-    return loud[0] * hop / sample_rate, min(audio.shape[0], (loud[-1] + 1) * hop) / sample_rate
+    return float(loud[0] * hop / sample_rate), float(min(audio.shape[0], (loud[-1] + 1) * hop) / sample_rate)
 
 
 def estimate_words(text: str, audio: npt.NDArray[np.float32], sample_rate: int) -> list[WordTime]:

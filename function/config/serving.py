@@ -89,6 +89,12 @@ class Settings:
     batch_deadline_margin_s: float = 120.0
     # TTS_LEXICON_PATH: the user lexicon's file (gs://, s3:// or local), loaded at start; None: none.
     lexicon_path: str | None = None
+    # TTS_ALIGNER_MODEL and TTS_ALIGNER_VOCAB: a CTC acoustic model (ONNX) and its vocab.json (gs://,
+    # s3:// or local), loaded at start, for forced word timestamps; None: timestamps are estimated.
+    aligner_model: str | None = None
+    aligner_vocab: str | None = None
+    # TTS_ALIGNER_SAMPLE_RATE: the rate the aligner's model takes (16 kHz for wav2vec2).
+    aligner_sample_rate: int = 16000
 
 
 def _runtime_overrides(path: Path | None) -> tuple[dict[str, float | int], tuple[str, ...] | None]:
@@ -260,6 +266,17 @@ def load_settings(env: Mapping[str, str] | None = None, *, cpu_count: int | None
     voices_path = _location("TTS_VOICES_PATH", voices_raw) if voices_raw else str(cache_dir / "voices")
 
     lexicon_raw = _get(env, "TTS_LEXICON_PATH")
+    aligner_model = _get(env, "TTS_ALIGNER_MODEL")
+    aligner_vocab = _get(env, "TTS_ALIGNER_VOCAB")
+    if bool(aligner_model) != bool(aligner_vocab):
+        given, missing = (
+            ("TTS_ALIGNER_MODEL", "TTS_ALIGNER_VOCAB")
+            if aligner_model
+            else ("TTS_ALIGNER_VOCAB", "TTS_ALIGNER_MODEL")
+        )
+        raise ConfigError(
+            f"{given} is set but {missing} is not: the aligner needs its model and its vocab.json"
+        )
 
     user_keys = _keys(env, "TTS_API_KEYS")
     admin_keys = _keys(env, "TTS_ADMIN_KEYS")
@@ -449,6 +466,11 @@ def load_settings(env: Mapping[str, str] | None = None, *, cpu_count: int | None
             "a number of seconds in 0..890",
         ),
         lexicon_path=_file_location("TTS_LEXICON_PATH", lexicon_raw) if lexicon_raw else None,
+        aligner_model=_file_location("TTS_ALIGNER_MODEL", aligner_model) if aligner_model else None,
+        aligner_vocab=_file_location("TTS_ALIGNER_VOCAB", aligner_vocab) if aligner_vocab else None,
+        aligner_sample_rate=_parse(
+            env, "TTS_ALIGNER_SAMPLE_RATE", 16000, _int_in(8000, 48000), "an integer in 8000..48000 (Hz)"
+        ),
     )
 
 

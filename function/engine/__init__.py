@@ -1,7 +1,7 @@
 """Torch-free XTTS v2 inference on ONNX Runtime: load a bundle, clone voices, synthesize and stream."""
 
 from function.engine.bundle import Bundle, load_bundle
-from function.engine.engine import AudioChunk, Engine
+from function.engine.engine import AudioChunk, Engine, PieceSpan
 from function.engine.errors import (
     BundleError,
     EngineError,
@@ -21,6 +21,7 @@ __all__ = [
     "BundleError",
     "Engine",
     "EngineError",
+    "PieceSpan",
     "ReferenceAudioError",
     "Segment",
     "SynthesisParams",

@@ -79,6 +79,16 @@ class AudioChunk:
     piece: int
 
 
+@dataclass(frozen=True)
+class PieceSpan:
+    """Where one text piece is spoken in a whole waveform: samples [start, end), the pause after it
+    excluded. What word timestamps are placed within."""
+
+    text: str
+    start: int
+    end: int
+
+
 class Engine:
     def __init__(
         self,
@@ -388,28 +398,41 @@ class Engine:
     ) -> list[npt.NDArray[np.float32]]:
         """Each text piece's vocoder input frames (time, width): what HiFi-GAN turns into audio.
         The exporter calibrates the int8 vocoder on these."""
-        return [frames for frames, _ in self._frames(text, voice, params, decode)]
+        return [frames for _, frames, _ in self._frames(text, voice, params, decode)]
 
     def _frames(
         self, text: Text, voice: Voice, params: SynthesisParams | None, decode: Decode | None
-    ) -> Iterator[tuple[npt.NDArray[np.float32], int]]:
-        """Each piece's vocoder frames (none for a pause alone) and the samples of silence after it."""
+    ) -> Iterator[tuple[str, npt.NDArray[np.float32], int]]:
+        """Each piece's text, its vocoder frames (none for a pause alone), the samples of silence after it."""
         for piece, seq in self._plan(text, voice, params):
             if seq is not None:
                 latents = np.stack(list((decode or self.decode_alone)(seq)))
-                yield self._upsampler(piece.params.speed).push(latents, final=True), piece.pause
+                yield piece.text, self._upsampler(piece.params.speed).push(latents, final=True), piece.pause
             elif piece.pause:
-                yield np.zeros((0, self._width), np.float32), piece.pause
+                yield "", np.zeros((0, self._width), np.float32), piece.pause
 
     def synthesize(
-        self, text: Text, voice: Voice, params: SynthesisParams | None = None, *, decode: Decode | None = None
+        self,
+        text: Text,
+        voice: Voice,
+        params: SynthesisParams | None = None,
+        *,
+        decode: Decode | None = None,
+        spans: list[PieceSpan] | None = None,
     ) -> Audio:
-        """Whole waveform (float32, mono, `sample_rate`) for already-normalized text."""
+        """Whole waveform (float32, mono, `sample_rate`) for already-normalized text; `spans`, when
+        given, gets where each piece with words is spoken in it."""
         wavs: list[Audio] = []
-        for frames, pause in self._frames(text, voice, params, decode):
-            wavs.append(self.vocode(frames, voice))
+        at = 0
+        for piece, frames, pause in self._frames(text, voice, params, decode):
+            wav = self.vocode(frames, voice)
+            if spans is not None and piece:
+                spans.append(PieceSpan(piece, at, at + wav.shape[0]))
+            wavs.append(wav)
+            at += wav.shape[0]
             if pause:
                 wavs.append(np.zeros(pause, np.float32))
+                at += pause
         return np.concatenate(wavs) if wavs else np.zeros(0, np.float32)
 
     def stream(

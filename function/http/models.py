@@ -139,6 +139,12 @@ class SynthesisFields(BaseModel):
         "The stream endpoint accepts only `wav`.",
     )
     pronunciation_dictionary_locators: list[DictionaryLocator] | None = LOCATORS_FIELD
+    timestamps: bool = Field(
+        default=False,
+        description="With `response_format` `json`: each word's and character's start and end in the "
+        "audio (`timestamps` in the answer), forced-aligned when the server has TTS_ALIGNER_MODEL, "
+        "else estimated; `timestamps.alignment` says which.",
+    )
     _text = field_validator("text")(checked_text)
     _offers = field_validator("language", "response_format")(checked_offer)
 
@@ -149,6 +155,10 @@ class SynthesisFields(BaseModel):
                 "invalid_speaker",
                 "send exactly one of 'speaker_wav' (base64 reference clip, 2-30 s) "
                 "or 'voice_id' (from POST /voices)",
+            )
+        if self.timestamps and self.response_format != "json":
+            raise _refuse(
+                "invalid_parameter", "'timestamps' come in a JSON answer: send 'response_format': 'json'"
             )
         return self
 
@@ -167,6 +177,7 @@ class SynthesisFields(BaseModel):
             self.params(),
             owner=owner,
             dictionaries=locators(self.pronunciation_dictionary_locators),
+            timestamps=self.timestamps,
         )
 
 

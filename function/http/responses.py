@@ -98,6 +98,7 @@ class SynthesisResult(_Out):
     pronunciation: list[PronunciationMatch] = Field(
         default_factory=list, description="The pronunciation rules that applied, once each, in order."
     )
+    timestamps: Timestamps | None = Field(default=None, description="When the request asked for them.")
 
 
 class Voice(_Out):
@@ -169,6 +170,21 @@ class CharacterAlignment(_Out):
     characters: list[str]
     character_start_times_seconds: list[float]
     character_end_times_seconds: list[float]
+
+
+class WordSpan(_Out):
+    word: str = Field(description="A word of `normalized_text`, as written there.")
+    start: float = Field(description="Seconds from the audio's start.")
+    end: float
+
+
+class Timestamps(_Out):
+    alignment: Literal["forced", "estimated", "partly_forced"] = Field(
+        description="`forced`: placed by the server's CTC aligner (TTS_ALIGNER_MODEL); `estimated`: "
+        "spread over each piece's speech by spoken characters; `partly_forced`: some pieces each way."
+    )
+    words: list[WordSpan]
+    characters: CharacterAlignment = Field(description="The words' characters, joined by single spaces.")
 
 
 class AudioWithTimestamps(_Out):

@@ -8,20 +8,25 @@ import time
 
 from flask import Blueprint, Response
 
+from function.align.timing import characters_of
 from function.audio import encode_audio
 from function.audio.stream_encode import AudioEncoder
 from function.http import access
 from function.http.context import json_body, reply, request_owner, service, serving
 from function.http.models import NormalizeRequest, SynthesisFields, SynthesisRequest
 from function.http.responses import (
+    CharacterAlignment,
     NormalizeResult,
     PronunciationMatch,
     QualityReport,
     ReadSegment,
     SynthesisResult,
+    Timestamps,
     Timings,
+    WordSpan,
 )
 from function.http.streaming import AudioRender, stream_response
+from function.service.timestamps import Timing
 
 bp = Blueprint("synthesis", __name__)
 
@@ -75,6 +80,7 @@ def synthesize() -> Response:
                 else None,
                 quality=QualityReport.model_validate(quality.to_json()) if quality else None,
                 pronunciation=[PronunciationMatch.model_validate(m) for m in prepared.pronunciation],
+                timestamps=None if speech.timing is None else timestamps(speech.timing),
             )
         )
     response = Response(wav, mimetype="audio/wav")
@@ -84,6 +90,19 @@ def synthesize() -> Response:
         response.headers["X-Quality-Warnings"] = ",".join(quality.codes)
         response.headers["X-Quality-Attempts"] = str(quality.attempts)
     return response
+
+
+def timestamps(timing: Timing) -> Timestamps:
+    chars = characters_of(timing.words)
+    return Timestamps(
+        alignment=timing.alignment,
+        words=[WordSpan(word=w.word, start=w.start, end=w.end) for w in timing.words],
+        characters=CharacterAlignment(
+            characters=chars.characters,
+            character_start_times_seconds=chars.starts,
+            character_end_times_seconds=chars.ends,
+        ),
+    )
 
 
 @bp.post("/synthesize/stream")

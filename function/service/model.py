@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from function.align.aligner import CtcAligner
+from function.align.ctc_model import CtcModel
 from function.config import Settings
 from function.engine import Engine, EngineError, SynthesisParams, Voice
 from function.engine.scheduler import Scheduler
@@ -39,6 +41,7 @@ class Loaded:
     defaults: dict[str, Any] = field(default_factory=dict)
     lexicon: UserLexicon | None = None  # TTS_LEXICON_PATH, applied to Bangla text
     dictionaries: DictionaryStore | None = None  # the owners' pronunciation dictionaries
+    aligner: CtcAligner | None = None  # TTS_ALIGNER_MODEL: forced word timestamps; None: estimated
 
     @property
     def model_name(self) -> str:
@@ -155,6 +158,35 @@ def load_lexicon(location: str) -> UserLexicon:
     return lexicon
 
 
+def load_aligner(s: Settings) -> CtcAligner | None:
+    """TTS_ALIGNER_MODEL and TTS_ALIGNER_VOCAB, fetched into the cache (onnxruntime reads a file) and
+    loaded; None when they are not set. Raises CtcModelError naming the variable, StorageError."""
+    if s.aligner_model is None or s.aligner_vocab is None:
+        return None
+    t0 = time.perf_counter()
+    folder = s.cache_dir / "aligner"
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for location, name in ((s.aligner_model, "model.onnx"), (s.aligner_vocab, "vocab.json")):
+        parent, _, key = location.rpartition("/")
+        open_store(parent or ".").download(key, folder / name)
+        files.append(folder / name)
+    model = CtcModel(
+        files[0],
+        files[1],
+        sample_rate=s.aligner_sample_rate,
+        use_gpu=s.enable_gpu,
+        threads=s.intra_op_threads,
+        options=(f"TTS_ALIGNER_MODEL={s.aligner_model}", f"TTS_ALIGNER_VOCAB={s.aligner_vocab}"),
+    )
+    log.info(
+        "word aligner: %s",
+        s.aligner_model,
+        extra={"phase": "aligner", "duration_s": round(time.perf_counter() - t0, 3)},
+    )
+    return CtcAligner(model)
+
+
 def voice_store(location: str, model_id: str, capacity: int) -> VoiceStore[Voice]:
     """The voices at `location` (a directory, gs:// or s3://) that fit the model `model_id`."""
     return VoiceStore(
@@ -172,6 +204,7 @@ def load_model(s: Settings) -> Loaded:
     t_all = time.perf_counter()
     # First, so that a bad lexicon stops the start before minutes of downloading.
     lexicon = load_lexicon(s.lexicon_path) if s.lexicon_path else None
+    aligner = load_aligner(s)
     log.info(
         "loading %s (%s) on %s",
         s.model_path,
@@ -244,5 +277,13 @@ def load_model(s: Settings) -> Loaded:
     scheduler = Scheduler(engine.decoder, s.max_batch)
     dictionaries = DictionaryStore(open_store(f"{s.voices_path}/pronunciation-dictionaries"))
     return Loaded(
-        engine, voices, scheduler, manifest, languages, dict(s.synthesis_defaults), lexicon, dictionaries
+        engine,
+        voices,
+        scheduler,
+        manifest,
+        languages,
+        dict(s.synthesis_defaults),
+        lexicon,
+        dictionaries,
+        aligner,
     )

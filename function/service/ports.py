@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from function.engine import AudioChunk, SynthesisParams, Voice
+from function.engine import AudioChunk, PieceSpan, SynthesisParams, Voice
 from function.engine.decoding import Sequence
 from function.engine.engine import Text
 from function.engine.prefix_cache import PrefixCacheStats
@@ -43,7 +43,13 @@ class SpeechEngine(Protocol):
     def embed_speaker(self, audio: npt.NDArray[np.float32], sample_rate: int) -> npt.NDArray[np.float32]: ...
 
     def synthesize(
-        self, text: Text, voice: Voice, params: SynthesisParams | None = None, *, decode: Decode | None = None
+        self,
+        text: Text,
+        voice: Voice,
+        params: SynthesisParams | None = None,
+        *,
+        decode: Decode | None = None,
+        spans: list[PieceSpan] | None = None,
     ) -> npt.NDArray[np.float32]: ...
 
     def stream(

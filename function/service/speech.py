@@ -22,6 +22,7 @@ from function.audio import AudioDecodeError, decode_reference
 from function.engine import (
     SAMPLING_RANGES,
     AudioChunk,
+    PieceSpan,
     ReferenceAudioError,
     Segment,
     SynthesisParams,
@@ -50,6 +51,7 @@ from function.service.limiter import ConcurrencyLimiter
 from function.service.model import Loaded, ModelSource
 from function.service.ports import Decode, Latent
 from function.service.pronunciation import Locator, PronunciationService
+from function.service.timestamps import Timing, word_timing
 from function.storage import StorageError
 from function.text import UserLexicon, normalize_bangla_text
 from function.text.pronunciation import MAX_DICTIONARIES
@@ -77,6 +79,8 @@ class SpeechRequest:
     ssml: bool | None = None
     # Pronunciation dictionaries of the owner's, in order (the first rule for a word wins).
     dictionaries: tuple[Locator, ...] = ()
+    # Word timestamps with the audio (Speech.timing): forced with TTS_ALIGNER_MODEL, else estimated.
+    timestamps: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,7 @@ class Speech:
     prepared: Prepared
     synthesis_ms: float
     quality: Quality | None = None  # None when TTS_QUALITY_CHECKS is off
+    timing: Timing | None = None  # when the request asked for timestamps
 
     @property
     def seconds(self) -> float:
@@ -224,39 +229,42 @@ class SpeechService:
             prepared = self._prepare(loaded, req, queue_ms)
             t0 = time.perf_counter()
             try:
-                audio, quality = self._synthesize_checked(loaded, prepared)
+                audio, quality, spans = self._synthesize_checked(loaded, prepared)
             except _ENGINE_INPUT_ERRORS as exc:
                 raise engine_error(exc) from None
             except _CANNOT_DECODE as exc:
                 raise Unavailable(f"{exc}; retry shortly", retry_after=5) from None
             synthesis_ms = (time.perf_counter() - t0) * 1000
-        return Speech(audio, loaded.engine.sample_rate, prepared, synthesis_ms, quality)
+        # After the slot: aligning needs no decoding row.
+        sr = loaded.engine.sample_rate
+        timing = word_timing(loaded.aligner, audio, sr, spans) if req.timestamps else None
+        return Speech(audio, sr, prepared, synthesis_ms, quality, timing)
 
     def _synthesize_checked(
         self, loaded: Loaded, prepared: Prepared
-    ) -> tuple[npt.NDArray[np.float32], Quality | None]:
+    ) -> tuple[npt.NDArray[np.float32], Quality | None, list[PieceSpan]]:
         """Synthesize, check, and retry with another seed while a retryable warning remains (up to
         TTS_QUALITY_RETRIES more attempts); the best attempt (fewest retryable warnings, the first
         on a tie) is returned, saying how many attempts were made and why."""
         policy = self.quality
         params = prepared.params
-        audio, pieces = self._run(loaded, prepared, params)
+        audio, pieces, spans = self._run(loaded, prepared, params)
         if not policy.enabled:
-            return audio, None
-        best = audio, self._assess(loaded, prepared, audio, pieces, params)
+            return audio, None, spans
+        best = audio, self._assess(loaded, prepared, audio, pieces, params), spans
         reasons = best[1].retry_reasons(policy)
         retried_for = tuple(reasons)
         attempts = 1
         # Greedy decoding is deterministic and a fixed length is what was asked: a new seed changes nothing.
         while reasons and attempts <= policy.retries and not params.greedy and not _length_fixed(params):
             params = replace(params, seed=None if params.seed is None else (params.seed + 1) % 2**32)
-            audio, pieces = self._run(loaded, prepared, params)
+            audio, pieces, spans = self._run(loaded, prepared, params)
             quality = self._assess(loaded, prepared, audio, pieces, params)
             attempts += 1
             reasons = quality.retry_reasons(policy)
             if len(reasons) < len(best[1].retry_reasons(policy)):
-                best = audio, quality
-        audio, quality = best
+                best = audio, quality, spans
+        audio, quality, spans = best
         quality = replace(quality, attempts=attempts, retried_for=retried_for if attempts > 1 else ())
         if policy.target_lufs is not None:
             audio, gain = normalize_loudness(
@@ -264,15 +272,16 @@ class SpeechService:
             )
             lufs = None if quality.loudness_lufs is None else quality.loudness_lufs + gain
             quality = replace(quality, gain_db=gain, loudness_lufs=lufs)
-        return audio, quality
+        return audio, quality, spans
 
     @staticmethod
     def _run(
         loaded: Loaded, prepared: Prepared, params: SynthesisParams
-    ) -> tuple[npt.NDArray[np.float32], list[PieceOutcome]]:
+    ) -> tuple[npt.NDArray[np.float32], list[PieceOutcome], list[PieceSpan]]:
         decode, seqs = _observed(loaded.scheduler.decode)
-        audio = loaded.engine.synthesize(prepared.speech, prepared.voice, params, decode=decode)
-        return audio, [PieceOutcome(len(q.codes), q.limit, q.stopped) for q in seqs]
+        spans: list[PieceSpan] = []
+        audio = loaded.engine.synthesize(prepared.speech, prepared.voice, params, decode=decode, spans=spans)
+        return audio, [PieceOutcome(len(q.codes), q.limit, q.stopped) for q in seqs], spans
 
     def _assess(
         self,

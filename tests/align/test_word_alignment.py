@@ -4,24 +4,18 @@ estimate used without an aligner, and the captions made from word times."""
 from __future__ import annotations
 
 import itertools
-import json
 
 import numpy as np
-import onnx
 import pytest
 import srt
 import webvtt
-from onnx import TensorProto, helper
 
 from function.align.aligner import CtcAligner
 from function.align.captions import LINE_CHARS, MAX_CUE_S, cues, to_srt, to_vtt
 from function.align.ctc import AlignmentError, force_align
 from function.align.ctc_model import CtcModel
 from function.align.timing import WordTime, characters_of, estimate_words, speech_span
-
-SR = 16000
-FRAME = 160  # 10 ms frames
-VOCAB = {"<pad>": 0, "|": 1, "আ": 2, "মি": 3, "গ": 4, "া": 5, "ন": 6, "ই": 7}
+from tests.ctc_models import FRAME, SR, template, write_template_ctc
 
 
 def peaks(tokens: list[int], frames: list[int], total: int, vocab: int) -> np.ndarray:
@@ -57,38 +51,10 @@ def test_audio_too_short_for_its_tokens_is_refused() -> None:
 # ---- the aligner on a real ONNX model ------------------------------------------------------------
 
 
-def template(token: int) -> np.ndarray:
-    """The sound the tiny model hears as `token`: a cosine of token + 1 cycles per frame (the
-    templates are orthogonal, so each frame's logits peak at its token; silence is the blank)."""
-    return np.cos(2 * np.pi * (token + 1) * np.arange(FRAME) / FRAME).astype(np.float32)
-
-
 @pytest.fixture(scope="module")
 def aligner(tmp_path_factory: pytest.TempPathFactory) -> CtcAligner:
-    root = tmp_path_factory.mktemp("aligner")
-    weight = np.stack([np.zeros(FRAME, np.float32), *(template(t) for t in range(1, len(VOCAB)))])[:, None, :]
-    bias = np.zeros(len(VOCAB), np.float32)
-    bias[0] = 1.0  # silence: every dot product is 0, the blank wins
-    graph = helper.make_graph(
-        [
-            helper.make_node("Unsqueeze", ["input_values", "axis1"], ["wave"]),
-            helper.make_node("Conv", ["wave", "w", "b"], ["framed"], strides=[FRAME], kernel_shape=[FRAME]),
-            helper.make_node("Transpose", ["framed"], ["logits"], perm=[0, 2, 1]),
-        ],
-        "tiny_ctc",
-        [helper.make_tensor_value_info("input_values", TensorProto.FLOAT, [1, "samples"])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, "frames", len(VOCAB)])],
-        initializer=[
-            helper.make_tensor("axis1", TensorProto.INT64, [1], [1]),
-            onnx.numpy_helper.from_array(weight, "w"),
-            onnx.numpy_helper.from_array(bias, "b"),
-        ],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.save(model, root / "ctc.onnx")
-    (root / "vocab.json").write_text(json.dumps(VOCAB, ensure_ascii=False), encoding="utf-8")
-    return CtcAligner(CtcModel(root / "ctc.onnx", root / "vocab.json", sample_rate=SR, normalize=False))
+    model, vocab = write_template_ctc(tmp_path_factory.mktemp("aligner"))
+    return CtcAligner(CtcModel(model, vocab, sample_rate=SR, normalize=False))
 
 
 def speak(placed: list[tuple[int, int]], total: int) -> np.ndarray:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from function.engine import AudioChunk, SynthesisParams, TextError, Voice, VoiceFormatError
+from function.engine import AudioChunk, PieceSpan, SynthesisParams, TextError, Voice, VoiceFormatError
 from function.engine.decoding import DecodeBatch, Sequence
 from function.engine.engine import Text
 from function.engine.prefix_cache import PrefixCacheStats
@@ -117,9 +117,23 @@ class FakeEngine:
                 latents.close()
 
     def synthesize(
-        self, text: Text, voice: Voice, params: SynthesisParams | None = None, *, decode: Any = None
+        self,
+        text: Text,
+        voice: Voice,
+        params: SynthesisParams | None = None,
+        *,
+        decode: Any = None,
+        spans: list[PieceSpan] | None = None,
     ) -> np.ndarray:
-        return np.concatenate([c.samples for c in self.stream(text, voice, params, decode=decode)])
+        chunks = list(self.stream(text, voice, params, decode=decode))
+        if spans is not None:  # the pieces are the text's "|"-separated parts
+            words = text if isinstance(text, str) else "|".join(seg.text for seg in text if seg.text)
+            at = 0
+            for index, piece in enumerate(words.split("|")):
+                size = sum(c.samples.shape[0] for c in chunks if c.piece == index)
+                spans.append(PieceSpan(piece, at, at + size))
+                at += size
+        return np.concatenate([c.samples for c in chunks])
 
 
 class FakeModel:

@@ -1,0 +1,105 @@
+"""Word timestamps through the service and the real server (issue 28): estimated without an aligner
+and labelled so, forced with TTS_ALIGNER_MODEL; every word of the text read gets a span, in order,
+inside the audio."""
+
+from __future__ import annotations
+
+import base64
+import io
+import itertools
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import soundfile as sf
+
+from function.service.model import Loaded
+from function.service.speech import SpeechRequest
+from tests.ctc_models import write_template_ctc
+from tests.function.fakes import FakeEngine, make_service, voice_id
+
+KEY = "timestamps-key-0123456789"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+WORDS = ["আমার", "সোনার", "বাংলা", "আমি", "তোমায়", "ভালোবাসি", "চিরদিন", "তোমার", "আকাশ", "বাতাস", "১২৩", "টাকা"]
+
+
+def test_without_an_aligner_the_times_are_estimated_per_piece(loaded: Loaded, engine: FakeEngine) -> None:
+    service = make_service(loaded)
+    vid = voice_id(service, engine)
+    speech = service.synthesize(SpeechRequest("ab cd|e", "en", voice_id=vid, timestamps=True))
+    assert speech.timing is not None and speech.timing.alignment == "estimated"
+    assert [w.word for w in speech.timing.words] == ["ab", "cd", "e"]
+    # "ab cd" is the first piece (20 codes of 10 samples at 1 kHz), "e" the second: each word in its piece.
+    assert speech.timing.words[1].end <= 0.2 <= speech.timing.words[2].start < speech.timing.words[2].end
+    plain = service.synthesize(SpeechRequest("ab", "en", voice_id=vid))
+    assert plain.timing is None  # not asked for: not computed
+
+
+@pytest.fixture(scope="module")
+def server(
+    start_server: Callable[..., Any], demo_bundle: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Any:
+    tmp = tmp_path_factory.mktemp("timestamps")
+    model, vocab = write_template_ctc(tmp)
+    srv = start_server(
+        {
+            "TTS_MODEL_PATH": str(demo_bundle),
+            "TTS_MODEL_VARIANT": "int8",
+            "TTS_CACHE_DIR": str(tmp / "cache"),
+            "TTS_VOICES_PATH": str(tmp / "voices"),
+            "TTS_API_KEYS": KEY,
+            "TTS_WORKERS": "1",
+            "TTS_INTRA_OP_THREADS": "1",
+            "TTS_ALIGNER_MODEL": str(model),
+            "TTS_ALIGNER_VOCAB": str(vocab),
+        }
+    )
+    srv.wait_ready()
+    return srv
+
+
+@pytest.fixture(scope="module")
+def voice(server: Any, make_clip: Callable[..., bytes]) -> str:
+    r = requests.post(
+        server.url + "/voices",
+        json={"audio": base64.b64encode(make_clip(3.0)).decode()},
+        headers=AUTH,
+        timeout=60,
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["voice_id"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(3))
+def test_forced_timestamps_cover_every_word_in_order(server: Any, voice: str, seed: int) -> None:
+    rng = random.Random(seed)
+    text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 40))) + "।"
+    body = {"text": text, "voice_id": voice, "response_format": "json", "timestamps": True, "seed": seed}
+    r = requests.post(server.url + "/synthesize", json=body, headers=AUTH, timeout=300)
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    stamps = doc["timestamps"]
+    assert stamps["alignment"] == "forced"
+    words = stamps["words"]
+    assert [w["word"] for w in words] == doc["normalized_text"].split()  # complete, in order
+    seconds = len(sf.read(io.BytesIO(base64.b64decode(doc["audio"])))[0]) / doc["sample_rate"]
+    assert all(0 <= w["start"] < w["end"] <= seconds + 1e-3 for w in words)  # inside the audio
+    assert all(a["end"] <= b["start"] + 1e-6 for a, b in itertools.pairwise(words))  # monotone
+    chars = stamps["characters"]
+    assert "".join(chars["characters"]) == " ".join(w["word"] for w in words)
+    assert chars["character_start_times_seconds"] == sorted(chars["character_start_times_seconds"])
+
+
+@pytest.mark.slow
+def test_timestamps_need_a_json_answer(server: Any, voice: str) -> None:
+    r = requests.post(
+        server.url + "/synthesize",
+        json={"text": "আমি", "voice_id": voice, "timestamps": True},
+        headers=AUTH,
+        timeout=60,
+    )
+    assert r.status_code == 400 and "response_format" in r.json()["error"]["message"]
