@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from function.align.captions import to_srt, to_vtt
 from function.audio import encode_audio
 from function.batch.clips import ReferenceClips
 from function.batch.manifest import Entry, Item, LineFailure, iter_manifest, shard_of
@@ -284,6 +285,15 @@ class BatchRunner:
         record["audio"] = f"{entry.id}.{entry.format}"
         record["bytes"] = len(data)
         record["quality"] = speech.quality.to_json() if speech.quality else None
+        if speech.timing is not None:  # captions beside the audio, before the result that names them
+            words = speech.timing.words
+            self.outputs.write_bytes(f"{m.stem}/{entry.id}.srt", to_srt(words).encode())
+            self.outputs.write_bytes(f"{m.stem}/{entry.id}.vtt", to_vtt(words).encode())
+            record["captions"] = {
+                "srt": f"{entry.id}.srt",
+                "vtt": f"{entry.id}.vtt",
+                "alignment": speech.timing.alignment,
+            }
         self._write_result(result_key, record)
         stale = previous.get("audio")
         if isinstance(stale, str) and stale != record["audio"]:  # the item's format changed
@@ -311,6 +321,7 @@ class BatchRunner:
             voice=voice,
             params=item.params,
             dictionaries=tuple(Locator(d, v) for d, v in item.dictionaries),
+            timestamps=True,  # for the captions
         )
 
     def _record(

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
+import srt
+import webvtt
 
 from function.batch.manifest import shard_of
 from function.engine import Engine, Voice
@@ -279,10 +281,24 @@ def check_items(place: Place, out: list[str], good: Good, long_id: str, demo_bun
     """Each good item's audio and result; returns each item's quality report."""
     checks: dict[str, Any] = {}
     for item_id, spec in good.items():
-        audio = [k for k in out if k.startswith(f"daily/news/{item_id}.") and not k.endswith(".json")]
+        audio = [
+            k
+            for k in out
+            if k.startswith(f"daily/news/{item_id}.") and not k.endswith((".json", ".srt", ".vtt"))
+        ]
         assert audio == [f"daily/news/{item_id}.{spec.get('format', 'wav')}"]
         result = json.loads(place.outputs.read_bytes(f"daily/news/{item_id}.json"))
         assert result["status"] == "ok" and result["error"] is None and len(result["input_sha256"]) == 64
+        # Captions beside the audio, read back by subtitle parsers, inside the audio.
+        assert result["captions"] == {
+            "srt": f"{item_id}.srt",
+            "vtt": f"{item_id}.vtt",
+            "alignment": "estimated",
+        }
+        cues = list(srt.parse(place.outputs.read_bytes(f"daily/news/{item_id}.srt").decode()))
+        vtt = webvtt.from_string(place.outputs.read_bytes(f"daily/news/{item_id}.vtt").decode())
+        assert cues and len(cues) == len(vtt.captions)
+        assert cues[-1].end.total_seconds() <= result["audio_seconds"] + 0.01
         samples, rate = sf.read(io.BytesIO(place.outputs.read_bytes(audio[0])), dtype="float32")
         assert samples.size > 0 and np.isfinite(samples).all()
         assert abs(samples.shape[0] / rate - result["audio_seconds"]) < 0.1

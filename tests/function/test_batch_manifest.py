@@ -194,6 +194,7 @@ class FakeService:
             sample_rate = 24000
             seconds = 1.0
             quality = None  # quality checks off
+            timing = None  # no captions
 
         return Speech()
 
