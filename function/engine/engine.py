@@ -77,6 +77,7 @@ class AudioChunk:
     samples: Audio
     sample_rate: int
     piece: int
+    text: str = ""  # the piece's text (what word timestamps place in its audio)
 
 
 @dataclass(frozen=True)
@@ -449,16 +450,18 @@ class Engine:
         index = 0
         for piece, seq in self._plan(text, voice, params):
             if seq is not None:
-                if not (yield from self._stream_piece(seq, piece.params, voice, index, decode)):
+                if not (yield from self._stream_piece(seq, piece, voice, index, decode)):
                     return
                 index += 1
             if piece.pause:
-                yield AudioChunk(np.zeros(piece.pause, np.float32), self.sample_rate, max(0, index - 1))
+                silence = np.zeros(piece.pause, np.float32)
+                yield AudioChunk(silence, self.sample_rate, max(0, index - 1), piece.text)
 
     def _stream_piece(
-        self, seq: Sequence, p: SynthesisParams, voice: Voice, index: int, decode: Decode | None
+        self, seq: Sequence, piece: _Piece, voice: Voice, index: int, decode: Decode | None
     ) -> Generator[AudioChunk, None, bool]:
         """One piece's chunks; returns False when it was cancelled (nobody hears the rest)."""
+        p = piece.params
         context = self._rt.vocoder_context_frames
         hop = self._rt.output_hop_length
         upsampler = self._upsampler(p.speed)
@@ -488,7 +491,7 @@ class Engine:
                     first = getattr(latents, "first_audio", None) if index == 0 and not emitted else None
                     with first() if first is not None else contextlib.nullcontext():
                         wav = self._vocode_window(frames, emitted, ready, context, hop, voice)
-                    yield AudioChunk(wav, self.sample_rate, index)
+                    yield AudioChunk(wav, self.sample_rate, index, piece.text)
                     emitted = ready
         finally:
             # Closed from another thread before its end (a barge-in): nobody hears the rest.
@@ -505,9 +508,8 @@ class Engine:
             frames.append(tail)
             n_frames += len(tail)
         if n_frames > emitted:
-            yield AudioChunk(
-                self._vocode_window(frames, emitted, n_frames, context, hop, voice), self.sample_rate, index
-            )
+            wav = self._vocode_window(frames, emitted, n_frames, context, hop, voice)
+            yield AudioChunk(wav, self.sample_rate, index, piece.text)
         return True
 
     def _vocode_window(

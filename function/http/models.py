@@ -239,9 +239,22 @@ class OpenAISpeechRequest(BaseModel):
 
     # not OpenAI's: this service's pronunciation dictionaries
     pronunciation_dictionary_locators: list[DictionaryLocator] | None = LOCATORS_FIELD
+    # not OpenAI's: word times as SSE events
+    timestamps: bool = Field(
+        default=False,
+        description="Not OpenAI's; with stream_format sse: a speech.audio.timestamps event after each "
+        "text piece's audio, with its words' start and end (seconds from the audio's start) and how "
+        "they were placed (forced with TTS_ALIGNER_MODEL, else estimated).",
+    )
 
     _text = field_validator("input")(checked_text)
     _offers = field_validator("model", "language")(checked_offer)
+
+    @model_validator(mode="after")
+    def _timestamps_in_sse(self) -> OpenAISpeechRequest:
+        if self.timestamps and self.stream_format != "sse":
+            raise _refuse("invalid_parameter", "'timestamps' come as SSE events: send 'stream_format': 'sse'")
+        return self
 
     def job(self, voice_id: str, owner: Owner) -> SpeechRequest:
         """What the service synthesizes, `voice` already resolved to a voice id."""
@@ -254,6 +267,7 @@ class OpenAISpeechRequest(BaseModel):
             params=params,
             owner=owner,
             dictionaries=locators(self.pronunciation_dictionary_locators),
+            timestamps=self.timestamps,
         )
 
 

@@ -4,7 +4,9 @@
 bundle. The body always streams: each chunk's audio leaves as it is generated, in every format
 (incremental encoders), so `with_streaming_response` gets its first bytes while synthesis goes on
 and `audio.speech.create` simply reads to the end. `stream_format: "sse"` answers
-`text/event-stream` with `speech.audio.delta` events and a final `speech.audio.done` with usage.
+`text/event-stream` with `speech.audio.delta` events and a final `speech.audio.done` with usage;
+with `timestamps: true` (not OpenAI's), a `speech.audio.timestamps` event follows each text piece's
+audio as soon as its words are placed.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from function.http.responses import ModelCard, ModelList
 from function.http.streaming import AudioRender, Render, stream_response
 from function.quality.assess import Quality
 from function.service import AudioChunk
+from function.service.timestamps import StreamTimer
 
 bp = Blueprint("openai", __name__)
 
@@ -40,12 +43,29 @@ class SseRender:
         input_tokens: int,
         output_tokens: Callable[[float], int],
         quality: Callable[[], Quality | None],
+        timer: StreamTimer | None = None,
     ) -> None:
         self.encoder = encoder
         self.input_tokens = input_tokens
         self.output_tokens = output_tokens  # of the seconds of audio sent
         self.quality = quality
+        self.timer = timer
         self.samples = 0
+
+    def _timestamps(self, *, wait: bool = False) -> bytes:
+        """Not OpenAI's: a speech.audio.timestamps event for each text piece placed since the last."""
+        if self.timer is None:
+            return b""
+        return b"".join(
+            self._event(
+                {
+                    "type": "speech.audio.timestamps",
+                    "alignment": t.alignment,
+                    "words": [{"word": w.word, "start": w.start, "end": w.end} for w in t.words],
+                }
+            )
+            for t in self.timer.take(wait=wait)
+        )
 
     @staticmethod
     def _event(doc: dict[str, object]) -> bytes:
@@ -58,7 +78,7 @@ class SseRender:
 
     def chunk(self, chunk: AudioChunk) -> bytes:
         self.samples += int(chunk.samples.shape[0])
-        return self._delta(self.encoder.encode(chunk.samples))
+        return self._delta(self.encoder.encode(chunk.samples)) + self._timestamps()
 
     def end(self) -> bytes:
         output_tokens = self.output_tokens(self.samples / self.encoder.sample_rate)
@@ -71,7 +91,7 @@ class SseRender:
         quality = self.quality()
         if quality is not None:
             done["quality"] = quality.to_json()
-        return self._delta(self.encoder.finish()) + self._event(done)
+        return self._delta(self.encoder.finish()) + self._timestamps(wait=True) + self._event(done)
 
     def abort(self) -> None:
         self.encoder.close()
@@ -105,7 +125,11 @@ def speech() -> Response:
         tokens = loaded.text_tokens(stream.prepared.text, req.language)
         speed = stream.prepared.params.speed
         render = SseRender(
-            encoder, tokens, lambda seconds: loaded.audio_codes(seconds, speed), lambda: stream.quality
+            encoder,
+            tokens,
+            lambda seconds: loaded.audio_codes(seconds, speed),
+            lambda: stream.quality,
+            stream.timer,
         )
         return render, "text/event-stream"
 

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -51,7 +52,7 @@ from function.service.limiter import ConcurrencyLimiter
 from function.service.model import Loaded, ModelSource
 from function.service.ports import Decode, Latent
 from function.service.pronunciation import Locator, PronunciationService
-from function.service.timestamps import Timing, word_timing
+from function.service.timestamps import StreamTimer, Timing, word_timing
 from function.storage import StorageError
 from function.text import UserLexicon, normalize_bangla_text
 from function.text.pronunciation import MAX_DICTIONARIES
@@ -158,8 +159,10 @@ class SpeechStream(Iterator[AudioChunk]):
         release: Any,
         check: Callable[[npt.NDArray[np.float32]], Quality | None] | None = None,
         cancel: Callable[[], None] = lambda: None,
+        timer: StreamTimer | None = None,
     ) -> None:
         self.prepared = prepared
+        self.timer = timer  # word times, piece by piece, when the request asked for them
         self.cancel = cancel
         self.quality: Quality | None = None
         self._pending: AudioChunk | None = first
@@ -175,6 +178,8 @@ class SpeechStream(Iterator[AudioChunk]):
             try:
                 chunk = next(self._rest)
             except StopIteration:
+                if self.timer is not None:
+                    self.timer.finish()
                 if self._check is not None and self._sent:
                     try:
                         self.quality = self._check(np.concatenate(self._sent))
@@ -185,6 +190,8 @@ class SpeechStream(Iterator[AudioChunk]):
                 raise
         if self._check is not None:
             self._sent.append(chunk.samples)
+        if self.timer is not None:
+            self.timer.add(chunk)
         return chunk
 
     def __del__(self) -> None:
@@ -215,6 +222,9 @@ class SpeechService:
         self.limiter = limiter
         self.quality = quality
         self.pronunciation = PronunciationService(model)
+        # Streams' word times are placed here, off the threads that send audio (one thread: the
+        # aligner's session has its own intra-op threads).
+        self._aligning = ThreadPoolExecutor(max_workers=1, thread_name_prefix="word-align")
 
     def loaded(self) -> Loaded:
         loaded = self.model.loaded
@@ -355,8 +365,15 @@ class SpeechService:
             pieces = [PieceOutcome(len(q.codes), q.limit, q.stopped) for q in seqs]
             return self._assess(loaded, prepared, audio, pieces, prepared.params)
 
+        timer = StreamTimer(loaded.aligner, self._aligning) if req.timestamps else None
         return SpeechStream(
-            first, chunks, prepared, release, check if self.quality.enabled else None, cancellable.cancel
+            first,
+            chunks,
+            prepared,
+            release,
+            check if self.quality.enabled else None,
+            cancellable.cancel,
+            timer,
         )
 
     # ---- voices ------------------------------------------------------------------------------

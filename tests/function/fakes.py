@@ -106,12 +106,16 @@ class FakeEngine:
         if not isinstance(text, str):  # a script: its words, a piece each
             text = "|".join(seg.text for seg in text if seg.text)
         self.decoder.stops = len(self.params) > self.runaways
+        pieces = text.split("|")
         for index, seq in enumerate(self._sequences(text, voice, params)):
             latents = decode(seq)
             try:
                 for latent in latents:
                     yield AudioChunk(
-                        np.full(10, index + latent[0] / 100, np.float32), self.sample_rate, index
+                        np.full(10, index + latent[0] / 100, np.float32),
+                        self.sample_rate,
+                        index,
+                        pieces[index],
                     )
             finally:
                 latents.close()

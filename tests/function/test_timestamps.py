@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import itertools
+import json
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -103,3 +104,52 @@ def test_timestamps_need_a_json_answer(server: Any, voice: str) -> None:
         timeout=60,
     )
     assert r.status_code == 400 and "response_format" in r.json()["error"]["message"]
+
+
+def sse_events(body: bytes) -> list[dict[str, Any]]:
+    return [
+        json.loads(block[len(b"data: ") :]) for block in body.split(b"\n\n") if block.startswith(b"data: ")
+    ]
+
+
+@pytest.mark.slow
+def test_sse_timestamps_follow_each_pieces_audio(server: Any, voice: str) -> None:
+    # Long enough for several pieces: each piece's words come in an event after its audio.
+    text = " ".join(["আমার সোনার বাংলা, আমি তোমায় ভালোবাসি, চিরদিন তোমার আকাশ, তোমার বাতাস।"] * 5)
+    body = {
+        "model": "tts-1",
+        "input": text,
+        "voice": voice,
+        "response_format": "pcm",
+        "stream_format": "sse",
+        "timestamps": True,
+        "seed": 3,
+    }
+    r = requests.post(server.url + "/v1/audio/speech", json=body, headers=AUTH, timeout=300)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/event-stream")
+    events = sse_events(r.content)
+    assert events[0]["type"] == "speech.audio.delta" and events[-1]["type"] == "speech.audio.done"
+    sent = 0.0  # seconds of audio sent before each event (pcm: 16-bit mono at 24 kHz)
+    stamped: list[dict[str, Any]] = []
+    pieces = 0
+    for event in events:
+        if event["type"] == "speech.audio.delta":
+            sent += len(base64.b64decode(event["audio"])) / 2 / 24000
+        elif event["type"] == "speech.audio.timestamps":
+            pieces += 1
+            assert event["alignment"] == "forced"
+            assert all(w["end"] <= sent + 1e-3 for w in event["words"])  # after its audio
+            stamped += event["words"]
+    normalized = requests.post(
+        server.url + "/normalize", json={"text": text}, headers=AUTH, timeout=60
+    ).json()["normalized_text"]
+    assert pieces > 1 and [w["word"] for w in stamped] == normalized.split()
+    assert all(a["end"] <= b["start"] + 1e-6 for a, b in itertools.pairwise(stamped))
+    assert stamped[-1]["end"] <= sent + 1e-3
+
+
+@pytest.mark.slow
+def test_openai_timestamps_need_sse(server: Any, voice: str) -> None:
+    body = {"model": "tts-1", "input": "আমি", "voice": voice, "timestamps": True}
+    r = requests.post(server.url + "/v1/audio/speech", json=body, headers=AUTH, timeout=60)
+    assert r.status_code == 400 and "stream_format" in r.json()["error"]["message"]
