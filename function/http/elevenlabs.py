@@ -6,8 +6,9 @@ What maps and what is accepted but has no effect here (docs/serving-api.md, "Ele
 `voice_settings.speed` is the speaking rate; `voice_settings.stability` sets the sampling temperature
 (1.0 -> 0.2, 0.0 -> 1.0: a steadier voice samples more narrowly); `similarity_boost`, `style`,
 `use_speaker_boost`, `previous_text`, `next_text`, `apply_text_normalization` (Bangla text is always
-normalized) and `enable_logging` are accepted and ignored. Alignment is estimated: characters are
-spread over the audio in proportion to how much each is spoken (a forced aligner is issue 28).
+normalized) and `enable_logging` are accepted and ignored. `normalized_alignment` comes from the
+word timestamps (forced with TTS_ALIGNER_MODEL, else estimated per piece); `alignment`, of the text as
+sent, is spread by spoken weight over the speech from the first word's start to the last word's end.
 """
 
 from __future__ import annotations
@@ -143,7 +144,12 @@ class ElevenLabsSpeechRequest(BaseModel):
         return None if value is None else checked_offer(value, info, "language")
 
     def job(
-        self, voice_id: str, owner: Owner, first_chunk: int | None, ssml_parsing: bool = False
+        self,
+        voice_id: str,
+        owner: Owner,
+        first_chunk: int | None,
+        ssml_parsing: bool = False,
+        timestamps: bool = False,
     ) -> SpeechRequest:
         params = voice_params(self.voice_settings)
         if self.seed is not None:
@@ -158,6 +164,7 @@ class ElevenLabsSpeechRequest(BaseModel):
             owner=owner,
             ssml=True if ssml_parsing else None,  # None: a <speak> document, or <break/> tags, all the same
             dictionaries=locators(self.pronunciation_dictionary_locators),
+            timestamps=timestamps,
         )
 
 

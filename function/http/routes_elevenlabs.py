@@ -12,6 +12,7 @@ import time
 
 from flask import Blueprint, Response, request
 
+from function.align.timing import characters_of
 from function.audio.stream_encode import ResampledEncoder
 from function.http import access
 from function.http.context import json_body, reply, request_owner, service, serving
@@ -26,12 +27,20 @@ from function.http.elevenlabs import (
 )
 from function.http.errors import ApiError
 from function.http.models import OPENAI_MODELS
-from function.http.responses import AudioWithTimestamps, ElevenLabsVoice, ElevenLabsVoiceList
+from function.http.responses import (
+    AudioWithTimestamps,
+    CharacterAlignment,
+    ElevenLabsVoice,
+    ElevenLabsVoiceList,
+)
 from function.http.streaming import AudioRender, Render, stream_response
 from function.service import AudioChunk
 from function.service.speech import SpeechStream
+from function.service.timestamps import joined
 
 bp = Blueprint("elevenlabs", __name__)
+# The text's alignment (as sent) and the normalized text's.
+Alignments = tuple[CharacterAlignment, CharacterAlignment]
 
 
 def _query() -> tuple[OutputFormat, int | None, bool]:
@@ -53,7 +62,9 @@ def _query() -> tuple[OutputFormat, int | None, bool]:
         raise ApiError(400, "invalid_parameter", str(exc)) from None
 
 
-def _start(voice: str) -> tuple[ElevenLabsSpeechRequest, SpeechStream, OutputFormat, float]:
+def _start(
+    voice: str, *, timestamps: bool = False
+) -> tuple[ElevenLabsSpeechRequest, SpeechStream, OutputFormat, float]:
     fmt, first_chunk, ssml = _query()
     loaded = service().loaded()
     req = json_body(
@@ -66,7 +77,7 @@ def _start(voice: str) -> tuple[ElevenLabsSpeechRequest, SpeechStream, OutputFor
     owner = request_owner()
     voice_id = service().resolve_voice(voice, serving().settings.voice_aliases, owner)
     t_first = time.perf_counter()
-    return req, service().stream(req.job(voice_id, owner, first_chunk, ssml)), fmt, t_first
+    return req, service().stream(req.job(voice_id, owner, first_chunk, ssml, timestamps)), fmt, t_first
 
 
 def _encoder(fmt: OutputFormat, source_rate: int) -> ResampledEncoder:
@@ -85,27 +96,23 @@ def text_to_speech(voice: str) -> Response:
 
 class TimestampLines:
     """/stream/with-timestamps: a JSON object a line, {audio_base64, alignment, normalized_alignment};
-    the alignment (estimated) comes on the last line, when the audio's length is known."""
+    the alignments come on the last line, once every piece's words are placed."""
 
-    def __init__(self, encoder: ResampledEncoder, text: str, normalized: str) -> None:
+    def __init__(self, encoder: ResampledEncoder, text: str, stream: SpeechStream) -> None:
         self.encoder = encoder
         self.text = text
-        self.normalized = normalized
+        self.stream = stream
         self.samples = 0
-
-    def _line(self, audio: bytes, seconds: float | None) -> bytes:
-        line = _timestamped(audio, None, None)
-        if seconds is not None:
-            line = _timestamped(audio, self.text, self.normalized, seconds)
-        return (line.model_dump_json() + "\n").encode()
 
     def chunk(self, chunk: AudioChunk) -> bytes:
         self.samples += int(chunk.samples.shape[0])
         data = self.encoder.encode(chunk.samples)
-        return self._line(data, None) if data else b""
+        return (_timestamped(data).model_dump_json() + "\n").encode() if data else b""
 
     def end(self) -> bytes:
-        return self._line(self.encoder.finish(), self.samples / self.encoder.sample_rate)
+        seconds = self.samples / self.encoder.sample_rate
+        line = _timestamped(self.encoder.finish(), _alignments(self.text, self.stream, seconds))
+        return (line.model_dump_json() + "\n").encode()
 
     def abort(self) -> None:
         self.encoder.close()
@@ -113,10 +120,10 @@ class TimestampLines:
 
 @bp.post("/v1/text-to-speech/<voice>/stream/with-timestamps")
 def stream_with_timestamps(voice: str) -> Response:
-    req, stream, fmt, t_first = _start(voice)
+    req, stream, fmt, t_first = _start(voice, timestamps=True)
 
     def render(first: AudioChunk) -> tuple[Render, str]:
-        lines = TimestampLines(_encoder(fmt, first.sample_rate), req.text, stream.prepared.text)
+        lines = TimestampLines(_encoder(fmt, first.sample_rate), req.text, stream)
         return lines, "application/x-ndjson"
 
     return stream_response(stream, t_first, render)
@@ -124,7 +131,7 @@ def stream_with_timestamps(voice: str) -> Response:
 
 @bp.post("/v1/text-to-speech/<voice>/with-timestamps")
 def with_timestamps(voice: str) -> Response:
-    req, stream, fmt, _ = _start(voice)
+    req, stream, fmt, _ = _start(voice, timestamps=True)
     encoder: ResampledEncoder | None = None
     parts: list[bytes] = []
     samples = 0
@@ -139,17 +146,33 @@ def with_timestamps(voice: str) -> Response:
     if encoder is not None:
         parts.append(encoder.finish())
         seconds = samples / encoder.sample_rate
-    return reply(_timestamped(b"".join(parts), req.text, stream.prepared.text, seconds))
+    return reply(_timestamped(b"".join(parts), _alignments(req.text, stream, seconds)))
 
 
-def _timestamped(
-    audio: bytes, text: str | None, normalized: str | None, seconds: float = 0.0
-) -> AudioWithTimestamps:
-    """Audio with the alignments of `text` and `normalized` over its `seconds` (None: no alignment)."""
+def _alignments(
+    text: str, stream: SpeechStream, seconds: float
+) -> tuple[CharacterAlignment, CharacterAlignment]:
+    """`text`'s alignment (as sent) and the normalized text's, from the stream's word times."""
+    timing = joined(stream.timer.take(wait=True)) if stream.timer is not None else None
+    if timing is None or not timing.words:
+        return estimated_alignment(text, 0.0, seconds), estimated_alignment(
+            stream.prepared.text, 0.0, seconds
+        )
+    chars = characters_of(timing.words)
+    normalized = CharacterAlignment(
+        characters=chars.characters,
+        character_start_times_seconds=chars.starts,
+        character_end_times_seconds=chars.ends,
+    )
+    return estimated_alignment(text, timing.words[0].start, timing.words[-1].end), normalized
+
+
+def _timestamped(audio: bytes, alignments: Alignments | None = None) -> AudioWithTimestamps:
+    """Audio with (the last line of a stream: with) the text's and the normalized text's alignments."""
     return AudioWithTimestamps(
         audio_base64=base64.b64encode(audio).decode("ascii"),
-        alignment=None if text is None else estimated_alignment(text, 0.0, seconds),
-        normalized_alignment=None if normalized is None else estimated_alignment(normalized, 0.0, seconds),
+        alignment=None if alignments is None else alignments[0],
+        normalized_alignment=None if alignments is None else alignments[1],
     )
 
 

@@ -859,7 +859,7 @@ def test_elevenlabs_sdk_timestamps_cover_the_text_and_the_audio(server: Any, voi
         starts, ends = alignment.character_start_times_seconds, alignment.character_end_times_seconds
         assert len(starts) == len(ends) == len(alignment.characters)
         assert starts == sorted(starts) and all(a <= b for a, b in zip(starts, ends, strict=True))
-        assert starts[0] == 0.0 and ends[-1] == pytest.approx(seconds, abs=1e-3)
+        assert 0.0 <= starts[0] < ends[-1] <= seconds + 1e-3  # within the audio (its speech, estimated)
 
     lines = list(
         client.text_to_speech.stream_with_timestamps(voice_id, text=SHORT, output_format="pcm_24000", seed=4)
@@ -867,9 +867,7 @@ def test_elevenlabs_sdk_timestamps_cover_the_text_and_the_audio(server: Any, voi
     audio = b"".join(base64.b64decode(line.audio_base_64) for line in lines)
     assert len(audio) > 0 and lines[-1].alignment is not None
     assert "".join(lines[-1].alignment.characters) == SHORT
-    assert lines[-1].alignment.character_end_times_seconds[-1] == pytest.approx(
-        len(audio) / 2 / 24000, abs=1e-3
-    )
+    assert 0 < lines[-1].alignment.character_end_times_seconds[-1] <= len(audio) / 2 / 24000 + 1e-3
 
 
 def test_elevenlabs_sdk_lists_the_callers_voices(server: Any, voice_id: str) -> None:

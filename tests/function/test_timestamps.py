@@ -153,3 +153,32 @@ def test_openai_timestamps_need_sse(server: Any, voice: str) -> None:
     body = {"model": "tts-1", "input": "আমি", "voice": voice, "timestamps": True}
     r = requests.post(server.url + "/v1/audio/speech", json=body, headers=AUTH, timeout=60)
     assert r.status_code == 400 and "stream_format" in r.json()["error"]["message"]
+
+
+@pytest.mark.slow
+def test_elevenlabs_sdk_gets_forced_normalized_alignment(server: Any, voice: str) -> None:
+    from elevenlabs.client import ElevenLabs
+
+    client = ElevenLabs(api_key=KEY, base_url=server.url)
+    text = "আমি ১২৩ টাকা দিলাম, তুমি নাও।"
+    words = requests.post(
+        server.url + "/synthesize",
+        json={"text": text, "voice_id": voice, "seed": 5, "response_format": "json", "timestamps": True},
+        headers=AUTH,
+        timeout=120,
+    ).json()["timestamps"]["words"]
+    whole = client.text_to_speech.convert_with_timestamps(voice, text=text, output_format="pcm_24000", seed=5)
+    normalized = whole.normalized_alignment
+    assert normalized is not None and whole.alignment is not None
+    # The same seed, the same audio: the characters sit inside the words' forced spans.
+    assert "".join(normalized.characters) == " ".join(w["word"] for w in words)
+    assert normalized.character_start_times_seconds[0] == pytest.approx(words[0]["start"], abs=1e-3)
+    assert normalized.character_end_times_seconds[-1] == pytest.approx(words[-1]["end"], abs=1e-3)
+    assert "".join(whole.alignment.characters) == text
+    lines = list(
+        client.text_to_speech.stream_with_timestamps(voice, text=text, output_format="pcm_24000", seed=5)
+    )
+    last = lines[-1].normalized_alignment
+    assert last is not None and last.character_end_times_seconds[-1] == pytest.approx(
+        words[-1]["end"], abs=1e-3
+    )
