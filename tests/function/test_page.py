@@ -101,7 +101,10 @@ def test_the_page_saves_a_voice_and_streams_speech(
         pick_a_dictionary_and_preview(page, server)
         page.click("#speak")
         wait_for(page, "window.__tts.doneAt !== null || window.__tts.error !== null", timeout=240)
+        # A saved voice streams with word times: every word lights up once it has been heard.
+        wait_for(page, "window.__tts.words > 0 && window.__tts.wordsHeard === window.__tts.words", timeout=60)
         state = page.evaluate("window.__tts")
+        shown = page.inner_text("#words")
         page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
 
         # Live mode: what is typed streams over the WebSocket (the key in its first message) and
@@ -117,6 +120,7 @@ def test_the_page_saves_a_voice_and_streams_speech(
         browser.close()
 
     assert state["error"] is None, state
+    assert len(shown.split()) == state["words"] and "শোনাপুর" in shown  # what was read, dictionary applied
     assert state["sampleRate"] == 24000 and state["samples"] > 24000 and state["chunks"] > 2
     # Audio was in the page while the stream still ran: the first samples well before the end.
     first = state["firstSamplesAt"] - state["startedAt"]

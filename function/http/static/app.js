@@ -6,7 +6,12 @@ const $ = (id) => document.getElementById(id);
 // What the page measured, for people (the figures below) and for the browser test.
 const state = (window.__tts = {
   startedAt: null, firstSamplesAt: null, doneAt: null, samples: 0, sampleRate: 0, chunks: 0, error: null,
+  words: 0, wordsHeard: 0,
 });
+// Where each scheduled buffer starts: its first sample in the stream and its time on the audio clock
+// (a late chunk starts after a gap), so a word's time in the stream maps to when it is heard.
+let clock = [];
+let highlighting = false;
 let clip = null; // { blob, filename } to send: an uploaded file, or a recording encoded as WAV
 let controller = null;
 let audio = null;
@@ -188,7 +193,9 @@ $("speak").addEventListener("click", async () => {
     return;
   }
   preview(); // shown beside the audio; the synthesis does not wait for it
-  Object.assign(state, { startedAt: performance.now(), firstSamplesAt: null, doneAt: null, samples: 0, chunks: 0, error: null });
+  Object.assign(state, { startedAt: performance.now(), firstSamplesAt: null, doneAt: null, samples: 0, chunks: 0, error: null, words: 0, wordsHeard: 0 });
+  clock = [];
+  $("words").textContent = "";
   audio = audio || new AudioContext(); // made on a click, so the browser lets it play
   await audio.resume();
   controller = new AbortController();
@@ -196,14 +203,17 @@ $("speak").addEventListener("click", async () => {
   $("stop").disabled = false;
   status("Synthesizing…");
   try {
-    const response = await fetch("/synthesize/stream", {
+    // A saved voice: OpenAI's speech route as SSE, with each piece's word times after its audio
+    // (the words light up as they are heard); a clip used once: the WAV stream.
+    const saved = body.voice_id !== undefined;
+    const response = await fetch(saved ? "/v1/audio/speech" : "/synthesize/stream", {
       method: "POST",
-      body: JSON.stringify(body),
+      body: JSON.stringify(saved ? speechBody(body) : body),
       headers: authHeaders({ "Content-Type": "application/json" }),
       signal: controller.signal,
     });
     if (!response.ok) throw new Error(await problem(response));
-    await play(response.body.getReader());
+    await (saved ? playEvents(response.body.getReader()) : play(response.body.getReader()));
     state.doneAt = performance.now();
     status("Done.");
   } catch (err) {
@@ -249,6 +259,89 @@ async function play(reader) {
   }
 }
 
+function speechBody(body) {
+  return {
+    model: "tts-1", input: body.text, voice: body.voice_id, language: "bn",
+    response_format: "pcm", stream_format: "sse", timestamps: true,
+    pronunciation_dictionary_locators: body.pronunciation_dictionary_locators,
+  };
+}
+
+// OpenAI's speech SSE: PCM16 mono at 24 kHz in speech.audio.delta events; with timestamps, each text
+// piece's words in a speech.audio.timestamps event after its audio.
+async function playEvents(reader) {
+  state.sampleRate = 24000;
+  const decoder = new TextDecoder();
+  let text = "";
+  let carry = null; // an odd byte left from the previous delta
+  let at = audio.currentTime + 0.05;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    text += decoder.decode(value, { stream: true });
+    for (let end = text.indexOf("\n\n"); end >= 0; end = text.indexOf("\n\n")) {
+      const block = text.slice(0, end);
+      text = text.slice(end + 2);
+      if (!block.startsWith("data: ")) continue;
+      const event = JSON.parse(block.slice(6));
+      if (event.type === "speech.audio.delta") {
+        let bytes = Uint8Array.from(atob(event.audio), (c) => c.charCodeAt(0));
+        if (carry !== null) {
+          bytes = new Uint8Array([carry, ...bytes]);
+          carry = null;
+        }
+        if (bytes.length % 2) {
+          carry = bytes[bytes.length - 1];
+          bytes = bytes.subarray(0, bytes.length - 1);
+        }
+        if (bytes.length) at = schedule(bytes, at);
+      } else if (event.type === "speech.audio.timestamps") {
+        showWords(event.words);
+      }
+    }
+  }
+}
+
+function showWords(words) {
+  const line = $("words");
+  for (const w of words) {
+    const span = document.createElement("span");
+    span.textContent = w.word;
+    span.dataset.start = w.start;
+    span.dataset.end = w.end;
+    line.append(span, " ");
+    state.words += 1;
+  }
+  if (!highlighting) {
+    highlighting = true;
+    requestAnimationFrame(highlight);
+  }
+}
+
+// When `seconds` into the stream is heard, on the audio clock.
+function heardAt(seconds) {
+  const sample = seconds * state.sampleRate;
+  let entry = clock[0];
+  for (const e of clock) if (e.sample <= sample) entry = e;
+  return entry.time + (sample - entry.sample) / state.sampleRate;
+}
+
+function highlight() {
+  const now = audio.currentTime;
+  let waiting = false;
+  for (const span of $("words").children) {
+    const end = heardAt(+span.dataset.end);
+    span.classList.toggle("now", heardAt(+span.dataset.start) <= now && now < end);
+    if (now >= end && !span.classList.contains("heard")) {
+      span.classList.add("heard");
+      state.wordsHeard += 1;
+    }
+    waiting ||= now < end;
+  }
+  highlighting = waiting && !(controller && controller.signal.aborted);
+  if (highlighting) requestAnimationFrame(highlight);
+}
+
 // Queue PCM16 mono bytes on the Web Audio clock after `at`; returns where the next chunk starts.
 function schedule(bytes, at) {
   const pcm = new Int16Array(bytes.slice().buffer);
@@ -260,6 +353,7 @@ function schedule(bytes, at) {
   source.connect(audio.destination);
   const start = Math.max(at, audio.currentTime + 0.02);
   source.start(start);
+  clock.push({ sample: state.samples, time: start });
   if (state.firstSamplesAt === null) state.firstSamplesAt = performance.now();
   state.samples += pcm.length;
   state.chunks += 1;
