@@ -3,7 +3,9 @@ aligner is configured (words spread over the piece's speech in proportion to the
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -105,4 +107,27 @@ def characters_of(words: list[WordTime]) -> CharacterTimes:
         starts += inner.starts
         ends += inner.ends
         previous_end = word.end
+    return CharacterTimes(chars, starts, ends)
+
+
+def characters_over(text: str, words: Sequence[WordTime]) -> CharacterTimes:
+    """Character times of `text` exactly as written, its whitespace-separated words being `words` in
+    order: each word's characters over its span, the whitespace between two words over the gap."""
+    chars: list[str] = []
+    starts: list[float] = []
+    ends: list[float] = []
+    k = 0  # the next word
+    at = words[0].start if words else 0.0
+    for piece in re.findall(r"\s+|\S+", text):
+        if piece[0].isspace():
+            gap_end = max(at, words[k].start) if k < len(words) else at
+            times = spread(piece, at, gap_end)
+        else:
+            span = (words[k].start, words[k].end) if k < len(words) else (at, at)
+            times = spread(piece, *span)
+            at = span[1]
+            k += 1
+        chars += times.characters
+        starts += times.starts
+        ends += times.ends
     return CharacterTimes(chars, starts, ends)

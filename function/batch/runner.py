@@ -286,7 +286,8 @@ class BatchRunner:
         record["bytes"] = len(data)
         record["quality"] = speech.quality.to_json() if speech.quality else None
         if speech.timing is not None:  # captions beside the audio, before the result that names them
-            words = speech.timing.words
+            # Subtitles show the text as written (১২৩, not একশো তেইশ) where it is plain text.
+            words = speech.timing.input_words or speech.timing.words
             self.outputs.write_bytes(f"{m.stem}/{entry.id}.srt", to_srt(words).encode())
             self.outputs.write_bytes(f"{m.stem}/{entry.id}.vtt", to_vtt(words).encode())
             record["captions"] = {

@@ -173,7 +173,7 @@ class CharacterAlignment(_Out):
 
 
 class WordSpan(_Out):
-    word: str = Field(description="A word of `normalized_text`, as written there.")
+    word: str = Field(description="A word of `normalized_text` (or of `text`, in `input_words`).")
     start: float = Field(description="Seconds from the audio's start.")
     end: float
 
@@ -185,6 +185,11 @@ class Timestamps(_Out):
     )
     words: list[WordSpan]
     characters: CharacterAlignment = Field(description="The words' characters, joined by single spaces.")
+    input_words: list[WordSpan] | None = Field(
+        default=None,
+        description="The words of `text` as sent (whitespace-separated), each spanning the words it was "
+        "read as (১২৩ spans একশো তেইশ); a word read as nothing has an empty span. Null for SSML.",
+    )
 
 
 class AudioWithTimestamps(_Out):

@@ -12,7 +12,7 @@ import time
 
 from flask import Blueprint, Response, request
 
-from function.align.timing import characters_of
+from function.align.timing import CharacterTimes, characters_of, characters_over
 from function.audio.stream_encode import ResampledEncoder
 from function.http import access
 from function.http.context import json_body, reply, request_owner, service, serving
@@ -36,7 +36,7 @@ from function.http.responses import (
 from function.http.streaming import AudioRender, Render, stream_response
 from function.service import AudioChunk
 from function.service.speech import SpeechStream
-from function.service.timestamps import joined
+from function.service.timestamps import joined, with_input_words
 
 bp = Blueprint("elevenlabs", __name__)
 # The text's alignment (as sent) and the normalized text's.
@@ -158,13 +158,20 @@ def _alignments(
         return estimated_alignment(text, 0.0, seconds), estimated_alignment(
             stream.prepared.text, 0.0, seconds
         )
-    chars = characters_of(timing.words)
-    normalized = CharacterAlignment(
-        characters=chars.characters,
-        character_start_times_seconds=chars.starts,
-        character_end_times_seconds=chars.ends,
+    normalized = _character_alignment(characters_of(timing.words))
+    read_word = stream.prepared.read_word
+    if read_word is None:  # SSML: the text as sent is markup, spread over the speech
+        return estimated_alignment(text, timing.words[0].start, timing.words[-1].end), normalized
+    sent = with_input_words(timing, text, read_word).input_words or []
+    return _character_alignment(characters_over(text, sent)), normalized
+
+
+def _character_alignment(times: CharacterTimes) -> CharacterAlignment:
+    return CharacterAlignment(
+        characters=times.characters,
+        character_start_times_seconds=times.starts,
+        character_end_times_seconds=times.ends,
     )
-    return estimated_alignment(text, timing.words[0].start, timing.words[-1].end), normalized
 
 
 def _timestamped(audio: bytes, alignments: Alignments | None = None) -> AudioWithTimestamps:

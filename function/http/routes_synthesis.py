@@ -97,6 +97,9 @@ def timestamps(timing: Timing) -> Timestamps:
     return Timestamps(
         alignment=timing.alignment,
         words=[WordSpan(word=w.word, start=w.start, end=w.end) for w in timing.words],
+        input_words=None
+        if timing.input_words is None
+        else [WordSpan(word=w.word, start=w.start, end=w.end) for w in timing.input_words],
         characters=CharacterAlignment(
             characters=chars.characters,
             character_start_times_seconds=chars.starts,

@@ -52,7 +52,7 @@ from function.service.limiter import ConcurrencyLimiter
 from function.service.model import Loaded, ModelSource
 from function.service.ports import Decode, Latent
 from function.service.pronunciation import Locator, PronunciationService
-from function.service.timestamps import StreamTimer, Timing, word_timing
+from function.service.timestamps import StreamTimer, Timing, with_input_words, word_timing
 from function.storage import StorageError
 from function.text import UserLexicon, normalize_bangla_text
 from function.text.pronunciation import MAX_DICTIONARIES
@@ -91,6 +91,9 @@ class Reading:
     text: str  # normalized (an SSML script's words, joined)
     script: tuple[Segment, ...] | None  # SSML: the segments, with speeds, languages and breaks
     pronunciation: list[dict[str, Any]]  # the lexicon rules that applied
+    # One word as sent -> how it is read alone, with the same reader (plain text; None for SSML):
+    # what maps word times back to the words as sent.
+    read_word: Callable[[str], str] | None = None
 
 
 @dataclass
@@ -103,6 +106,7 @@ class Prepared:
     voice_ms: float = 0.0
     script: tuple[Segment, ...] | None = None  # SSML: the text in segments, with speeds and breaks
     pronunciation: list[dict[str, Any]] = field(default_factory=list)  # the lexicon rules that applied
+    read_word: Callable[[str], str] | None = None  # see Reading
 
     @property
     def speech(self) -> str | tuple[Segment, ...]:
@@ -247,7 +251,11 @@ class SpeechService:
             synthesis_ms = (time.perf_counter() - t0) * 1000
         # After the slot: aligning needs no decoding row.
         sr = loaded.engine.sample_rate
-        timing = word_timing(loaded.aligner, audio, sr, spans) if req.timestamps else None
+        timing = None
+        if req.timestamps:
+            timing = word_timing(loaded.aligner, audio, sr, spans)
+            if prepared.read_word is not None:
+                timing = with_input_words(timing, req.text, prepared.read_word)
         return Speech(audio, sr, prepared, synthesis_ms, quality, timing)
 
     def _synthesize_checked(
@@ -505,7 +513,14 @@ class SpeechService:
             if script is None
             else " ".join(seg.text for seg in script if seg.text)
         )
-        return Reading(text, script, reading.matches(read.matched))
+        read_word = None
+        if script is None:
+            alone = _Reader(loaded, reading.lexicon)  # its own: `read.matched` is this request's
+
+            def read_word(word: str) -> str:
+                return alone(word, req.language, allow_empty=True)
+
+        return Reading(text, script, reading.matches(read.matched), read_word)
 
     def _prepare(self, loaded: Loaded, req: SpeechRequest, queue_ms: float) -> Prepared:
         t0 = time.perf_counter()
@@ -535,6 +550,7 @@ class SpeechService:
             (t1 - t0) * 1000,
             reading.script,
             reading.pronunciation,
+            reading.read_word,
         )
 
     @staticmethod

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import Executor, Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from function.align.aligner import CtcAligner
 from function.align.ctc import AlignmentError
+from function.align.input_words import input_word_times
 from function.align.timing import Alignment, WordTime, estimate_words
 from function.engine import AudioChunk, PieceSpan
 
@@ -22,7 +24,13 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Timing:
     alignment: Alignment  # "forced" (every piece), "partly_forced", or "estimated"
-    words: list[WordTime]
+    words: list[WordTime]  # the words read (normalized)
+    input_words: list[WordTime] | None = None  # the words as sent (plain text only)
+
+
+def with_input_words(timing: Timing, text: str, read_word: Callable[[str], str]) -> Timing:
+    """`timing` with the spans of `text`'s own words (function.align.input_words)."""
+    return replace(timing, input_words=input_word_times(text, read_word, timing.words))
 
 
 def place_piece(

@@ -137,3 +137,24 @@ def test_srt_and_vtt_read_back_with_subtitle_parsers() -> None:
     assert [c.text for c in vtt] == ["\n".join(c.lines) for c in made]
     ends = [sum(float(part) * 60**i for i, part in enumerate(reversed(c.end.split(":")))) for c in vtt]
     assert ends == pytest.approx([c.end for c in made], abs=1e-3)
+
+
+def test_words_as_sent_span_the_words_they_were_read_as() -> None:
+    from function.align.input_words import input_word_times
+    from function.align.timing import characters_over
+    from function.text.normalize import normalize_bangla_text
+
+    text = "আমি ১২৩ টাকা দিলাম,  ২১ ফেব্রুয়ারি ২০২৪ ডা. রহমানকে — Dhaka-তে ৫-৭ জন।"
+    read = normalize_bangla_text(text)
+    assert read.startswith("আমি একশো তেইশ টাকা দিলাম, একুশে ফেব্রুয়ারি দুই হাজার চব্বিশ ডাক্তার")
+    words = [WordTime(w, float(i), i + 0.9) for i, w in enumerate(read.split())]  # word i at second i
+    sent = input_word_times(text, normalize_bangla_text, words)
+    spans = {w.word: (w.start, w.end) for w in sent}
+    assert [w.word for w in sent] == text.split()
+    assert spans["১২৩"] == (1.0, 2.9)  # একশো তেইশ
+    assert spans["২০২৪"] == (7.0, 9.9)  # দুই হাজার চব্বিশ
+    assert spans["ডা."] == (10.0, 10.9) and spans["৫-৭"] == (13.0, 15.9)  # ডাক্তার; পাঁচ থেকে সাত
+    assert spans["—"][0] == spans["—"][1]  # read as nothing: an empty span
+    assert all(a.end <= b.start for a, b in itertools.pairwise(sent))
+    chars = characters_over(text, sent)  # ElevenLabs' alignment of the text exactly as sent
+    assert "".join(chars.characters) == text and chars.starts == sorted(chars.starts)

@@ -93,6 +93,15 @@ def test_forced_timestamps_cover_every_word_in_order(server: Any, voice: str, se
     chars = stamps["characters"]
     assert "".join(chars["characters"]) == " ".join(w["word"] for w in words)
     assert chars["character_start_times_seconds"] == sorted(chars["character_start_times_seconds"])
+    # The words as sent: "১২৩" spans the words it was read as (একশো তেইশ).
+    sent = stamps["input_words"]
+    assert [w["word"] for w in sent] == text.split()
+    j = 0  # the next word read
+    for w in sent:
+        n = 2 if w["word"].rstrip("।") == "১২৩" else 1  # every other word of WORDS reads as itself
+        assert (w["start"], w["end"]) == (words[j]["start"], words[j + n - 1]["end"]), w
+        j += n
+    assert j == len(words)
 
 
 @pytest.mark.slow
