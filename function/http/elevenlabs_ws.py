@@ -30,11 +30,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from function.align.timing import CharacterTimes, characters_of, characters_over, spread
 from function.audio.stream_encode import ResampledEncoder
 from function.http.elevenlabs import (
     OutputFormat,
     VoiceSettings,
-    estimated_alignment,
     first_chunk,
     output_format,
     voice_params,
@@ -147,16 +147,37 @@ def socket_options(args: dict[str, str], languages: tuple[str, ...] | None) -> S
     return SocketOptions(fmt, language, float(raw), flags["auto_mode"], chunk, flags["enable_ssml_parsing"])
 
 
-def ms_alignment(text: str, seconds: float) -> WsAlignment:
-    """`text`'s estimated alignment over `seconds`, as ElevenLabs' WebSocket sends it (ms)."""
-    a = estimated_alignment(text, 0.0, seconds)
-    starts = [round(s * 1000) for s in a.character_start_times_seconds]
-    ends = [round(e * 1000) for e in a.character_end_times_seconds]
+def ms_alignment(times: CharacterTimes) -> WsAlignment:
+    """Character times as ElevenLabs' WebSocket sends them (ms)."""
+    starts = [round(s * 1000) for s in times.starts]
+    ends = [round(e * 1000) for e in times.ends]
     return WsAlignment(
-        chars=a.characters,
+        chars=times.characters,
         charStartTimesMs=starts,
         charDurationsMs=[e - s for s, e in zip(starts, ends, strict=True)],
     )
+
+
+def segment_alignments(end: SegmentEnd, seconds: float) -> tuple[WsAlignment, WsAlignment]:
+    """A heard segment's alignment (its text as sent) and normalizedAlignment (as read), from its
+    word times (forced with TTS_ALIGNER_MODEL); spread over its audio when it has none."""
+    timing = end.timing
+    if timing is None or not timing.words:
+        return ms_alignment(spread(end.text, 0.0, seconds)), ms_alignment(spread(end.spoken, 0.0, seconds))
+    read = _to_end(characters_of(timing.words), seconds)
+    if timing.input_words is None:  # SSML: the text as sent is markup, spread over the speech
+        sent = spread(end.text, timing.words[0].start, timing.words[-1].end)
+    else:
+        sent = characters_over(end.text, timing.input_words)
+    return ms_alignment(_to_end(sent, seconds)), ms_alignment(read)
+
+
+def _to_end(times: CharacterTimes, seconds: float) -> CharacterTimes:
+    """The last character lasts to the segment's end (its trailing silence): a client that adds up
+    each alignment's end, as Pipecat does, then gets times from the start of the audio."""
+    if times.ends and times.ends[-1] < seconds:
+        times.ends[-1] = round(seconds, 4)
+    return times
 
 
 # ---- one socket ----------------------------------------------------------------------------------
@@ -412,13 +433,14 @@ class AgentSocket:
             self.stats.segments += 1
             self.stats.audio_seconds += seconds
             if event.samples:
+                alignment, normalized = segment_alignments(event, seconds)
                 self._deliver(
                     _message(
                         cid,
                         audio=None,
                         isFinal=False,
-                        alignment=ms_alignment(event.text, seconds),
-                        normalizedAlignment=ms_alignment(event.spoken, seconds),
+                        alignment=alignment,
+                        normalizedAlignment=normalized,
                     )
                 )
         else:

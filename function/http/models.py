@@ -139,11 +139,18 @@ class SynthesisFields(BaseModel):
         "The stream endpoint accepts only `wav`.",
     )
     pronunciation_dictionary_locators: list[DictionaryLocator] | None = LOCATORS_FIELD
+    stream_format: Literal["audio", "sse"] = Field(
+        default="audio",
+        description="The stream endpoint only. `audio`: WAV as it is generated; `sse`: text/event-stream "
+        "of speech.audio.delta events (base64 PCM16 mono at `sample_rate`), speech.audio.timestamps "
+        "events with `timestamps`, and a final speech.audio.done.",
+    )
     timestamps: bool = Field(
         default=False,
-        description="With `response_format` `json`: each word's and character's start and end in the "
-        "audio (`timestamps` in the answer), forced-aligned when the server has TTS_ALIGNER_MODEL, "
-        "else estimated; `timestamps.alignment` says which.",
+        description="Each word's start and end in the audio, forced-aligned when the server has "
+        "TTS_ALIGNER_MODEL, else estimated (`alignment` says which): in the answer's `timestamps` with "
+        "`response_format` `json`, or a speech.audio.timestamps event after each piece's audio with "
+        "`stream_format` `sse` (the stream endpoint).",
     )
     _text = field_validator("text")(checked_text)
     _offers = field_validator("language", "response_format")(checked_offer)
@@ -156,9 +163,11 @@ class SynthesisFields(BaseModel):
                 "send exactly one of 'speaker_wav' (base64 reference clip, 2-30 s) "
                 "or 'voice_id' (from POST /voices)",
             )
-        if self.timestamps and self.response_format != "json":
+        if self.timestamps and self.response_format != "json" and self.stream_format != "sse":
             raise _refuse(
-                "invalid_parameter", "'timestamps' come in a JSON answer: send 'response_format': 'json'"
+                "invalid_parameter",
+                "'timestamps' come in a JSON answer ('response_format': 'json') or, from /synthesize/stream, "
+                "as SSE events ('stream_format': 'sse')",
             )
         return self
 

@@ -278,6 +278,7 @@ class _Session:
             owner=self.owner,
             ssml=True if self.options.ssml else None,  # None: a <break/> in plain text is a pause
             dictionaries=dictionaries,
+            timestamps=True,  # each segment's alignment (forced with TTS_ALIGNER_MODEL)
         )
         return LiveSpeech(self.service, template, emit, name=f"live-{cid[:16]}")
 

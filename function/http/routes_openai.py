@@ -11,10 +11,7 @@ audio as soon as its words are placed.
 
 from __future__ import annotations
 
-import base64
-import json
 import time
-from collections.abc import Callable
 
 from flask import Blueprint, Response
 
@@ -24,77 +21,10 @@ from function.http import access
 from function.http.context import json_body, reply, request_owner, service, serving
 from function.http.models import OPENAI_MODELS, OpenAISpeechRequest
 from function.http.responses import ModelCard, ModelList
-from function.http.streaming import AudioRender, Render, stream_response
-from function.quality.assess import Quality
+from function.http.streaming import AudioRender, Render, SseRender, stream_response
 from function.service import AudioChunk
-from function.service.timestamps import StreamTimer
 
 bp = Blueprint("openai", __name__)
-
-
-class SseRender:
-    """OpenAI's speech SSE: `speech.audio.delta` events carrying base64 audio, then
-    `speech.audio.done` with token usage (text tokens in, audio codes out) and, beyond OpenAI's
-    fields (clients ignore unknown ones), the quality verdict of the whole stream."""
-
-    def __init__(
-        self,
-        encoder: AudioEncoder,
-        input_tokens: int,
-        output_tokens: Callable[[float], int],
-        quality: Callable[[], Quality | None],
-        timer: StreamTimer | None = None,
-    ) -> None:
-        self.encoder = encoder
-        self.input_tokens = input_tokens
-        self.output_tokens = output_tokens  # of the seconds of audio sent
-        self.quality = quality
-        self.timer = timer
-        self.samples = 0
-
-    def _timestamps(self, *, wait: bool = False) -> bytes:
-        """Not OpenAI's: a speech.audio.timestamps event for each text piece placed since the last."""
-        if self.timer is None:
-            return b""
-        return b"".join(
-            self._event(
-                {
-                    "type": "speech.audio.timestamps",
-                    "alignment": t.alignment,
-                    "words": [{"word": w.word, "start": w.start, "end": w.end} for w in t.words],
-                }
-            )
-            for t in self.timer.take(wait=wait)
-        )
-
-    @staticmethod
-    def _event(doc: dict[str, object]) -> bytes:
-        return f"data: {json.dumps(doc, separators=(',', ':'))}\n\n".encode()
-
-    def _delta(self, data: bytes) -> bytes:
-        if not data:
-            return b""
-        return self._event({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode("ascii")})
-
-    def chunk(self, chunk: AudioChunk) -> bytes:
-        self.samples += int(chunk.samples.shape[0])
-        return self._delta(self.encoder.encode(chunk.samples)) + self._timestamps()
-
-    def end(self) -> bytes:
-        output_tokens = self.output_tokens(self.samples / self.encoder.sample_rate)
-        usage = {
-            "input_tokens": self.input_tokens,
-            "output_tokens": output_tokens,
-            "total_tokens": self.input_tokens + output_tokens,
-        }
-        done: dict[str, object] = {"type": "speech.audio.done", "usage": usage}
-        quality = self.quality()
-        if quality is not None:
-            done["quality"] = quality.to_json()
-        return self._delta(self.encoder.finish()) + self._timestamps(wait=True) + self._event(done)
-
-    def abort(self) -> None:
-        self.encoder.close()
 
 
 @bp.post("/v1/audio/speech")

@@ -1,5 +1,5 @@
-"""POST /synthesize (whole file), POST /synthesize/stream (chunked WAV as it is generated), and
-POST /normalize (what the model would read, without synthesis)."""
+"""POST /synthesize (whole file), POST /synthesize/stream (chunked WAV as it is generated, or SSE
+events with word timestamps), and POST /normalize (what the model would read, without synthesis)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from function.audio import encode_audio
 from function.audio.stream_encode import AudioEncoder
 from function.http import access
 from function.http.context import json_body, reply, request_owner, service, serving
+from function.http.errors import ApiError
 from function.http.models import NormalizeRequest, SynthesisFields, SynthesisRequest
 from function.http.responses import (
     CharacterAlignment,
@@ -25,7 +26,8 @@ from function.http.responses import (
     Timings,
     WordSpan,
 )
-from function.http.streaming import AudioRender, stream_response
+from function.http.streaming import AudioRender, Render, SseRender, stream_response
+from function.service import AudioChunk
 from function.service.timestamps import Timing
 
 bp = Blueprint("synthesis", __name__)
@@ -48,6 +50,8 @@ def _parse(formats: tuple[str, ...]) -> SynthesisFields:
 def synthesize() -> Response:
     t0 = time.perf_counter()
     req = _parse(("wav", "json"))
+    if req.stream_format != "audio":
+        raise ApiError(400, "invalid_stream_format", "'stream_format' is for POST /synthesize/stream")
     speech = service().synthesize(req.job(request_owner()))
     t2 = time.perf_counter()
     wav = encode_audio(speech.audio, speech.sample_rate, "wav")
@@ -113,9 +117,25 @@ def synthesize_stream() -> Response:
     req = _parse(("wav",))
     t_first = time.perf_counter()
     stream = service().stream(req.job(request_owner()))
-    return stream_response(
-        stream, t_first, lambda first: (AudioRender(AudioEncoder("wav", first.sample_rate)), "audio/wav")
-    )
+    if req.stream_format == "audio":
+        return stream_response(
+            stream, t_first, lambda first: (AudioRender(AudioEncoder("wav", first.sample_rate)), "audio/wav")
+        )
+    loaded = service().loaded()
+
+    def render(first: AudioChunk) -> tuple[Render, str]:
+        # The same events as /v1/audio/speech's SSE, the audio as PCM16 (one event stream, any client).
+        speed = stream.prepared.params.speed
+        sse = SseRender(
+            AudioEncoder("pcm", first.sample_rate),
+            loaded.text_tokens(stream.prepared.text, req.language),
+            lambda seconds: loaded.audio_codes(seconds, speed),
+            lambda: stream.quality,
+            stream.timer,
+        )
+        return sse, "text/event-stream"
+
+    return stream_response(stream, t_first, render)
 
 
 @bp.post("/normalize")

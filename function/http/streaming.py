@@ -8,6 +8,8 @@ mid-stream, the stream is cut at its next chunk (StreamCutError): the client see
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import sys
 import threading
@@ -20,8 +22,10 @@ from flask import Response, g
 from function.audio.stream_encode import AudioEncoder, ResampledEncoder
 from function.http import access
 from function.http.context import SHUTTING_DOWN
+from function.quality.assess import Quality
 from function.service import AudioChunk
 from function.service.speech import SpeechStream
+from function.service.timestamps import StreamTimer
 
 log = logging.getLogger("function.stream")
 
@@ -200,3 +204,68 @@ def _respond(
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"  # proxies must not buffer the stream
     return response
+
+
+class SseRender:
+    """OpenAI's speech SSE: `speech.audio.delta` events carrying base64 audio, then
+    `speech.audio.done` with token usage (text tokens in, audio codes out) and, beyond OpenAI's
+    fields (clients ignore unknown ones), the quality verdict of the whole stream."""
+
+    def __init__(
+        self,
+        encoder: AudioEncoder,
+        input_tokens: int,
+        output_tokens: Callable[[float], int],
+        quality: Callable[[], Quality | None],
+        timer: StreamTimer | None = None,
+    ) -> None:
+        self.encoder = encoder
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens  # of the seconds of audio sent
+        self.quality = quality
+        self.timer = timer
+        self.samples = 0
+
+    def _timestamps(self, *, wait: bool = False) -> bytes:
+        """Not OpenAI's: a speech.audio.timestamps event for each text piece placed since the last."""
+        if self.timer is None:
+            return b""
+        return b"".join(
+            self._event(
+                {
+                    "type": "speech.audio.timestamps",
+                    "alignment": t.alignment,
+                    "words": [{"word": w.word, "start": w.start, "end": w.end} for w in t.words],
+                }
+            )
+            for t in self.timer.take(wait=wait)
+        )
+
+    @staticmethod
+    def _event(doc: dict[str, object]) -> bytes:
+        return f"data: {json.dumps(doc, separators=(',', ':'))}\n\n".encode()
+
+    def _delta(self, data: bytes) -> bytes:
+        if not data:
+            return b""
+        return self._event({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode("ascii")})
+
+    def chunk(self, chunk: AudioChunk) -> bytes:
+        self.samples += int(chunk.samples.shape[0])
+        return self._delta(self.encoder.encode(chunk.samples)) + self._timestamps()
+
+    def end(self) -> bytes:
+        output_tokens = self.output_tokens(self.samples / self.encoder.sample_rate)
+        usage = {
+            "input_tokens": self.input_tokens,
+            "output_tokens": output_tokens,
+            "total_tokens": self.input_tokens + output_tokens,
+        }
+        done: dict[str, object] = {"type": "speech.audio.done", "usage": usage}
+        quality = self.quality()
+        if quality is not None:
+            done["quality"] = quality.to_json()
+        return self._delta(self.encoder.finish()) + self._timestamps(wait=True) + self._event(done)
+
+    def abort(self) -> None:
+        self.encoder.close()

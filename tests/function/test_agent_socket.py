@@ -40,6 +40,7 @@ class FakeStream:
     def __init__(self, service: FakeService, text: str, chunks: int) -> None:
         self.service = service
         self.prepared = _Prepared(text.strip())
+        self.timer = None  # no word times: alignments are spread over each segment's audio
         self._left = chunks
         self._cancelled = threading.Event()
         self.closed = False

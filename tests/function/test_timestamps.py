@@ -191,3 +191,52 @@ def test_elevenlabs_sdk_gets_forced_normalized_alignment(server: Any, voice: str
     assert last is not None and last.character_end_times_seconds[-1] == pytest.approx(
         words[-1]["end"], abs=1e-3
     )
+
+
+@pytest.mark.slow
+def test_the_stream_endpoint_sends_the_same_events(server: Any, voice: str) -> None:
+    text = "আমার সোনার বাংলা, আমি তোমায় ভালোবাসি। চিরদিন তোমার আকাশ, তোমার বাতাস।"
+    body = {"text": text, "voice_id": voice, "stream_format": "sse", "timestamps": True, "seed": 2}
+    r = requests.post(server.url + "/synthesize/stream", json=body, headers=AUTH, timeout=300)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/event-stream")
+    events = sse_events(r.content)
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "speech.audio.delta" and kinds[-1] == "speech.audio.done"
+    samples = sum(len(base64.b64decode(e["audio"])) // 2 for e in events if e["type"] == "speech.audio.delta")
+    words = [w for e in events if e["type"] == "speech.audio.timestamps" for w in e["words"]]
+    assert words and all(e["alignment"] == "forced" for e in events if e["type"] == "speech.audio.timestamps")
+    assert words[-1]["end"] <= samples / 24000 + 1e-3
+    plain = requests.post(
+        server.url + "/synthesize/stream", json={**body, "stream_format": "audio"}, headers=AUTH
+    )
+    assert plain.status_code == 400 and "timestamps" in plain.json()["error"]["message"]
+    whole = requests.post(
+        server.url + "/synthesize", json={**body, "response_format": "json"}, headers=AUTH, timeout=60
+    )
+    assert whole.status_code == 400 and whole.json()["error"]["code"] == "invalid_stream_format"
+
+
+@pytest.mark.slow
+def test_the_voice_agent_socket_sends_forced_alignment(server: Any, voice: str) -> None:
+    from websockets.sync.client import connect
+
+    ws_url = (
+        server.url.replace("http", "ws", 1)
+        + f"/v1/text-to-speech/{voice}/stream-input?output_format=pcm_24000"
+    )
+    text = "আমি ১২৩ টাকা দিলাম। তুমি নাও।"
+    with connect(ws_url, additional_headers={"xi-api-key": KEY}) as ws:
+        ws.send(json.dumps({"text": " "}))
+        ws.send(json.dumps({"text": text, "flush": True}))
+        ws.send(json.dumps({"text": ""}))
+        got = []
+        while not (got and got[-1].get("isFinal")):
+            got.append(json.loads(ws.recv(timeout=120)))
+    aligned = [m for m in got if m.get("normalizedAlignment")]
+    assert len(aligned) == 2  # one a sentence
+    sent = "".join("".join(m["alignment"]["chars"]) for m in aligned)
+    assert " ".join(sent.split()) == text  # the text as sent, digits and all
+    first = aligned[0]["normalizedAlignment"]
+    assert "".join(first["chars"]) == "আমি একশো তেইশ টাকা দিলাম।"
+    starts = first["charStartTimesMs"]
+    assert starts == sorted(starts) and all(d >= 0 for d in first["charDurationsMs"])
