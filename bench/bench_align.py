@@ -17,14 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.bench_quality import ITEMS, THREADS
 from bench.machine import write_result
 
-THREADS = 2
-ITEMS = (  # (text, forced audio tokens): ~2.8 s, ~7 s and ~14 s of audio
-    ("আজ সকালে বৃষ্টি হয়েছে।", 60),
-    ("আজ সকালে ঢাকায় হালকা বৃষ্টি হয়েছে, বিকেলে আকাশ পরিষ্কার থাকবে।", 150),
-    ("একুশে ফেব্রুয়ারি আন্তর্জাতিক মাতৃভাষা দিবস হিসেবে সারা বিশ্বে পালিত হয়, সেদিন সবাই শহীদ মিনারে যায়।", 300),
-)
 # A Bangla character vocabulary of the size Bangla wav2vec2 CTC heads have.
 LETTERS = "অআইঈউঊঋএঐওঔকখগঘঙচছজঝঞটঠডঢণতথদধনপফবভমযরলশষসহড়ঢ়য়ৎংঃঁািীুূৃেৈোৌ্"
 
@@ -57,32 +52,15 @@ def aligner_model(cache: Path) -> tuple[Path, Path]:
 
 
 def run(build: Path) -> list[dict[str, Any]]:
-    from bench.bench_engine import reference_wav
+    from bench.bench_quality import served
     from function.align.aligner import CtcAligner
     from function.align.ctc_model import CtcModel
     from function.align.timing import estimate_words
-    from function.config import load_settings
-    from function.service.limiter import ConcurrencyLimiter
-    from function.service.model import load_model
-    from function.service.speech import SpeechRequest, SpeechService
+    from function.service.speech import SpeechRequest
 
     model, vocab = aligner_model(build.parent)
     aligner = CtcAligner(CtcModel(model, vocab, threads=THREADS))
-    settings = load_settings(
-        {
-            "TTS_MODEL_PATH": str(build / "bundle"),
-            "TTS_MODEL_VARIANT": "int8",
-            "TTS_CACHE_DIR": str(build / "align-cache"),
-            "TTS_INTRA_OP_THREADS": str(THREADS),
-            "TTS_QUALITY_CHECKS": "false",
-            "TTS_LOG_LEVEL": "WARNING",
-        }
-    )
-    loaded = load_model(settings)
-    ref = build / "quality-reference.wav"
-    reference_wav(ref)
-    service = SpeechService(_Ready(loaded), ConcurrencyLimiter(1, 0, 1.0), settings.quality)
-    voice = service.voice_from_clip(ref.read_bytes())
+    service, loaded, voice = served(build, "int8", TTS_QUALITY_CHECKS="false")
     rows = []
     try:
         for text, tokens in ITEMS:
@@ -112,11 +90,6 @@ def run(build: Path) -> list[dict[str, Any]]:
     finally:
         loaded.scheduler.stop()
     return rows
-
-
-class _Ready:
-    def __init__(self, loaded: Any) -> None:
-        self.loaded = loaded
 
 
 def main() -> None:

@@ -25,12 +25,14 @@ ITEMS = (  # (text, forced audio tokens): ~2.8 s, ~7 s and ~14 s of audio
 )
 
 
-def run_variant(build: Path, variant: str) -> dict[str, Any]:
+def served(build: Path, variant: str, **env: str) -> tuple[Any, Any, Any]:
+    """The full-size bench bundle through the service (one slot), `env` over the bench's settings:
+    the service, its loaded model and a voice from the bench's reference clip."""
     from bench.bench_engine import reference_wav
     from function.config import load_settings
     from function.service.limiter import ConcurrencyLimiter
     from function.service.model import load_model
-    from function.service.speech import SpeechRequest, SpeechService
+    from function.service.speech import SpeechService
 
     settings = load_settings(
         {
@@ -38,16 +40,21 @@ def run_variant(build: Path, variant: str) -> dict[str, Any]:
             "TTS_MODEL_VARIANT": variant,
             "TTS_CACHE_DIR": str(build / "quality-cache"),
             "TTS_INTRA_OP_THREADS": str(THREADS),
-            "TTS_TARGET_LUFS": "-16",
             "TTS_LOG_LEVEL": "WARNING",
+            **env,
         }
     )
     loaded = load_model(settings)
     ref = build / "quality-reference.wav"
     reference_wav(ref)
-    clip = ref.read_bytes()
     service = SpeechService(_Ready(loaded), ConcurrencyLimiter(1, 0, 1.0), settings.quality)
-    voice = service.voice_from_clip(clip)
+    return service, loaded, service.voice_from_clip(ref.read_bytes())
+
+
+def run_variant(build: Path, variant: str) -> dict[str, Any]:
+    from function.service.speech import SpeechRequest
+
+    service, loaded, voice = served(build, variant, TTS_TARGET_LUFS="-16")
     rows = []
     try:
         for text, tokens in ITEMS:

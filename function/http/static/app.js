@@ -230,10 +230,26 @@ $("stop").addEventListener("click", () => {
   if (live) live.ws.close(); // barge-in: the server stops generating at once
 });
 
+// PCM16 arriving in pieces of any length: whole samples out, an odd byte kept for the next piece.
+function pcm16() {
+  let carry = null;
+  return (bytes) => {
+    if (carry !== null) {
+      bytes = new Uint8Array([carry, ...bytes]);
+      carry = null;
+    }
+    if (bytes.length % 2) {
+      carry = bytes[bytes.length - 1];
+      bytes = bytes.subarray(0, bytes.length - 1);
+    }
+    return bytes;
+  };
+}
+
 // A WAV with an open length: a 44-byte header, then PCM16 mono as the server generates it.
 async function play(reader) {
   let header = new Uint8Array(0);
-  let carry = null; // an odd byte left from the previous read
+  const whole = pcm16();
   let at = audio.currentTime + 0.05;
   for (;;) {
     const { value, done } = await reader.read();
@@ -246,16 +262,8 @@ async function play(reader) {
       if (header.length < 44) continue;
       state.sampleRate = new DataView(header.buffer).getUint32(24, true);
     }
-    if (carry !== null) {
-      bytes = new Uint8Array([carry, ...bytes]);
-      carry = null;
-    }
-    if (bytes.length % 2) {
-      carry = bytes[bytes.length - 1];
-      bytes = bytes.subarray(0, bytes.length - 1);
-    }
-    if (!bytes.length) continue;
-    at = schedule(bytes, at);
+    bytes = whole(bytes);
+    if (bytes.length) at = schedule(bytes, at);
   }
 }
 
@@ -273,7 +281,7 @@ async function playEvents(reader) {
   state.sampleRate = 24000;
   const decoder = new TextDecoder();
   let text = "";
-  let carry = null; // an odd byte left from the previous delta
+  const whole = pcm16();
   let at = audio.currentTime + 0.05;
   for (;;) {
     const { value, done } = await reader.read();
@@ -285,15 +293,7 @@ async function playEvents(reader) {
       if (!block.startsWith("data: ")) continue;
       const event = JSON.parse(block.slice(6));
       if (event.type === "speech.audio.delta") {
-        let bytes = Uint8Array.from(atob(event.audio), (c) => c.charCodeAt(0));
-        if (carry !== null) {
-          bytes = new Uint8Array([carry, ...bytes]);
-          carry = null;
-        }
-        if (bytes.length % 2) {
-          carry = bytes[bytes.length - 1];
-          bytes = bytes.subarray(0, bytes.length - 1);
-        }
+        const bytes = whole(Uint8Array.from(atob(event.audio), (c) => c.charCodeAt(0)));
         if (bytes.length) at = schedule(bytes, at);
       } else if (event.type === "speech.audio.timestamps") {
         showWords(event.words);
