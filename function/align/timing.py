@@ -91,23 +91,8 @@ def words_of(times: CharacterTimes) -> list[WordTime]:
 
 
 def characters_of(words: list[WordTime]) -> CharacterTimes:
-    """Character times of the words joined by spaces: each word's characters spread over its span,
-    the space between two words over the gap between them."""
-    chars: list[str] = []
-    starts: list[float] = []
-    ends: list[float] = []
-    previous_end = words[0].start if words else 0.0
-    for i, word in enumerate(words):
-        if i:
-            chars.append(" ")
-            starts.append(round(previous_end, 4))
-            ends.append(round(word.start, 4))
-        inner = spread(word.word, word.start, word.end)
-        chars += inner.characters
-        starts += inner.starts
-        ends += inner.ends
-        previous_end = word.end
-    return CharacterTimes(chars, starts, ends)
+    """Character times of the words joined by single spaces."""
+    return characters_over(" ".join(w.word for w in words), words)
 
 
 def characters_over(text: str, words: Sequence[WordTime]) -> CharacterTimes:

@@ -149,9 +149,7 @@ def with_timestamps(voice: str) -> Response:
     return reply(_timestamped(b"".join(parts), _alignments(req.text, stream, seconds)))
 
 
-def _alignments(
-    text: str, stream: SpeechStream, seconds: float
-) -> tuple[CharacterAlignment, CharacterAlignment]:
+def _alignments(text: str, stream: SpeechStream, seconds: float) -> Alignments:
     """`text`'s alignment (as sent) and the normalized text's, from the stream's word times."""
     timing = joined(stream.timer.take(wait=True)) if stream.timer is not None else None
     if timing is None or not timing.words:
