@@ -17,7 +17,15 @@ import torchaudio
 from export import quantize
 from export.graphs import ConditioningGraph, GptStepGraph, SpeakerEncoderGraph, VocoderGraph
 from export.model_loading import load_xtts, remove_weight_norm
-from function.bundle_format import FORMAT_VERSION, MANIFEST, VARIANTS, GptSpec, RuntimeSpec, sha256_file
+from function.bundle_format import (
+    FORMAT_VERSION,
+    MANIFEST,
+    U8U8_WITHOUT_VNNI,
+    VARIANTS,
+    GptSpec,
+    RuntimeSpec,
+    sha256_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -369,7 +377,11 @@ def build_bundle(
                 quantize.make(
                     quantize.INT8_PLAN[role], fp32 / name, target / name, lambda: vocoder_calibration(fp32)
                 )
-        extra = {"quantization": quantize.INT8_PLAN} if variant == "int8" else {}
+        extra = (
+            {"quantization": quantize.INT8_PLAN, U8U8_WITHOUT_VNNI: quantize.needs_vnni(quantize.INT8_PLAN)}
+            if variant == "int8"
+            else {}
+        )
         manifests[variant] = write_manifest(target, {**base, **extra}, variant)
         _step(f"  {variant} done in {time.perf_counter() - t0:.1f} s")
     if "fp32" not in variants:

@@ -39,6 +39,9 @@ class Format:
     description: str
     ops: str  # "matmul" (weight MatMul/Gemm graphs), "conv" (HiFi-GAN) or "any"
     build: Callable[[Path, Path, Calibration | None], None]
+    # Its integer matmuls have full 8-bit signed weights: exact where the CPU has VNNI, and where it
+    # does not the engine runs them as uint8 x uint8 (bundle_format.U8U8_WITHOUT_VNNI).
+    needs_vnni: bool = False
 
 
 def _external(model: onnx.ModelProto) -> bool:
@@ -117,6 +120,89 @@ def _weight_only(bits: int, block_size: int) -> Callable[[Path, Path, Calibratio
         onnx.save(out, str(dst), save_as_external_data=_external(out), location=f"{dst.name}.data")
 
     return build
+
+
+# Per-row int8: symmetric int8 activations with one scale per row (position), 8-bit weights with one
+# scale per output column, and onnxruntime's uint8 x int8 integer matmul (MatMulIntegerToFloat). The
+# sums are integers, so a row's result is the same whatever else is in the batch and whichever kernel
+# the CPU picks. Unlike MatMulNBits, whose multi-row kernel is no faster than fp32 on some CPUs (a
+# prefill), this is onnxruntime's tuned integer GEMM (AMX, VNNI). Without VNNI its `VPMADDUBSW` pair
+# sums would saturate on 8-bit weights (7-bit weights avoid that but cost 3 dB, 7-bit activations
+# 5 dB: docs/model-bundle.md#int8-formats), so there the engine has onnxruntime run these matmuls
+# as uint8 x uint8 (`Format.needs_vnni`).
+ROW_LEVELS = 127
+
+
+def per_row_int8(model: onnx.ModelProto) -> int:
+    """Rewrite each weight MatMul (after `gemm_to_matmul`) as per-row int8 x per-column int8 integer
+    math; returns how many were rewritten."""
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    added: list[onnx.TensorProto] = []
+
+    def const(name: str, value: np.ndarray) -> str:
+        added.append(numpy_helper.from_array(value, name))
+        return name
+
+    eps = const("rowq_eps", np.array(1e-12, np.float32))  # an all-zero row: scale 0 would divide by 0
+    step = const("rowq_step", np.array(1.0 / ROW_LEVELS, np.float32))
+    zero = const("rowq_zero", np.array(128.0, np.float32))
+    one = const("rowq_one", np.array(1.0, np.float32))
+    last = const("rowq_last_axis", np.array([-1], np.int64))
+    nodes: list[onnx.NodeProto] = []
+    replaced: set[str] = set()
+    for node in graph.node:
+        if node.op_type != "MatMul" or node.input[1] not in inits:
+            nodes.append(node)
+            continue
+        w = numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)
+        w_scale = np.maximum(np.abs(w).max(axis=0), 1e-12) / ROW_LEVELS
+        wq = np.clip(np.round(w / w_scale), -ROW_LEVELS, ROW_LEVELS).astype(np.int8)
+        replaced.add(node.input[1])
+        p = f"rowq{len(replaced)}"
+        x, helper = node.input[0], onnx.helper
+        nodes += [
+            helper.make_node("Abs", [x], [f"{p}_abs"], name=f"{p}_abs"),
+            helper.make_node("ReduceMax", [f"{p}_abs", last], [f"{p}_max"], name=f"{p}_max", keepdims=1),
+            helper.make_node("Max", [f"{p}_max", eps], [f"{p}_range"], name=f"{p}_range"),
+            helper.make_node("Mul", [f"{p}_range", step], [f"{p}_scale"], name=f"{p}_scale"),
+            helper.make_node("Div", [x, f"{p}_scale"], [f"{p}_scaled"], name=f"{p}_scaled"),
+            helper.make_node("Round", [f"{p}_scaled"], [f"{p}_round"], name=f"{p}_round"),
+            helper.make_node("Add", [f"{p}_round", zero], [f"{p}_shift"], name=f"{p}_shift"),
+            helper.make_node("Cast", [f"{p}_shift"], [f"{p}_q"], name=f"{p}_q", to=onnx.TensorProto.UINT8),
+            helper.make_node(
+                "MatMulIntegerToFloat",
+                [
+                    f"{p}_q",
+                    const(f"{p}_w", wq),
+                    one,
+                    const(f"{p}_ws", w_scale),
+                    # Zero points per node: onnxruntime's x64quantprecision pass rewrites each
+                    # weight's zero point (to uint8) and cannot rewrite a shared one twice.
+                    const(f"{p}_xz", np.array(128, np.uint8)),
+                    const(f"{p}_wz", np.array(0, np.int8)),
+                ],
+                [f"{p}_int"],
+                name=f"{p}_int",
+                domain="com.microsoft",
+            ),
+            helper.make_node("Mul", [f"{p}_int", f"{p}_scale"], [node.output[0]], name=f"{p}_out"),
+        ]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    kept = [t for t in graph.initializer if t.name not in replaced]
+    del graph.initializer[:]
+    graph.initializer.extend(kept + added)
+    if replaced and not any(o.domain == "com.microsoft" for o in model.opset_import):
+        model.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
+    return len(replaced)
+
+
+def _row_int8(src: Path, dst: Path, _: Calibration | None) -> None:
+    model = onnx.load(str(src))
+    gemm_to_matmul(model)
+    per_row_int8(model)
+    onnx.save(model, str(dst), save_as_external_data=_external(model), location=f"{dst.name}.data")
 
 
 def _waveform_convs(path: Path) -> list[str]:
@@ -198,6 +284,13 @@ FORMATS = {
             _weight_only(8, 128),
         ),
         Format(
+            "rowint8",
+            "int8 activations per row x int8 weights per column, integer matmul (uint8 x uint8 without VNNI)",
+            "matmul",
+            _row_int8,
+            needs_vnni=True,
+        ),
+        Format(
             "nbits4-b32",
             "MatMulNBits 4-bit weights, block 32, int8 compute per row",
             "matmul",
@@ -231,11 +324,16 @@ FORMATS = {
 # lone row differently from a batched one). The speaker encoder stays fp32 (small, and it sets the
 # voice).
 INT8_PLAN = {
-    "gpt": "nbits8-b32",
+    "gpt": "rowint8",
     "conditioning": "nbits8-b32",
     "vocoder": "static-s8-rr-fp32out",
     "speaker_encoder": "fp32",
 }
+
+
+def needs_vnni(plan: dict[str, str]) -> list[str]:
+    """The roles of `plan` whose format is exact only with VNNI (the manifest's U8U8_WITHOUT_VNNI)."""
+    return sorted(role for role, fmt in plan.items() if FORMATS[fmt].needs_vnni)
 
 
 def make(fmt: str, src: Path, dst: Path, calibration: Calibration | None = None) -> None:
@@ -259,8 +357,9 @@ def integer_ops(path: Path) -> dict[str, set[str]]:
             kind += " 7-bit" if np.abs(values.astype(np.int32)).max() <= 64 else " 8-bit"
         return kind
 
+    integer = ("MatMulInteger", "MatMulIntegerToFloat", "ConvInteger", "QLinearConv", "QLinearMatMul")
     for node in model.graph.node:
-        if node.op_type in ("MatMulInteger", "ConvInteger", "QLinearConv", "QLinearMatMul"):
+        if node.op_type in integer:
             index = 3 if node.op_type.startswith("QLinear") else 1
             found.setdefault(node.op_type, set()).add(weight_kind(node.input[index]))
         elif node.op_type == "MatMulNBits":

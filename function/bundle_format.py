@@ -17,6 +17,10 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 VARIANTS = ("fp32", "fp16", "int8")
 GRAPHS = ("conditioning", "speaker_encoder", "gpt", "vocoder")
+# Manifest key: the graph roles whose integer matmuls take full 8-bit signed weights. onnxruntime's
+# uint8 x int8 kernels are exact only with VNNI; on a CPU without it the engine has them run as
+# uint8 x uint8 (onnxruntime's `session.x64quantprecision`). Absent in bundles that need nothing.
+U8U8_WITHOUT_VNNI = "u8u8_without_vnni"
 
 
 class RuntimeSpecError(ValueError):

@@ -37,3 +37,16 @@ def describe() -> str:
     """e.g. "avx2 avx512f avx512_vnni": the kernel-deciding sets present, or "no AVX2"."""
     present = [name for name, ok in kernel_isas().items() if ok and name not in ("fma", "f16c")]
     return " ".join(present) or "no AVX2"
+
+
+def has_vnni() -> bool:
+    """Whether this CPU runs onnxruntime's uint8 x int8 kernels exactly (AVX-512 VNNI or AVX-VNNI).
+
+    Asked of CPUID, through numpy's own runtime dispatch, not /proc/cpuinfo: an emulator (qemu-user)
+    passes the host's /proc/cpuinfo through while offering its guest a different CPU. Unknown
+    counts as no: the fallback it selects is exact everywhere, only slower."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as features  # type: ignore[import-not-found]
+    except ImportError:  # a private name of numpy's (2.x): if it moves, take the exact path
+        return False
+    return bool(features.get("AVX512VNNI") or features.get("AVXVNNI"))

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from function.bundle_format import U8U8_WITHOUT_VNNI
 from function.engine import dsp
 from function.engine.bundle import Bundle, load_bundle
 from function.engine.decoding import DecodeBatch, GptDecoder, Sequence
@@ -105,10 +106,13 @@ class Engine:
         rt = bundle.runtime
         self._rt = rt
         providers = choose_providers(use_gpu)
-        self._cond = create_session(bundle.graph("conditioning"), providers, intra_op_threads)
-        self._spk = create_session(bundle.graph("speaker_encoder"), providers, intra_op_threads)
-        self._gpt = create_session(bundle.graph("gpt"), providers, intra_op_threads)
-        self._voc = create_session(bundle.graph("vocoder"), providers, intra_op_threads)
+        exact = set(self.manifest.get(U8U8_WITHOUT_VNNI, []))
+        sessions = {
+            role: create_session(bundle.graph(role), providers, intra_op_threads, needs_vnni=role in exact)
+            for role in ("conditioning", "speaker_encoder", "gpt", "vocoder")
+        }
+        self._cond, self._spk = sessions["conditioning"], sessions["speaker_encoder"]
+        self._gpt, self._voc = sessions["gpt"], sessions["vocoder"]
         self.provider: str = self._gpt.get_providers()[0]
         with np.load(bundle.path(rt.frontend_file)) as npz:
             self._frontend = {k: npz[k] for k in npz.files}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -71,3 +72,18 @@ def test_int8_rows_are_independent_on_the_emulated_cpu(emulated: dict) -> None:
 def test_the_shipped_gpt_format_keeps_rows_independent_on_the_emulated_cpu(emulated: dict) -> None:
     # At the full-size shapes (export.parity.gpt_kernel_row_max_abs); natively in test_int8_formats.
     assert emulated["gpt_kernel_row_max_abs"] == 0.0
+
+
+def test_the_engine_sees_the_emulated_cpu_lacks_vnni() -> None:
+    """The engine asks CPUID (has_vnni), not /proc/cpuinfo, which qemu-user passes through from the
+    host: so on the emulated Haswell it runs the GPT's 8-bit integer matmuls as uint8 x uint8."""
+    probe = "from function.engine.cpu import has_vnni; print(has_vnni())"
+    run = subprocess.run(
+        [*EMULATED_CPU, sys.executable, "-c", probe],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.stdout.strip() == "False", run.stderr[-2000:]

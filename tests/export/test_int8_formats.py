@@ -1,8 +1,9 @@
 """The int8 variant's graphs are in formats that give the same answer on every x86-64 CPU.
 
 U8S8 integer kernels saturate on CPUs without VNNI (docs/model-bundle.md#int8-formats), and the CPU this suite
-runs on may have VNNI, where they look fine. So the structure is pinned here, on any host: a change
-to the exporter that brings an 8-bit int8 weight back into an integer matmul or conv fails.
+runs on may have VNNI, where they look fine. So the structure is pinned here, on any host: a graph
+with an 8-bit int8 weight in an integer matmul or conv must be one the manifest names for uint8 x
+uint8 on such CPUs (the engine then has onnxruntime run it so); every other integer op must be 7-bit.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import onnx
 import pytest
 
 from export.parity import gpt_kernel_row_max_abs
-from export.quantize import INT8_PLAN, gemm_to_matmul, integer_ops
+from export.quantize import INT8_PLAN, gemm_to_matmul, integer_ops, needs_vnni
+from function.bundle_format import GRAPHS, U8U8_WITHOUT_VNNI
 
 pytestmark = pytest.mark.slow
 
@@ -26,12 +28,30 @@ def test_the_manifest_names_the_formats(demo_bundle: Path) -> None:
     assert "quantization" not in json.loads((demo_bundle / "fp32" / "manifest.json").read_text())
 
 
-def test_gpt_and_conditioning_are_8bit_weight_only_with_per_row_int8_compute(demo_bundle: Path) -> None:
-    for graph, block in (("gpt", 32), ("conditioning", 32)):
-        ops = integer_ops(demo_bundle / "int8" / f"{graph}.onnx")
-        assert ops.pop("MatMulNBits") == {f"bits=8 block={block} accuracy_level=4"}, graph
-        # Every weight matmul was converted: no fp32 weight matmul, no dynamic (per-tensor) quantization.
-        assert not {"MatMulInteger", "fp32 MatMul", "fp32 Gemm"} & set(ops), (graph, ops)
+def test_gpt_is_per_row_int8_with_no_per_tensor_activation_scale(demo_bundle: Path) -> None:
+    model = onnx.load(str(demo_bundle / "int8" / "gpt.onnx"), load_external_data=False)
+    ops = integer_ops(demo_bundle / "int8" / "gpt.onnx")
+    assert ops.pop("MatMulIntegerToFloat") == {"INT8 8-bit"}
+    # Every weight matmul was converted: no fp32 weight matmul left, no per-tensor activation scale.
+    assert not ops, ops
+    assert "DynamicQuantizeLinear" not in {n.op_type for n in model.graph.node}
+    scales = {n.output[0] for n in model.graph.node if n.op_type == "ReduceMax"}
+    assert len(scales) == sum(n.op_type == "MatMulIntegerToFloat" for n in model.graph.node)
+
+
+def test_conditioning_is_8bit_weight_only_with_per_row_int8_compute(demo_bundle: Path) -> None:
+    ops = integer_ops(demo_bundle / "int8" / "conditioning.onnx")
+    assert ops.pop("MatMulNBits") == {"bits=8 block=32 accuracy_level=4"}
+    assert not {"MatMulInteger", "fp32 MatMul", "fp32 Gemm"} & set(ops), ops
+
+
+def test_every_graph_with_8bit_int8_weights_is_named_for_uint8_without_vnni(demo_bundle: Path) -> None:
+    manifest = json.loads((demo_bundle / "int8" / "manifest.json").read_text())
+    named = set(manifest[U8U8_WITHOUT_VNNI])
+    assert named == set(needs_vnni(INT8_PLAN)) == {"gpt"}
+    for role in GRAPHS:
+        kinds = set().union(*integer_ops(demo_bundle / "int8" / f"{role}.onnx").values())
+        assert "INT8 8-bit" not in kinds or role in named, (role, kinds)
 
 
 def test_vocoder_convs_have_7bit_weights_and_the_waveform_conv_stays_fp32(demo_bundle: Path) -> None:
