@@ -9,7 +9,8 @@ same comparison then runs with each variant's graphs under `qemu-x86_64 -cpu Has
 AVX-512, no VNNI) on the inputs fp32 produced natively, with fewer tokens; emulated timings mean
 nothing, so speed is timed natively only: per GPT call (prefill of 100 positions, one decode step at
 1 and 4 rows), the conditioning of a 6 s clip, HiFi-GAN on 200 frames. `python -m bench int8`
-writes bench/results/int8-<time>.json. The full-size emulated column is opt-in, since every
+writes bench/results/int8-<time>.json; `BENCH_INT8_GRAPHS=gpt` (a comma list) measures those
+graphs only. The full-size emulated column is opt-in, since every
 variant's full-size graphs then run under emulation: `BENCH_INT8_EMULATED=old` runs the shipped
 bundle and each graph's old format, `all` every format. `make test` runs the emulated parity on the
 demo bundle (tests/engine/test_int8_on_avx2.py).
@@ -37,7 +38,7 @@ EMULATOR = ("qemu-x86_64", "-cpu", "Haswell-v4")
 GRAPHS = {"gpt": "matmul", "conditioning": "matmul", "vocoder": "conv"}
 
 
-def candidates(fp32: Path) -> dict[str, Path]:
+def candidates(fp32: Path, graphs: list[str]) -> dict[str, Path]:
     """`<graph>/<format>` -> a variant directory equal to fp32 but for that one graph (built once)."""
     from export import quantize
     from export.build import vocoder_calibration, write_manifest
@@ -46,7 +47,7 @@ def candidates(fp32: Path) -> dict[str, Path]:
     out: dict[str, Path] = {}
     base = json.loads((fp32 / "manifest.json").read_text())
     base = {k: v for k, v in base.items() if k not in ("variant", "graphs", "files")}
-    for graph, ops in GRAPHS.items():
+    for graph, ops in ((g, GRAPHS[g]) for g in graphs):
         for fmt in (f for f in quantize.FORMATS.values() if f.ops == ops):
             target = root / graph / fmt.name
             out[f"{graph}/{fmt.name}"] = target
@@ -181,14 +182,18 @@ def main() -> None:
 
     build = prepare()
     fp32 = build / "bundle" / "fp32"
-    variants = candidates(fp32)
+    graphs = os.environ.get("BENCH_INT8_GRAPHS", ",".join(GRAPHS)).split(",")
+    unknown = set(graphs) - set(GRAPHS)
+    if unknown:
+        raise SystemExit(f"BENCH_INT8_GRAPHS: {sorted(unknown)} not among {sorted(GRAPHS)}")
+    variants = candidates(fp32, graphs)
     shipped = build / "bundle" / "int8"
     print("speed (native)", flush=True)
     speeds = {
         name: speed(name.split("/")[0], path / f"{name.split('/')[0]}.onnx")
         for name, path in variants.items()
     }
-    speeds.update({f"{g}/fp32": speed(g, fp32 / f"{g}.onnx") for g in GRAPHS})
+    speeds.update({f"{g}/fp32": speed(g, fp32 / f"{g}.onnx") for g in graphs})
     print("parity (native)", flush=True)
     native = parity(fp32, {**variants, "shipped": shipped}, 200, emulated=False)
     emulated: dict[str, Any] = {}
@@ -219,7 +224,8 @@ def main() -> None:
             "tokens": {"native": 200, "emulated": EMULATED_TOKENS},
             "emulated_cpu": "qemu-x86_64 -cpu Haswell-v4 (AVX2, no AVX-512, no VNNI)" if emulated else None,
             "canary_snr_db": {"native": native["canary_snr_db"], "emulated": emulated.get("canary_snr_db")},
-            "fp32_speed_ms": {g: speeds[f"{g}/fp32"] for g in GRAPHS},
+            "graphs": graphs,
+            "fp32_speed_ms": {g: speeds[f"{g}/fp32"] for g in graphs},
             "rows": rows,
         },
     )
