@@ -184,20 +184,27 @@ def test_synthesize_wav_from_a_reference_clip(api: Callable[..., requests.Respon
 def test_every_synthesis_reports_its_quality_and_a_runaway_is_retried(
     api: Callable[..., requests.Response], voice_id: str, server: Any
 ) -> None:
-    # Random weights all but never choose the stop token: each piece runs to the model's token
-    # limit, so the service retries once with the next seed and still reports the runaway.
-    body = {"text": SHORT, "voice_id": voice_id, "seed": 5}
-    r = api("POST", "/synthesize", json={**body, "response_format": "json"})
-    q = r.json()["quality"]
-    assert q["runaway"] is True and q["attempts"] == 2 and q["retried"] is True
-    assert "runaway" in q["retried_for"] and "runaway" in [w["code"] for w in q["warnings"]]
+    # Random weights seldom choose the stop token, so most seeds run to the piece's token budget;
+    # which ones do depends on the bundle's numerics, so the first seed whose first attempt ran
+    # away is taken rather than a fixed one. The service then retries once with the next seed.
+    for seed in range(5, 15):
+        body = {"text": SHORT, "voice_id": voice_id, "seed": seed}
+        r = api("POST", "/synthesize", json={**body, "response_format": "json"})
+        q = r.json()["quality"]
+        if "runaway" in q["retried_for"]:
+            break
+    else:
+        pytest.fail("no seed in 5-14 ran away: the demo model now stops; pick a longer text")
+    assert q["attempts"] == 2 and q["retried"] is True
+    # The report describes the attempt returned: runaway or not, its warnings say the same.
+    assert q["runaway"] == ("runaway" in [w["code"] for w in q["warnings"]])
     assert all(len(w["message"]) > 10 for w in q["warnings"])
     assert -1.0 <= q["speaker_similarity"] <= 1.0 and q["loudness_lufs"] < 0
     assert 0 <= q["silence_share"] <= 1 and q["tokens"] > 0 and q["normalized_gain_db"] is None
     line = access_line(server, r.headers["X-Request-Id"])
     assert line["quality_attempts"] == 2 and line["quality_warned"] is True
     assert line["quality_warnings"] == [w["code"] for w in q["warnings"]]
-    assert line["speaker_similarity"] == q["speaker_similarity"] and line["runaway"] is True
+    assert line["speaker_similarity"] == q["speaker_similarity"] and line["runaway"] is q["runaway"]
     wav = api("POST", "/synthesize", json=body)
     assert wav.headers["X-Quality-Warnings"] == ",".join(line["quality_warnings"])
     assert wav.headers["X-Quality-Attempts"] == "2"
@@ -305,7 +312,17 @@ def test_ffmpeg_plays_the_stream_as_it_arrives(server: Any, voice_id: str) -> No
 def test_stream_matches_the_whole_file(
     api: Callable[..., requests.Response], server: Any, voice_id: str
 ) -> None:
-    body = {"text": SHORT, "voice_id": voice_id, "seed": 5}
+    # A stream cannot be retried, so compare it with a whole synthesis the quality checks did not
+    # retry either (else the whole file is another seed's): the first seed of a few that gives one.
+    for seed in range(5, 15):
+        body = {"text": SHORT, "voice_id": voice_id, "seed": seed}
+        if (
+            api("POST", "/synthesize", json={**body, "response_format": "json"}).json()["quality"]["attempts"]
+            == 1
+        ):
+            break
+    else:
+        pytest.fail("every seed in 5-14 was retried: no single-attempt synthesis to compare with")
     whole, _ = sf.read(io.BytesIO(api("POST", "/synthesize", json=body).content), dtype="float32")
     conn, resp = open_stream(server, body)
     streamed, _, _ = read_wav_stream(resp)
