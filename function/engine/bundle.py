@@ -11,6 +11,7 @@ from function.bundle_format import (
     FORMAT_VERSION,
     GRAPHS,
     MANIFEST,
+    U8U8_WITHOUT_VNNI,
     RuntimeSpec,
     RuntimeSpecError,
     sha256_file,
@@ -59,6 +60,11 @@ def read_manifest(root: Path) -> dict[str, Any]:
     missing_graphs = [g for g in GRAPHS if g not in manifest["graphs"]]
     if missing_graphs:
         raise BundleError(f"{path} names no graph for {missing_graphs}: re-export the bundle")
+    exact = manifest.get(U8U8_WITHOUT_VNNI, [])
+    if not isinstance(exact, list) or not set(exact) <= set(GRAPHS):
+        raise BundleError(
+            f"{path}: {U8U8_WITHOUT_VNNI} must list graph roles of {list(GRAPHS)}, not {exact!r}"
+        )
     return manifest
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from function.bundle_format import U8U8_WITHOUT_VNNI
+from function.bundle_format import GRAPHS, U8U8_WITHOUT_VNNI
 from function.engine import dsp
 from function.engine.bundle import Bundle, load_bundle
 from function.engine.decoding import DecodeBatch, GptDecoder, Sequence
@@ -109,7 +109,7 @@ class Engine:
         exact = set(self.manifest.get(U8U8_WITHOUT_VNNI, []))
         sessions = {
             role: create_session(bundle.graph(role), providers, intra_op_threads, needs_vnni=role in exact)
-            for role in ("conditioning", "speaker_encoder", "gpt", "vocoder")
+            for role in GRAPHS
         }
         self._cond, self._spk = sessions["conditioning"], sessions["speaker_encoder"]
         self._gpt, self._voc = sessions["gpt"], sessions["vocoder"]

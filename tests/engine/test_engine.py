@@ -285,6 +285,15 @@ def test_wrong_manifest_version_is_refused(bundle_copy: Path) -> None:
         Engine.load(bundle_copy)
 
 
+def test_a_malformed_u8u8_list_is_refused(bundle_copy: Path) -> None:
+    path = bundle_copy / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["u8u8_without_vnni"] = "gpt"  # a string, not a list of graph roles
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="u8u8_without_vnni must list graph roles"):
+        Engine.load(bundle_copy)
+
+
 def test_language_missing_from_vocab_is_refused(bundle_copy: Path) -> None:
     from tokenizers import Tokenizer
 
