@@ -40,13 +40,15 @@ def describe() -> str:
 
 
 def has_vnni() -> bool:
-    """Whether this CPU runs onnxruntime's uint8 x int8 kernels exactly (AVX-512 VNNI or AVX-VNNI).
+    """Whether this CPU runs onnxruntime's uint8 x int8 kernels exactly (it has AVX-512 VNNI).
 
     Asked of CPUID, through numpy's own runtime dispatch, not /proc/cpuinfo: an emulator (qemu-user)
-    passes the host's /proc/cpuinfo through while offering its guest a different CPU. Unknown
-    counts as no: the fallback it selects is exact everywhere, only slower."""
+    passes the host's /proc/cpuinfo through while offering its guest a different CPU. numpy's table
+    has no AVX-VNNI (the 256-bit form) entry, so a CPU with only that (Intel's client and E-core
+    parts) counts as without VNNI, as does anything unknown: the path that selects is exact
+    everywhere, only slower."""
     try:
         from numpy._core._multiarray_umath import __cpu_features__ as features  # type: ignore[import-not-found]
     except ImportError:  # a private name of numpy's (2.x): if it moves, take the exact path
         return False
-    return bool(features.get("AVX512VNNI") or features.get("AVXVNNI"))
+    return bool(features.get("AVX512VNNI"))
