@@ -20,26 +20,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.bench_throughput import ROOT, THREADS, VARIANTS, run_streams
+from bench.bench_throughput import ROOT, THREADS, VARIANTS, engine_and_voice, run_streams
 from bench.machine import write_result
 
 PAIRS = 9
 
 
 def worker(variant: str, out: Path) -> None:
-    import soundfile as sf
-
-    from bench.bench_engine import prepare
-    from function.config import DEFAULT_PREFIX_CACHE_VOICES
-    from function.engine import Engine
     from function.engine.scheduler import Scheduler
 
-    build = prepare()
-    engine = Engine.load(
-        build / "bundle" / variant, intra_op_threads=THREADS, prefix_cache_voices=DEFAULT_PREFIX_CACHE_VOICES
-    )
-    audio, sr = sf.read(build / "reference.wav", dtype="float32")
-    voice = engine.make_voice(audio, sr)
+    engine, voice = engine_and_voice(variant)
     scheduler = Scheduler(engine.decoder, max_batch=8)
     modes = {"threads": None, "scheduler": scheduler.decode}
     for decode in modes.values():

@@ -184,20 +184,26 @@ def bounds(c: dict[str, float], threads_4_audio_s_per_s: float, audio_s: float) 
     }
 
 
-def worker(variant: str, mode: str, out: Path) -> None:
+def engine_and_voice(variant: str) -> tuple[Any, Any]:
+    """The cached full-size bundle's variant loaded as the service loads it, and the bench voice."""
     import soundfile as sf
 
     from bench.bench_engine import prepare
     from function.config import DEFAULT_PREFIX_CACHE_VOICES
     from function.engine import Engine
-    from function.engine.scheduler import Scheduler
 
     build = prepare()
     engine = Engine.load(
         build / "bundle" / variant, intra_op_threads=THREADS, prefix_cache_voices=DEFAULT_PREFIX_CACHE_VOICES
     )
     audio, sr = sf.read(build / "reference.wav", dtype="float32")
-    voice = engine.make_voice(audio, sr)
+    return engine, engine.make_voice(audio, sr)
+
+
+def worker(variant: str, mode: str, out: Path) -> None:
+    from function.engine.scheduler import Scheduler
+
+    engine, voice = engine_and_voice(variant)
     scheduler = Scheduler(engine.decoder, max_batch=max(STREAMS)) if mode == "scheduler" else None
     decode = scheduler.decode if scheduler else None
     run_streams(engine, voice, 1, decode)  # warm-up
