@@ -34,7 +34,8 @@ SAMPLING = {"temperature": 0.75, "top_k": 50, "top_p": 0.85, "repetition_penalty
 
 def _sources_hash() -> str:
     digest = hashlib.sha256()
-    for path in sorted([*(ROOT / "export").rglob("*.py"), *(ROOT / "export").rglob("*.json")]):
+    export = [*(ROOT / "export").rglob("*.py"), *(ROOT / "export").rglob("*.json")]
+    for path in sorted([*export, ROOT / "function" / "bundle_format.py"]):  # what a build writes
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 

@@ -15,7 +15,13 @@ import torch
 import torchaudio
 
 from export import quantize
-from export.graphs import ConditioningGraph, GptStepGraph, SpeakerEncoderGraph, VocoderGraph
+from export.graphs import (
+    ConditioningGraph,
+    GptStepGraph,
+    SpeakerEncoderGraph,
+    VocoderGraph,
+    gqa_onnx,
+)
 from export.model_loading import load_xtts, remove_weight_norm
 from function.bundle_format import (
     FORMAT_VERSION,
@@ -78,6 +84,7 @@ def _export(
     inputs: list[str],
     outputs: list[str],
     dynamic: Any,
+    translations: dict[Any, Any] | None = None,
 ) -> None:
     # Protobuf caps a file at 2 GB: large graphs keep their weights in a .onnx.data file beside them.
     external = sum(p.numel() * p.element_size() for p in module.parameters()) > 1 << 30
@@ -93,6 +100,7 @@ def _export(
             dynamo=True,
             external_data=external,
             verbose=False,
+            custom_translation_table=translations,
         )
 
 
@@ -133,20 +141,21 @@ def export_graphs(model: Any, out: Path) -> dict[str, list[str]]:
     layers, heads = len(gpt.gpt.h), gpt.heads
     head_dim = width // heads
     names = [f"past_{kind}_{i}" for i in range(layers) for kind in ("key", "value")]
-    past = tuple(torch.randn(1, heads, 3, head_dim) for _ in names)
-    batch, seq, past_len = (
+    past = tuple(torch.randn(1, heads, 8, head_dim) for _ in names)
+    batch, seq, capacity = (
         dim("batch", min=1, max=64),
         dim("seq", min=1, max=8192),
-        dim("past", min=0, max=8192),
+        dim("capacity", min=2, max=8192),
     )
-    dynamic = ({0: batch, 1: seq}, {0: batch, 1: dim.AUTO}, tuple({0: batch, 2: past_len} for _ in names))
+    dynamic = ({0: batch, 1: seq}, {0: batch}, tuple({0: batch, 2: capacity} for _ in names))
     _export(
         GptStepGraph(model),
-        (torch.randn(1, 2, width), torch.ones(1, 5, dtype=torch.int64), *past),
+        (torch.randn(1, 2, width), torch.tensor([4], dtype=torch.int32), *past),
         out / GRAPH_FILES["gpt"],
-        ["inputs_embeds", "attention_mask", *names],
+        ["inputs_embeds", "seqlens_k", *names],
         ["logits", "latent", *[n.replace("past_", "present_") for n in names]],
         dynamic,
+        {torch.ops.xtts.group_query_attention.default: gqa_onnx},
     )
     _step(f"  done in {time.perf_counter() - t0:.1f} s")
     return {"gpt": names}
@@ -293,8 +302,12 @@ def make_fp16(src: Path, dst: Path) -> None:
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     model = onnx.load(str(src))
-    # fp32 inputs/outputs keep the engine's interface; the KV cache stays fp32 at the boundary.
-    converted = convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=True)
+    # fp32 inputs and outputs keep the engine's interface, except the GPT's KV cache: it is one fp16
+    # buffer that the graph updates in place (export.graphs.group_query_attention), so no cast may
+    # stand between its input and its output.
+    io = [*model.graph.input, *model.graph.output]
+    keep = [v.name for v in io if not v.name.startswith(("past_", "present_"))]
+    converted = convert_float_to_float16(model, keep_io_types=keep, disable_shape_infer=True)
     external = (src.parent / f"{src.name}.data").is_file()
     onnx.save(converted, str(dst), save_as_external_data=external, location=f"{dst.name}.data")
 

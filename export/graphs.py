@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import torch
+from onnx import TensorProto
 from torch import nn
 from TTS.tts.models.xtts import Xtts
 
@@ -56,12 +57,96 @@ class SpeakerEncoderGraph(nn.Module):
         return torch.nn.functional.normalize(x, p=2, dim=1)
 
 
-class GptStepGraph(nn.Module):
-    """One GPT-2 forward over new positions with an explicit per-layer KV cache.
+@torch.library.custom_op("xtts::group_query_attention", mutates_args=())
+def group_query_attention(
+    qkv: torch.Tensor, past_key: torch.Tensor, past_value: torch.Tensor, seqlens_k: torch.Tensor, heads: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Causal attention over a fixed-capacity KV cache, as onnxruntime's GroupQueryAttention computes it.
 
-    The same graph serves prefill (empty past, the whole prefix) and decode (one token). It returns
-    the next-token logits and the final-normed hidden state of the last position: that hidden state
-    is exactly the latent coqui-tts recomputes with a second full GPT pass, so we never run one.
+    qkv: (B, S, 3 * W), packed as GPT-2's c_attn gives it. past_key/past_value: (B, heads, capacity,
+    head_dim), row b holding its positions at the start. seqlens_k: (B,) int32, row b's length after
+    this call minus one, so its S new positions are seqlens_k[b] - S + 1 ... seqlens_k[b]. Returns the
+    attention output (B, S, W) and the caches with the new keys and values written in place of those
+    positions. The ONNX graph maps this to `com.microsoft.GroupQueryAttention` with the cache as one
+    buffer for past and present (`gqa_onnx`), so a decode step writes one position instead of copying
+    the whole cache; this eager form is the same math, for tests and for reading."""
+    bsz, seq, packed = qkv.shape
+    width = packed // 3
+    head_dim = width // heads
+    q, k, v = (t.view(bsz, seq, heads, head_dim).transpose(1, 2) for t in qkv.split(width, dim=2))
+    present_key, present_value = past_key.clone(), past_value.clone()
+    out = torch.empty(bsz, heads, seq, head_dim, dtype=qkv.dtype)
+    for b in range(bsz):
+        end = int(seqlens_k[b]) + 1
+        positions = torch.arange(end - seq, end)
+        present_key[b, :, positions] = k[b]
+        present_value[b, :, positions] = v[b]
+        keys, values = present_key[b, :, :end], present_value[b, :, :end]
+        allowed = torch.arange(end)[None, :] <= positions[:, None]
+        scores = torch.matmul(q[b], keys.transpose(-1, -2)) / math.sqrt(head_dim)
+        out[b] = torch.matmul(torch.softmax(scores.masked_fill(~allowed, -math.inf), dim=-1), values)
+    return out.transpose(1, 2).reshape(bsz, seq, width), present_key, present_value
+
+
+@group_query_attention.register_fake
+def _(qkv, past_key, past_value, seqlens_k, heads):  # type: ignore[no-untyped-def]
+    bsz, seq, packed = qkv.shape
+    return qkv.new_empty(bsz, seq, packed // 3), torch.empty_like(past_key), torch.empty_like(past_value)
+
+
+def gqa_onnx(qkv, past_key, past_value, seqlens_k, heads: int):  # type: ignore[no-untyped-def]
+    """The ONNX form of `group_query_attention` (a translation for torch.onnx.export)."""
+    from onnx.defs import OpSchema
+    from onnxscript import opset18 as op
+    from onnxscript.values import Op, Opset
+
+    # onnx carries no schemas for onnxruntime's contrib ops: this one's inputs and outputs as far as
+    # used here (onnxruntime docs/ContribOperators.md, com.microsoft.GroupQueryAttention).
+    param = OpSchema.FormalParameter
+    optional = OpSchema.FormalParameterOption.Optional
+    schema = OpSchema(
+        "GroupQueryAttention",
+        "com.microsoft",
+        1,
+        inputs=[
+            param("query", "T"),
+            param("key", "T", param_option=optional),
+            param("value", "T", param_option=optional),
+            param("past_key", "T", param_option=optional),
+            param("past_value", "T", param_option=optional),
+            param("seqlens_k", "M"),
+            param("total_sequence_length", "M"),
+        ],
+        outputs=[param("output", "T"), param("present_key", "T"), param("present_value", "T")],
+        type_constraints=[("T", ["tensor(float)", "tensor(float16)"], ""), ("M", ["tensor(int32)"], "")],
+        attributes=[
+            OpSchema.Attribute("num_heads", OpSchema.AttrType.INT, ""),
+            OpSchema.Attribute("kv_num_heads", OpSchema.AttrType.INT, ""),
+        ],
+    )
+    gqa = Op(Opset("com.microsoft", 1), "GroupQueryAttention", schema)
+    longest = op.Cast(op.ReduceMax(seqlens_k, keepdims=0), to=TensorProto.INT64)
+    total = op.Cast(op.Add(longest, op.Constant(value_int=1)), to=TensorProto.INT32)  # the longest row
+    return gqa(
+        qkv,
+        None,
+        None,
+        past_key,
+        past_value,
+        seqlens_k,
+        total,
+        num_heads=heads,
+        kv_num_heads=heads,
+    )
+
+
+class GptStepGraph(nn.Module):
+    """One GPT-2 forward over new positions with an explicit per-layer KV cache of fixed capacity.
+
+    The same graph serves prefill (the whole prefix, or the part after a cached one) and decode (one
+    token per row). `seqlens_k` says where each row's new positions go (`group_query_attention`). It
+    returns the next-token logits and the final-normed hidden state of the last position: that hidden
+    state is exactly the latent coqui-tts recomputes with a second full GPT pass, so we never run one.
     """
 
     def __init__(self, model: Xtts) -> None:
@@ -72,31 +157,15 @@ class GptStepGraph(nn.Module):
         self.final_norm = gpt.final_norm
         self.mel_head = gpt.mel_head
         self.n_head = gpt.heads
-        self.head_dim = gpt.model_dim // gpt.heads
 
-    def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, *past: torch.Tensor):
-        bsz, seq, dim = inputs_embeds.shape
-        past_len = past[0].shape[2]
-        total = past_len + seq
-        q_pos = torch.arange(seq, device=inputs_embeds.device) + past_len
-        k_pos = torch.arange(total, device=inputs_embeds.device)
-        allowed = (k_pos[None, :] <= q_pos[:, None])[None, None] & (attention_mask[:, None, None, :] > 0)
-        bias = torch.where(allowed, 0.0, -1e9).to(inputs_embeds.dtype)
-        scale = 1.0 / math.sqrt(self.head_dim)
-
+    def forward(self, inputs_embeds: torch.Tensor, seqlens_k: torch.Tensor, *past: torch.Tensor):
         x = inputs_embeds
         presents: list[torch.Tensor] = []
         for i, block in enumerate(self.blocks):
-            h = block.ln_1(x)
-            q, k, v = block.attn.c_attn(h).split(dim, dim=2)
-            q = q.view(bsz, seq, self.n_head, self.head_dim).transpose(1, 2)
-            k = torch.cat([past[2 * i], k.view(bsz, seq, self.n_head, self.head_dim).transpose(1, 2)], dim=2)
-            v = torch.cat(
-                [past[2 * i + 1], v.view(bsz, seq, self.n_head, self.head_dim).transpose(1, 2)], dim=2
+            out, key, value = group_query_attention(
+                block.attn.c_attn(block.ln_1(x)), past[2 * i], past[2 * i + 1], seqlens_k, self.n_head
             )
-            presents += [k, v]
-            att = torch.softmax(torch.matmul(q, k.transpose(-1, -2)) * scale + bias, dim=-1)
-            out = torch.matmul(att, v).transpose(1, 2).reshape(bsz, seq, dim)
+            presents += [key, value]
             x = x + block.attn.c_proj(out)
             x = x + block.mlp(block.ln_2(x))
         latent = self.final_norm(self.ln_f(x[:, -1]))

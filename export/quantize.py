@@ -146,7 +146,9 @@ def per_row_int8(model: onnx.ModelProto) -> int:
 
     eps = const("rowq_eps", np.array(1e-12, np.float32))  # an all-zero row: scale 0 would divide by 0
     step = const("rowq_step", np.array(1.0 / ROW_LEVELS, np.float32))
-    zero = const("rowq_zero", np.array(128.0, np.float32))
+    # uint8 around 128, rounded half up: x / scale is within +-127, so + 128.5 is positive and
+    # Cast's truncation is the floor (one node fewer than Round, Add, Cast).
+    shift = const("rowq_shift", np.array(128.5, np.float32))
     one = const("rowq_one", np.array(1.0, np.float32))
     last = const("rowq_last_axis", np.array([-1], np.int64))
     nodes: list[onnx.NodeProto] = []
@@ -167,8 +169,7 @@ def per_row_int8(model: onnx.ModelProto) -> int:
             helper.make_node("Max", [f"{p}_max", eps], [f"{p}_range"], name=f"{p}_range"),
             helper.make_node("Mul", [f"{p}_range", step], [f"{p}_scale"], name=f"{p}_scale"),
             helper.make_node("Div", [x, f"{p}_scale"], [f"{p}_scaled"], name=f"{p}_scaled"),
-            helper.make_node("Round", [f"{p}_scaled"], [f"{p}_round"], name=f"{p}_round"),
-            helper.make_node("Add", [f"{p}_round", zero], [f"{p}_shift"], name=f"{p}_shift"),
+            helper.make_node("Add", [f"{p}_scaled", shift], [f"{p}_shift"], name=f"{p}_shift"),
             helper.make_node("Cast", [f"{p}_shift"], [f"{p}_q"], name=f"{p}_q", to=onnx.TensorProto.UINT8),
             helper.make_node(
                 "MatMulIntegerToFloat",

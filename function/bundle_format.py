@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-FORMAT_VERSION = 1
+# 2: the GPT's KV cache is a fixed-capacity buffer updated in place (inputs `seqlens_k`, no mask).
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 VARIANTS = ("fp32", "fp16", "int8")
 GRAPHS = ("conditioning", "speaker_encoder", "gpt", "vocoder")

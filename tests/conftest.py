@@ -41,6 +41,7 @@ def _source_hash() -> str:
             *(ROOT / "export").rglob("*.py"),
             *(ROOT / "export").rglob("*.json"),
             *(ROOT / "function" / "engine").rglob("*.py"),
+            ROOT / "function" / "bundle_format.py",
         ]
     )
     for path in files:

@@ -2,11 +2,14 @@
 
 A `Sequence` is one text piece being decoded: its own sampling state (random stream, tokens seen,
 limits), so its codes do not depend on what else runs beside it. `DecodeBatch` holds the KV cache
-of every running sequence in one set of arrays, left-padded to the longest: one GPT call advances
-every row by one token, the attention mask hides each row's padding, and the position embeddings
-are added per row outside the graph. Prefill (the voice's conditioning, the text and the start
-token) runs per sequence, since prefixes differ in length; the conditioning's part of it is kept per
-voice (function.engine.prefix_cache).
+of every running sequence in one buffer per layer, (rows, heads, capacity, head_dim), each row's
+positions from the start and its length beside it: one GPT call advances every row by one token,
+writing that position into the buffer in place (the graph's attention is onnxruntime's
+GroupQueryAttention with past and present bound to the same memory, export.graphs), and the position
+embeddings are added per row outside the graph. The capacity grows by doubling, so a step copies
+nothing. Prefill (the voice's conditioning, the text and the start token) runs per sequence, since
+prefixes differ in length; the conditioning's part of it is kept per voice
+(function.engine.prefix_cache).
 """
 
 from __future__ import annotations
@@ -70,7 +73,6 @@ class GptDecoder:
         self.width = gpt.model_dim
         self._head_dim = self.width // self._heads
         self._kv_dtype = kv_dtype
-        self._kv_names = [f"past_{kind}_{i}" for i in range(self._layers) for kind in ("key", "value")]
         self._start_text, self._stop_text = gpt.start_text_token, gpt.stop_text_token
         self._start_audio, self.stop_audio = gpt.start_audio_token, gpt.stop_audio_token
         self._n_audio = gpt.num_audio_tokens
@@ -104,36 +106,27 @@ class GptDecoder:
             cond_len=cond_latents.shape[1],
         )
 
-    def _run(
-        self, inputs: Array, mask: npt.NDArray[np.int64], kv: list[Array]
-    ) -> tuple[Array, Array, list[Array]]:
-        feeds: dict[str, Any] = {"inputs_embeds": inputs, "attention_mask": mask}
-        feeds.update(zip(self._kv_names, kv, strict=True))
-        logits, latents, *present = self.session.run(None, feeds)
-        return logits, latents, present
+    def _run(self, inputs: Array, seqlens: npt.NDArray[np.int32], kv: list[Any]) -> tuple[Array, Array]:
+        return gpt_call(self.session, inputs, seqlens, kv)
 
-    def _run_bound(
-        self, inputs: Array, mask: npt.NDArray[np.int64], kv: list[Any]
-    ) -> tuple[Array, Array, list[Any]]:
-        binding = self.session.io_binding()
-        binding.bind_cpu_input("inputs_embeds", inputs)
-        binding.bind_cpu_input("attention_mask", mask)
-        for name, value in zip(self._kv_names, kv, strict=True):
-            binding.bind_ortvalue_input(name, value)
-        outputs = [o.name for o in self.session.get_outputs()]
-        binding.bind_output(outputs[0], "cpu")  # logits: sampled on the host
-        binding.bind_output(outputs[1], "cpu")  # latent: the vocoder's input
-        for name in outputs[2:]:
-            binding.bind_output(name, self.device)  # the grown cache stays where it is
-        self.session.run_with_iobinding(binding)
-        values = binding.get_outputs()
-        return values[0].numpy(), values[1].numpy(), list(values[2:])
-
-    def empty_cache(self, rows: int = 1) -> list[Array]:
-        shape = (rows, self._heads, 0, self._head_dim)
+    def new_cache(self, rows: int, capacity: int) -> list[Array]:
+        shape = (rows, self._heads, capacity, self._head_dim)
         return [np.zeros(shape, self._kv_dtype) for _ in range(2 * self._layers)]
 
-    def prefill(self, seq: Sequence) -> tuple[Array, list[Array]]:
+    def _placed(self, kv: list[Array]) -> list[Any]:
+        """The cache where GPT calls read it: as is on the host, as ONNX Runtime values on a device."""
+        if self.device is None:
+            return kv
+        return [ort.OrtValue.ortvalue_from_numpy(k, self.device) for k in kv]
+
+    def _conditioning(self, head: Array) -> list[Array]:
+        """The KV cache of a voice's conditioning positions alone, (1, heads, positions, head_dim)."""
+        positions = head.shape[1]
+        kv = self._placed(self.new_cache(1, positions))
+        self._run(head, np.array([positions - 1], np.int32), kv)
+        return _host(kv)
+
+    def prefill(self, seq: Sequence) -> tuple[Array, RowCache]:
         """Run the prefix; return its latent (width,) and KV cache (one row), and choose the first code.
 
         The voice's conditioning positions come from the prefix cache (or run first and are kept),
@@ -142,25 +135,26 @@ class GptDecoder:
         if not 0 < cond < length:
             raise ValueError(f"a prefix of {length} positions cannot start with {cond} of conditioning")
         head = np.ascontiguousarray(seq.prefix[:, :cond])
-        past = self.prefix_cache.get(
-            head.tobytes(), lambda: self._run(head, np.ones((1, cond), np.int64), self.empty_cache())[2]
+        past = self.prefix_cache.get(head.tobytes(), lambda: self._conditioning(head))
+        kv = self.new_cache(1, capacity_for(length + 1))
+        for buffer, part in zip(kv, past, strict=True):
+            buffer[:, :, :cond] = part
+        placed = self._placed(kv)
+        logits, latents = self._run(
+            np.ascontiguousarray(seq.prefix[:, cond:]), np.array([length - 1], np.int32), placed
         )
-        logits, latents, kv = self._run(seq.prefix[:, cond:], np.ones((1, length), np.int64), past)
         self._choose(seq, logits[0])
-        return latents[0], kv
+        return latents[0], RowCache(placed, length)
 
     def step(self, batch: DecodeBatch) -> Array:
         """Advance every row of the batch by one position; return the latents (rows, width)."""
         rows = batch.rows
+        batch.reserve(1)
         inputs = np.stack([_next_input(seq) for seq in rows])[:, None].astype(np.float32)
-        total = batch.width + 1
-        valid = batch.lengths + 1
-        mask = (np.arange(total)[None, :] >= (total - valid)[:, None]).astype(np.int64)
-        if self.device is None:
-            logits, latents, kv = self._run(inputs, mask, batch.host_kv())
-        else:
-            logits, latents, kv = self._run_bound(inputs, mask, batch.device_kv(self.device))
-        batch.advance(kv)
+        kv = batch.host_kv() if self.device is None else batch.device_kv(self.device)
+        # seqlens_k: each row's length after this step, minus one: the index its new position takes.
+        logits, latents = self._run(inputs, batch.lengths.astype(np.int32), kv)
+        batch.advance()
         for seq, row in zip(rows, logits, strict=True):
             try:
                 self._choose(seq, row)
@@ -185,24 +179,72 @@ class GptDecoder:
         seq.next_input = (emb["mel_embedding"][token] + emb["mel_pos_embedding"][n + 1]).astype(np.float32)
 
 
+def gpt_call(
+    session: Any, inputs: Array, seqlens: npt.NDArray[np.int32], kv: list[Any]
+) -> tuple[Array, Array]:
+    """One call of the GPT graph: new positions `inputs` (rows, S, width) written at each row's
+    `seqlens` - S + 1 ... `seqlens` of the cache `kv` (per layer key, value), in place; returns the
+    logits and latents of each row's last position."""
+    binding = session.io_binding()
+    binding.bind_cpu_input("inputs_embeds", inputs)
+    binding.bind_cpu_input("seqlens_k", seqlens)
+    binding.bind_output("logits", "cpu")  # sampled on the host
+    binding.bind_output("latent", "cpu")  # the vocoder's input
+    for i, value in enumerate(kv):
+        past = f"past_{('key', 'value')[i % 2]}_{i // 2}"
+        present = past.replace("past_", "present_")
+        if isinstance(value, np.ndarray):  # host memory, bound as is: the graph writes into it
+            args = ("cpu", 0, value.dtype, list(value.shape), value.ctypes.data)
+            binding.bind_input(past, *args)
+            binding.bind_output(present, *args)
+        else:  # an OrtValue on the device
+            binding.bind_ortvalue_input(past, value)
+            binding.bind_ortvalue_output(present, value)
+    session.run_with_iobinding(binding)
+    logits, latents = binding.get_outputs()[:2]  # in the order bound
+    return logits.numpy(), latents.numpy()
+
+
+MIN_CAPACITY = 64
+
+
+def capacity_for(positions: int) -> int:
+    """A cache size that holds `positions`: powers of two, so a growing row is copied log2 times."""
+    return max(MIN_CAPACITY, 1 << (positions - 1).bit_length())
+
+
+@dataclass(eq=False)
+class RowCache:
+    """One prefilled row's KV cache: per layer, key and value (1, heads, capacity, head_dim), numpy or
+    ONNX Runtime values on a device, the first `length` positions filled."""
+
+    kv: list[Any]
+    length: int
+
+
 class DecodeBatch:
-    """The running sequences and their KV caches, right-aligned in arrays (rows, heads, width, dim)."""
+    """The running sequences and their KV caches: per layer one buffer (rows, heads, capacity, dim),
+    each row's positions from the start, `lengths` of them filled."""
 
     def __init__(self) -> None:
         self.rows: list[Sequence] = []
         self.kv: list[Any] = []  # numpy arrays, or OrtValues on a device between joins and leaves
-        self.width = 0  # positions in the cache: the longest row's length
         self.lengths = np.zeros(0, np.int64)
+        self.capacity = 0
 
-    def advance(self, kv: list[Any]) -> None:
-        """Every row grew by one position: the grown cache replaces the old one."""
-        self.kv = kv
+    def advance(self) -> None:
+        """Every row grew by one position (written into the buffers by the GPT call)."""
         self.lengths = self.lengths + 1
-        self.width += 1
+
+    def reserve(self, positions: int) -> None:
+        """Make room for `positions` more per row: a larger buffer when the longest row would not fit."""
+        needed = int(self.lengths.max(initial=0)) + positions
+        if self.rows and needed > self.capacity:
+            self._rebuild(list(range(len(self.rows))), capacity_for(needed))
 
     def host_kv(self) -> list[Array]:
         """The cache as numpy arrays (copied from the device if it lives there)."""
-        self.kv = [k if isinstance(k, np.ndarray) else k.numpy() for k in self.kv]
+        self.kv = _host(self.kv)
         return self.kv
 
     def device_kv(self, device: str) -> list[Any]:
@@ -215,49 +257,55 @@ class DecodeBatch:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def add(self, seq: Sequence, kv: list[Array]) -> None:
-        """Join a prefilled sequence; the shorter side is padded on the left."""
-        length = int(kv[0].shape[2])
+    def add(self, seq: Sequence, cache: RowCache) -> None:
+        """Join a prefilled sequence."""
         if not self.rows:
-            self.rows, self.kv, self.lengths, self.width = (
-                [seq],
-                list(kv),
-                np.array([length], np.int64),
-                length,
-            )
+            self.rows, self.kv, self.lengths = [seq], list(cache.kv), np.array([cache.length], np.int64)
+            self.capacity = int(_shape(cache.kv[0])[2])
             return
-        width = max(self.width, length)
-        self.kv = [
-            np.concatenate([_left_pad(old, width), _left_pad(new, width)])
-            for old, new in zip(self.host_kv(), kv, strict=True)
-        ]
-        self.width = width
         self.rows.append(seq)
-        self.lengths = np.append(self.lengths, length)
+        self.lengths = np.append(self.lengths, cache.length)
+        keep = list(range(len(self.rows) - 1))
+        self._rebuild(keep, max(self.capacity, int(_shape(cache.kv[0])[2])), joining=_host(cache.kv))
 
     def remove(self, seqs: set[int]) -> None:
-        """Drop rows (by id() of their Sequence) and the padding no remaining row needs."""
+        """Drop rows (by id() of their Sequence)."""
         keep = [i for i, seq in enumerate(self.rows) if id(seq) not in seqs]
         if len(keep) == len(self.rows):
             return
         self.rows = [self.rows[i] for i in keep]
-        self.lengths = self.lengths[keep]
         if not self.rows:
-            self.kv, self.width = [], 0
+            self.kv, self.lengths, self.capacity = [], np.zeros(0, np.int64), 0
             return
-        trim = self.width - int(self.lengths.max())
-        self.kv = [np.ascontiguousarray(k[keep, :, trim:]) for k in self.host_kv()]
-        self.width -= trim
+        self._rebuild(keep, capacity_for(int(self.lengths[keep].max()) + 1))
+        self.lengths = self.lengths[keep]
+
+    def _rebuild(self, keep: list[int], capacity: int, joining: list[Array] | None = None) -> None:
+        """New buffers of `capacity` holding rows `keep` of the old ones (and a joining row last);
+        only filled positions are copied."""
+        old = self.host_kv()
+        filled = int(self.lengths[keep].max()) if keep else 0
+        rows = len(keep) + (joining is not None)
+        kv = []
+        for i, k in enumerate(old):
+            buffer = np.zeros((rows, k.shape[1], capacity, k.shape[3]), k.dtype)
+            buffer[: len(keep), :, :filled] = k[keep, :, :filled]
+            if joining is not None:
+                buffer[-1, :, : self.lengths[-1]] = joining[i][0, :, : self.lengths[-1]]
+            kv.append(buffer)
+        self.kv, self.capacity = kv, capacity
+
+
+def _host(kv: list[Any]) -> list[Array]:
+    # A copy: on CPU, OrtValue.numpy() is a view of memory that is freed with the OrtValue.
+    return [k if isinstance(k, np.ndarray) else np.array(k.numpy()) for k in kv]
+
+
+def _shape(value: Any) -> tuple[int, ...]:
+    return tuple(value.shape) if isinstance(value, np.ndarray) else tuple(value.shape())
 
 
 def _next_input(seq: Sequence) -> Array:
     if seq.next_input is None:
         raise ValueError("a sequence joins a batch only after its prefill")
     return seq.next_input
-
-
-def _left_pad(kv: Array, width: int) -> Array:
-    missing = width - kv.shape[2]
-    if missing == 0:
-        return kv
-    return np.pad(kv, ((0, 0), (0, 0), (missing, 0), (0, 0)))

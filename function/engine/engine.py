@@ -124,9 +124,10 @@ class Engine:
         self.nukta_form: str = self.tokenizer.nukta_form()
         self.model_id = f"{self.manifest['model']['name']}/{self.manifest['model']['version']}"
         self._width = rt.gpt.model_dim
-        kv_dtype = np.float16 if self._gpt.get_inputs()[2].type == "tensor(float16)" else np.float32
-        # The KV cache stays on the GPU between steps (I/O binding); on CPU binding buys nothing
-        # (measured slower), but `bind_kv=True` runs the same path there so CI tests it.
+        past = next(i for i in self._gpt.get_inputs() if i.name.startswith("past_"))
+        kv_dtype = np.float16 if past.type == "tensor(float16)" else np.float32
+        # The KV cache stays on the GPU between steps (ONNX Runtime values); on CPU it is numpy memory
+        # the graph writes into, but `bind_kv=True` runs the device path there so CI tests it.
         on_gpu = self.provider == CUDA
         device = ("cuda" if on_gpu else "cpu") if (on_gpu if bind_kv is None else bind_kv) else None
         self.decoder = GptDecoder(

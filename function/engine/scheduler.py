@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from function.engine.decoding import DecodeBatch, Sequence
+from function.engine.decoding import DecodeBatch, RowCache, Sequence
 
 log = logging.getLogger(__name__)
 Latent = npt.NDArray[np.float32]
@@ -31,7 +31,7 @@ Latent = npt.NDArray[np.float32]
 class Decoder(Protocol):
     """What the scheduler needs of the engine's GPT (function.engine.decoding.GptDecoder)."""
 
-    def prefill(self, seq: Sequence) -> tuple[Latent, list[Any]]: ...
+    def prefill(self, seq: Sequence) -> tuple[Latent, RowCache]: ...
 
     def step(self, batch: DecodeBatch) -> Latent: ...
 

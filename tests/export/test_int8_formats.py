@@ -35,7 +35,9 @@ def test_gpt_is_per_row_int8_with_no_per_tensor_activation_scale(demo_bundle: Pa
     # Every weight matmul was converted: no fp32 weight matmul left, no per-tensor activation scale.
     assert not ops, ops
     assert "DynamicQuantizeLinear" not in {n.op_type for n in model.graph.node}
-    scales = {n.output[0] for n in model.graph.node if n.op_type == "ReduceMax"}
+    made_by = {out: n.op_type for n in model.graph.node for out in n.output}
+    nodes = model.graph.node
+    scales = {n.output[0] for n in nodes if n.op_type == "ReduceMax" and made_by.get(n.input[0]) == "Abs"}
     assert len(scales) == sum(n.op_type == "MatMulIntegerToFloat" for n in model.graph.node)
 
 

@@ -166,3 +166,30 @@ def test_stop_token_and_min_new_tokens_match_coqui(stopping_build: Path, referen
     ours = engine.synthesize(text, voice, SynthesisParams(language="en", greedy=True, min_new_tokens=12))
     assert ours.shape == wav.shape
     assert np.abs(ours - wav).max() <= 1e-3
+
+
+def test_gpt_step_graph_and_its_onnx_match_coqui_gpt(coqui: Any, engine: Engine) -> None:
+    """The exported GPT step's attention (a fixed-capacity cache written in place, export.graphs)
+    against coqui-tts's GPT-2 forward over the same embeddings: the eager module in two calls (a
+    cached prefix, then the rest, as the engine's prefill runs), and the ONNX graph the same way."""
+    import torch
+
+    from export.graphs import GptStepGraph
+    from function.engine.decoding import gpt_call
+
+    gpt = coqui.gpt
+    width, heads, layers = gpt.model_dim, gpt.heads, len(gpt.gpt.h)
+    x = torch.randn(1, 9, width, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        hidden = gpt.gpt(inputs_embeds=x).last_hidden_state  # ln_f included
+        expected = gpt.final_norm(hidden[:, -1])
+        module = GptStepGraph(coqui).eval()
+        past = [torch.zeros(1, heads, 16, width // heads) for _ in range(2 * layers)]
+        kv = module(x[:, :5], torch.tensor([4], dtype=torch.int32), *past)[2:]
+        _, latent, *_ = module(x[:, 5:], torch.tensor([8], dtype=torch.int32), *kv)
+    np.testing.assert_allclose(latent.numpy(), expected.numpy(), atol=1e-4)
+
+    cache = [np.zeros((1, heads, 16, width // heads), np.float32) for _ in range(2 * layers)]
+    gpt_call(engine.decoder.session, x[:, :5].numpy(), np.array([4], np.int32), cache)
+    _, onnx_latent = gpt_call(engine.decoder.session, x[:, 5:].numpy(), np.array([8], np.int32), cache)
+    np.testing.assert_allclose(onnx_latent, expected.numpy(), atol=1e-4)

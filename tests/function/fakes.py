@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from function.engine import AudioChunk, PieceSpan, SynthesisParams, TextError, Voice, VoiceFormatError
-from function.engine.decoding import DecodeBatch, Sequence
+from function.engine.decoding import DecodeBatch, RowCache, Sequence, capacity_for
 from function.engine.engine import Text
 from function.engine.prefix_cache import PrefixCacheStats
 from function.engine.sampling import SamplingConfig
@@ -45,14 +45,17 @@ class FakeDecoder:
         seq.stopped = seq.finished and self.stops
         return latent
 
-    def prefill(self, seq: Sequence) -> tuple[np.ndarray, list[Any]]:
+    def prefill(self, seq: Sequence) -> tuple[np.ndarray, RowCache]:
         self.calls.append(1)
-        return self._advance(seq), [np.zeros((1, 1, seq.prefix.shape[1], 1), np.float32)]
+        length = seq.prefix.shape[1]
+        kv = [np.zeros((1, 1, capacity_for(length + 1), 1), np.float32)]
+        return self._advance(seq), RowCache(kv, length)
 
     def step(self, batch: DecodeBatch) -> np.ndarray:
         self.calls.append(len(batch))
+        batch.reserve(1)
         out = np.stack([self._advance(seq) for seq in batch.rows])
-        batch.advance([np.pad(k, ((0, 0), (0, 0), (0, 1), (0, 0))) for k in batch.host_kv()])
+        batch.advance()
         return out
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from function.bundle_format import FORMAT_VERSION
 from function.storage import (
     BundleFetchError,
     LocalStore,
@@ -33,7 +34,7 @@ def make_bundle(root: Path, variant: str = "int8", sizes: tuple[int, ...] = (1_1
         path.write_bytes(data)
         files[name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": size}
     manifest = {
-        "format_version": 1,
+        "format_version": FORMAT_VERSION,
         "model": {"name": "bn-xtts", "version": "v1"},
         "variant": variant,
         "runtime": {"sample_rate": 24000},
@@ -146,9 +147,9 @@ def test_missing_object_is_named(helpers: Any, bucket: Any, tmp_path: Path) -> N
     ("manifest", "why"),
     [
         (b"{not json", "not valid JSON"),
-        (b'{"format_version": 2, "files": {}}', "format_version 1"),
-        (b'{"format_version": 1, "files": {"../x": {"sha256": "' + b"0" * 64 + b'", "size": 1}}}', "unsafe"),
-        (b'{"format_version": 1, "files": {"a.onnx": {"sha256": "xyz", "size": 1}}}', "sha256"),
+        (b'{"format_version": 1, "files": {}}', "format_version 2"),
+        (b'{"format_version": 2, "files": {"../x": {"sha256": "' + b"0" * 64 + b'", "size": 1}}}', "unsafe"),
+        (b'{"format_version": 2, "files": {"a.onnx": {"sha256": "xyz", "size": 1}}}', "sha256"),
     ],
 )
 def test_unreadable_manifest_is_refused(bucket: Any, tmp_path: Path, manifest: bytes, why: str) -> None:
