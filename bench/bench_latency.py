@@ -28,9 +28,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.bench_engine import prepare
+from bench.bench_engine import CACHE, prepare
 from bench.bench_load import _free_port
 from bench.machine import write_result
+from function.bundle_format import FORMAT_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = os.environ.get("BENCH_LATENCY_BASE", "77e4b6c")
@@ -157,6 +158,20 @@ def summary(values: list[float]) -> dict[str, Any]:
     return {"p50_s": round(statistics.median(values), 4), "p95_s": round(p95, 4), "runs": values}
 
 
+def bundle_for(tree: Path, bundle: Path) -> Path:
+    """The bench bundle as `tree`'s code reads it: ours, or, where that revision reads another
+    bundle format, the one its own exporter builds (cached beside ours)."""
+    ask = [sys.executable, "-c", "from function.bundle_format import FORMAT_VERSION as v; print(v)"]
+    version = subprocess.run(ask, cwd=tree, check=True, capture_output=True, text=True).stdout.strip()
+    if version == str(FORMAT_VERSION):
+        return bundle
+    (tree / "bench" / "cache").symlink_to(CACHE, target_is_directory=True)
+    print(f"{tree.name} reads bundle format {version}: building its bundle with its exporter", flush=True)
+    build = [sys.executable, "-c", "from bench.bench_engine import prepare; print(prepare())"]
+    done = subprocess.run(build, cwd=tree, check=True, stdout=subprocess.PIPE, text=True)
+    return Path(done.stdout.strip().splitlines()[-1]) / "bundle"
+
+
 def main() -> None:
     bundle = prepare() / "bundle"
     work = Path(tempfile.mkdtemp(prefix="bench-latency-"))
@@ -168,11 +183,12 @@ def main() -> None:
     cases = {"old": (old_tree, {}), "new": (ROOT, {}), "new_chunk20": (ROOT, {"stream_chunk_tokens": 20})}
     results: dict[str, dict[str, Any]] = {}
     try:
+        bundles = {old_tree: bundle_for(old_tree, bundle), ROOT: bundle}
         for variant in VARIANTS:
             results[variant] = {}
             for tree in (old_tree, ROOT):
                 print(f"{variant}: server from {tree} ...", flush=True)
-                server = Server(tree, bundle, variant, work)
+                server = Server(tree, bundles[tree], variant, work)
                 try:
                     for seed0, (name, (where, extra)) in enumerate(cases.items()):
                         if where == tree:
