@@ -14,6 +14,7 @@ prefixes differ in length; the conditioning's part of it is kept per voice
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,24 +107,19 @@ class GptDecoder:
             cond_len=cond_latents.shape[1],
         )
 
-    def _run(self, inputs: Array, seqlens: npt.NDArray[np.int32], kv: list[Any]) -> tuple[Array, Array]:
-        return gpt_call(self.session, inputs, seqlens, kv)
-
     def new_cache(self, rows: int, capacity: int) -> list[Array]:
         shape = (rows, self._heads, capacity, self._head_dim)
         return [np.zeros(shape, self._kv_dtype) for _ in range(2 * self._layers)]
 
     def _placed(self, kv: list[Array]) -> list[Any]:
         """The cache where GPT calls read it: as is on the host, as ONNX Runtime values on a device."""
-        if self.device is None:
-            return kv
-        return [ort.OrtValue.ortvalue_from_numpy(k, self.device) for k in kv]
+        return kv if self.device is None else _on_device(kv, self.device)
 
     def _conditioning(self, head: Array) -> list[Array]:
         """The KV cache of a voice's conditioning positions alone, (1, heads, positions, head_dim)."""
         positions = head.shape[1]
         kv = self._placed(self.new_cache(1, positions))
-        self._run(head, np.array([positions - 1], np.int32), kv)
+        gpt_call(self.session, head, np.array([positions - 1], np.int32), kv)
         return _host(kv)
 
     def prefill(self, seq: Sequence) -> tuple[Array, RowCache]:
@@ -140,8 +136,8 @@ class GptDecoder:
         for buffer, part in zip(kv, past, strict=True):
             buffer[:, :, :cond] = part
         placed = self._placed(kv)
-        logits, latents = self._run(
-            np.ascontiguousarray(seq.prefix[:, cond:]), np.array([length - 1], np.int32), placed
+        logits, latents = gpt_call(
+            self.session, np.ascontiguousarray(seq.prefix[:, cond:]), np.array([length - 1], np.int32), placed
         )
         self._choose(seq, logits[0])
         return latents[0], RowCache(placed, length)
@@ -153,7 +149,7 @@ class GptDecoder:
         inputs = np.stack([_next_input(seq) for seq in rows])[:, None].astype(np.float32)
         kv = batch.host_kv() if self.device is None else batch.device_kv(self.device)
         # seqlens_k: each row's length after this step, minus one: the index its new position takes.
-        logits, latents = self._run(inputs, batch.lengths.astype(np.int32), kv)
+        logits, latents = gpt_call(self.session, inputs, batch.lengths.astype(np.int32), kv)
         batch.advance()
         for seq, row in zip(rows, logits, strict=True):
             try:
@@ -190,9 +186,7 @@ def gpt_call(
     binding.bind_cpu_input("seqlens_k", seqlens)
     binding.bind_output("logits", "cpu")  # sampled on the host
     binding.bind_output("latent", "cpu")  # the vocoder's input
-    for i, value in enumerate(kv):
-        past = f"past_{('key', 'value')[i % 2]}_{i // 2}"
-        present = past.replace("past_", "present_")
+    for (past, present), value in zip(_kv_names(len(kv)), kv, strict=True):
         if isinstance(value, np.ndarray):  # host memory, bound as is: the graph writes into it
             args = ("cpu", 0, value.dtype, list(value.shape), value.ctypes.data)
             binding.bind_input(past, *args)
@@ -203,6 +197,13 @@ def gpt_call(
     session.run_with_iobinding(binding)
     logits, latents = binding.get_outputs()[:2]  # in the order bound
     return logits.numpy(), latents.numpy()
+
+
+@functools.cache
+def _kv_names(count: int) -> list[tuple[str, str]]:
+    """The graph's cache input and output names, per layer key then value (export.build)."""
+    layers = range(count // 2)
+    return [(f"past_{kind}_{i}", f"present_{kind}_{i}") for i in layers for kind in ("key", "value")]
 
 
 MIN_CAPACITY = 64
@@ -249,9 +250,7 @@ class DecodeBatch:
 
     def device_kv(self, device: str) -> list[Any]:
         """The cache as ONNX Runtime values on `device` (copied there once after a join or leave)."""
-        self.kv = [
-            ort.OrtValue.ortvalue_from_numpy(k, device) if isinstance(k, np.ndarray) else k for k in self.kv
-        ]
+        self.kv = _on_device(self.kv, device)
         return self.kv
 
     def __len__(self) -> int:
@@ -294,6 +293,10 @@ class DecodeBatch:
                 buffer[-1, :, : self.lengths[-1]] = joining[i][0, :, : self.lengths[-1]]
             kv.append(buffer)
         self.kv, self.capacity = kv, capacity
+
+
+def _on_device(kv: list[Any], device: str) -> list[Any]:
+    return [ort.OrtValue.ortvalue_from_numpy(k, device) if isinstance(k, np.ndarray) else k for k in kv]
 
 
 def _host(kv: list[Any]) -> list[Array]:
