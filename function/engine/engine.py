@@ -21,6 +21,7 @@ from function.engine.bundle import Bundle, load_bundle
 from function.engine.decoding import DecodeBatch, GptDecoder, Sequence
 from function.engine.errors import ReferenceAudioError, TextError, VoiceFormatError
 from function.engine.latents import LatentUpsampler
+from function.engine.pacing import ChunkPacer
 from function.engine.prefix_cache import PrefixCache, PrefixCacheStats
 from function.engine.sampling import SamplingConfig
 from function.engine.segments import Segment
@@ -30,21 +31,7 @@ from function.engine.voice import Voice
 from function.synthesis_params import SAMPLING_RANGES, SynthesisParams
 from function.text import split_sentences, spoken_chars
 
-# The largest streamed chunk, in audio codes (~3.7 s of speech): each chunk re-runs the vocoder's
-# receptive field on both sides, so larger chunks cost less in all, smaller ones arrive sooner.
-STREAM_CHUNK_CAP = 80
 log = logging.getLogger(__name__)
-
-
-def chunk_sizes(first: int) -> Iterator[int]:
-    """A stream's chunk sizes in audio codes: `first`, as small again (the first one's audio is
-    short: the next must follow before it has played), then doubling (fewer vocoder calls, each
-    re-running its context) up to STREAM_CHUNK_CAP, however small the first."""
-    size = max(1, first)
-    yield size
-    while True:
-        yield size
-        size = min(size * 2, max(STREAM_CHUNK_CAP, first))
 
 
 Audio = npt.NDArray[np.float32]
@@ -123,6 +110,7 @@ class Engine:
         self.sample_rate: int = rt.output_sample_rate
         self.nukta_form: str = self.tokenizer.nukta_form()
         self.model_id = f"{self.manifest['model']['name']}/{self.manifest['model']['version']}"
+        self.clock: Callable[[], float] = time.monotonic  # what streams pace their chunks by
         self._width = rt.gpt.model_dim
         past = next(i for i in self._gpt.get_inputs() if i.name.startswith("past_"))
         kv_dtype = np.float16 if past.type == "tensor(float16)" else np.float32
@@ -453,17 +441,19 @@ class Engine:
         silence, once the piece before them is all out.
         """
         index = 0
+        pacer = ChunkPacer(self.sample_rate, self.clock)
         for piece, seq in self._plan(text, voice, params):
             if seq is not None:
-                if not (yield from self._stream_piece(seq, piece, voice, index, decode)):
+                if not (yield from self._stream_piece(seq, piece, voice, index, decode, pacer)):
                     return
                 index += 1
             if piece.pause:
                 silence = np.zeros(piece.pause, np.float32)
+                pacer.emitted(silence.size)
                 yield AudioChunk(silence, self.sample_rate, max(0, index - 1), piece.text)
 
     def _stream_piece(
-        self, seq: Sequence, piece: _Piece, voice: Voice, index: int, decode: Decode | None
+        self, seq: Sequence, piece: _Piece, voice: Voice, index: int, decode: Decode | None, pacer: ChunkPacer
     ) -> Generator[AudioChunk, None, bool]:
         """One piece's chunks; returns False when it was cancelled (nobody hears the rest)."""
         p = piece.params
@@ -474,28 +464,30 @@ class Engine:
         n_frames = 0
         emitted = 0  # vocoder frames already turned into audio
         pending: list[npt.NDArray[np.float32]] = []
-        sizes = chunk_sizes(p.stream_chunk_tokens)
-        chunk = next(sizes)
+        pacer.piece(p.stream_chunk_tokens, self._rt.code_stride_len / self._rt.input_sample_rate / p.speed)
         latents = (decode or self.decode_alone)(seq)
         expect = getattr(latents, "expect_first_audio", None)  # the scheduler's LatentStream
         if index == 0 and expect is not None:
-            expect(chunk)
+            expect(pacer.target)
         try:
             for latent in latents:
                 pending.append(latent)
-                if len(pending) < chunk:
+                if not pacer.due(len(pending)):
                     continue
                 new = upsampler.push(np.stack(pending))
+                pacer.pushed(len(pending))
                 pending = []
-                chunk = next(sizes)
                 if len(new):
                     frames.append(new)
                     n_frames += len(new)
                 ready = n_frames - context
                 if ready > emitted:
                     first = getattr(latents, "first_audio", None) if index == 0 and not emitted else None
+                    t0 = self.clock()
                     with first() if first is not None else contextlib.nullcontext():
                         wav = self._vocode_window(frames, emitted, ready, context, hop, voice)
+                    pacer.vocoded(self.clock() - t0)
+                    pacer.emitted(wav.size)
                     yield AudioChunk(wav, self.sample_rate, index, piece.text)
                     emitted = ready
         finally:
@@ -514,6 +506,7 @@ class Engine:
             n_frames += len(tail)
         if n_frames > emitted:
             wav = self._vocode_window(frames, emitted, n_frames, context, hop, voice)
+            pacer.emitted(wav.size)
             yield AudioChunk(wav, self.sample_rate, index, piece.text)
         return True
 

@@ -77,6 +77,7 @@ class LatentStream(Iterator[Latent]):
         self._failure = failure  # () -> why the decode thread cannot serve, or None
         self._hold = hold
         self.delivered = 0  # latents handed over so far
+        self.ended = threading.Event()  # the scheduler is done with it: decoded, failed or dropped
         self.first_audio_at = 0  # after this many latents the consumer makes its first audio (0: none)
 
     def __next__(self) -> Latent:
@@ -120,6 +121,8 @@ class LatentStream(Iterator[Latent]):
 
     def _put(self, item: Any) -> None:
         self._queue.put(item)
+        if item is _END or isinstance(item, BaseException):
+            self.ended.set()
 
 
 @dataclass

@@ -4,9 +4,12 @@ function.text.incremental), and each is spoken, in order, the moment it is final
 Each segment goes through the same path as a streamed request (`SpeechService.stream`: the same
 front-end, voice, admission and batching scheduler), so a segment takes a synthesis slot while it
 is made. Two threads per utterance: a starter, which starts the next segment's synthesis while the
-current one is still being heard (its decoding overlaps the current one's vocoding and sending: the
-scheduler batches it beside every other row), and a player, which takes the started segments in
-order and hands their audio to `emit`. At most `ahead` segments are started beyond the one playing.
+current one is still being heard, and a player, which takes the started segments in order and
+hands their audio to `emit`. At most `ahead` segments are started beyond the one playing, and each
+once the one before it is all decoded: one row per utterance in the batch, so the segment being
+heard is decoded as fast as the batch allows (a second row of the same utterance would slow the
+one the listener waits for, to make audio nobody hears yet), and the next one's decoding still
+overlaps the current one's audio (the scheduler batches it beside every other utterance's row).
 
 `cancel()` is barge-in: nothing more starts, the segment playing stops at its next chunk (its row
 leaves the batch at the decoder's next step), those started ahead are closed, and it returns once
@@ -135,6 +138,7 @@ class LiveSpeech:
     # ---- the two threads ---------------------------------------------------------------------
     def _start_segments(self) -> None:
         index = 0
+        before: SpeechStream | None = None  # the segment started last
         while True:
             text = self._segments.get()
             if text is _END or self._cancelled.is_set():
@@ -143,6 +147,10 @@ class LiveSpeech:
             assert isinstance(text, str)
             while not self._room.acquire(timeout=0.1):
                 if self._cancelled.is_set():
+                    return
+            while before is not None and not before.decoded(0.1):
+                if self._cancelled.is_set():
+                    self._room.release()
                     return
             try:
                 stream = self._start(text)
@@ -161,6 +169,7 @@ class LiveSpeech:
                 self._room.release()
                 return
             index += 1
+            before = stream
 
     def _start(self, text: str) -> SpeechStream | None:
         """Start one segment's synthesis (None: it has nothing to speak); ServiceError if it cannot."""

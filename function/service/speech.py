@@ -164,10 +164,12 @@ class SpeechStream(Iterator[AudioChunk]):
         check: Callable[[npt.NDArray[np.float32]], Quality | None] | None = None,
         cancel: Callable[[], None] = lambda: None,
         timer: StreamTimer | None = None,
+        decoded: Callable[[float], bool] = lambda timeout: True,
     ) -> None:
         self.prepared = prepared
         self.timer = timer  # word times, piece by piece, when the request asked for them
         self.cancel = cancel
+        self.decoded = decoded  # (timeout) -> whether its codes are all made: the decoder is free of it
         self.quality: Quality | None = None
         self._pending: AudioChunk | None = first
         self._rest = rest
@@ -382,6 +384,7 @@ class SpeechService:
             check if self.quality.enabled else None,
             cancellable.cancel,
             timer,
+            cancellable.decoded,
         )
 
     # ---- voices ------------------------------------------------------------------------------
@@ -699,6 +702,18 @@ class _Cancellable:
             stream = self._decode(seq)
             self._streams.append(stream)
             return stream
+
+    def decoded(self, timeout: float) -> bool:
+        """Whether every sequence started so far is decoded (or stopped) within `timeout` seconds; a
+        plain generator (no scheduler) decodes only as it is read, so it never runs ahead."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            streams = list(self._streams)
+        for stream in streams:
+            ended = getattr(stream, "ended", None)
+            if ended is not None and not ended.wait(max(0.0, deadline - time.monotonic())):
+                return False
+        return True
 
     def cancel(self) -> None:
         with self._lock:

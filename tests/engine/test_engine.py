@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import shutil
@@ -24,7 +25,7 @@ from function.engine import (
     VoiceFormatError,
     dsp,
 )
-from function.engine.engine import STREAM_CHUNK_CAP, chunk_sizes
+from function.engine.pacing import STREAM_CHUNK_CAP, chunk_sizes
 from function.quality.signals import cosine_similarity
 from function.text import spoken_chars
 
@@ -132,24 +133,89 @@ def test_stream_joins_into_the_whole_waveform(
     assert len(chunks) >= 2
 
 
-def test_a_streams_chunks_are_n_n_then_doubling_up_to_the_cap(engine: Engine, voice: Voice) -> None:
-    """A small first chunk answers sooner; the second is as small (the first one's audio is short),
-    then they double, up to STREAM_CHUNK_CAP codes however small the first was."""
-    consumed: list[int] = []
+class FakeClock:
+    """Time that moves only when told: a decoder and a vocoder of chosen speed, on any host."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _paced_stream(
+    engine: Engine, voice: Voice, monkeypatch: pytest.MonkeyPatch, *, code_s: float, first: int
+) -> tuple[list[tuple[float, int]], list[int]]:
+    """A stream to the generation limit with codes made in `code_s` each and a vocoder taking 10 ms
+    a call plus 0.5 ms a frame (fake time): each chunk's (time it left, samples), and how many codes
+    were made when each left."""
+    clock = FakeClock()
+    monkeypatch.setattr(engine, "clock", clock)
+    vocode = engine.vocode
+
+    def timed_vocode(frames: Any, v: Voice) -> Any:
+        clock.now += 0.010 + 0.0005 * frames.shape[0]
+        return vocode(frames, v)
+
+    monkeypatch.setattr(engine, "vocode", timed_vocode)
+    made: list[int] = []
 
     def decode(seq: Any) -> Iterator[Any]:
         for latent in engine.decode_alone(seq):
-            consumed.append(1)
+            clock.now += code_s
+            made.append(1)
             yield latent
 
     limit = engine.manifest["runtime"]["gpt"]["max_new_tokens"]  # 93 in the demo bundle
-    p = SynthesisParams(language="bn", greedy=True, stream_chunk_tokens=6, min_new_tokens=limit)
-    at = [len(consumed) for _ in engine.stream("আমি", voice, p, decode=decode)]
-    assert at == [6, 12, 24, 48, limit]  # the rest at the end
+    p = SynthesisParams(language="bn", greedy=True, stream_chunk_tokens=first, min_new_tokens=limit)
+    left, at = [], []
+    for chunk in engine.stream("আমি", voice, p, decode=decode):
+        left.append((clock.now, chunk.samples.size))
+        at.append(len(made))
+    return left, at
+
+
+def _gaps(left: list[tuple[float, int]], rate: int) -> list[float]:
+    """Where a real-time player that starts at the first chunk runs dry, and for how long."""
+    (t0, n0), gaps = left[0], []
+    dry_at = t0 + n0 / rate
+    for t, n in left[1:]:
+        if t > dry_at:
+            gaps.append(t - dry_at)
+        dry_at = max(dry_at, t) + n / rate
+    return gaps
+
+
+@pytest.mark.parametrize("code_s", [0.002, 1.2 * SAMPLES_PER_TOKEN / 24000])
+def test_a_streams_chunks_are_n_n_then_doubling_up_to_the_cap_unless_paced(
+    engine: Engine, voice: Voice, monkeypatch: pytest.MonkeyPatch, code_s: float
+) -> None:
+    """A small first chunk answers sooner; the second is as small (the first one's audio is short),
+    then they double, up to STREAM_CHUNK_CAP codes however small the first was: while decoding runs
+    far ahead of real time (a code in 2 ms: a GPU's pace), and while it runs behind it (a listener
+    waits whatever the sizes, and small chunks would only add vocoder calls)."""
+    left, at = _paced_stream(engine, voice, monkeypatch, code_s=code_s, first=8)
+    limit = engine.manifest["runtime"]["gpt"]["max_new_tokens"]
+    assert at == [8, 16, 32, 64, limit]  # the rest at the end
+    assert (_gaps(left, engine.sample_rate) == []) == (code_s < 0.01)
     sizes = chunk_sizes(6)
     assert [next(sizes) for _ in range(8)] == [6, 6, 12, 24, 48, STREAM_CHUNK_CAP, STREAM_CHUNK_CAP, 80]
     sizes = chunk_sizes(80)
     assert [next(sizes) for _ in range(3)] == [80, 80, 80]
+
+
+def test_a_stream_decoded_near_real_time_never_lets_its_listener_run_dry(
+    engine: Engine, voice: Voice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Codes made at 0.75x their audio's length (two CPU cores), a first chunk of 16: the doubling
+    schedule's chunk of 32 would arrive after the player ran dry (it takes 1.5x the audio before it
+    to make); chunks come early instead, growing no faster than the decoder stays ahead."""
+    code_s = 0.75 * SAMPLES_PER_TOKEN / engine.sample_rate
+    left, at = _paced_stream(engine, voice, monkeypatch, code_s=code_s, first=16)
+    assert _gaps(left, engine.sample_rate) == []
+    assert at[0] == 16  # the first chunk keeps the size the request asked for
+    sizes = np.diff([0, *at[:-1]])
+    assert len(sizes) >= 4 and all(b < 2 * a for a, b in itertools.pairwise(sizes))
 
 
 def test_closing_the_stream_stops_generation(

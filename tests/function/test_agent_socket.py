@@ -58,6 +58,10 @@ class FakeStream:
     def cancel(self) -> None:
         self._cancelled.set()
 
+    def decoded(self, timeout: float) -> bool:
+        gate = self.service.decoded
+        return gate is None or self._cancelled.is_set() or gate.wait(timeout)
+
     def close(self) -> None:
         if not self.closed:
             self.closed = True
@@ -67,9 +71,15 @@ class FakeStream:
 
 class FakeService:
     def __init__(
-        self, chunks: int = 2, chunk_s: float = 0.0, busy: bool = False, queue: threading.Event | None = None
+        self,
+        chunks: int = 2,
+        chunk_s: float = 0.0,
+        busy: bool = False,
+        queue: threading.Event | None = None,
+        decoded: threading.Event | None = None,
     ) -> None:
         self.queue = queue  # when given, stream() waits for it: a request queued for a slot
+        self.decoded = decoded  # when given, a stream's codes are all made once it is set
         self.lock = threading.Lock()
         self.open = 0  # slots held
         self.started: list[str] = []
@@ -193,6 +203,37 @@ def test_contexts_speak_independently_and_close_context_stops_one_at_once() -> N
     assert sorted(f for f in client.finals() if f) == ["a", "b"]
     wait_until(lambda: service.open == 0, timeout=5, what="every slot to be free")
     assert client.agent.done
+
+
+def test_the_next_segment_starts_once_the_one_before_it_is_decoded_while_it_is_heard() -> None:
+    """One row per utterance in the batch (a second would slow the segment being heard, to make
+    audio nobody hears yet), and the next segment's decoding still overlaps the current one's audio."""
+    decoded = threading.Event()
+    service = FakeService(chunks=100, chunk_s=0.01, decoded=decoded)
+    client = Client(service, multi=False)
+    client.send(text=" ")
+    client.send(text="প্রথম কথা। দ্বিতীয় কথা। ")
+    wait_until(client.audio, timeout=10, what="the first segment's audio")
+    time.sleep(0.2)  # were it not waiting, the second segment would have started at once
+    assert service.started == [" প্রথম কথা। "]
+    decoded.set()
+    wait_until(lambda: len(service.started) == 2, timeout=10, what="the second segment to start")
+    assert len(client.audio()) < 100 * (RATE // 10) * 2  # while the first is still being heard
+    client.send(text="")
+    wait_until(lambda: client.agent.done, timeout=10, what="the input to be spoken and ended")
+    assert len(client.audio()) == 2 * 100 * (RATE // 10) * 2
+    assert service.open == 0
+
+
+def test_barge_in_while_the_next_segment_waits_for_the_decoder_frees_every_slot() -> None:
+    service = FakeService(chunks=100, chunk_s=0.01, decoded=threading.Event())
+    client = Client(service, multi=True)
+    client.send(text="প্রথম কথা। দ্বিতীয় কথা। ", context_id="a", flush=True)
+    wait_until(lambda: client.audio("a"), timeout=10, what="the first segment's audio")
+    client.send(context_id="a", close_context=True, immediate=True)
+    assert client.finals() == ["a"]
+    wait_until(lambda: service.open == 0, timeout=5, what="every slot to be free")
+    assert service.started == ["প্রথম কথা। "]
 
 
 def test_barge_in_does_not_wait_for_a_segment_queued_for_a_slot() -> None:
