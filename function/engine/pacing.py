@@ -92,9 +92,10 @@ class ChunkPacer:
         self._dry_at = max(self._dry_at or now, now) + samples / self._rate
         if self._codes < 2:
             return  # no pace known yet
-        pace = (now - self._first_code) / (self._codes - 1) + self._vocode_per_code
-        if pace >= self._code_seconds:
+        # Seconds between codes as they have come: decoding, and the vocoder where it holds it up.
+        arrival = (now - self._first_code) / (self._codes - 1)
+        if arrival >= self._code_seconds:
             return  # slower than real time: the player waits whatever the sizes
-        fits = int((self._dry_at - now - GUARD_S) / pace)
+        fits = int((self._dry_at - now - GUARD_S) / (arrival + self._vocode_per_code))
         if fits >= MIN_PACED_CODES:
             self.target = min(self.target, fits)
