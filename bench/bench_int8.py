@@ -32,6 +32,7 @@ import numpy as np
 
 from bench.bench_engine import CACHE, ROOT, prepare
 from bench.machine import write_result
+from function.bundle_format import KV_PAST
 from function.engine.decoding import capacity_for, gpt_call
 
 THREADS = 2
@@ -139,7 +140,7 @@ def speed(graph: str, path: Path) -> dict[str, float]:
         feed = {"z": z, "g": g / np.linalg.norm(g)}
         return {"vocoder_200_frames_ms": timed(lambda: session.run(None, feed), 3)}
     inputs = {i.name: i for i in session.get_inputs()}
-    past = [n for n in inputs if n.startswith("past_")]
+    past = [n for n in inputs if n.startswith(KV_PAST)]
     width, heads, head_dim = (
         inputs["inputs_embeds"].shape[2],
         inputs[past[0]].shape[1],

@@ -25,11 +25,14 @@ from export.graphs import (
 from export.model_loading import load_xtts, remove_weight_norm
 from function.bundle_format import (
     FORMAT_VERSION,
+    KV_PAST,
+    KV_PRESENT,
     MANIFEST,
     U8U8_WITHOUT_VNNI,
     VARIANTS,
     GptSpec,
     RuntimeSpec,
+    kv_cache_names,
     sha256_file,
 )
 
@@ -104,8 +107,8 @@ def _export(
         )
 
 
-def export_graphs(model: Any, out: Path) -> dict[str, list[str]]:
-    """Write the four fp32 graphs into out; return each graph's kv input names (gpt only)."""
+def export_graphs(model: Any, out: Path) -> None:
+    """Write the four fp32 graphs into out."""
     dim = torch.export.Dim
     t = dim("frames", min=2, max=1_000_000)
     gpt = model.gpt
@@ -140,25 +143,24 @@ def export_graphs(model: Any, out: Path) -> dict[str, list[str]]:
     t0 = _step("exporting GPT step (prefill + KV-cache decode)")
     layers, heads = len(gpt.gpt.h), gpt.heads
     head_dim = width // heads
-    names = [f"past_{kind}_{i}" for i in range(layers) for kind in ("key", "value")]
-    past = tuple(torch.randn(1, heads, 8, head_dim) for _ in names)
+    pasts, presents = zip(*kv_cache_names(layers), strict=True)
+    past = tuple(torch.randn(1, heads, 8, head_dim) for _ in pasts)
     batch, seq, capacity = (
         dim("batch", min=1, max=64),
         dim("seq", min=1, max=8192),
         dim("capacity", min=2, max=8192),
     )
-    dynamic = ({0: batch, 1: seq}, {0: batch}, tuple({0: batch, 2: capacity} for _ in names))
+    dynamic = ({0: batch, 1: seq}, {0: batch}, tuple({0: batch, 2: capacity} for _ in pasts))
     _export(
         GptStepGraph(model),
         (torch.randn(1, 2, width), torch.tensor([4], dtype=torch.int32), *past),
         out / GRAPH_FILES["gpt"],
-        ["inputs_embeds", "seqlens_k", *names],
-        ["logits", "latent", *[n.replace("past_", "present_") for n in names]],
+        ["inputs_embeds", "seqlens_k", *pasts],
+        ["logits", "latent", *presents],
         dynamic,
         {torch.ops.xtts.group_query_attention.default: gqa_onnx},
     )
     _step(f"  done in {time.perf_counter() - t0:.1f} s")
-    return {"gpt": names}
 
 
 def vocoder_context_frames(model: Any) -> int:
@@ -306,7 +308,7 @@ def make_fp16(src: Path, dst: Path) -> None:
     # buffer that the graph updates in place (export.graphs.group_query_attention), so no cast may
     # stand between its input and its output.
     io = [*model.graph.input, *model.graph.output]
-    keep = [v.name for v in io if not v.name.startswith(("past_", "present_"))]
+    keep = [v.name for v in io if not v.name.startswith((KV_PAST, KV_PRESENT))]
     converted = convert_float_to_float16(model, keep_io_types=keep, disable_shape_infer=True)
     external = (src.parent / f"{src.name}.data").is_file()
     onnx.save(converted, str(dst), save_as_external_data=external, location=f"{dst.name}.data")

@@ -6,6 +6,7 @@ cache, spectrogram computed outside the graph, no Python-side control flow).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -94,10 +95,10 @@ def _(qkv, past_key, past_value, seqlens_k, heads):  # type: ignore[no-untyped-d
     return qkv.new_empty(bsz, seq, packed // 3), torch.empty_like(past_key), torch.empty_like(past_value)
 
 
-def gqa_onnx(qkv, past_key, past_value, seqlens_k, heads: int):  # type: ignore[no-untyped-def]
-    """The ONNX form of `group_query_attention` (a translation for torch.onnx.export)."""
+@functools.cache
+def _gqa_op():  # type: ignore[no-untyped-def]
+    """onnxruntime's com.microsoft.GroupQueryAttention as an onnxscript op (built once per export)."""
     from onnx.defs import OpSchema
-    from onnxscript import opset18 as op
     from onnxscript.values import Op, Opset
 
     # onnx carries no schemas for onnxruntime's contrib ops: this one's inputs and outputs as far as
@@ -124,10 +125,16 @@ def gqa_onnx(qkv, past_key, past_value, seqlens_k, heads: int):  # type: ignore[
             OpSchema.Attribute("kv_num_heads", OpSchema.AttrType.INT, ""),
         ],
     )
-    gqa = Op(Opset("com.microsoft", 1), "GroupQueryAttention", schema)
+    return Op(Opset("com.microsoft", 1), "GroupQueryAttention", schema)
+
+
+def gqa_onnx(qkv, past_key, past_value, seqlens_k, heads: int):  # type: ignore[no-untyped-def]
+    """The ONNX form of `group_query_attention` (a translation for torch.onnx.export)."""
+    from onnxscript import opset18 as op
+
     longest = op.Cast(op.ReduceMax(seqlens_k, keepdims=0), to=TensorProto.INT64)
     total = op.Cast(op.Add(longest, op.Constant(value_int=1)), to=TensorProto.INT32)  # the longest row
-    return gqa(
+    return _gqa_op()(
         qkv,
         None,
         None,

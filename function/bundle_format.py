@@ -8,6 +8,7 @@ than deep inside a request.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -18,6 +19,18 @@ FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 VARIANTS = ("fp32", "fp16", "int8")
 GRAPHS = ("conditioning", "speaker_encoder", "gpt", "vocoder")
+# The GPT graph's KV cache: per layer, key then value, an input `past_*` and the output `present_*`
+# it is written back to (the same buffer: a step writes its new positions in place).
+KV_PAST, KV_PRESENT = "past_", "present_"
+
+
+@functools.cache
+def kv_cache_names(layers: int) -> tuple[tuple[str, str], ...]:
+    """The GPT graph's (input, output) cache names, layer by layer, key then value."""
+    kinds = ("key", "value")
+    return tuple((f"{KV_PAST}{kind}_{i}", f"{KV_PRESENT}{kind}_{i}") for i in range(layers) for kind in kinds)
+
+
 # Manifest key: the graph roles whose integer matmuls take full 8-bit signed weights. onnxruntime's
 # uint8 x int8 kernels are exact only with VNNI; on a CPU without it the engine has them run as
 # uint8 x uint8 (onnxruntime's `session.x64quantprecision`). Absent in bundles that need nothing.

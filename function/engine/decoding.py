@@ -14,7 +14,6 @@ prefixes differ in length; the conditioning's part of it is kept per voice
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from function.bundle_format import GptSpec
+from function.bundle_format import GptSpec, kv_cache_names
 from function.engine.prefix_cache import PrefixCache
 from function.engine.sampling import SamplingConfig, apply_repetition_penalty, choose_token
 
@@ -186,7 +185,7 @@ def gpt_call(
     binding.bind_cpu_input("seqlens_k", seqlens)
     binding.bind_output("logits", "cpu")  # sampled on the host
     binding.bind_output("latent", "cpu")  # the vocoder's input
-    for (past, present), value in zip(_kv_names(len(kv)), kv, strict=True):
+    for (past, present), value in zip(kv_cache_names(len(kv) // 2), kv, strict=True):
         if isinstance(value, np.ndarray):  # host memory, bound as is: the graph writes into it
             args = ("cpu", 0, value.dtype, list(value.shape), value.ctypes.data)
             binding.bind_input(past, *args)
@@ -197,13 +196,6 @@ def gpt_call(
     session.run_with_iobinding(binding)
     logits, latents = binding.get_outputs()[:2]  # in the order bound
     return logits.numpy(), latents.numpy()
-
-
-@functools.cache
-def _kv_names(count: int) -> list[tuple[str, str]]:
-    """The graph's cache input and output names, per layer key then value (export.build)."""
-    layers = range(count // 2)
-    return [(f"past_{kind}_{i}", f"present_{kind}_{i}") for i in layers for kind in ("key", "value")]
 
 
 MIN_CAPACITY = 64

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from function.bundle_format import GRAPHS, U8U8_WITHOUT_VNNI
+from function.bundle_format import GRAPHS, KV_PAST, U8U8_WITHOUT_VNNI
 from function.engine import dsp
 from function.engine.bundle import Bundle, load_bundle
 from function.engine.decoding import DecodeBatch, GptDecoder, Sequence
@@ -112,7 +112,7 @@ class Engine:
         self.model_id = f"{self.manifest['model']['name']}/{self.manifest['model']['version']}"
         self.clock: Callable[[], float] = time.monotonic  # what streams pace their chunks by
         self._width = rt.gpt.model_dim
-        past = next(i for i in self._gpt.get_inputs() if i.name.startswith("past_"))
+        past = next(i for i in self._gpt.get_inputs() if i.name.startswith(KV_PAST))
         kv_dtype = np.float16 if past.type == "tensor(float16)" else np.float32
         # The KV cache stays on the GPU between steps (ONNX Runtime values); on CPU it is numpy memory
         # the graph writes into, but `bind_kv=True` runs the device path there so CI tests it.
@@ -464,7 +464,7 @@ class Engine:
         n_frames = 0
         emitted = 0  # vocoder frames already turned into audio
         pending: list[npt.NDArray[np.float32]] = []
-        pacer.piece(p.stream_chunk_tokens, self._rt.code_stride_len / self._rt.input_sample_rate / p.speed)
+        pacer.piece(p.stream_chunk_tokens, 1 / (self.codes_per_second * p.speed))
         latents = (decode or self.decode_alone)(seq)
         expect = getattr(latents, "expect_first_audio", None)  # the scheduler's LatentStream
         if index == 0 and expect is not None:
