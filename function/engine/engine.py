@@ -441,7 +441,9 @@ class Engine:
         silence, once the piece before them is all out.
         """
         index = 0
-        pacer = ChunkPacer(self.sample_rate, self.clock)
+        # A seeded or greedy request keeps the fixed schedule, so its bytes repeat (pacing.py).
+        reproducible = params is not None and (params.seed is not None or params.greedy)
+        pacer = ChunkPacer(self.sample_rate, self.clock, paced=not reproducible)
         for piece, seq in self._plan(text, voice, params):
             if seq is not None:
                 if not (yield from self._stream_piece(seq, piece, voice, index, decode, pacer)):

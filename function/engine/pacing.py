@@ -14,6 +14,9 @@ in time is under MIN_PACED_CODES (after a short first chunk on a slow host): the
 either way, and small chunks only add vocoder calls (each re-runs the vocoder's context) and make
 it wait longer and more often.
 
+A reproducible request (seeded or greedy) is not paced: where its chunks start would then depend on
+the host's speed, and the int8 vocoder's output moves by a rounding step with a window's edges, so
+the same request would not give the same bytes twice.
 """
 
 from __future__ import annotations
@@ -48,8 +51,9 @@ class ChunkPacer:
     `due()` at each code, `pushed()` when codes go to the vocoder, `vocoded()` after its call,
     `emitted()` as audio leaves."""
 
-    def __init__(self, sample_rate: int, clock: Callable[[], float]) -> None:
+    def __init__(self, sample_rate: int, clock: Callable[[], float], *, paced: bool = True) -> None:
         self._rate = sample_rate
+        self._paced = paced  # False: the schedule alone
         self._clock = clock
         self._sizes = chunk_sizes(1)
         self.target = 1  # the size of the chunk being gathered
@@ -90,7 +94,7 @@ class ChunkPacer:
         before they are played out."""
         now = self._clock()
         self._dry_at = max(self._dry_at or now, now) + samples / self._rate
-        if self._codes < 2:
+        if not self._paced or self._codes < 2:
             return  # no pace known yet
         # Seconds between codes as they have come: decoding, and the vocoder where it holds it up.
         arrival = (now - self._first_code) / (self._codes - 1)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from export.verify import synthetic_reference
@@ -144,11 +145,17 @@ class FakeClock:
 
 
 def _paced_stream(
-    engine: Engine, voice: Voice, monkeypatch: pytest.MonkeyPatch, *, code_s: float, first: int
-) -> tuple[list[tuple[float, int]], list[int]]:
-    """A stream to the generation limit with codes made in `code_s` each and a vocoder taking 10 ms
-    a call plus 0.5 ms a frame (fake time): each chunk's (time it left, samples), and how many codes
-    were made when each left."""
+    engine: Engine,
+    voice: Voice,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    code_s: float,
+    first: int,
+    seed: int | None = None,
+) -> tuple[list[tuple[float, int]], list[int], npt.NDArray[np.float32]]:
+    """A sampled stream to the generation limit with codes made in `code_s` each and a vocoder
+    taking 10 ms a call plus 0.5 ms a frame (fake time): each chunk's (time it left, samples), how
+    many codes were made when each left, and the audio."""
     clock = FakeClock()
     monkeypatch.setattr(engine, "clock", clock)
     vocode = engine.vocode
@@ -167,12 +174,13 @@ def _paced_stream(
             yield latent
 
     limit = engine.manifest["runtime"]["gpt"]["max_new_tokens"]  # 93 in the demo bundle
-    p = SynthesisParams(language="bn", greedy=True, stream_chunk_tokens=first, min_new_tokens=limit)
-    left, at = [], []
+    p = SynthesisParams(language="bn", seed=seed, stream_chunk_tokens=first, min_new_tokens=limit)
+    left, at, audio = [], [], []
     for chunk in engine.stream("আমি", voice, p, decode=decode):
         left.append((clock.now, chunk.samples.size))
         at.append(len(made))
-    return left, at
+        audio.append(chunk.samples)
+    return left, at, np.concatenate(audio)
 
 
 def _gaps(left: list[tuple[float, int]], rate: int) -> list[float]:
@@ -194,7 +202,7 @@ def test_a_streams_chunks_are_n_n_then_doubling_up_to_the_cap_unless_paced(
     then they double, up to STREAM_CHUNK_CAP codes however small the first was: while decoding runs
     far ahead of real time (a code in 2 ms: a GPU's pace), and while it runs behind it (a listener
     waits whatever the sizes, and small chunks would only add vocoder calls)."""
-    left, at = _paced_stream(engine, voice, monkeypatch, code_s=code_s, first=8)
+    left, at, _ = _paced_stream(engine, voice, monkeypatch, code_s=code_s, first=8)
     limit = engine.manifest["runtime"]["gpt"]["max_new_tokens"]
     assert at == [8, 16, 32, 64, limit]  # the rest at the end
     assert (_gaps(left, engine.sample_rate) == []) == (code_s < 0.01)
@@ -211,11 +219,29 @@ def test_a_stream_decoded_near_real_time_never_lets_its_listener_run_dry(
     schedule's chunk of 32 would arrive after the player ran dry (it takes 1.5x the audio before it
     to make); chunks come early instead, growing no faster than the decoder stays ahead."""
     code_s = 0.75 * SAMPLES_PER_TOKEN / engine.sample_rate
-    left, at = _paced_stream(engine, voice, monkeypatch, code_s=code_s, first=16)
+    left, at, _ = _paced_stream(engine, voice, monkeypatch, code_s=code_s, first=16)
     assert _gaps(left, engine.sample_rate) == []
     assert at[0] == 16  # the first chunk keeps the size the request asked for
     sizes = np.diff([0, *at[:-1]])
     assert len(sizes) >= 4 and all(b < 2 * a for a, b in itertools.pairwise(sizes))
+
+
+def test_a_seeded_stream_gives_the_same_bytes_on_a_fast_and_a_slow_host(
+    engines: dict[str, Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pacing would start the chunks of a stream at places that depend on the host's speed, and the
+    int8 vocoder's output moves by a rounding step with a window's edges: a seeded stream keeps the
+    schedule, so the same request gives the same audio, to the bit, at any pace."""
+    engine = engines["int8"]
+    voice = engine.make_voice(synthetic_reference(), 24000)
+    real_time = SAMPLES_PER_TOKEN / engine.sample_rate
+    fast = _paced_stream(engine, voice, monkeypatch, code_s=0.002, first=8, seed=7)
+    slow = _paced_stream(engine, voice, monkeypatch, code_s=0.75 * real_time, first=8, seed=7)
+    assert fast[1] == slow[1] == [8, 16, 32, 64, engine.manifest["runtime"]["gpt"]["max_new_tokens"]]
+    assert np.array_equal(fast[2], slow[2])
+    # Unseeded, the slow host's chunks are paced: other places, other bytes (the check can fail).
+    paced = _paced_stream(engine, voice, monkeypatch, code_s=0.75 * real_time, first=8)
+    assert paced[1] != fast[1]
 
 
 def test_closing_the_stream_stops_generation(
