@@ -193,12 +193,10 @@ def main() -> None:
     variants = candidates(fp32, graphs)
     shipped = build / "bundle" / "int8"
     print("speed (native)", flush=True)
-    speeds = {
-        name: speed(
-            name.split("/")[0], path / f"{name.split('/')[0]}.onnx", FORMATS[name.split("/")[1]].needs_vnni
-        )
-        for name, path in variants.items()
-    }
+    speeds = {}
+    for name, path in variants.items():
+        graph, fmt = name.split("/")
+        speeds[name] = speed(graph, path / f"{graph}.onnx", FORMATS[fmt].needs_vnni)
     speeds.update({f"{g}/fp32": speed(g, fp32 / f"{g}.onnx", False) for g in graphs})
     print("parity (native)", flush=True)
     native = parity(fp32, {**variants, "shipped": shipped}, 200, emulated=False)

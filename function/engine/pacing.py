@@ -95,7 +95,7 @@ class ChunkPacer:
         now = self._clock()
         self._dry_at = max(self._dry_at or now, now) + samples / self._rate
         if not self._paced or self._codes < 2:
-            return  # no pace known yet
+            return  # the schedule alone, or no pace known yet
         # Seconds between codes as they have come: decoding, and the vocoder where it holds it up.
         arrival = (now - self._first_code) / (self._codes - 1)
         if arrival >= self._code_seconds:
