@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import shutil
@@ -19,7 +20,8 @@ from export.graphs import (
     ConditioningGraph,
     GptStepGraph,
     SpeakerEncoderGraph,
-    VocoderGraph,
+    VocoderHeadGraph,
+    VocoderTailGraph,
     gqa_onnx,
 )
 from export.model_loading import load_xtts, remove_weight_norm
@@ -64,6 +66,7 @@ GRAPH_FILES = {
     "conditioning": "conditioning.onnx",
     "speaker_encoder": "speaker_encoder.onnx",
     "gpt": "gpt.onnx",
+    "vocoder_head": "vocoder_head.onnx",
     "vocoder": "vocoder.onnx",
 }
 # What the int8 vocoder is calibrated on: a few sentences the fp32 bundle speaks with a synthetic voice.
@@ -131,14 +134,14 @@ def export_graphs(model: Any, out: Path) -> None:
         ["speaker_embedding"],
         {"mel": {2: t}},
     )
-    t0 = _step("exporting HiFi-GAN decoder")
+    t0 = _step("exporting HiFi-GAN decoder (head and tail)")
+    head = VocoderHeadGraph(model)
+    z, g = torch.randn(1, width, 40), torch.randn(1, 512, 1)
+    _export(head, (z, g), out / GRAPH_FILES["vocoder_head"], ["z", "g"], ["h"], ({2: t}, None))
+    with torch.no_grad():
+        h = head.eval()(z, g)
     _export(
-        VocoderGraph(model),
-        (torch.randn(1, width, 40), torch.randn(1, 512, 1)),
-        out / GRAPH_FILES["vocoder"],
-        ["z", "g"],
-        ["wav"],
-        ({2: t}, None),
+        VocoderTailGraph(model), (h, g), out / GRAPH_FILES["vocoder"], ["h", "g"], ["wav"], ({2: t}, None)
     )
     t0 = _step("exporting GPT step (prefill + KV-cache decode)")
     layers, heads = len(gpt.gpt.h), gpt.heads
@@ -163,21 +166,33 @@ def export_graphs(model: Any, out: Path) -> None:
     _step(f"  done in {time.perf_counter() - t0:.1f} s")
 
 
-def vocoder_context_frames(model: Any) -> int:
-    """How many input frames on each side can change an output sample (HiFi-GAN's receptive field)."""
-    voc = VocoderGraph(model).eval()
-    width = model.gpt.model_dim
+def vocoder_contexts(model: Any) -> tuple[int, int, int]:
+    """HiFi-GAN's receptive field per graph: how many frames on each side can change a frame of the
+    head's output, and of the tail's (in the head's frames); and the head's samples per frame."""
+    head, tail = VocoderHeadGraph(model).eval(), VocoderTailGraph(model).eval()
     n, probe = 160, 80
     g = torch.randn(1, 512, 1)
-    z = torch.randn(1, width, n)
-    z2 = z.clone()
-    z2[:, :, probe] += 1.0
+    z = torch.randn(1, model.gpt.model_dim, n)
     with torch.no_grad():
-        diff = (voc(z, g) - voc(z2, g)).abs().reshape(-1)
-    hop = diff.shape[0] // n
-    changed = torch.nonzero(diff > 0).reshape(-1)
-    first, last = int(changed.min()) // hop, int(changed.max()) // hop
-    return max(probe - first, last - probe) + 1
+        h = head(z, g)
+        upsampling = h.shape[2] // n
+        z2 = z.clone()
+        z2[:, :, probe] += 1.0
+        head_context = _reach(head(z, g), head(z2, g), probe, upsampling)
+        h2 = h.clone()
+        h2[:, :, probe * upsampling : (probe + 1) * upsampling] += 1.0
+        out = tail(h, g)
+        tail_context = _reach(out, tail(h2, g), probe, out.shape[2] // n)
+    return head_context, tail_context, upsampling
+
+
+def _reach(a: torch.Tensor, b: torch.Tensor, probe: int, per_frame: int) -> int:
+    """Frames on either side of `probe` where outputs a and b (per_frame samples a frame) differ:
+    the convolutions are the same at every frame, so an output frame depends on that many input
+    frames on either side, and no more."""
+    changed = torch.nonzero((a - b).abs().amax(dim=1).reshape(-1) > 0).reshape(-1)
+    first, last = int(changed.min()) // per_frame, int(changed.max()) // per_frame
+    return max(probe - first, last - probe)
 
 
 def frontend_tables(model: Any) -> dict[str, np.ndarray]:
@@ -221,7 +236,9 @@ def embedding_tables(model: Any) -> dict[str, np.ndarray]:
     }
 
 
-def runtime_settings(model: Any, config: Any, char_limits: dict[str, int], context: int) -> dict[str, Any]:
+def runtime_settings(
+    model: Any, config: Any, char_limits: dict[str, int], contexts: tuple[int, int, int]
+) -> dict[str, Any]:
     """The manifest's runtime block: RuntimeSpec, the contract the engine reads back."""
     args, gpt = model.args, model.gpt
     spk_cfg = model.hifigan_decoder.speaker_encoder.audio_config
@@ -241,7 +258,9 @@ def runtime_settings(model: Any, config: Any, char_limits: dict[str, int], conte
         max_ref_len=int(config.max_ref_len),
         sound_norm_refs=bool(config.sound_norm_refs),
         max_text_tokens=int(args.gpt_max_text_tokens),
-        vocoder_context_frames=context,
+        vocoder_head_context_frames=contexts[0],
+        vocoder_tail_context_frames=contexts[1],
+        vocoder_head_upsampling=contexts[2],
         defaults={
             "temperature": float(config.temperature),
             "length_penalty": float(config.length_penalty),
@@ -314,8 +333,11 @@ def make_fp16(src: Path, dst: Path) -> None:
     onnx.save(converted, str(dst), save_as_external_data=external, location=f"{dst.name}.data")
 
 
-def vocoder_calibration(fp32_bundle: Path) -> list[dict[str, np.ndarray]]:
-    """HiFi-GAN inputs as the engine makes them (upsampled GPT latents and a speaker embedding)."""
+def vocoder_calibration(fp32_bundle: Path, role: str) -> list[dict[str, np.ndarray]]:
+    """HiFi-GAN inputs as the engine makes them (upsampled GPT latents and a speaker embedding), for
+    the head (`role` "vocoder_head") or, through fp32's head, for the tail ("vocoder")."""
+    import onnxruntime as ort
+
     from export.verify import synthetic_reference
     from function.engine import Engine, SynthesisParams
 
@@ -331,7 +353,12 @@ def vocoder_calibration(fp32_bundle: Path) -> list[dict[str, np.ndarray]]:
             for frames in engine.vocoder_frames(text, voice, p):
                 z = np.ascontiguousarray(frames.T[None], dtype=np.float32)
                 inputs.append({"z": z, "g": voice.speaker_embedding})
-    return inputs
+    if role == "vocoder_head":
+        return inputs
+    head = ort.InferenceSession(
+        str(fp32_bundle / GRAPH_FILES["vocoder_head"]), providers=["CPUExecutionProvider"]
+    )
+    return [{"h": head.run(None, x)[0], "g": x["g"]} for x in inputs]
 
 
 def build_bundle(
@@ -353,7 +380,7 @@ def build_bundle(
     remove_weight_norm(model)  # same math; the loaded model exists only to be exported
     _step(f"  loaded in {time.perf_counter() - t0:.1f} s")
     limits = {**DEFAULT_CHAR_LIMITS, **(char_limits or {})}
-    context = vocoder_context_frames(model)
+    contexts = vocoder_contexts(model)
     base = {
         "format_version": FORMAT_VERSION,
         "model": {"name": model_name, "version": model_version},
@@ -362,7 +389,7 @@ def build_bundle(
             "config_sha256": sha256_file(config_path),
             "vocab_sha256": sha256_file(vocab),
         },
-        "runtime": runtime_settings(model, model.config, limits, context),
+        "runtime": runtime_settings(model, model.config, limits, contexts),
         "exporter": {"torch": torch.__version__, "onnx": onnx.__version__, "opset": OPSET},
     }
     out.mkdir(parents=True, exist_ok=True)
@@ -390,7 +417,10 @@ def build_bundle(
                 make_fp16(fp32 / name, target / name)
             else:
                 quantize.make(
-                    quantize.INT8_PLAN[role], fp32 / name, target / name, lambda: vocoder_calibration(fp32)
+                    quantize.INT8_PLAN[role],
+                    fp32 / name,
+                    target / name,
+                    functools.partial(vocoder_calibration, fp32, role),
                 )
         extra = (
             {"quantization": quantize.INT8_PLAN, U8U8_WITHOUT_VNNI: quantize.needs_vnni(quantize.INT8_PLAN)}

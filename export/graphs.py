@@ -13,6 +13,7 @@ import torch
 from onnx import TensorProto
 from torch import nn
 from TTS.tts.models.xtts import Xtts
+from TTS.vocoder.models.hifigan_generator import LRELU_SLOPE
 
 
 class ConditioningGraph(nn.Module):
@@ -180,12 +181,53 @@ class GptStepGraph(nn.Module):
         return (logits, latent, *presents)
 
 
-class VocoderGraph(nn.Module):
-    """HiFi-GAN on the already-upsampled latents: (B, D, frames), (B, 512, 1) -> (B, 1, frames * 256)."""
+# Upsampling stages in the head: the first, where the residual blocks' dilations span most frames.
+HEAD_STAGES = 1
+
+
+def _stages(gen: nn.Module, o: torch.Tensor, g: torch.Tensor, stages: range) -> torch.Tensor:
+    """HifiganGenerator.forward's upsampling loop, for `stages` of it."""
+    for i in stages:
+        o = nn.functional.leaky_relu(o, LRELU_SLOPE)
+        o = gen.ups[i](o)
+        if gen.cond_in_each_up_layer:
+            o = o + gen.conds[i](g)
+        z_sum = gen.resblocks[i * gen.num_kernels](o)
+        for j in range(1, gen.num_kernels):
+            z_sum = z_sum + gen.resblocks[i * gen.num_kernels + j](o)
+        o = z_sum / gen.num_kernels
+    return o
+
+
+class VocoderHeadGraph(nn.Module):
+    """HiFi-GAN on the already-upsampled latents, up to the end of its first upsampling stage:
+    (B, D, frames), (B, 512, 1) -> (B, C, frames * upsampling); `VocoderTailGraph` does the rest.
+
+    Two graphs because a stream vocodes each chunk with the receptive field on either side, and
+    most of that field lies in the first stage, a fifth of the work: split there, only the head
+    re-runs the whole field, the tail about 2 frames a side (docs/model-bundle.md, Streaming)."""
+
+    def __init__(self, model: Xtts) -> None:
+        super().__init__()
+        self.gen = model.hifigan_decoder.waveform_decoder
+        if hasattr(self.gen, "lin_pre"):
+            raise ValueError("a HiFi-GAN with lin_pre is not an XTTS decoder")
+
+    def forward(self, z: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        o = self.gen.conv_pre(z)
+        if hasattr(self.gen, "cond_layer"):
+            o = o + self.gen.cond_layer(g)
+        return _stages(self.gen, o, g, range(HEAD_STAGES))
+
+
+class VocoderTailGraph(nn.Module):
+    """The rest of HiFi-GAN: the head's output, (B, 512, 1) -> (B, 1, samples)."""
 
     def __init__(self, model: Xtts) -> None:
         super().__init__()
         self.gen = model.hifigan_decoder.waveform_decoder
 
-    def forward(self, z: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        return self.gen(z, g=g)
+    def forward(self, h: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        o = _stages(self.gen, h, g, range(HEAD_STAGES, self.gen.num_upsamples))
+        o = nn.functional.leaky_relu(o)  # coqui-tts's default slope here, not LRELU_SLOPE
+        return torch.tanh(self.gen.conv_post(o))

@@ -328,6 +328,8 @@ FORMATS = {
 INT8_PLAN = {
     "gpt": "rowint8",
     "conditioning": "nbits8-b32",
+    # HiFi-GAN's two graphs take one format (its waveform conv, kept fp32, is in the tail).
+    "vocoder_head": "static-s8-rr-fp32out",
     "vocoder": "static-s8-rr-fp32out",
     "speaker_encoder": "fp32",
 }

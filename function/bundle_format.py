@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 # 2: the GPT's KV cache is a fixed-capacity buffer updated in place (inputs `seqlens_k`, no mask).
-FORMAT_VERSION = 2
+# 3: HiFi-GAN is two graphs, its first upsampling stage (`vocoder_head`) and the rest (`vocoder`).
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 VARIANTS = ("fp32", "fp16", "int8")
-GRAPHS = ("conditioning", "speaker_encoder", "gpt", "vocoder")
+GRAPHS = ("conditioning", "speaker_encoder", "gpt", "vocoder_head", "vocoder")
 # The GPT graph's KV cache: per layer, key then value, an input `past_*` and the output `present_*`
 # it is written back to (the same buffer: a step writes its new positions in place).
 KV_PAST, KV_PRESENT = "past_", "present_"
@@ -80,7 +81,11 @@ class RuntimeSpec:
     max_ref_len: int
     sound_norm_refs: bool
     max_text_tokens: int
-    vocoder_context_frames: int
+    # HiFi-GAN's receptive field, in frames on each side: of the head, and of the tail in the head's
+    # frames (`vocoder_head_upsampling` of its samples each).
+    vocoder_head_context_frames: int
+    vocoder_tail_context_frames: int
+    vocoder_head_upsampling: int
     defaults: dict[str, float | int]  # the checkpoint's sampling defaults
     gpt: GptSpec
     vocab_file: str

@@ -27,6 +27,7 @@ from function.engine.sampling import SamplingConfig
 from function.engine.segments import Segment
 from function.engine.sessions import CUDA, choose_providers, create_session
 from function.engine.tokenizer import XttsTokenizer
+from function.engine.vocoder import Vocoder
 from function.engine.voice import Voice
 from function.synthesis_params import SAMPLING_RANGES, SynthesisParams
 from function.text import split_sentences, spoken_chars
@@ -99,7 +100,15 @@ class Engine:
             for role in GRAPHS
         }
         self._cond, self._spk = sessions["conditioning"], sessions["speaker_encoder"]
-        self._gpt, self._voc = sessions["gpt"], sessions["vocoder"]
+        self._gpt = sessions["gpt"]
+        self.vocoder = Vocoder(
+            sessions["vocoder_head"],
+            sessions["vocoder"],
+            head_context=rt.vocoder_head_context_frames,
+            tail_context=rt.vocoder_tail_context_frames,
+            head_upsampling=rt.vocoder_head_upsampling,
+            hop=rt.output_hop_length,
+        )
         self.provider: str = self._gpt.get_providers()[0]
         with np.load(bundle.path(rt.frontend_file)) as npz:
             self._frontend = {k: npz[k] for k in npz.files}
@@ -126,7 +135,7 @@ class Engine:
             device=device,
             prefix_cache=PrefixCache(prefix_cache_voices),
         )
-        g_shape = next(i.shape for i in self._voc.get_inputs() if i.name == "g")
+        g_shape = next(i.shape for i in sessions["vocoder"].get_inputs() if i.name == "g")
         self._voice_shapes = (
             (1, None, self._width),
             tuple(d if isinstance(d, int) else None for d in g_shape),
@@ -381,11 +390,7 @@ class Engine:
 
     def vocode(self, frames: npt.NDArray[np.float32], voice: Voice) -> Audio:
         """HiFi-GAN on vocoder input frames (time, width) with the voice's speaker embedding."""
-        if frames.shape[0] == 0:
-            return np.zeros(0, np.float32)
-        z = np.ascontiguousarray(frames.T[None], dtype=np.float32)
-        wav = self._voc.run(None, {"z": z, "g": voice.speaker_embedding})[0]
-        return np.asarray(wav, dtype=np.float32).reshape(-1)
+        return self.vocoder(frames, voice.speaker_embedding)
 
     def vocoder_frames(
         self, text: Text, voice: Voice, params: SynthesisParams | None = None, *, decode: Decode | None = None
@@ -434,7 +439,7 @@ class Engine:
     ) -> Iterator[AudioChunk]:
         """Yield audio chunks while tokens are generated; closing the generator stops generation.
 
-        Each chunk vocodes only its new frames plus the vocoder's receptive field on either side,
+        Each chunk vocodes only its new frames plus the receptive field on either side (vocoder.py),
         so total vocoder work is linear in the audio length, and the chunks join into exactly the
         non-streaming waveform (no crossfade needed). `decode` turns a sequence into its latents:
         alone by default, or through the batching scheduler. A script's pauses come as chunks of
@@ -459,8 +464,7 @@ class Engine:
     ) -> Generator[AudioChunk, None, bool]:
         """One piece's chunks; returns False when it was cancelled (nobody hears the rest)."""
         p = piece.params
-        context = self._rt.vocoder_context_frames
-        hop = self._rt.output_hop_length
+        context = self.vocoder.lookahead
         upsampler = self._upsampler(p.speed)
         frames: list[npt.NDArray[np.float32]] = []
         n_frames = 0
@@ -487,7 +491,7 @@ class Engine:
                     first = getattr(latents, "first_audio", None) if index == 0 and not emitted else None
                     t0 = self.clock()
                     with first() if first is not None else contextlib.nullcontext():
-                        wav = self._vocode_window(frames, emitted, ready, context, hop, voice)
+                        wav = self._vocode_window(frames, emitted, ready, voice)
                     pacer.vocoded(self.clock() - t0)
                     pacer.emitted(wav.size)
                     yield AudioChunk(wav, self.sample_rate, index, piece.text)
@@ -507,27 +511,19 @@ class Engine:
             frames.append(tail)
             n_frames += len(tail)
         if n_frames > emitted:
-            wav = self._vocode_window(frames, emitted, n_frames, context, hop, voice)
+            wav = self._vocode_window(frames, emitted, n_frames, voice)
             pacer.emitted(wav.size)
             yield AudioChunk(wav, self.sample_rate, index, piece.text)
         return True
 
     def _vocode_window(
-        self,
-        frames: list[npt.NDArray[np.float32]],
-        start: int,
-        end: int,
-        context: int,
-        hop: int,
-        voice: Voice,
+        self, frames: list[npt.NDArray[np.float32]], start: int, end: int, voice: Voice
     ) -> Audio:
+        """The audio of frames [start, end) of a stream's frames so far (kept as one array)."""
         all_frames = np.concatenate(frames) if len(frames) > 1 else frames[0]
         if len(frames) > 1:
             frames[:] = [all_frames]
-        lo = max(0, start - context)
-        hi = min(all_frames.shape[0], end + context)
-        wav = self.vocode(all_frames[lo:hi], voice)
-        return wav[(start - lo) * hop : (end - lo) * hop]
+        return self.vocoder.window(all_frames, start, end, voice.speaker_embedding)
 
     def warm_up(self) -> None:
         """One tiny pass through every graph so the first request pays no lazy initialization."""

@@ -31,8 +31,11 @@ STREAM_CHUNK_CAP = 80
 # jitter and the chunk's way to the client (encoding, a socket write).
 GUARD_S = 0.03
 # The smallest chunk the pacer asks for: below it the vocoder's context, re-run per call, costs
-# more than the chunk's audio gains.
-MIN_PACED_CODES = 8
+# more than the chunk's audio gains. A third of what it was with HiFi-GAN in one graph (8), since
+# only its head re-runs the whole context (function/engine/vocoder.py); at 4, a model of this
+# pacing at the timed speeds of a 2-core VNNI CPU (codes in 34 ms, the vocoder at 1.15 ms a frame)
+# leaves a stream's listener no gap, where 8 leaves two (docs/serving.md#time-to-first-audio).
+MIN_PACED_CODES = 4
 
 
 def chunk_sizes(first: int) -> Iterator[int]:

@@ -26,7 +26,7 @@ def test_the_exported_runtime_block_round_trips(runtime: dict[str, object]) -> N
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda r: r.pop("vocoder_context_frames"), "lacks vocoder_context_frames"),
+        (lambda r: r.pop("vocoder_tail_context_frames"), "lacks vocoder_tail_context_frames"),
         (lambda r: r.update(input_sample_rate="22050"), "input_sample_rate='22050' is not a int"),
         (lambda r: r.update(sound_norm_refs=1), "sound_norm_refs=1 is not a bool"),
         (lambda r: r["gpt"].pop("heads"), "runtime.gpt lacks heads"),

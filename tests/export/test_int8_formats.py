@@ -57,6 +57,9 @@ def test_every_graph_with_8bit_int8_weights_is_named_for_uint8_without_vnni(demo
 
 
 def test_vocoder_convs_have_7bit_weights_and_the_waveform_conv_stays_fp32(demo_bundle: Path) -> None:
+    head = integer_ops(demo_bundle / "int8" / "vocoder_head.onnx")
+    assert head["QDQ Conv"] == {"INT8 7-bit"}
+    assert "fp32 Conv" not in head
     ops = integer_ops(demo_bundle / "int8" / "vocoder.onnx")
     assert ops["QDQ Conv"] == {"INT8 7-bit"}
     assert ops["fp32 Conv"] == {"FLOAT"}

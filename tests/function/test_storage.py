@@ -143,13 +143,17 @@ def test_missing_object_is_named(helpers: Any, bucket: Any, tmp_path: Path) -> N
         fetch_bundle(gcs(bucket), "int8", tmp_path / "cache")
 
 
+def _manifest(files: str) -> bytes:
+    return f'{{"format_version": {FORMAT_VERSION}, "files": {files}}}'.encode()
+
+
 @pytest.mark.parametrize(
     ("manifest", "why"),
     [
         (b"{not json", "not valid JSON"),
-        (b'{"format_version": 1, "files": {}}', "format_version 2"),
-        (b'{"format_version": 2, "files": {"../x": {"sha256": "' + b"0" * 64 + b'", "size": 1}}}', "unsafe"),
-        (b'{"format_version": 2, "files": {"a.onnx": {"sha256": "xyz", "size": 1}}}', "sha256"),
+        (b'{"format_version": 1, "files": {}}', f"format_version {FORMAT_VERSION}"),
+        (_manifest('{"../x": {"sha256": "' + "0" * 64 + '", "size": 1}}'), "unsafe"),
+        (_manifest('{"a.onnx": {"sha256": "xyz", "size": 1}}'), "sha256"),
     ],
 )
 def test_unreadable_manifest_is_refused(bucket: Any, tmp_path: Path, manifest: bytes, why: str) -> None:
