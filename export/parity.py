@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from export.quantize import INT8_PLAN, make
 from function.engine import Engine, SynthesisParams, Voice
 from function.engine.decoding import DecodeBatch
 
@@ -300,6 +299,8 @@ def gpt_kernel_row_max_abs(fmt: str) -> float:
                 [onnx.numpy_helper.from_array((0.05 * rng.standard_normal((k, n))).astype(np.float32), "w")],
             )
             onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 18)]), src)
+            from export.quantize import make  # needs onnx: here, not on a GPU host (bench gpu)
+
             make(fmt, src, dst)
             session = ort.InferenceSession(str(dst), providers=["CPUExecutionProvider"])
             x = rng.standard_normal((4, k)).astype(np.float32)
@@ -338,9 +339,11 @@ def main(argv: list[str] | None = None) -> int:
 def cpu_checks() -> dict[str, float]:
     """What this CPU's integer kernels do, whatever the bundle: the saturation canary and the
     shipped GPT format's row independence at full-size shapes."""
+    from export import quantize
+
     return {
         "canary_snr_db": saturation_canary_snr_db(),
-        "gpt_kernel_row_max_abs": gpt_kernel_row_max_abs(INT8_PLAN["gpt"]),
+        "gpt_kernel_row_max_abs": gpt_kernel_row_max_abs(quantize.INT8_PLAN["gpt"]),
     }
 
 
