@@ -13,11 +13,12 @@ device): parity against fp32 on the host's CPU (conditioning latents, speaker em
 codes, latents and waveform before the first fork: `export.parity.compare`), time to first audio
 for a 60-character Bangla sentence alone (p50/p95 of 10), its real-time factor, then 1, 4, 16, 32
 and 64 concurrent streams through the decode scheduler at `TTS_MAX_BATCH` 64, and 64 streams at
-`TTS_MAX_BATCH` 1, 8, 16, 32 (aggregate audio seconds per second, p95 time to first audio), and the
-process's peak GPU memory (nvidia-smi). Generation is capped at 150 audio tokens a stream (about
-7 s of audio) to keep the run short. JSON with the GPU, driver, CUDA and onnxruntime versions.
-Without onnxruntime's CUDA provider it refuses, unless BENCH_GPU_SMOKE (CPU figures mean nothing
-here; the smoke run proves a host's Python before GPU time is spent on it).
+`TTS_MAX_BATCH` 1, 8, 16, 32 (aggregate audio seconds per second, p95 time to first audio), the
+process's peak GPU memory (nvidia-smi), and per graph the nodes that ran on the CPU provider.
+Generation is capped at 150 audio tokens a stream (about 7 s of audio) to keep the run short.
+JSON with the GPU, driver, CUDA and onnxruntime versions. Without onnxruntime's CUDA provider it
+refuses, unless BENCH_GPU_SMOKE (CPU figures mean nothing here; the smoke run proves a host's
+Python before GPU time is spent on it).
 """
 
 from __future__ import annotations
@@ -27,10 +28,13 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from bench.bench_throughput import p95, run_streams
 from bench.machine import write_result
@@ -93,7 +97,6 @@ def _bundle_root() -> Path:
 
 
 def worker(variant: str, root: Path, out: Path, smoke: bool) -> None:
-    import numpy as np
 
     from export.parity import compare
     from function.config import DEFAULT_PREFIX_CACHE_VOICES
@@ -135,8 +138,11 @@ def worker(variant: str, root: Path, out: Path, smoke: bool) -> None:
             level = run_streams(engine, voice, n, scheduler.decode, text=TEXT, language="bn", tokens=tokens)
             levels.append({**level, "max_batch": max_batch})
         scheduler.stop()
+    with tempfile.TemporaryDirectory() as work:
+        fallback = cpu_nodes(root, variant, not smoke, Path(work))
     result = {
         "provider": engine.provider,
+        "cpu_nodes": fallback,
         "parity_vs_fp32_cpu": parity,
         "ttfa_alone_p50_s": statistics.median(alone),
         "ttfa_alone_p95_s": p95(alone),
@@ -145,6 +151,45 @@ def worker(variant: str, root: Path, out: Path, smoke: bool) -> None:
         "peak_gpu_mib": memory.stop(),
     }
     out.write_text(json.dumps(result))
+
+
+def cpu_nodes(root: Path, variant: str, use_gpu: bool, work: Path) -> dict[str, dict[str, int]]:
+    """Per graph, the op types (node counts) that ran on the CPU provider in one short synthesis,
+    from onnxruntime's profile: on the CUDA provider, what falls back to the CPU."""
+    import onnxruntime as ort
+
+    from function.engine import Engine, SynthesisParams
+
+    made: list[tuple[str, Any]] = []
+    real = ort.InferenceSession
+
+    class Profiled(real):  # type: ignore[misc, valid-type]
+        def __init__(self, path: str, sess_options: Any = None, **kwargs: Any) -> None:
+            sess_options.enable_profiling = True
+            sess_options.profile_file_prefix = str(work / Path(path).stem)
+            super().__init__(path, sess_options=sess_options, **kwargs)
+            made.append((Path(path).stem, self))
+
+    ort.InferenceSession = Profiled
+    try:
+        engine = Engine.load(root / variant, use_gpu=use_gpu)
+    finally:
+        ort.InferenceSession = real
+    t = np.arange(24000 * 3) / 24000
+    voice = engine.make_voice((0.2 * np.sin(2 * np.pi * 140 * t)).astype(np.float32), 24000)
+    engine.synthesize(TEXT, voice, SynthesisParams(language="bn", greedy=True, max_new_tokens=8))
+    found: dict[str, dict[str, int]] = {}
+    for graph, session in made:
+        nodes: dict[str, str] = {}
+        for event in json.loads(Path(session.end_profiling()).read_text()):
+            args = event.get("args", {})
+            if event.get("cat") == "Node" and args.get("provider") == "CPUExecutionProvider":
+                nodes[event["name"].removesuffix("_kernel_time")] = args.get("op_name", "?")
+        ops: dict[str, int] = {}
+        for op in nodes.values():
+            ops[op] = ops.get(op, 0) + 1
+        found[graph] = dict(sorted(ops.items()))
+    return found
 
 
 def gpu_record() -> dict[str, str]:

@@ -144,6 +144,9 @@ def test_the_gpu_bench_runs_from_a_skeleton_with_numpy_onnxruntime_and_tokenizer
     assert set(runs) == set(VARIANTS)
     for run in runs.values():
         assert run["provider"] == "CPUExecutionProvider"
+        # On the CPU provider every graph's nodes run on the CPU: the profile found each graph's.
+        assert set(run["cpu_nodes"]) == {"conditioning", "speaker_encoder", "gpt", "vocoder_head", "vocoder"}
+        assert all(run["cpu_nodes"].values())
         assert run["parity_vs_fp32_cpu"]["cond_latents_snr_db"] > 20
         assert [(r["max_batch"], r["streams"]) for r in run["levels"]] == [(2, 1), (2, 2), (1, 2)]
         assert all(r["audio_s_per_s"] > 0 for r in run["levels"])
