@@ -78,6 +78,13 @@ class GpuMemory:
         return self.peak_mib
 
 
+def reference_clip() -> np.ndarray:
+    """Six seconds of a voiced tone at 24 kHz: the voice every run here speaks with."""
+    rng = np.random.default_rng(0)
+    t = np.arange(24000 * 6) / 24000
+    return (0.2 * np.sin(2 * np.pi * 140 * t) * (1 + rng.standard_normal(t.size) * 0.05)).astype(np.float32)
+
+
 def _bundle_root() -> Path:
     given = os.environ.get("BENCH_GPU_BUNDLE")
     if given:
@@ -113,10 +120,7 @@ def worker(variant: str, root: Path, out: Path, smoke: bool) -> None:
     reference = Engine.load(root / "fp32", use_gpu=False)
     parity = compare(reference, engine, tokens=int(sizes["parity_tokens"])).to_dict()
     del reference
-    rng = np.random.default_rng(0)
-    t = np.arange(24000 * 6) / 24000
-    clip = (0.2 * np.sin(2 * np.pi * 140 * t) * (1 + rng.standard_normal(t.size) * 0.05)).astype(np.float32)
-    voice = engine.make_voice(clip, 24000)
+    voice = engine.make_voice(reference_clip(), 24000)
     tokens = int(sizes["tokens"])
     p = SynthesisParams(language="bn", max_new_tokens=tokens, min_new_tokens=tokens, seed=0)
     engine.synthesize(TEXT, voice, p)  # warm-up: cuDNN algorithm search, arena growth
@@ -175,8 +179,7 @@ def cpu_nodes(root: Path, variant: str, use_gpu: bool, work: Path) -> dict[str, 
         engine = Engine.load(root / variant, use_gpu=use_gpu)
     finally:
         ort.InferenceSession = real
-    t = np.arange(24000 * 3) / 24000
-    voice = engine.make_voice((0.2 * np.sin(2 * np.pi * 140 * t)).astype(np.float32), 24000)
+    voice = engine.make_voice(reference_clip(), 24000)
     engine.synthesize(TEXT, voice, SynthesisParams(language="bn", greedy=True, max_new_tokens=8))
     found: dict[str, dict[str, int]] = {}
     for graph, session in made:

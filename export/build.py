@@ -338,6 +338,17 @@ def vocoder_calibration(fp32_bundle: Path, role: str) -> list[dict[str, np.ndarr
     the head (`role` "vocoder_head") or, through fp32's head, for the tail ("vocoder")."""
     import onnxruntime as ort
 
+    inputs = _head_calibration(fp32_bundle)
+    if role == "vocoder_head":
+        return list(inputs)
+    head = ort.InferenceSession(
+        str(fp32_bundle / GRAPH_FILES["vocoder_head"]), providers=["CPUExecutionProvider"]
+    )
+    return [{"h": head.run(None, x)[0], "g": x["g"]} for x in inputs]
+
+
+@functools.cache  # both HiFi-GAN graphs calibrate on these: decoded once per build
+def _head_calibration(fp32_bundle: Path) -> tuple[dict[str, np.ndarray], ...]:
     from export.verify import synthetic_reference
     from function.engine import Engine, SynthesisParams
 
@@ -353,12 +364,7 @@ def vocoder_calibration(fp32_bundle: Path, role: str) -> list[dict[str, np.ndarr
             for frames in engine.vocoder_frames(text, voice, p):
                 z = np.ascontiguousarray(frames.T[None], dtype=np.float32)
                 inputs.append({"z": z, "g": voice.speaker_embedding})
-    if role == "vocoder_head":
-        return inputs
-    head = ort.InferenceSession(
-        str(fp32_bundle / GRAPH_FILES["vocoder_head"]), providers=["CPUExecutionProvider"]
-    )
-    return [{"h": head.run(None, x)[0], "g": x["g"]} for x in inputs]
+    return tuple(inputs)
 
 
 def build_bundle(
